@@ -1,0 +1,88 @@
+"""A local spawner that mirrors the seed's KubeSpawner profile, for JupyterHub on one machine.
+
+KubeSpawner semantics kept on purpose, because the harness must catch what they hide:
+- `profile_list` entries with `slug`, `kubespawner_override` and `profile_options`;
+- override keys that are not spawner traits are set as plain attributes and do nothing on
+  their own: the seed's `jupyter_gateway_url` works only because extra config reads it
+  (`apply_gateway_mode` below, the counterpart of the seed's jupyter_gateway_config.py);
+- user_options are `{"profile": slug, <option name>: <choice key>}` as KubeSpawner takes them.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from jupyterhub.spawner import SimpleLocalProcessSpawner
+from traitlets import Callable, Dict, List, Unicode
+
+
+class ProfileSpawner(SimpleLocalProcessSpawner):
+    profile_list = List(Dict(), config=True, help="KubeSpawner-style profiles")
+    gateway_auth_token = Unicode("", config=True, help="token the user servers send to EG")
+    identity_hook = Callable(
+        None, allow_none=True, config=True, help="(spawner) -> KERNEL_USERNAME or None"
+    )
+
+    def _profile(self, slug: str | None) -> dict:
+        if not self.profile_list:
+            return {}
+        if slug:
+            for p in self.profile_list:
+                if p.get("slug") == slug:
+                    return p
+            raise ValueError(f"unknown profile {slug!r}")
+        return next((p for p in self.profile_list if p.get("default")), self.profile_list[0])
+
+    def _apply_override(self, override: dict) -> None:
+        for key, value in override.items():
+            current = getattr(self, key, None)
+            if isinstance(value, dict) and isinstance(current, dict):
+                merged = copy.deepcopy(current)
+                merged.update(value)
+                setattr(self, key, merged)
+            else:
+                setattr(self, key, value)  # like KubeSpawner: unknown keys are set silently
+
+    def load_user_options(self):
+        opts = self.user_options or {}
+        profile = self._profile(opts.get("profile"))
+        self.chosen_profile = profile.get("slug", "")
+        self._apply_override(profile.get("kubespawner_override", {}))
+        for name, option in (profile.get("profile_options") or {}).items():
+            choices = option.get("choices", {})
+            key = opts.get(name) or next(
+                (k for k, c in choices.items() if c.get("default")), next(iter(choices), None)
+            )
+            if key not in choices:
+                raise ValueError(f"profile option {name!r} has no choice {key!r}")
+            self._apply_override(choices[key].get("kubespawner_override", {}))
+
+    async def start(self):
+        self.load_user_options()
+        apply_gateway_mode(self)
+        return await super().start()
+
+
+def apply_gateway_mode(spawner: ProfileSpawner) -> None:
+    """The seed's extra config: turn `jupyter_gateway_url` into the seed's `jupyter lab` flags.
+
+    The seed runs `jupyter lab --gateway-url URL --GatewayClient.auth_token=T
+    --GatewayWebSocketConnection.kernel_ws_protocol="" --GatewayClient.request_timeout=600`.
+    The token goes in the environment instead of argv, so it never shows in a process list.
+    """
+    url = getattr(spawner, "jupyter_gateway_url", None)
+    if not url:
+        return
+    spawner.args = [
+        *spawner.args,
+        f"--gateway-url={url}",
+        "--GatewayWebSocketConnection.kernel_ws_protocol=",
+        "--GatewayClient.request_timeout=600",
+    ]
+    env = dict(spawner.environment)
+    env["JUPYTER_GATEWAY_AUTH_TOKEN"] = spawner.gateway_auth_token
+    if spawner.identity_hook is not None:
+        username = spawner.identity_hook(spawner)
+        if username:
+            env["KERNEL_USERNAME"] = username
+    spawner.environment = env

@@ -1,0 +1,243 @@
+"""Kernel channels over one WebSocket: send requests, collect replies and iopub output.
+
+Synchronous on purpose (websocket-client): the same object serves pytest scenarios, locust
+users and a blocking kernel-client adapter. Everything received is kept, in order, so a test
+can reason about ordering and about messages that belong to nobody.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import websocket
+
+from harness import messages as m
+from harness.errors import HarnessError
+from harness.protocol import LEGACY, decode_legacy, encode_legacy
+
+
+class ChannelsError(HarnessError, AssertionError):
+    """The channels WebSocket failed: handshake refused, closed, or a reply never came."""
+
+
+@dataclass
+class ExecuteResult:
+    request: dict[str, Any]
+    reply: dict[str, Any] | None
+    iopub: list[dict[str, Any]] = field(default_factory=list)
+    stdin_requests: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def status(self) -> str | None:
+        return (self.reply or {}).get("content", {}).get("status")
+
+    @property
+    def execution_count(self) -> int | None:
+        return (self.reply or {}).get("content", {}).get("execution_count")
+
+    def _streams(self, name: str) -> str:
+        return "".join(
+            msg["content"].get("text", "")
+            for msg in self.iopub
+            if m.msg_type(msg) == "stream" and msg["content"].get("name") == name
+        )
+
+    @property
+    def stdout(self) -> str:
+        return self._streams("stdout")
+
+    @property
+    def stderr(self) -> str:
+        return self._streams("stderr")
+
+    @property
+    def result_text(self) -> str | None:
+        for msg in self.iopub:
+            if m.msg_type(msg) == "execute_result":
+                return msg["content"]["data"].get("text/plain")
+        return None
+
+    @property
+    def error(self) -> dict[str, Any] | None:
+        for msg in self.iopub:
+            if m.msg_type(msg) == "error":
+                return msg["content"]
+        if self.status == "error":
+            return self.reply["content"]
+        return None
+
+    def describe_error(self) -> str:
+        err = self.error
+        if not err:
+            return f"status {self.status!r}"
+        return f"{err.get('ename')}: {err.get('evalue')}"
+
+
+class KernelChannels:
+    """One WebSocket to /api/kernels/{id}/channels, speaking the legacy JSON protocol."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        headers: list[str] | None = None,
+        subprotocols: list[str] | None = None,
+        session: str | None = None,
+        username: str = "eg-harness",
+        connect_timeout: float = 30.0,
+    ) -> None:
+        self.url = url
+        self.session = session or uuid.uuid4().hex
+        self.username = username
+        self.received: list[dict[str, Any]] = []
+        self._pending: list[dict[str, Any]] = []
+        try:
+            self.ws = websocket.create_connection(
+                url,
+                header=headers or [],
+                subprotocols=subprotocols,
+                timeout=connect_timeout,
+                enable_multithread=True,
+            )
+        except websocket.WebSocketBadStatusException as exc:
+            raise ChannelsError(
+                f"WebSocket handshake to {_strip_query(url)} refused with HTTP {exc.status_code}"
+            ) from exc
+        except (OSError, websocket.WebSocketException) as exc:
+            raise ChannelsError(
+                f"WebSocket to {_strip_query(url)} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        self.subprotocol = self.ws.getsubprotocol() or LEGACY
+
+    # -- framing -------------------------------------------------------------------------
+    def send(self, msg: dict[str, Any]) -> dict[str, Any]:
+        payload, binary = encode_legacy(msg)
+        try:
+            if binary:
+                self.ws.send_binary(payload)
+            else:
+                self.ws.send(payload)
+        except (OSError, websocket.WebSocketException) as exc:
+            raise ChannelsError(f"sending {m.msg_type(msg)} failed: {exc}") from exc
+        return msg
+
+    def _recv_frame(self, timeout: float) -> dict[str, Any] | None:
+        self.ws.settimeout(max(timeout, 0.001))
+        try:
+            opcode, data = self.ws.recv_data()
+        except websocket.WebSocketTimeoutException:
+            return None
+        except (OSError, websocket.WebSocketException) as exc:
+            raise ChannelsError(f"WebSocket closed while receiving: {exc}") from exc
+        if opcode == websocket.ABNF.OPCODE_TEXT:
+            data = data.decode("utf-8")
+        elif opcode == websocket.ABNF.OPCODE_CLOSE:
+            raise ChannelsError("server closed the WebSocket")
+        msg = decode_legacy(data)
+        self.received.append(msg)
+        return msg
+
+    def recv(self, timeout: float) -> dict[str, Any] | None:
+        """Next message not yet consumed by a request wait, or None on timeout."""
+        if self._pending:
+            return self._pending.pop(0)
+        return self._recv_frame(timeout)
+
+    # -- requests ------------------------------------------------------------------------
+    def new(self, msg_type: str, content: dict[str, Any] | None = None, **kw) -> dict[str, Any]:
+        return m.new_message(msg_type, content, session=self.session, username=self.username, **kw)
+
+    def request(
+        self,
+        msg: dict[str, Any],
+        timeout: float,
+        *,
+        wait_idle: bool = True,
+        stdin_answers: list[str] | None = None,
+    ) -> ExecuteResult:
+        """Send `msg` and collect its reply (and iopub up to idle) within `timeout` seconds."""
+        self.send(msg)
+        result = ExecuteResult(request=msg, reply=None)
+        answers = list(stdin_answers or [])
+        idle = not wait_idle
+        deadline = time.monotonic() + timeout
+        while result.reply is None or not idle:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                got = "no reply" if result.reply is None else "a reply but no idle status"
+                raise ChannelsError(
+                    f"{m.msg_type(msg)} got {got} within {timeout:.0f}s "
+                    f"({len(result.iopub)} iopub messages seen)"
+                )
+            frame = self._recv_frame(remaining)
+            if frame is None:
+                continue
+            if m.parent_id(frame) != msg["header"]["msg_id"]:
+                self._pending.append(frame)
+                continue
+            channel = frame.get("channel")
+            if channel == "iopub":
+                result.iopub.append(frame)
+                if m.is_idle_for(frame, msg):
+                    idle = True
+            elif channel == "stdin" and m.msg_type(frame) == "input_request":
+                result.stdin_requests.append(frame)
+                if not answers:
+                    raise ChannelsError("kernel asked for input but the test gave no answer")
+                self.send(
+                    self.new(
+                        "input_reply", {"value": answers.pop(0)}, parent_header=frame["header"]
+                    )
+                )
+            elif m.msg_type(frame).endswith("_reply"):
+                result.reply = frame
+        return result
+
+    def execute(self, code: str, timeout: float = 60.0, **kw) -> ExecuteResult:
+        allow_stdin = bool(kw.get("stdin_answers"))
+        req = m.execute_request(code, session=self.session, allow_stdin=allow_stdin)
+        req["header"]["username"] = self.username
+        return self.request(req, timeout, **kw)
+
+    def kernel_info(self, timeout: float = 30.0, channel: str = "shell") -> dict[str, Any]:
+        req = self.new("kernel_info_request", channel=channel)
+        return self.request(req, timeout, wait_idle=False).reply
+
+    def wait_ready(self, timeout: float, resend_every: float = 5.0) -> dict[str, Any]:
+        """kernel_info until one is answered: a kernel that is still starting may drop one."""
+        deadline = time.monotonic() + timeout
+        sent: set[str] = set()
+        next_send = 0.0
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                raise ChannelsError(f"kernel did not answer kernel_info within {timeout:.0f}s")
+            if now >= next_send:
+                sent.add(self.send(self.new("kernel_info_request"))["header"]["msg_id"])
+                next_send = now + resend_every
+            frame = self._recv_frame(min(deadline, next_send) - now)
+            if frame is None:
+                continue
+            if m.msg_type(frame) == "kernel_info_reply" and m.parent_id(frame) in sent:
+                return frame
+            if m.parent_id(frame) not in sent:
+                self._pending.append(frame)
+
+    def close(self) -> None:
+        try:
+            self.ws.close(timeout=2)
+        except Exception:  # noqa: BLE001 - closing a broken socket is best effort
+            pass
+
+    def __enter__(self) -> KernelChannels:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _strip_query(url: str) -> str:
+    return url.split("?", 1)[0]

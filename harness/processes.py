@@ -1,0 +1,176 @@
+"""Processes the harness starts, and proof that none outlive the run.
+
+Every component is started with EG_HARNESS_RUN_ID in its environment; kernels and
+single-user servers inherit it. Teardown stops the process trees, then sweeps anything
+still carrying the run id, so a kernel orphaned by a crashed gateway is found too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from harness.secrets import redact
+
+RUN_ID_ENV = "EG_HARNESS_RUN_ID"
+OWNER_ENV = "EG_HARNESS_OWNER_PID"
+
+
+@dataclass
+class ManagedProcess:
+    name: str
+    popen: subprocess.Popen
+    log_path: Path
+    argv: list[str] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def tail(self, lines: int = 25) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return redact("\n".join(text.splitlines()[-lines:]))
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _terminate(procs: Iterable[psutil.Process], timeout: float) -> list[psutil.Process]:
+    procs = list(procs)
+    for p in procs:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            p.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    for p in alive:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            p.kill()
+    _, still = psutil.wait_procs(alive, timeout=5)
+    return still
+
+
+class Supervisor:
+    """Starts components for one run and stops all of them, whatever state they are in."""
+
+    def __init__(self, run_id: str, log_dir: Path) -> None:
+        self.run_id = run_id
+        self.log_dir = log_dir
+        self.procs: list[ManagedProcess] = []
+
+    def start(
+        self, name: str, argv: list[str], *, env: dict[str, str], cwd: Path | None = None
+    ) -> ManagedProcess:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"{name}.log"
+        full_env = dict(env)
+        full_env[RUN_ID_ENV] = self.run_id
+        full_env[OWNER_ENV] = str(os.getpid())
+        log = open(log_path, "ab")  # noqa: SIM115 - the child owns it for its lifetime
+        try:
+            popen = subprocess.Popen(
+                argv,
+                env=full_env,
+                cwd=str(cwd) if cwd else None,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C goes to the harness, which stops us in order
+            )
+        finally:
+            log.close()
+        proc = ManagedProcess(name, popen, log_path, argv)
+        self.procs.append(proc)
+        return proc
+
+    def stop(self, proc: ManagedProcess, timeout: float = 10.0) -> None:
+        tree = [*_descendants(proc.pid)]
+        with contextlib.suppress(psutil.NoSuchProcess):
+            tree.insert(0, psutil.Process(proc.pid))
+        if proc.alive():
+            with contextlib.suppress(ProcessLookupError):
+                proc.popen.send_signal(signal.SIGTERM)
+            try:
+                proc.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        _terminate([p for p in tree if p.is_running()], timeout=3)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.popen.wait(5)
+
+    def stop_all(self) -> list[str]:
+        """Stop in reverse start order, then sweep; returns what could not be stopped."""
+        for proc in reversed(self.procs):
+            self.stop(proc)
+        left = sweep_run(self.run_id)
+        return [f"{p.pid} {' '.join(p.cmdline()[:3])}" for p in left]
+
+
+def run_processes(run_id: str) -> list[psutil.Process]:
+    """Live processes carrying this run's id in their environment."""
+    found = []
+    me = os.getpid()
+    for p in psutil.process_iter(["pid"]):
+        if p.pid == me:
+            continue
+        try:
+            if p.environ().get(RUN_ID_ENV) == run_id and p.status() != psutil.STATUS_ZOMBIE:
+                found.append(p)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
+            continue
+    return found
+
+
+def sweep_run(run_id: str) -> list[psutil.Process]:
+    procs = run_processes(run_id)
+    if procs:
+        _terminate(procs, timeout=5)
+    return [p for p in run_processes(run_id)]
+
+
+def sweep_orphans() -> list[str]:
+    """Stop components of earlier runs whose harness process is gone (killed with -9)."""
+    stopped = []
+    by_run: dict[str, list[psutil.Process]] = {}
+    for p in psutil.process_iter(["pid"]):
+        try:
+            env = p.environ()
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
+            continue
+        run_id, owner = env.get(RUN_ID_ENV), env.get(OWNER_ENV)
+        if run_id and owner and owner.isdigit() and not psutil.pid_exists(int(owner)):
+            by_run.setdefault(run_id, []).append(p)
+    for run_id, procs in by_run.items():
+        _terminate(procs, timeout=5)
+        stopped.append(f"{run_id}: {len(procs)} process(es)")
+    return stopped
+
+
+def wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not psutil.pid_exists(pid):
+            return True
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.05)
+    return False

@@ -1,0 +1,28 @@
+"""Targets: one interface, several providers (local processes, an existing deployment)."""
+
+from __future__ import annotations
+
+from harness.errors import ConfigError
+from harness.targets.base import Capabilities, GatewayEndpoint, HubEndpoint, Target
+
+KINDS = ("local", "existing")
+
+
+def make_target(kind: str, *, config_path: str | None = None, **options) -> Target:
+    if kind == "local":
+        from harness.targets.local import LocalTarget
+
+        return LocalTarget(**options)
+    if kind == "existing":
+        if not config_path:
+            raise ConfigError(
+                "--target existing needs --target-config FILE "
+                "(see clusters/examples/existing.yaml)"
+            )
+        from harness.targets.existing import ExistingTarget
+
+        return ExistingTarget(config_path, **options)
+    raise ConfigError(f"unknown target {kind!r}: choose one of {', '.join(KINDS)}")
+
+
+__all__ = ["Capabilities", "GatewayEndpoint", "HubEndpoint", "Target", "make_target"]

@@ -1,0 +1,104 @@
+"""What every target offers the suites: endpoints, credentials, versions, capabilities.
+
+Scenarios never ask which kind of target they run on; they ask for a capability and skip
+with a reason when it is missing.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Capabilities:
+    has_hub: bool = False
+    has_spark: bool = False
+    has_kubernetes: bool = False
+    can_restart_gateway: bool = False
+    destructive_allowed: bool = False
+    # The harness can see the target's processes (local only): kernel pids, parentage.
+    process_view: bool = False
+    list_kernels: bool = True
+
+    def to_dict(self) -> dict[str, bool]:
+        return asdict(self)
+
+
+@dataclass
+class GatewayEndpoint:
+    url: str
+    token: str | None
+    kernelspec: str | None = None  # None: the gateway's default
+    launch_timeout: float = 60.0
+    unauthorized_users: list[str] = field(default_factory=lambda: ["root"])
+
+
+@dataclass
+class HubEndpoint:
+    url: str  # public URL (the proxy)
+    api_token: str
+    profile: str = "jupyter-gateway"
+    user_options: dict[str, Any] = field(default_factory=dict)
+    user_prefix: str = "egh-"
+    spawn_timeout: float = 120.0
+
+
+class Target(ABC):
+    kind: str = "abstract"
+
+    def __init__(self) -> None:
+        self.gateway: GatewayEndpoint | None = None
+        self.hub: HubEndpoint | None = None
+        self.capabilities = Capabilities()
+        self.notes: list[str] = []
+        self.faults: list[str] = []
+
+    @abstractmethod
+    def provision(self, progress=print) -> None:
+        """Make the target usable (start it, or check it is reachable); raise TargetUnavailable."""
+
+    @abstractmethod
+    def teardown(self) -> dict[str, list[str]]:
+        """Undo what provision did; return what was left behind, by kind (empty lists: clean)."""
+
+    def versions(self) -> dict[str, str]:
+        return {}
+
+    def endpoints(self) -> dict[str, str]:
+        out = {}
+        if self.gateway:
+            out["gateway"] = self.gateway.url
+        if self.hub:
+            out["hub"] = self.hub.url
+        return out
+
+    def conformance_kernelspecs(self) -> list[str]:
+        """The kernelspecs every startup scenario must start (the configured one by default)."""
+        return [self.gateway.kernelspec] if self.gateway and self.gateway.kernelspec else []
+
+    def hanging_kernelspec(self) -> str | None:
+        """A kernelspec that never comes up, where the target can offer one (local)."""
+        return None
+
+    def kernel_pid(self, kernel_id: str) -> int | None:
+        """The kernel's process id, where the target can see processes."""
+        return None
+
+    def gateway_pid(self) -> int | None:
+        return None
+
+    def collect_diagnostics(self, dest: Path) -> list[Path]:
+        return []
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "endpoints": self.endpoints(),
+            "versions": self.versions(),
+            "capabilities": self.capabilities.to_dict(),
+            "faults": list(self.faults),
+            "notes": list(self.notes),
+        }

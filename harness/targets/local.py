@@ -1,0 +1,317 @@
+"""The local target: real EG, JupyterHub, proxy and kernels as processes on 127.0.0.1.
+
+Each component runs from its own cached environment (harness/envs.py) with a fresh token and
+free ports per run. Seeded faults reproduce real misconfigurations, so the project's own
+tests can prove each suite catches the fault it owns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+from harness import envs, ports, processes
+from harness.errors import ConfigError, TargetUnavailable
+from harness.secrets import new_token, redact
+from harness.targets.base import GatewayEndpoint, HubEndpoint, Target
+from harness.waits import WaitTimeout, wait_for
+
+FAULTS = {
+    "gateway_no_token": "the gateway runs without an auth token and accepts any request",
+    "gateway_allows_root": "the gateway lets root start kernels (unauthorized_users emptied)",
+    "profile_not_gateway": (
+        "the hub profile misspells jupyter_gateway_url, so user servers are not in gateway mode"
+    ),
+    "hub_no_identity": "the hub does not pass KERNEL_USERNAME to the user servers",
+    "hub_fixed_identity": "the hub sets KERNEL_USERNAME=jovyan for every user (EG #661)",
+}
+
+READY_TIMEOUT = float(os.environ.get("EG_HARNESS_READY_TIMEOUT", "90"))
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + os.urandom(2).hex()
+
+
+class LocalTarget(Target):
+    kind = "local"
+
+    def __init__(self, faults=(), run_id: str | None = None, keep_run_dir: bool = False):
+        super().__init__()
+        unknown = sorted(set(faults) - set(FAULTS))
+        if unknown:
+            raise ConfigError(
+                f"unknown local fault {unknown[0]!r}: choose from {', '.join(sorted(FAULTS))}"
+            )
+        self.faults = sorted(faults)
+        self.run_id = run_id or new_run_id()
+        self.keep_run_dir = keep_run_dir
+        self.run_dir: Path | None = None
+        self.supervisor: processes.Supervisor | None = None
+        self.diagnostics_dir: Path | None = None
+        self._versions: dict[str, str] = {}
+        self._ports: dict[str, int] = {}
+        self.settings = json.loads((envs.LOCAL_CLUSTER / "gateway.json").read_text())
+        self.capabilities.process_view = True
+        self.capabilities.destructive_allowed = True
+        self.capabilities.can_restart_gateway = True
+        self.capabilities.has_hub = True
+        self.notes.extend(f"seeded fault {f}: {FAULTS[f]}" for f in self.faults)
+
+    # -- provisioning --------------------------------------------------------------------
+    def provision(self, progress=print) -> None:
+        for line in processes.sweep_orphans():
+            progress(f"stopped components left by an earlier killed run ({line})")
+        gw_env = envs.ensure_python_env("gateway", envs.LOCAL_CLUSTER / "gateway.lock", progress)
+        hub_env = envs.ensure_python_env("hub", envs.LOCAL_CLUSTER / "hub.lock", progress)
+        proxy = envs.ensure_proxy(progress)
+        self.notes.append(
+            "proxy: configurable-http-proxy from npm"
+            if proxy.kind == "npm"
+            else "proxy: PyPI configurable-http-proxy drop-in (npm unavailable; no SSL/metrics)"
+        )
+        self.run_dir = Path(tempfile.mkdtemp(prefix=f"eg-harness-{self.run_id}-"))
+        self.supervisor = processes.Supervisor(self.run_id, self.run_dir / "logs")
+        try:
+            self._start_gateway(gw_env, progress)
+            self._start_proxy(proxy, progress)
+            self._start_hub(hub_env, progress)
+        except BaseException:
+            self.teardown()
+            raise
+        self._versions.update(
+            {
+                "configurable-http-proxy": f"{proxy.version} ({proxy.kind})",
+                "jupyter_server (user servers)": hub_env.version_of("jupyter_server") or "?",
+                "jupyterlab (user servers)": hub_env.version_of("jupyterlab") or "?",
+                "ipykernel (gateway kernels)": gw_env.version_of("ipykernel") or "?",
+            }
+        )
+
+    def _base_env(self, name: str) -> dict[str, str]:
+        """A clean environment: nothing from the user's ~/.jupyter leaks into a component."""
+        assert self.run_dir is not None
+        home = self.run_dir / name
+        home.mkdir(parents=True, exist_ok=True)
+        keep = ("PATH", "LANG", "LC_ALL", "HOME", "TMPDIR", "JAVA_HOME", "USER", "LOGNAME")
+        env = {k: os.environ[k] for k in keep if k in os.environ}
+        env.update(
+            JUPYTER_CONFIG_DIR=str(home / "config"),
+            JUPYTER_DATA_DIR=str(home / "data"),
+            JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+            IPYTHONDIR=str(home / "ipython"),
+            JUPYTER_PLATFORM_DIRS="1",
+            PYTHONUNBUFFERED="1",
+        )
+        return env
+
+    def _start_gateway(self, gw_env: envs.PythonEnv, progress) -> None:
+        assert self.run_dir and self.supervisor
+        port = ports.free_port()
+        self._ports["gateway"] = port
+        token = new_token()
+        share = self.run_dir / "gateway" / "share" / "jupyter"
+        specs = self._render_kernelspecs(share / "kernels", gw_env)
+        env = self._base_env("gateway")
+        env.update(self.settings["env"])
+        env["JUPYTER_PATH"] = str(share)
+        if "gateway_no_token" not in self.faults:
+            env["EG_AUTH_TOKEN"] = token
+        unauthorized = [u for u in env["EG_UNAUTHORIZED_USERS"].split(",") if u]
+        if "gateway_allows_root" in self.faults:
+            unauthorized = ["nobody-at-all"]
+            env["EG_UNAUTHORIZED_USERS"] = ",".join(unauthorized)
+        config = self.run_dir / "gateway" / "enterprise_gateway_config.py"
+        config.write_text(
+            f"c.EnterpriseGatewayApp.allowed_kernels = {sorted(specs)!r}\n"
+            "c.EnterpriseGatewayApp.default_kernel_name = 'python3'\n"
+            "c.KernelSpecManager.ensure_native_kernel = False\n"
+        )
+        argv = [
+            gw_env.bin("jupyter-enterprisegateway"),
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            "--port_retries=0",
+            f"--config={config}",
+        ]
+        progress(f"starting Enterprise Gateway on 127.0.0.1:{port}")
+        proc = self.supervisor.start("gateway", argv, env=env, cwd=self.run_dir / "gateway")
+        url = f"http://127.0.0.1:{port}"
+        self.gateway = GatewayEndpoint(
+            url=url,
+            token=token,
+            kernelspec="python3",
+            launch_timeout=float(self.settings["launch_timeout"]),
+            unauthorized_users=unauthorized,
+        )
+
+        def ready():
+            r = httpx.get(f"{url}/api", headers={"Authorization": f"token {token}"}, timeout=5)
+            return r.status_code == 200 and r.json()
+
+        info = self._wait_component("Enterprise Gateway", proc, ready, url)
+        self._versions["enterprise_gateway"] = info.get("gateway_version", "?")
+        self._versions["jupyter_server (gateway)"] = info.get("version", "?")
+
+    def _render_kernelspecs(self, dest: Path, gw_env: envs.PythonEnv) -> list[str]:
+        names = []
+        for spec_dir in sorted((envs.LOCAL_CLUSTER / "kernelspecs").iterdir()):
+            if not (spec_dir / "kernel.json").exists():
+                continue
+            out = dest / spec_dir.name
+            shutil.copytree(spec_dir, out)
+            text = (spec_dir / "kernel.json").read_text().replace("{gateway_python}", gw_env.python)
+            (out / "kernel.json").write_text(text)
+            names.append(spec_dir.name)
+        return names
+
+    def _start_proxy(self, proxy: envs.ProxyInstall, progress) -> None:
+        assert self.run_dir and self.supervisor
+        public, api, hub = ports.free_port(), ports.free_port(), ports.free_port()
+        self._ports.update(proxy=public, proxy_api=api, hub=hub)
+        self._proxy_token = new_token()
+        env = self._base_env("proxy")
+        env["CONFIGPROXY_AUTH_TOKEN"] = self._proxy_token
+        argv = [
+            *proxy.argv,
+            "--ip=127.0.0.1",
+            f"--port={public}",
+            "--api-ip=127.0.0.1",
+            f"--api-port={api}",
+            f"--default-target=http://127.0.0.1:{hub}",
+            f"--error-target=http://127.0.0.1:{hub}/hub/error",
+        ]
+        progress(f"starting configurable-http-proxy on 127.0.0.1:{public}")
+        proc = self.supervisor.start("proxy", argv, env=env, cwd=self.run_dir / "proxy")
+        api_url = f"http://127.0.0.1:{api}"
+
+        def ready():
+            r = httpx.get(
+                f"{api_url}/api/routes",
+                headers={"Authorization": f"token {self._proxy_token}"},
+                timeout=5,
+            )
+            return r.status_code == 200
+
+        self._wait_component("configurable-http-proxy", proc, ready, api_url)
+
+    def _start_hub(self, hub_env: envs.PythonEnv, progress) -> None:
+        assert self.run_dir and self.supervisor and self.gateway
+        service_token = new_token()
+        env = self._base_env("hub")
+        env["PATH"] = f"{hub_env.path / 'bin'}:{env.get('PATH', '')}"
+        env.update(
+            EGH_RUN_DIR=str(self.run_dir / "hub"),
+            EGH_FAULTS=",".join(self.faults),
+            EGH_GATEWAY_URL=self.gateway.url,
+            EGH_GATEWAY_TOKEN=self.gateway.token or "",
+            EGH_PROXY_PORT=str(self._ports["proxy"]),
+            EGH_PROXY_API_URL=f"http://127.0.0.1:{self._ports['proxy_api']}",
+            EGH_PROXY_TOKEN=self._proxy_token,
+            EGH_HUB_PORT=str(self._ports["hub"]),
+            EGH_SERVICE_TOKEN=service_token,
+            EGH_SINGLEUSER=hub_env.bin("jupyterhub-singleuser"),
+            EG_HARNESS_RUN_ID=self.run_id,
+            EG_HARNESS_OWNER_PID=str(os.getpid()),
+        )
+        config = envs.LOCAL_CLUSTER / "hub" / "jupyterhub_config.py"
+        argv = [hub_env.python, "-m", "jupyterhub", "-f", str(config)]
+        progress(f"starting JupyterHub on 127.0.0.1:{self._ports['hub']} behind the proxy")
+        proc = self.supervisor.start("hub", argv, env=env, cwd=self.run_dir / "hub")
+        public = f"http://127.0.0.1:{self._ports['proxy']}"
+
+        def ready():
+            r = httpx.get(
+                f"{public}/hub/api/users",
+                headers={"Authorization": f"token {service_token}"},
+                timeout=5,
+            )
+            return r.status_code == 200
+
+        self._wait_component("JupyterHub (through the proxy)", proc, ready, public)
+        info = httpx.get(f"{public}/hub/api/", timeout=5).json()
+        self._versions["jupyterhub"] = info.get("version", "?")
+        self.hub = HubEndpoint(url=public, api_token=service_token)
+
+    def _wait_component(self, name: str, proc: processes.ManagedProcess, ready, url: str):
+        def check():
+            if not proc.alive():
+                raise _Exited()
+            return ready()
+
+        try:
+            return wait_for(f"{name} to answer at {url}", check, READY_TIMEOUT, interval=0.1)
+        except _Exited:
+            raise TargetUnavailable(
+                f"{name} exited with code {proc.popen.returncode} before it was ready; "
+                f"last log lines:\n{proc.tail()}"
+            ) from None
+        except WaitTimeout as exc:
+            raise TargetUnavailable(f"{exc}; last log lines of {name}:\n{proc.tail()}") from None
+
+    # -- what scenarios may ask ------------------------------------------------------------
+    def versions(self) -> dict[str, str]:
+        return dict(self._versions)
+
+    def conformance_kernelspecs(self) -> list[str]:
+        return ["python3"]
+
+    def hanging_kernelspec(self) -> str | None:
+        return "never_ready"
+
+    def gateway_pid(self) -> int | None:
+        if not self.supervisor:
+            return None
+        return next((p.pid for p in self.supervisor.procs if p.name == "gateway"), None)
+
+    def hub_pid(self) -> int | None:
+        if not self.supervisor:
+            return None
+        return next((p.pid for p in self.supervisor.procs if p.name == "hub"), None)
+
+    def kernel_pid(self, kernel_id: str) -> int | None:
+        """Find the kernel by its connection file, anywhere among this run's processes."""
+        needle = f"kernel-{kernel_id}.json"
+        for p in processes.run_processes(self.run_id):
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                if any(needle in arg for arg in p.cmdline()):
+                    return p.pid
+        return None
+
+    # -- teardown --------------------------------------------------------------------------
+    def teardown(self) -> dict[str, list[str]]:
+        left: dict[str, list[str]] = {"processes": [], "ports": []}
+        if self.supervisor is not None:
+            left["processes"] = self.supervisor.stop_all()
+        left["ports"] = [f"{n}:{p}" for n, p in self._ports.items() if ports.port_in_use(p)]
+        if self.run_dir is not None:
+            if self.diagnostics_dir is not None:
+                self.collect_diagnostics(self.diagnostics_dir)
+            if not self.keep_run_dir:
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+            self.run_dir = None
+        self.supervisor = None
+        return left
+
+    def collect_diagnostics(self, dest: Path) -> list[Path]:
+        if self.run_dir is None:
+            return []
+        dest.mkdir(parents=True, exist_ok=True)
+        written = []
+        for log in sorted((self.run_dir / "logs").glob("*.log")):
+            out = dest / log.name
+            out.write_text(redact(log.read_text(errors="replace")))
+            written.append(out)
+        return written
+
+
+class _Exited(Exception):
+    pass
