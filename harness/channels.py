@@ -94,6 +94,7 @@ class KernelChannels:
         self.username = username
         self.received: list[dict[str, Any]] = []
         self._pending: list[dict[str, Any]] = []
+        self._partial: dict[str, ExecuteResult] = {}
         try:
             self.ws = websocket.create_connection(
                 url,
@@ -160,9 +161,25 @@ class KernelChannels:
     ) -> ExecuteResult:
         """Send `msg` and collect its reply (and iopub up to idle) within `timeout` seconds."""
         self.send(msg)
-        result = ExecuteResult(request=msg, reply=None)
+        return self.collect(msg, timeout, wait_idle=wait_idle, stdin_answers=stdin_answers)
+
+    def collect(
+        self,
+        msg: dict[str, Any],
+        timeout: float,
+        *,
+        wait_idle: bool = True,
+        stdin_answers: list[str] | None = None,
+        until: Any = None,
+    ) -> ExecuteResult:
+        """Collect what answers an already-sent `msg`.
+
+        `until(frame) -> bool` stops early (e.g. at the first `busy`), leaving the rest for a
+        later `collect` of the same request.
+        """
+        result = self._partial.pop(msg["header"]["msg_id"], None) or ExecuteResult(msg, None)
         answers = list(stdin_answers or [])
-        idle = not wait_idle
+        idle = not wait_idle or any(m.is_idle_for(f, msg) for f in result.iopub)
         deadline = time.monotonic() + timeout
         while result.reply is None or not idle:
             remaining = deadline - time.monotonic()
@@ -172,11 +189,8 @@ class KernelChannels:
                     f"{m.msg_type(msg)} got {got} within {timeout:.0f}s "
                     f"({len(result.iopub)} iopub messages seen)"
                 )
-            frame = self._recv_frame(remaining)
+            frame = self._next_for(msg, remaining)
             if frame is None:
-                continue
-            if m.parent_id(frame) != msg["header"]["msg_id"]:
-                self._pending.append(frame)
                 continue
             channel = frame.get("channel")
             if channel == "iopub":
@@ -187,14 +201,28 @@ class KernelChannels:
                 result.stdin_requests.append(frame)
                 if not answers:
                     raise ChannelsError("kernel asked for input but the test gave no answer")
-                self.send(
-                    self.new(
-                        "input_reply", {"value": answers.pop(0)}, parent_header=frame["header"]
-                    )
+                reply = self.new(
+                    "input_reply", {"value": answers.pop(0)}, parent_header=frame["header"]
                 )
+                self.send(reply)
             elif m.msg_type(frame).endswith("_reply"):
                 result.reply = frame
+            if until is not None and until(frame):
+                self._partial[msg["header"]["msg_id"]] = result
+                return result
         return result
+
+    def _next_for(self, msg: dict[str, Any], timeout: float) -> dict[str, Any] | None:
+        """The next frame whose parent is `msg`; others are kept for whoever asks later."""
+        want = msg["header"]["msg_id"]
+        for i, frame in enumerate(self._pending):
+            if m.parent_id(frame) == want:
+                return self._pending.pop(i)
+        frame = self._recv_frame(timeout)
+        if frame is not None and m.parent_id(frame) != want:
+            self._pending.append(frame)
+            return None
+        return frame
 
     def execute(self, code: str, timeout: float = 60.0, **kw) -> ExecuteResult:
         allow_stdin = bool(kw.get("stdin_answers"))

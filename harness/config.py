@@ -61,7 +61,7 @@ def _check_url(value: str) -> str:
         )
     if parts.username is not None or parts.password is not None:
         raise ValueError(
-            f"{shown!r} must not carry credentials: put the token in auth_token or api_token instead"
+            f"{shown!r} must not carry credentials: put the token in auth_token or api_token"
         )
     if parts.query or parts.fragment:
         raise ValueError(f"{shown!r} must not have a query or fragment: give the base URL only")

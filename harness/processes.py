@@ -69,8 +69,9 @@ def _terminate(procs: Iterable[psutil.Process], timeout: float) -> list[psutil.P
 class Supervisor:
     """Starts components for one run and stops all of them, whatever state they are in."""
 
-    def __init__(self, run_id: str, log_dir: Path) -> None:
+    def __init__(self, run_id: str, log_dir: Path, marker: str | None = None) -> None:
         self.run_id = run_id
+        self.marker = marker
         self.log_dir = log_dir
         self.procs: list[ManagedProcess] = []
 
@@ -118,30 +119,38 @@ class Supervisor:
         """Stop in reverse start order, then sweep; returns what could not be stopped."""
         for proc in reversed(self.procs):
             self.stop(proc)
-        left = sweep_run(self.run_id)
+        left = sweep_run(self.run_id, self.marker)
         return [f"{p.pid} {' '.join(p.cmdline()[:3])}" for p in left]
 
 
-def run_processes(run_id: str) -> list[psutil.Process]:
-    """Live processes carrying this run's id in their environment."""
+def run_processes(run_id: str, marker: str | None = None) -> list[psutil.Process]:
+    """Live processes of this run: its id in their environment, or `marker` in their argv.
+
+    EG gives kernels a minimal environment (PATH and KERNEL_*), so kernels are found by their
+    connection file, which lives under the run directory (the marker).
+    """
     found = []
     me = os.getpid()
     for p in psutil.process_iter(["pid"]):
         if p.pid == me:
             continue
         try:
-            if p.environ().get(RUN_ID_ENV) == run_id and p.status() != psutil.STATUS_ZOMBIE:
+            if p.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if p.environ().get(RUN_ID_ENV) == run_id or (
+                marker and any(marker in arg for arg in p.cmdline())
+            ):
                 found.append(p)
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
             continue
     return found
 
 
-def sweep_run(run_id: str) -> list[psutil.Process]:
-    procs = run_processes(run_id)
+def sweep_run(run_id: str, marker: str | None = None) -> list[psutil.Process]:
+    procs = run_processes(run_id, marker)
     if procs:
         _terminate(procs, timeout=5)
-    return [p for p in run_processes(run_id)]
+    return run_processes(run_id, marker)
 
 
 def sweep_orphans() -> list[str]:

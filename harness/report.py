@@ -741,8 +741,8 @@ def _html_span(span: Mapping[str, Any], open_all: bool) -> str:
     head = (
         f'<span class="badge {"b-ok" if ok else "b-bad"}">{"ok" if ok else "failed"}</span> '
         f'{_e(_plain(span.get("name"), "?"))} <span class="muted">{_e(attr_text)}</span>'
-        f" — {_e(format_seconds(total))}"
     )
+    head += f" — {'' if ok else 'last phase at '}{_e(format_seconds(total))}"
     body = []
     if span.get("test"):
         body.append(f'<div class="nodeid mono">{_e(_plain(span.get("test")))}</div>')
@@ -949,6 +949,8 @@ def _fmt_ms(seconds: float | None) -> str:
     if seconds is None:
         return "—"
     ms = seconds * 1000
+    if ms == 0:
+        return "0 ms"
     return f"{ms:,.1f} ms" if abs(ms) < 100 else f"{ms:,.0f} ms"
 
 

@@ -35,6 +35,13 @@ allow_destructive: true
 unauthorized_users: [root, admin]
 """
 
+GW = "gateway: {url: http://gw}\n"
+
+
+def hub_with(extra: str) -> str:
+    return GW + f"hub: {{url: http://h, api_token: t, {extra}}}\n"
+
+
 ENV = {"EG_AUTH_TOKEN": "gw-secret-1234", "HUB_API_TOKEN": "hub-secret-5678"}
 
 
@@ -346,13 +353,17 @@ def test_unknown_key_suggests_the_close_one(tmp_path):
 @pytest.mark.parametrize(
     ("text", "unknown", "suggestion"),
     [
-        ("gateway: {url: http://gw}\nallow_destructiv: true\n", "allow_destructiv", "allow_destructive"),
-        ("gateway: {url: http://gw, launch_timout: 5}\n", "gateway.launch_timout", "gateway.launch_timeout"),
-        ("gateway: {url: http://gw}\nhub: {url: http://h, api_token: t, profil: p}\n", "hub.profil", "hub.profile"),
-        ("gateway: {url: http://gw}\nauth_token: t\n", "auth_token", "gateway.auth_token"),
+        (GW + "allow_destructiv: true\n", "allow_destructiv", "allow_destructive"),
+        (
+            "gateway: {url: http://gw, launch_timout: 5}\n",
+            "gateway.launch_timout",
+            "gateway.launch_timeout",
+        ),
+        (hub_with("profil: p"), "hub.profil", "hub.profile"),
+        (GW + "auth_token: t\n", "auth_token", "gateway.auth_token"),
         ("gateway: {url: http://gw, URL: http://x}\n", "gateway.URL", "gateway.url"),
     ],
-)  # fmt: skip
+)
 def test_unknown_key_suggestions(tmp_path, text, unknown, suggestion):
     message = error_for(write(tmp_path, text))
 
@@ -412,7 +423,8 @@ def test_bad_url(tmp_path, url):
     ],
 )
 def test_other_url_problems(tmp_path, url, part):
-    message = error_for(write(tmp_path, f"gateway: {{url: 'http://gw'}}\nhub: {{url: '{url}', api_token: t}}\n"))  # fmt: skip
+    text = GW + f"hub: {{url: '{url}', api_token: t}}\n"
+    message = error_for(write(tmp_path, text))
 
     assert "hub.url" in message
     assert part in message
@@ -454,27 +466,27 @@ def test_malformed_reference_does_not_echo_the_value(tmp_path):
 @pytest.mark.parametrize(
     ("text", "parts"),
     [
-        ('gateway: {url: http://gw}\nallow_destructive: "maybe"\n', ["allow_destructive", "true or false", "'maybe'"]),
-        ("gateway: {url: http://gw}\nallow_destructive: [1]\n", ["allow_destructive", "true or false", "a list"]),
-        ("gateway: {url: http://gw, list_kernels: 3}\n", ["gateway.list_kernels", "true or false"]),
-        ("gateway: {url: http://gw, launch_timeout: soon}\n", ["gateway.launch_timeout", "number"]),
-        ("gateway: {url: http://gw, launch_timeout: yes}\n", ["gateway.launch_timeout", "number"]),
-        ("gateway: {url: http://gw, launch_timeout: 0}\n", ["gateway.launch_timeout", "greater than 0"]),
-        ("gateway: {url: http://gw, launch_timeout: .inf}\n", ["gateway.launch_timeout", "finite"]),
+        (GW + 'allow_destructive: "maybe"\n', ["allow_destructive", "true or false", "'maybe'"]),
+        (GW + "allow_destructive: [1]\n", ["allow_destructive", "true or false", "a list"]),
+        ("gateway: {url: http://gw, list_kernels: 3}", ["gateway.list_kernels", "true or false"]),
+        ("gateway: {url: http://gw, launch_timeout: soon}", ["gateway.launch_timeout", "number"]),
+        ("gateway: {url: http://gw, launch_timeout: yes}", ["gateway.launch_timeout", "number"]),
+        ("gateway: {url: http://gw, launch_timeout: 0}", ["launch_timeout", "greater than 0"]),
+        ("gateway: {url: http://gw, launch_timeout: .inf}", ["gateway.launch_timeout", "finite"]),
         ("gateway: {url: 8888}\n", ["gateway.url", "must be a string"]),
-        ("gateway: {url: http://gw, kernelspec: 3}\n", ["gateway.kernelspec", "must be a string", "quotes"]),
+        ("gateway: {url: http://gw, kernelspec: 3}", ["kernelspec", "must be a string", "quotes"]),
         ("gateway: http://gw\n", ["gateway", "must be a mapping", "a string"]),
-        ("gateway: {url: http://gw}\nhub: [1]\n", ["hub", "must be a mapping"]),
-        ("gateway: {url: http://gw}\nunauthorized_users: root\n", ["unauthorized_users", "list of strings"]),
-        ("gateway: {url: http://gw}\nunauthorized_users:\n", ["unauthorized_users", "list of strings", "[]"]),
-        ("gateway: {url: http://gw}\nunauthorized_users: [root, 0]\n", ["unauthorized_users[1]", "must be a string"]),
-        ("gateway: {url: http://gw}\nhub: {url: http://h, api_token: t, user_options: [a]}\n", ["hub.user_options", "must be a mapping"]),
-        ("gateway: {url: http://gw}\nhub: {url: http://h, api_token: t, spawn_timeout: -1}\n", ["hub.spawn_timeout", "greater than 0"]),
-        ("gateway: {url: http://gw}\nhub: {url: http://h, api_token: t, user_prefix: ''}\n", ["hub.user_prefix", "non-empty lowercase"]),
-        ("gateway: {url: http://gw}\nhub: {url: http://h, api_token: t, user_prefix: EGH-}\n", ["hub.user_prefix", "lowercase"]),
-        ("gateway: {url: http://gw}\nhub: {url: http://h, api_token: ''}\n", ["hub.api_token", "must not be empty"]),
+        (GW + "hub: [1]\n", ["hub", "must be a mapping"]),
+        (GW + "unauthorized_users: root\n", ["unauthorized_users", "list of strings"]),
+        (GW + "unauthorized_users:\n", ["unauthorized_users", "list of strings", "[]"]),
+        (GW + "unauthorized_users: [root, 0]\n", ["unauthorized_users[1]", "must be a string"]),
+        (hub_with("user_options: [a]"), ["hub.user_options", "must be a mapping"]),
+        (hub_with("spawn_timeout: -1"), ["hub.spawn_timeout", "greater than 0"]),
+        (hub_with("user_prefix: ''"), ["hub.user_prefix", "non-empty lowercase"]),
+        (hub_with("user_prefix: EGH-"), ["hub.user_prefix", "lowercase"]),
+        (GW + "hub: {url: http://h, api_token: ''}\n", ["hub.api_token", "must not be empty"]),
     ],
-)  # fmt: skip
+)
 def test_wrong_types_name_the_field_and_expected_type(tmp_path, text, parts):
     message = error_for(write(tmp_path, text))
 

@@ -172,6 +172,8 @@ def test_html_sections_and_order(written):
     for section in ("summary", "target", "tests", "spans", "metrics", "cleanup", "diagnostics"):
         assert f'id="{section}"' in page
     assert page.count("<svg") == 2  # one waterfall per span
+    assert re.search(r'b-bad">failed</span> kernel_start .*? — last phase at 50 ms', page)
+    assert re.search(r'b-ok">ok</span> kernel_start .*? — 950 ms', page)
     assert '<a href="diagnostics/gateway.log">' in page
     # Within the auth suite the failure comes before the pass, though recorded after it.
     assert page.index("test_missing_token_refused") < page.index("test_ok[GET /api]")

@@ -79,7 +79,9 @@ class LocalTarget(Target):
             else "proxy: PyPI configurable-http-proxy drop-in (npm unavailable; no SSL/metrics)"
         )
         self.run_dir = Path(tempfile.mkdtemp(prefix=f"eg-harness-{self.run_id}-"))
-        self.supervisor = processes.Supervisor(self.run_id, self.run_dir / "logs")
+        self.supervisor = processes.Supervisor(
+            self.run_id, self.run_dir / "logs", marker=str(self.run_dir)
+        )
         try:
             self._start_gateway(gw_env, progress)
             self._start_proxy(proxy, progress)
@@ -123,6 +125,8 @@ class LocalTarget(Target):
         env = self._base_env("gateway")
         env.update(self.settings["env"])
         env["JUPYTER_PATH"] = str(share)
+        env["EG_KERNEL_LOG_DIR"] = str(self.run_dir / "logs")
+        env["EG_RESPONSE_IP"] = "127.0.0.1"
         if "gateway_no_token" not in self.faults:
             env["EG_AUTH_TOKEN"] = token
         unauthorized = [u for u in env["EG_UNAUTHORIZED_USERS"].split(",") if u]
@@ -168,7 +172,13 @@ class LocalTarget(Target):
                 continue
             out = dest / spec_dir.name
             shutil.copytree(spec_dir, out)
-            text = (spec_dir / "kernel.json").read_text().replace("{gateway_python}", gw_env.python)
+            text = (spec_dir / "kernel.json").read_text()
+            for key, value in {
+                "{gateway_python}": gw_env.python,
+                "{launchers}": str(envs.LOCAL_CLUSTER / "launchers"),
+                "{run_dir}": str(self.run_dir),
+            }.items():
+                text = text.replace(key, value)
             (out / "kernel.json").write_text(text)
             names.append(spec_dir.name)
         return names
@@ -262,7 +272,7 @@ class LocalTarget(Target):
         return dict(self._versions)
 
     def conformance_kernelspecs(self) -> list[str]:
-        return ["python3"]
+        return ["python3", "python3_launcher"]
 
     def hanging_kernelspec(self) -> str | None:
         return "never_ready"
@@ -280,7 +290,7 @@ class LocalTarget(Target):
     def kernel_pid(self, kernel_id: str) -> int | None:
         """Find the kernel by its connection file, anywhere among this run's processes."""
         needle = f"kernel-{kernel_id}.json"
-        for p in processes.run_processes(self.run_id):
+        for p in processes.run_processes(self.run_id, str(self.run_dir)):
             with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
                 if any(needle in arg for arg in p.cmdline()):
                     return p.pid
