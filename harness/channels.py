@@ -95,6 +95,8 @@ class KernelChannels:
         self.received: list[dict[str, Any]] = []
         self._pending: list[dict[str, Any]] = []
         self._partial: dict[str, ExecuteResult] = {}
+        self.control_frames = 0
+        self.nudges = 0
         try:
             self.ws = websocket.create_connection(
                 url,
@@ -126,17 +128,26 @@ class KernelChannels:
         return msg
 
     def _recv_frame(self, timeout: float) -> dict[str, Any] | None:
+        """One data frame within `timeout`, or None.
+
+        Control frames return too (as None): EG pings every EG_WS_PING_INTERVAL_SECS, and a
+        blocking read that swallowed pings would restart its socket timeout on each one and
+        never time out.
+        """
         self.ws.settimeout(max(timeout, 0.001))
         try:
-            opcode, data = self.ws.recv_data()
+            opcode, data = self.ws.recv_data(control_frame=True)
         except websocket.WebSocketTimeoutException:
             return None
         except (OSError, websocket.WebSocketException) as exc:
             raise ChannelsError(f"WebSocket closed while receiving: {exc}") from exc
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            raise ChannelsError("server closed the WebSocket")
+        if opcode not in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
+            self.control_frames += 1
+            return None
         if opcode == websocket.ABNF.OPCODE_TEXT:
             data = data.decode("utf-8")
-        elif opcode == websocket.ABNF.OPCODE_CLOSE:
-            raise ChannelsError("server closed the WebSocket")
         msg = decode_legacy(data)
         self.received.append(msg)
         return msg
@@ -185,9 +196,10 @@ class KernelChannels:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 got = "no reply" if result.reply is None else "a reply but no idle status"
+                seen = [m.msg_type(f) for f in result.iopub]
                 raise ChannelsError(
                     f"{m.msg_type(msg)} got {got} within {timeout:.0f}s "
-                    f"({len(result.iopub)} iopub messages seen)"
+                    f"(iopub for it: {seen or 'none'}; {len(self._pending)} other messages queued)"
                 )
             frame = self._next_for(msg, remaining)
             if frame is None:
@@ -235,24 +247,43 @@ class KernelChannels:
         return self.request(req, timeout, wait_idle=False).reply
 
     def wait_ready(self, timeout: float, resend_every: float = 5.0) -> dict[str, Any]:
-        """kernel_info until one is answered: a kernel that is still starting may drop one."""
+        """kernel_info until the kernel answers on shell AND its iopub reaches us.
+
+        A reply on shell alone is not enough: after a start or restart the gateway's iopub
+        subscription can lag, and the first cell's output would be lost (ZMQ's slow joiner).
+        Like jupyter_server's `nudge`, keep asking until an iopub message for one of our
+        requests arrives. `self.nudges` records how many requests that took.
+        """
         deadline = time.monotonic() + timeout
         sent: set[str] = set()
         next_send = 0.0
+        reply: dict[str, Any] | None = None
+        iopub = False
+        self.nudges = 0
         while True:
             now = time.monotonic()
             if now >= deadline:
-                raise ChannelsError(f"kernel did not answer kernel_info within {timeout:.0f}s")
+                what = "kernel_info" if reply is None else "any iopub message after kernel_info"
+                raise ChannelsError(
+                    f"kernel did not answer {what} within {timeout:.0f}s ({len(sent)} requests)"
+                )
             if now >= next_send:
                 sent.add(self.send(self.new("kernel_info_request"))["header"]["msg_id"])
-                next_send = now + resend_every
+                self.nudges = len(sent)
+                next_send = now + (resend_every if reply is None else 0.5)
             frame = self._recv_frame(min(deadline, next_send) - now)
             if frame is None:
                 continue
-            if m.msg_type(frame) == "kernel_info_reply" and m.parent_id(frame) in sent:
-                return frame
             if m.parent_id(frame) not in sent:
                 self._pending.append(frame)
+                continue
+            if m.msg_type(frame) == "kernel_info_reply":
+                reply = frame
+                next_send = min(next_send, time.monotonic() + 0.5)
+            elif frame.get("channel") == "iopub":
+                iopub = True
+            if reply is not None and iopub:
+                return reply
 
     def close(self) -> None:
         try:

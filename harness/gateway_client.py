@@ -24,7 +24,9 @@ _DEFAULT = object()
 class GatewayHTTPError(HarnessError, AssertionError):
     """A non-2xx answer, carrying the status and the server's own reason text."""
 
-    def __init__(self, method: str, path: str, status: int, reason: str, message: str):
+    def __init__(
+        self, method: str, path: str, status: int, reason: str, message: str, traceback: str = ""
+    ):
         self.method, self.path, self.status, self.reason, self.server_message = (
             method,
             path,
@@ -32,20 +34,29 @@ class GatewayHTTPError(HarnessError, AssertionError):
             reason,
             message,
         )
+        # EG puts the real cause of a 500 only in the traceback ("Unknown server error").
+        self.server_traceback = traceback
+        self.cause = (traceback.strip().splitlines() or [""])[-1]
         text = f"{method} {path} -> {status}"
         detail = "; ".join(x for x in (reason, message) if x)
+        if self.cause and self.cause not in detail:
+            detail += f" (cause: {self.cause})"
         super().__init__(redact(f"{text}: {detail}" if detail else text))
 
 
-def error_text(resp: httpx.Response) -> tuple[str, str]:
-    """(reason, message) from a Jupyter error body, tolerant of non-JSON bodies."""
+def error_text(resp: httpx.Response) -> tuple[str, str, str]:
+    """(reason, message, traceback) from a Jupyter error body, tolerant of non-JSON bodies."""
     try:
         body = resp.json()
     except ValueError:
-        return resp.reason_phrase, resp.text[:500]
+        return resp.reason_phrase, resp.text[:500], ""
     if not isinstance(body, dict):
-        return resp.reason_phrase, str(body)[:500]
-    return str(body.get("reason") or resp.reason_phrase or ""), str(body.get("message") or "")
+        return resp.reason_phrase, str(body)[:500], ""
+    return (
+        str(body.get("reason") or resp.reason_phrase or ""),
+        str(body.get("message") or ""),
+        str(body.get("traceback") or ""),
+    )
 
 
 @dataclass
@@ -129,8 +140,7 @@ class GatewayClient:
     def _call(self, method: str, path: str, expect: tuple[int, ...], **kw) -> httpx.Response:
         resp = self.request(method, path, **kw)
         if resp.status_code not in expect:
-            reason, message = error_text(resp)
-            raise GatewayHTTPError(method, path, resp.status_code, reason, message)
+            raise GatewayHTTPError(method, path, resp.status_code, *error_text(resp))
         return resp
 
     # -- REST ----------------------------------------------------------------------------
@@ -253,6 +263,7 @@ class GatewayClient:
             span.mark("channels_open")
             chans.wait_ready(self.launch_timeout)
             span.mark("kernel_info_reply")
+            span.attrs["kernel_info_requests"] = chans.nudges
             res = chans.execute(first_code, timeout=self.launch_timeout)
             if res.status != "ok":
                 raise AssertionError(f"first execute failed: {res.describe_error()}")

@@ -43,8 +43,7 @@ class HubClient:
     def _call(self, method: str, path: str, expect: tuple[int, ...], **kw) -> httpx.Response:
         resp = self.request(method, path, **kw)
         if resp.status_code not in expect:
-            reason, message = error_text(resp)
-            raise GatewayHTTPError(method, f"/hub/api{path}", resp.status_code, reason, message)
+            raise GatewayHTTPError(method, f"/hub/api{path}", resp.status_code, *error_text(resp))
         return resp
 
     def info(self) -> dict[str, Any]:
@@ -59,8 +58,7 @@ class HubClient:
         if resp.status_code == 404:
             return None
         if resp.status_code != 200:
-            reason, message = error_text(resp)
-            raise GatewayHTTPError("GET", f"/users/{name}", resp.status_code, reason, message)
+            raise GatewayHTTPError("GET", f"/users/{name}", resp.status_code, *error_text(resp))
         return resp.json()
 
     def delete_user(self, name: str) -> None:
@@ -102,10 +100,8 @@ class HubClient:
         ) as resp:
             if resp.status_code != 200:
                 resp.read()
-                reason, message = error_text(resp)
-                raise SpawnFailed(
-                    "GET", f"/users/{user}/server/progress", resp.status_code, reason, message
-                )
+                path = f"/users/{user}/server/progress"
+                raise SpawnFailed("GET", path, resp.status_code, *error_text(resp))
             for line in resp.iter_lines():
                 if time.monotonic() > deadline:
                     break
@@ -146,10 +142,8 @@ class HubClient:
     def stop_server(self, user: str, timeout: float = 60.0) -> None:
         resp = self.request("DELETE", f"/users/{quote(user)}/server")
         if resp.status_code not in (202, 204, 400, 404):
-            reason, message = error_text(resp)
-            raise GatewayHTTPError(
-                "DELETE", f"/users/{user}/server", resp.status_code, reason, message
-            )
+            path = f"/users/{user}/server"
+            raise GatewayHTTPError("DELETE", path, resp.status_code, *error_text(resp))
 
         def stopped():
             info = self.get_user(user)

@@ -16,8 +16,7 @@ def make_target(kind: str, *, config_path: str | None = None, **options) -> Targ
     if kind == "existing":
         if not config_path:
             raise ConfigError(
-                "--target existing needs --target-config FILE "
-                "(see clusters/examples/existing.yaml)"
+                "--target existing needs --target-config FILE (see clusters/examples/existing.yaml)"
             )
         from harness.targets.existing import ExistingTarget
 

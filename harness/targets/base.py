@@ -90,6 +90,10 @@ class Target(ABC):
     def gateway_pid(self) -> int | None:
         return None
 
+    def run_processes(self) -> list:
+        """Live processes the run created, where the target can see processes (local)."""
+        return []
+
     def collect_diagnostics(self, dest: Path) -> list[Path]:
         return []
 

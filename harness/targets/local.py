@@ -287,10 +287,14 @@ class LocalTarget(Target):
             return None
         return next((p.pid for p in self.supervisor.procs if p.name == "hub"), None)
 
+    def run_processes(self) -> list[psutil.Process]:
+        """Every live process of this run: components, user servers, kernels, launchers."""
+        return processes.run_processes(self.run_id, str(self.run_dir) if self.run_dir else None)
+
     def kernel_pid(self, kernel_id: str) -> int | None:
         """Find the kernel by its connection file, anywhere among this run's processes."""
         needle = f"kernel-{kernel_id}.json"
-        for p in processes.run_processes(self.run_id, str(self.run_dir)):
+        for p in self.run_processes():
             with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
                 if any(needle in arg for arg in p.cmdline()):
                     return p.pid

@@ -98,8 +98,14 @@ def main() -> None:
     # exec keeps the pid EG recorded, so EG's signals (interrupt, shutdown) reach the kernel.
     os.execv(
         sys.executable,
-        [sys.executable, "-m", "ipykernel_launcher", "-f", conn_file,
-         f"--IPKernelApp.kernel_class={args.kernel_class_name}"],
+        [
+            sys.executable,
+            "-m",
+            "ipykernel_launcher",
+            "-f",
+            conn_file,
+            f"--IPKernelApp.kernel_class={args.kernel_class_name}",
+        ],
     )
 
 

@@ -1,0 +1,63 @@
+"""A kernel's lifecycle through the gateway: interrupt, restart, shutdown.
+
+Interrupt must stop a running cell and keep state; restart must lose it; shutdown must answer
+204, then 404, and (where the harness can see processes) leave no kernel process.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from harness import messages as m
+from harness import processes
+from harness.gateway_client import GatewayHTTPError
+
+LONG = "import time\nstate = 'kept'\nfor _ in range(600):\n    time.sleep(0.1)\n"
+
+
+def _busy(frame) -> bool:
+    return frame.get("channel") == "iopub" and (
+        m.msg_type(frame) == "status" and frame["content"].get("execution_state") == "busy"
+    )
+
+
+def test_interrupt_stops_execution_and_keeps_state(kernel, gateway):
+    """An interrupt ends a long cell with KeyboardInterrupt; variables survive."""
+    req = m.execute_request(LONG, session=kernel.channels.session)
+    kernel.channels.send(req)
+    kernel.channels.collect(req, 30, until=_busy)
+    gateway.interrupt_kernel(kernel.id)
+    res = kernel.channels.collect(req, 20)
+    assert res.status == "error" and (res.error or {}).get("ename") == "KeyboardInterrupt", (
+        f"after an interrupt the cell ended with {res.status!r} ({res.describe_error()}), "
+        "expected an error with KeyboardInterrupt"
+    )
+    after = kernel.execute("print(state)")
+    assert after.stdout.strip() == "kept", f"state lost across an interrupt: {after.stdout!r}"
+
+
+def test_restart_loses_state(kernel, gateway):
+    """A restart gives a fresh interpreter, reachable on the same channels."""
+    assert kernel.execute("marker = 41 + 1").status == "ok"
+    model = gateway.restart_kernel(kernel.id)
+    assert model["id"] == kernel.id, f"restart returned another kernel: {model}"
+    kernel.channels.wait_ready(gateway.launch_timeout)
+    res = kernel.execute("print('marker' in globals())")
+    assert res.stdout.strip() == "False", f"state survived a restart: {res.stdout!r}"
+
+
+def test_shutdown_removes_kernel(gateway, target, kernelspec):
+    """DELETE answers 204, the kernel is then 404, and its process is gone."""
+    handle = gateway.launch(kernelspec)
+    handle.channels.close()
+    pid = target.kernel_pid(handle.id) if target.capabilities.process_view else None
+    if target.capabilities.process_view:
+        assert pid, f"cannot find the process of kernel {handle.id} among the target's processes"
+    resp = gateway.request("DELETE", f"/api/kernels/{handle.id}")
+    assert resp.status_code == 204, f"DELETE answered {resp.status_code}, expected 204"
+    gateway.created.remove(handle.id)
+    with pytest.raises(GatewayHTTPError) as info:
+        gateway.get_kernel(handle.id)
+    assert info.value.status == 404, f"a deleted kernel answered {info.value.status}"
+    if pid:
+        assert processes.wait_gone(pid, 15), f"kernel process {pid} still runs 15s after DELETE"

@@ -1,0 +1,49 @@
+"""Through the hub: a gateway-profile user server starts its kernels on the gateway, never locally.
+
+The seed's profile works only if its `jupyter_gateway_url` override is turned into the user
+server's --gateway-url by extra config; a misspelt key is silently ignored by KubeSpawner and
+the server quietly runs kernels in its own pod. So the check is the effect, not the config.
+"""
+
+from __future__ import annotations
+
+import psutil
+
+from harness.gateway_client import GatewayHTTPError
+
+
+def test_user_server_kernel_runs_on_gateway(user_server, gateway, target):
+    """The gateway knows the kernel the user server started, and (local) it is its child."""
+    handle = user_server.client.launch(target.gateway.kernelspec)
+    try:
+        res = handle.execute("print(1 + 1)")
+        assert res.stdout.strip() == "2", f"the kernel did not run code: {res.describe_error()}"
+        try:
+            model = gateway.get_kernel(handle.id)
+        except GatewayHTTPError as exc:
+            raise AssertionError(
+                f"kernel {handle.id} started through {user_server.name}'s server is unknown to "
+                f"the gateway ({exc.status}): the user server is not in gateway mode and "
+                "started the kernel locally"
+            ) from None
+        assert model["id"] == handle.id
+        if target.capabilities.process_view:
+            pid = target.kernel_pid(handle.id)
+            assert pid, f"no process found for kernel {handle.id}"
+            ancestors = {p.pid for p in psutil.Process(pid).parents()}
+            assert target.gateway_pid() in ancestors, (
+                f"kernel {handle.id} (pid {pid}) is not a child of the gateway: it runs "
+                "beside the user server, not on the gateway"
+            )
+    finally:
+        handle.close()
+
+
+def test_user_server_offers_gateway_kernelspecs(user_server, gateway):
+    """In gateway mode the user server's kernelspecs are the gateway's, not its own."""
+    theirs = set(user_server.client.kernelspecs()["kernelspecs"])
+    ours = set(gateway.kernelspecs()["kernelspecs"])
+    assert theirs == ours, (
+        f"the user server offers kernelspecs {sorted(theirs)} but the gateway offers "
+        f"{sorted(ours)}: the user server is not in gateway mode"
+    )
