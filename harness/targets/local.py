@@ -129,10 +129,10 @@ class LocalTarget(Target):
         env["EG_RESPONSE_IP"] = "127.0.0.1"
         if "gateway_no_token" not in self.faults:
             env["EG_AUTH_TOKEN"] = token
+        # The policy the deployment is meant to enforce; a fault changes only what EG is told.
         unauthorized = [u for u in env["EG_UNAUTHORIZED_USERS"].split(",") if u]
         if "gateway_allows_root" in self.faults:
-            unauthorized = ["nobody-at-all"]
-            env["EG_UNAUTHORIZED_USERS"] = ",".join(unauthorized)
+            env["EG_UNAUTHORIZED_USERS"] = "nobody-at-all"
         config = self.run_dir / "gateway" / "enterprise_gateway_config.py"
         config.write_text(
             f"c.EnterpriseGatewayApp.allowed_kernels = {sorted(specs)!r}\n"

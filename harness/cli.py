@@ -1,0 +1,264 @@
+"""`eg-harness`: run the suites against a target, or keep a local stack up for hands-on work.
+
+Exit codes a CI can branch on: 0 all passed, 1 a scenario failed, 2 usage or configuration
+error, 3 the target could not be provisioned or reached, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from harness import processes, secrets
+from harness.errors import ConfigError, HarnessError
+
+REPO = Path(__file__).resolve().parent.parent
+SCENARIOS = REPO / "scenarios"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TARGET, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+def suites() -> list[str]:
+    return sorted(p.name for p in SCENARIOS.iterdir() if p.is_dir() and any(p.glob("test_*.py")))
+
+
+def _sigterm_as_interrupt() -> None:
+    """CI runners stop jobs with SIGTERM; treat it like Ctrl-C so teardown still runs."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="eg-harness", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run suites against a target and write a report")
+    run.add_argument("--target", choices=["local", "existing"], default="local")
+    run.add_argument("--target-config", help="YAML describing an existing deployment")
+    run.add_argument("--suite", default="auth,startup", help="comma-separated suites or 'all'")
+    run.add_argument("--report-dir", help="where to write the report (default reports/<run-id>)")
+    run.add_argument("--run-id", help="run id (default: time-stamped); names the report")
+    run.add_argument(
+        "--local-fault",
+        action="append",
+        default=[],
+        help="seed a fault into the local target (see `eg-harness faults`)",
+    )
+    run.add_argument(
+        "--allow-destructive",
+        action="store_true",
+        help="allow scenarios that disturb other users of an existing target",
+    )
+    run.add_argument(
+        "pytest_args",
+        nargs=argparse.REMAINDER,
+        help="after --: extra pytest arguments (e.g. -k interrupt)",
+    )
+
+    up = sub.add_parser("up", help="start the local stack and keep it until Ctrl-C")
+    up.add_argument("--local-fault", action="append", default=[])
+    up.add_argument("--state-file", default=None, help="where to write URLs and tokens (0600)")
+    sub.add_parser("down", help="stop a local stack left running by `up` (or a killed run)")
+    sub.add_parser("setup", help="create the local target's component environments (cached)")
+    sub.add_parser("faults", help="list the faults the local target can seed")
+    sub.add_parser("suites", help="list the suites")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return {
+            "run": cmd_run,
+            "up": cmd_up,
+            "down": cmd_down,
+            "faults": cmd_faults,
+            "suites": cmd_suites,
+            "setup": cmd_setup,
+        }[args.command](args)
+    except HarnessError as exc:
+        print(f"eg-harness: {secrets.redact(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("eg-harness: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _selected_suites(spec: str) -> list[str]:
+    known = suites()
+    wanted = known if spec.strip() == "all" else [s.strip() for s in spec.split(",") if s.strip()]
+    unknown = [s for s in wanted if s not in known]
+    if unknown or not wanted:
+        raise ConfigError(
+            f"unknown suite {', '.join(unknown) or '(none)'}: choose from {', '.join(known)} "
+            "or 'all'"
+        )
+    return wanted
+
+
+def cmd_run(args) -> int:
+    import pytest
+
+    from fixtures import plugin
+
+    chosen = _selected_suites(args.suite)
+    if args.target == "existing":
+        if not args.target_config:
+            raise ConfigError(
+                "--target existing needs --target-config FILE (see clusters/examples/existing.yaml)"
+            )
+        from harness.targets.existing import ExistingTarget
+
+        # Config and reachability errors end here as one line, before pytest prints anything.
+        ExistingTarget(args.target_config).provision(lambda _m: None)
+    if args.local_fault:
+        from harness.targets.local import FAULTS
+
+        bad = [f for f in args.local_fault if f not in FAULTS]
+        if bad:
+            raise ConfigError(f"unknown local fault {bad[0]!r}: see `eg-harness faults`")
+    run_id = args.run_id or time.strftime("%Y%m%d-%H%M%S") + "-" + os.urandom(2).hex()
+    report_dir = Path(args.report_dir) if args.report_dir else Path.cwd() / "reports" / run_id
+    extra = list(args.pytest_args or [])
+    if extra and extra[0] == "--":
+        extra = extra[1:]
+    pytest_args = [
+        *(str(SCENARIOS / s) for s in chosen),
+        f"--rootdir={REPO}",
+        f"--target={args.target}",
+        f"--eg-report-dir={report_dir}",
+        f"--eg-run-id={run_id}",
+        f"--junitxml={report_dir / 'junit.xml'}",
+        "-p",
+        "no:cacheprovider",
+        "-rfEs",
+    ]
+    if args.target_config:
+        pytest_args.append(f"--target-config={args.target_config}")
+    for fault in args.local_fault:
+        pytest_args.append(f"--local-fault={fault}")
+    if args.allow_destructive:
+        pytest_args.append("--allow-destructive")
+    pytest_args += extra
+    _sigterm_as_interrupt()
+    code = int(pytest.main(pytest_args))
+    state = plugin.LAST_RUN
+    if state is not None and state.target_exit_code is not None:
+        return state.target_exit_code
+    report = report_dir / "report.html"
+    if report.exists():
+        latest = report_dir.parent / "latest" / "report.html"
+        print(f"report: {latest if latest.exists() else report}")
+    if code == 0:
+        return EXIT_OK
+    if code == 1:
+        return EXIT_FAILED
+    if code == 2:
+        return EXIT_INTERRUPTED
+    if code == 5:
+        print("eg-harness: the selection ran no scenario", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _state_dir() -> Path:
+    from harness.envs import cache_dir
+
+    path = cache_dir() / "up"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def cmd_up(args) -> int:
+    from harness.targets.local import LocalTarget
+
+    target = LocalTarget(faults=args.local_fault)
+    state_file = Path(args.state_file) if args.state_file else _state_dir() / "local.json"
+    _sigterm_as_interrupt()
+    try:
+        target.provision(lambda m: print(f"[eg-harness] {secrets.redact(m)}", flush=True))
+        doc = {
+            "run_id": target.run_id,
+            "run_dir": str(target.run_dir),
+            "owner_pid": os.getpid(),
+            "gateway": {"url": target.gateway.url, "auth_token": target.gateway.token},
+            "hub": {"url": target.hub.url, "api_token": target.hub.api_token},
+            "faults": target.faults,
+        }
+        fd = os.open(state_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(doc, fh, indent=2)
+        print(f"gateway: {target.gateway.url}")
+        print(f"hub:     {target.hub.url}")
+        print(f"tokens:  {state_file} (mode 0600)")
+        print("Ctrl-C to stop", flush=True)
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        left = target.teardown()
+        state_file.unlink(missing_ok=True)
+    if any(left.values()):
+        print(f"eg-harness: left behind: {left}", file=sys.stderr)
+        return EXIT_FAILED
+    print("stopped; nothing left behind")
+    return EXIT_OK
+
+
+def cmd_down(args) -> int:
+    stopped = 0
+    for state_file in sorted(_state_dir().glob("*.json")):
+        try:
+            doc = json.loads(state_file.read_text())
+        except (OSError, ValueError):
+            state_file.unlink(missing_ok=True)
+            continue
+        owner = doc.get("owner_pid")
+        if owner and processes.psutil.pid_exists(owner):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(owner, signal.SIGTERM)
+            processes.wait_gone(owner, 60)
+        left = processes.sweep_run(doc["run_id"], doc.get("run_dir"))
+        stopped += 1
+        state_file.unlink(missing_ok=True)
+        if left:
+            print(f"eg-harness: could not stop {[p.pid for p in left]}", file=sys.stderr)
+            return EXIT_FAILED
+    for line in processes.sweep_orphans():
+        print(f"stopped orphans of run {line}")
+        stopped += 1
+    print("nothing was running" if not stopped else "stopped")
+    return EXIT_OK
+
+
+def cmd_setup(args) -> int:
+    from harness import envs
+
+    def say(msg: str) -> None:
+        print(f"[eg-harness] {msg}", flush=True)
+
+    for name in ("gateway", "hub"):
+        env = envs.ensure_python_env(name, envs.LOCAL_CLUSTER / f"{name}.lock", say)
+        say(f"{name} environment: {env.path}")
+    proxy = envs.ensure_proxy(say)
+    say(f"proxy: configurable-http-proxy {proxy.version} ({proxy.kind})")
+    return EXIT_OK
+
+
+def cmd_faults(args) -> int:
+    from harness.targets.local import FAULTS
+
+    for name, text in sorted(FAULTS.items()):
+        print(f"{name:22} {text}")
+    return EXIT_OK
+
+
+def cmd_suites(args) -> int:
+    for name in suites():
+        print(name)
+    return EXIT_OK

@@ -1,0 +1,49 @@
+"""The suites pass on the correct local target, and the run proves it cleaned up.
+
+This is the positive half of the negative twins: a fault is only caught if the same
+scenario passes without it.
+"""
+
+from __future__ import annotations
+
+import pytest
+from selftest_tools import token_like_strings
+
+pytestmark = pytest.mark.slow
+
+
+def test_suites_pass_on_correct_local_target(harness):
+    run = harness(["run", "--suite", "auth,startup"])
+    assert run.returncode == 0, run.explain()
+    res = run.results
+    assert res["schema_version"] == 1 and res["run_id"] == run.run_id
+    assert res["target"]["kind"] == "local"
+    outcomes = {t["name"]: t["outcome"] for t in res["tests"]}
+    assert outcomes and set(outcomes.values()) == {"passed"}, outcomes
+    versions = res["target"]["versions"]
+    assert versions["enterprise_gateway"] == "3.3.0", versions
+    assert versions["jupyterhub"] == "6.1.1", versions
+    assert versions["configurable-http-proxy"].endswith("(npm)"), versions
+    starts = [s for s in res["spans"] if s["name"] == "kernel_start" and s["ok"]]
+    assert {s["attrs"]["hop"] for s in starts} == {"gateway", "hub"}
+    assert {"python3", "python3_launcher"} <= {s["attrs"]["kernelspec"] for s in starts}
+    for span in starts:
+        assert list(span["phases"]) == [
+            "requested",
+            "accepted",
+            "channels_open",
+            "kernel_info_reply",
+            "first_execute_reply",
+        ], span
+    assert not any(res["cleanup"].get(k) for k in res["cleanup"]), res["cleanup"]
+    for name in (
+        "junit.xml",
+        "report.html",
+        "summary.md",
+        "diagnostics/gateway.log",
+        "diagnostics/hub.log",
+        "diagnostics/proxy.log",
+    ):
+        assert (run.report_dir / name).is_file(), f"{name} missing from the report"
+    assert (run.report_dir.parent / "latest").resolve() == run.report_dir.resolve()
+    assert not token_like_strings(run.report_dir), "a token-like string is in the report"
