@@ -105,8 +105,6 @@ def _selected_suites(spec: str) -> list[str]:
 def cmd_run(args) -> int:
     import pytest
 
-    from fixtures import plugin
-
     chosen = _selected_suites(args.suite)
     if args.target == "existing":
         if not args.target_config:
@@ -138,6 +136,8 @@ def cmd_run(args) -> int:
         "-p",
         "no:cacheprovider",
         "-rfEs",
+        # The CLI itself lives in the plugin's distribution, so pytest cannot rewrite it.
+        "-W", "ignore::pytest.PytestAssertRewriteWarning",
     ]
     if args.target_config:
         pytest_args.append(f"--target-config={args.target_config}")
@@ -148,6 +148,8 @@ def cmd_run(args) -> int:
     pytest_args += extra
     _sigterm_as_interrupt()
     code = int(pytest.main(pytest_args))
+    from fixtures import plugin  # after pytest.main, so pytest can assert-rewrite it first
+
     state = plugin.LAST_RUN
     if state is not None and state.target_exit_code is not None:
         return state.target_exit_code

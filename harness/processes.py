@@ -117,10 +117,34 @@ class Supervisor:
 
     def stop_all(self) -> list[str]:
         """Stop in reverse start order, then sweep; returns what could not be stopped."""
-        for proc in reversed(self.procs):
-            self.stop(proc)
-        left = sweep_run(self.run_id, self.marker)
+        with signals_deferred():
+            for proc in reversed(self.procs):
+                self.stop(proc)
+            left = sweep_run(self.run_id, self.marker)
         return [f"{p.pid} {' '.join(p.cmdline()[:3])}" for p in left]
+
+
+@contextlib.contextmanager
+def signals_deferred():
+    """Let cleanup finish: a Ctrl-C or SIGTERM during teardown must not abandon processes.
+
+    Signals that arrive meanwhile are noted, not acted on; the run is ending anyway.
+    """
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield []
+        return
+    received: list[int] = []
+    old = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        old[sig] = signal.getsignal(sig)
+        signal.signal(sig, lambda signum, _frame: received.append(signum))
+    try:
+        yield received
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 def run_processes(run_id: str, marker: str | None = None) -> list[psutil.Process]:
