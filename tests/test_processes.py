@@ -186,7 +186,7 @@ def _dead_pid() -> int:
     return short.pid
 
 
-def test_sweep_orphans_stops_only_processes_whose_owner_is_dead():
+def test_sweep_orphans_stops_only_processes_whose_owner_is_dead(monkeypatch):
     orphan_run, owned_run = _run_id(), _run_id()
     dead = _dead_pid()
     orphan = subprocess.Popen(
@@ -202,9 +202,17 @@ def test_sweep_orphans_stops_only_processes_whose_owner_is_dead():
     try:
         if psutil.pid_exists(dead):  # the pid was reused in the meantime
             pytest.skip(f"pid {dead} was reused before the sweep")
+        # sweep_orphans looks at every process on the machine; show it only ours, so this
+        # test cannot stop another session's leftovers (which its own checks may rely on).
+        ours = {orphan.pid, owned.pid}
+        real_iter = psutil.process_iter
+        monkeypatch.setattr(
+            psutil,
+            "process_iter",
+            lambda *a, **k: (proc for proc in real_iter(*a, **k) if proc.pid in ours),
+        )
         stopped = p.sweep_orphans()
-        assert f"{orphan_run}: 1 process(es)" in stopped
-        assert not any(line.startswith(owned_run) for line in stopped)
+        assert stopped == [f"{orphan_run}: 1 process(es)"]
         orphan.wait(5)  # raises TimeoutExpired if the sweep did not stop it
         assert owned.poll() is None
         assert _pids(p.run_processes(owned_run)) == {owned.pid}

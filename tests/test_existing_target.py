@@ -1,0 +1,184 @@
+"""The existing target: a deployment the harness did not start, described by a YAML file.
+
+Deployments are stood up here apart from the run under test (a LocalTarget in this process),
+so the harness sees them exactly as it would a live cluster: URLs and tokens, nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import httpx
+import pytest
+from selftest_tools import REPO, _env, harness_cmd
+
+from harness import ports
+from harness.targets.local import LocalTarget
+
+pytestmark = pytest.mark.slow
+
+
+def _deployment(faults=()):
+    target = LocalTarget(faults=faults)
+    try:
+        target.provision(lambda _m: None)
+    except BaseException:
+        target.teardown()
+        raise
+    return target
+
+
+@pytest.fixture(scope="module")
+def deployment():
+    target = _deployment()
+    yield target
+    left = target.teardown()
+    assert not any(left.values()), left
+
+
+def _config(tmp_path, target, *, hub=True, token="${T_GW}") -> str:
+    text = f"gateway:\n  url: {target.gateway.url}\n  auth_token: {token}\n  kernelspec: python3\n"
+    if hub:
+        text += (
+            f"hub:\n  url: {target.hub.url}\n  api_token: ${{T_HUB}}\n  profile: jupyter-gateway\n"
+        )
+    path = tmp_path / "existing.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def _with_tokens(monkeypatch, target):
+    # Tokens travel by environment, as an operator's CI would pass them, never in the file.
+    monkeypatch.setenv("T_GW", target.gateway.token)
+    monkeypatch.setenv("T_HUB", target.hub.api_token)
+
+
+def test_correct_deployment_passes(deployment, tmp_path, monkeypatch, harness):
+    _with_tokens(monkeypatch, deployment)
+    cfg = _config(tmp_path, deployment)
+    run = harness(["run", "--target", "existing", "--target-config", cfg])
+    assert run.returncode == 0, run.explain()
+    outcomes = {t["name"]: t["outcome"] for t in run.results["tests"]}
+    assert "failed" not in outcomes.values() and "error" not in outcomes.values(), outcomes
+    skipped = {n for n, o in outcomes.items() if o == "skipped"}
+    assert skipped == {"test_hanging_kernel_fails_within_launch_timeout"}, skipped
+    assert run.results["target"]["kind"] == "existing"
+    # Nothing the run created is left on the deployment.
+    gw = deployment.gateway
+    kernels = httpx.get(f"{gw.url}/api/kernels", headers={"Authorization": f"token {gw.token}"})
+    assert kernels.json() == [], kernels.json()
+    users = httpx.get(
+        f"{deployment.hub.url}/hub/api/users",
+        headers={"Authorization": f"token {deployment.hub.api_token}"},
+    ).json()
+    assert not [u["name"] for u in users if u["name"].startswith("egh-")], users
+    text = "".join(p.read_text(errors="replace") for p in run.report_dir.rglob("*") if p.is_file())
+    assert gw.token not in text and deployment.hub.api_token not in text
+
+
+def test_without_hub_the_hub_scenarios_skip_with_a_reason(
+    deployment, tmp_path, monkeypatch, harness
+):
+    _with_tokens(monkeypatch, deployment)
+    cfg = _config(tmp_path, deployment, hub=False)
+    run = harness(["run", "--target", "existing", "--target-config", cfg, "--suite", "startup"])
+    assert run.returncode == 0, run.explain()
+    hub_tests = run.outcome("test_user_server_")
+    for t in hub_tests:
+        assert t["outcome"] == "skipped" and "no hub" in t["message"], t
+
+
+def test_misconfigured_deployment_fails_in_the_owning_suite(tmp_path, monkeypatch, harness):
+    broken = _deployment(faults=["profile_not_gateway"])
+    try:
+        _with_tokens(monkeypatch, broken)
+        cfg = _config(tmp_path, broken)
+        run = harness(
+            [
+                "run",
+                "--target",
+                "existing",
+                "--target-config",
+                cfg,
+                "--suite",
+                "startup",
+                "--",
+                "-k",
+                "through_hub",
+            ]
+        )
+    finally:
+        left = broken.teardown()
+    assert run.returncode == 1, run.explain()
+    (owner,) = run.outcome("test_user_server_kernel_runs_on_gateway")
+    assert owner["outcome"] == "failed" and "not in gateway mode" in owner["message"], owner
+    assert not any(left.values()), left
+
+
+def _cli(args, env=None):
+    proc = subprocess.run(
+        [*harness_cmd(), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env or _env(),
+    )
+    return proc.returncode, proc.stderr.strip()
+
+
+def test_refused_token_is_exit_3_one_line(deployment, tmp_path, monkeypatch):
+    monkeypatch.setenv("T_GW", "wrong-token-0000")
+    monkeypatch.setenv("T_HUB", deployment.hub.api_token)
+    code, err = _cli(
+        ["run", "--target", "existing", "--target-config", _config(tmp_path, deployment)],
+        env=dict(os.environ),
+    )
+    assert code == 3, err
+    assert len(err.splitlines()) == 1 and "refused the token" in err and "auth_token" in err, err
+
+
+def test_unreachable_gateway_is_exit_3(tmp_path):
+    port = ports.free_port()  # nothing listens there
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"gateway:\n  url: http://127.0.0.1:{port}\n")
+    code, err = _cli(["run", "--target", "existing", "--target-config", str(cfg)])
+    assert code == 3 and len(err.splitlines()) == 1 and "unreachable" in err, err
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("gateway:\n  url: http://127.0.0.1:1\n  tokn: x\n", ["unknown key", "auth_token"]),
+        ("hub:\n  url: http://127.0.0.1:1\n", ["missing required field", "gateway"]),
+        ("gateway:\n  url: ftp://x\n", ["http://"]),
+        (
+            "gateway:\n  url: http://127.0.0.1:1\n  auth_token: ${EGH_UNSET_VAR_X}\n",
+            ["EGH_UNSET_VAR_X", "not set"],
+        ),
+    ],
+)
+def test_bad_config_is_exit_2_one_line(tmp_path, text, words):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(text)
+    code, err = _cli(["run", "--target", "existing", "--target-config", str(cfg)])
+    assert code == 2 and len(err.splitlines()) == 1, (code, err)
+    for word in words:
+        assert word in err, err
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["run", "--suite", "nope"], ["unknown suite", "auth"]),
+        (["run", "--local-fault", "nope"], ["unknown local fault"]),
+        (["run", "--target", "existing"], ["--target-config"]),
+        (["run", "--target", "existing", "--target-config", "/nonexistent.yaml"], ["not found"]),
+    ],
+)
+def test_usage_errors_are_exit_2_one_line(args, words):
+    code, err = _cli(args)
+    assert code == 2 and len(err.splitlines()) == 1, (code, err)
+    for word in words:
+        assert word in err, err
