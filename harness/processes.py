@@ -46,6 +46,13 @@ class ManagedProcess:
         return redact("\n".join(text.splitlines()[-lines:]))
 
 
+def _describe(p: psutil.Process) -> str:
+    try:
+        return f"{p.pid} {' '.join(p.cmdline()[:3])}"
+    except psutil.Error:
+        return f"{p.pid} ?"
+
+
 def _descendants(pid: int) -> list[psutil.Process]:
     try:
         return psutil.Process(pid).children(recursive=True)
@@ -121,7 +128,7 @@ class Supervisor:
             for proc in reversed(self.procs):
                 self.stop(proc)
             left = sweep_run(self.run_id, self.marker)
-        return [f"{p.pid} {' '.join(p.cmdline()[:3])}" for p in left]
+        return [_describe(p) for p in left]
 
 
 @contextlib.contextmanager
@@ -154,9 +161,10 @@ def run_processes(run_id: str, marker: str | None = None) -> list[psutil.Process
     connection file, which lives under the run directory (the marker).
     """
     found = []
-    me = os.getpid()
+    # Never the harness itself or what started it (./dev, a shell tailing a log of the run).
+    spared = {os.getpid(), *(p.pid for p in psutil.Process().parents())}
     for p in psutil.process_iter(["pid"]):
-        if p.pid == me:
+        if p.pid in spared:
             continue
         try:
             if p.status() == psutil.STATUS_ZOMBIE:

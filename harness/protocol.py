@@ -44,9 +44,12 @@ def encode_legacy(msg: dict[str, Any]) -> tuple[str | bytes, bool]:
 def decode_legacy(frame: str | bytes) -> dict[str, Any]:
     if isinstance(frame, str):
         try:
-            return json.loads(frame)
+            msg = json.loads(frame)
         except json.JSONDecodeError as exc:
             raise FramingError(f"text frame is not JSON: {exc}") from exc
+        if not isinstance(msg, dict):
+            raise FramingError("text frame is JSON but not an object")
+        return msg
     data = bytes(frame)
     if len(data) < 4:
         raise FramingError(f"binary frame of {len(data)} bytes is too short for a header")
@@ -62,5 +65,7 @@ def decode_legacy(frame: str | bytes) -> dict[str, Any]:
         msg = json.loads(parts[0].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FramingError(f"binary frame's JSON part is invalid: {exc}") from exc
+    if not isinstance(msg, dict):
+        raise FramingError("binary frame's JSON part is not an object")
     msg["buffers"] = parts[1:]
     return msg

@@ -24,7 +24,7 @@ _pattern: re.Pattern[str] | None = None
 # a component may log a token the harness never saw (e.g. the hub's own cookie secret).
 _GENERIC = re.compile(
     r"(?i)((?:[?&]token=)|(?:authorization:\s*(?:token|bearer)\s+)|(?:auth_token['\"]?\s*[:=]\s*['\"]?))"
-    r"([A-Za-z0-9._~+/=-]{8,})"
+    r"([A-Za-z0-9._~+/=%-]{8,})"
 )
 
 
@@ -67,7 +67,16 @@ class RedactingFilter(logging.Filter):
     """Scrubs records before any handler formats them, so no handler can leak a token."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        msg = record.getMessage()
-        record.msg = redact(msg)
-        record.args = None
+        try:
+            msg = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad format string must not break the caller
+            msg = f"{record.msg!r} % {record.args!r}"
+        record.msg, record.args = redact(msg), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        record.exc_info = None
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True

@@ -195,10 +195,6 @@ def test_filter_on_a_logger_scrubs_what_handlers_see(logger):
     assert not any(tok in line or unregistered in line for line in handler.lines)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: RedactingFilter scrubs msg/args but not exc_info, so a traceback leaks",
-)
 def test_filter_scrubs_exception_text(logger):
     log, handler = logger
     tok = _tok()

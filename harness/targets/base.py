@@ -55,6 +55,8 @@ class Target(ABC):
         self.capabilities = Capabilities()
         self.notes: list[str] = []
         self.faults: list[str] = []
+        # Versions read from components met during the run (e.g. a spawned user server).
+        self.observed_versions: dict[str, str] = {}
 
     @abstractmethod
     def provision(self, progress=print) -> None:
@@ -101,7 +103,7 @@ class Target(ABC):
         return {
             "kind": self.kind,
             "endpoints": self.endpoints(),
-            "versions": self.versions(),
+            "versions": {**self.versions(), **self.observed_versions},
             "capabilities": self.capabilities.to_dict(),
             "faults": list(self.faults),
             "notes": list(self.notes),

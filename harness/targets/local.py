@@ -22,6 +22,7 @@ from harness import envs, ports, processes
 from harness.errors import ConfigError, TargetUnavailable
 from harness.secrets import new_token, redact
 from harness.targets.base import GatewayEndpoint, HubEndpoint, Target
+from harness.timing import Span, recorder
 from harness.waits import WaitTimeout, wait_for
 
 FAULTS = {
@@ -68,11 +69,14 @@ class LocalTarget(Target):
 
     # -- provisioning --------------------------------------------------------------------
     def provision(self, progress=print) -> None:
+        span = Span("target_provision", {"target": "local"}, test="(session)")
+        span.mark("requested")
         for line in processes.sweep_orphans():
             progress(f"stopped components left by an earlier killed run ({line})")
         gw_env = envs.ensure_python_env("gateway", envs.LOCAL_CLUSTER / "gateway.lock", progress)
         hub_env = envs.ensure_python_env("hub", envs.LOCAL_CLUSTER / "hub.lock", progress)
         proxy = envs.ensure_proxy(progress)
+        span.mark("environments_ready")
         self.notes.append(
             "proxy: configurable-http-proxy from npm"
             if proxy.kind == "npm"
@@ -84,11 +88,16 @@ class LocalTarget(Target):
         )
         try:
             self._start_gateway(gw_env, progress)
+            span.mark("gateway_ready")
             self._start_proxy(proxy, progress)
+            span.mark("proxy_ready")
             self._start_hub(hub_env, progress)
-        except BaseException:
+            span.mark("hub_ready")
+        except BaseException as exc:
+            recorder.record(span.finish(False, str(exc)[:300]))
             self.teardown()
             raise
+        recorder.record(span.finish(True))
         self._versions.update(
             {
                 "configurable-http-proxy": f"{proxy.version} ({proxy.kind})",
@@ -303,8 +312,12 @@ class LocalTarget(Target):
     # -- teardown --------------------------------------------------------------------------
     def teardown(self) -> dict[str, list[str]]:
         left: dict[str, list[str]] = {"processes": [], "ports": []}
+        span = Span("target_teardown", {"target": "local"}, test="(session)")
+        span.mark("requested")
         if self.supervisor is not None:
             left["processes"] = self.supervisor.stop_all()
+            span.mark("stopped")
+            recorder.record(span.finish(not left["processes"]))
         left["ports"] = [f"{n}:{p}" for n, p in self._ports.items() if ports.port_in_use(p)]
         if self.run_dir is not None:
             if self.diagnostics_dir is not None:

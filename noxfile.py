@@ -1,0 +1,61 @@
+"""nox sessions mirroring ./dev, for people who live in nox.
+
+The component environments (gateway, hub, proxy) are created and cached by the harness
+itself (harness/envs.py), not by nox: their pins conflict with the harness's own.
+"""
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+def _install(session: nox.Session) -> None:
+    session.install("uv==0.13.9")
+    session.run(
+        "uv",
+        "pip",
+        "sync",
+        "--python",
+        session.virtualenv.location,
+        "requirements.lock",
+        external=True,
+    )
+    session.run(
+        "uv",
+        "pip",
+        "install",
+        "--python",
+        session.virtualenv.location,
+        "--no-deps",
+        "-e",
+        ".",
+        external=True,
+    )
+    session.run("eg-harness", "setup")
+
+
+@nox.session(python=["3.11", "3.10"])
+def tests(session: nox.Session) -> None:
+    _install(session)
+    session.run("pytest", "tests", *session.posargs)
+
+
+@nox.session(python="3.11")
+def conformance(session: nox.Session) -> None:
+    _install(session)
+    session.run("eg-harness", "run", *session.posargs)
+
+
+@nox.session(python="3.11")
+def walltime(session: nox.Session) -> None:
+    """Benchmark: warm wall time of the local auth and startup suites (prints figures)."""
+    _install(session)
+    session.run("eg-harness", "walltime", *session.posargs)
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    session.install("ruff==0.17.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
