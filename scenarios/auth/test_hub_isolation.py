@@ -48,6 +48,16 @@ def _probe_all(client: GatewayClient, kernel_id: str) -> list[str]:
     return leaks
 
 
+def _probe_as(hub, owner: str, token: str | None, kernel_id: str) -> list[str]:
+    """Probe `owner`'s server holding `token`; whatever it wrongly starts is removed."""
+    client = hub.user_server(owner, token)
+    try:
+        return _probe_all(client, kernel_id)
+    finally:
+        client.cleanup()
+        client.close()
+
+
 @pytest.fixture
 def victim_kernel(user_server, target):
     handle = user_server.client.launch(target.gateway.kernelspec)
@@ -63,12 +73,7 @@ def test_other_users_token_refused(user_server, victim_kernel, hub, target):
     hub.create_user(other)
     try:
         token = hub.create_token(other)  # what a normal user holds: their default scopes
-        intruder = hub.user_server(user_server.name, token)
-        try:
-            leaks = _probe_all(intruder, victim_kernel.id)
-        finally:
-            intruder.cleanup()
-            intruder.close()
+        leaks = _probe_as(hub, user_server.name, token, victim_kernel.id)
     finally:
         hub.delete_user(other)
     assert not leaks, f"user {other!r} reached {user_server.name!r}'s server: {'; '.join(leaks)}"
@@ -77,23 +82,13 @@ def test_other_users_token_refused(user_server, victim_kernel, hub, target):
 def test_token_without_server_access_refused(user_server, victim_kernel, hub):
     """The user's own token, scoped without access:servers, reaches none of their kernels."""
     token = hub.create_token(user_server.name, scopes=[f"read:users!user={user_server.name}"])
-    client = hub.user_server(user_server.name, token)
-    try:
-        leaks = _probe_all(client, victim_kernel.id)
-    finally:
-        client.cleanup()
-        client.close()
+    leaks = _probe_as(hub, user_server.name, token, victim_kernel.id)
     assert not leaks, f"a token without access:servers reached the user server: {'; '.join(leaks)}"
 
 
 def test_unauthenticated_refused(user_server, victim_kernel, hub):
     """No credentials at all: the user server refuses every kernel request."""
-    client = hub.user_server(user_server.name, None)
-    try:
-        leaks = _probe_all(client, victim_kernel.id)
-    finally:
-        client.cleanup()
-        client.close()
+    leaks = _probe_as(hub, user_server.name, None, victim_kernel.id)
     assert not leaks, f"an unauthenticated client reached the user server: {'; '.join(leaks)}"
 
 
