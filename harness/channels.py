@@ -7,6 +7,7 @@ can reason about ordering and about messages that belong to nobody.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -16,7 +17,11 @@ import websocket
 
 from harness import messages as m
 from harness.errors import HarnessError
-from harness.protocol import LEGACY, decode_legacy, encode_legacy
+from harness.protocol import LEGACY, codec
+
+# Called with every message any KernelChannels receives (e.g. a messaging-spec validator the
+# pytest plugin installs); a hook must not raise.
+MESSAGE_HOOKS: list = []
 
 
 class ChannelsError(HarnessError, AssertionError):
@@ -77,7 +82,7 @@ class ExecuteResult:
 
 
 class KernelChannels:
-    """One WebSocket to /api/kernels/{id}/channels, speaking the legacy JSON protocol."""
+    """One WebSocket to /api/kernels/{id}/channels, in whichever protocol the server chose."""
 
     def __init__(
         self,
@@ -97,27 +102,56 @@ class KernelChannels:
         self._partial: dict[str, ExecuteResult] = {}
         self.control_frames = 0
         self.nudges = 0
+        self.offered = list(subprotocols or [])
+        self.fell_back = False
         try:
-            self.ws = websocket.create_connection(
-                url,
+            self.ws = self._connect(headers, self.offered, connect_timeout)
+        except websocket.WebSocketException as exc:
+            # A server that ignores an offered subprotocol answers without one; websocket-client
+            # calls that an invalid header. Jupyter clients then speak legacy, and so do we.
+            if not self.offered or "Invalid WebSocket Header" not in str(exc):
+                raise ChannelsError(
+                    f"WebSocket to {_strip_query(url)} failed: {type(exc).__name__}: {exc}"
+                ) from exc
+            self.fell_back = True
+            # The declined attempt may still hold the server's side of this session for a
+            # moment; a fresh session id keeps the new connection from replacing it in turn.
+            fresh = uuid.uuid4().hex
+            self.url = self.url.replace(f"session_id={self.session}", f"session_id={fresh}")
+            self.session = fresh
+            self.ws = self._connect(headers, [], connect_timeout)
+        self.subprotocol = self.ws.getsubprotocol() or LEGACY
+        self._encode, self._decode = codec(self.subprotocol)
+
+    def _connect(self, headers, subprotocols, timeout) -> websocket.WebSocket:
+        # websocket-client logs an ERROR for a declined subprotocol; the fallback handles it.
+        quiet = logging.getLogger("websocket")
+        level = quiet.level
+        if subprotocols:
+            quiet.setLevel(logging.CRITICAL)
+        try:
+            return websocket.create_connection(
+                self.url,
                 header=headers or [],
-                subprotocols=subprotocols,
-                timeout=connect_timeout,
+                subprotocols=subprotocols or None,
+                timeout=timeout,
                 enable_multithread=True,
             )
         except websocket.WebSocketBadStatusException as exc:
             raise ChannelsError(
-                f"WebSocket handshake to {_strip_query(url)} refused with HTTP {exc.status_code}"
+                f"WebSocket handshake to {_strip_query(self.url)} refused with HTTP "
+                f"{exc.status_code}"
             ) from exc
-        except (OSError, websocket.WebSocketException) as exc:
+        except OSError as exc:
             raise ChannelsError(
-                f"WebSocket to {_strip_query(url)} failed: {type(exc).__name__}: {exc}"
+                f"WebSocket to {_strip_query(self.url)} failed: {type(exc).__name__}: {exc}"
             ) from exc
-        self.subprotocol = self.ws.getsubprotocol() or LEGACY
+        finally:
+            quiet.setLevel(level)
 
     # -- framing -------------------------------------------------------------------------
     def send(self, msg: dict[str, Any]) -> dict[str, Any]:
-        payload, binary = encode_legacy(msg)
+        payload, binary = self._encode(msg)
         try:
             if binary:
                 self.ws.send_binary(payload)
@@ -148,8 +182,10 @@ class KernelChannels:
             return None
         if opcode == websocket.ABNF.OPCODE_TEXT:
             data = data.decode("utf-8")
-        msg = decode_legacy(data)
+        msg = self._decode(data)
         self.received.append(msg)
+        for hook in MESSAGE_HOOKS:
+            hook(msg, self)
         return msg
 
     def recv(self, timeout: float) -> dict[str, Any] | None:

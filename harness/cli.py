@@ -67,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("down", help="stop a local stack left running by `up` (or a killed run)")
     sub.add_parser("setup", help="create the local target's component environments (cached)")
     sub.add_parser("faults", help="list the faults the local target can seed")
+    bw = sub.add_parser("bench-ws", help="benchmark: harness channels client vs a raw loop")
+    bw.add_argument("--rounds", type=int, default=200)
     wt = sub.add_parser("walltime", help="benchmark: warm wall time of suites on the local target")
     wt.add_argument("--suite", default="auth,startup")
     wt.add_argument("--runs", type=int, default=2, help="measured runs after one warm-up")
@@ -85,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             "suites": cmd_suites,
             "setup": cmd_setup,
             "walltime": cmd_walltime,
+            "bench-ws": cmd_bench_ws,
         }[args.command](args)
     except HarnessError as exc:
         print(f"eg-harness: {secrets.redact(str(exc))}", file=sys.stderr)
@@ -308,6 +311,26 @@ def cmd_walltime(args) -> int:
             f"\nwarm wall time: best {best:.1f}s, mean {sum(warm) / len(warm):.1f}s "
             f"({best / 180:.0%} of the 3-minute aim)"
         )
+    return EXIT_OK
+
+
+def cmd_bench_ws(args) -> int:
+    from harness import bench_ws
+    from harness.targets.local import LocalTarget
+
+    def say(msg: str) -> None:
+        print(f"[eg-harness] {secrets.redact(msg)}", flush=True)
+
+    target = LocalTarget()
+    _sigterm_as_interrupt()
+    try:
+        target.provision(say)
+        res = bench_ws.run(
+            target.gateway.url, target.gateway.token, "python3", rounds=args.rounds, progress=say
+        )
+    finally:
+        target.teardown()
+    bench_ws.print_report(res)
     return EXIT_OK
 
 

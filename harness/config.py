@@ -83,6 +83,8 @@ class GatewayConfig(BaseModel):
     kernelspec: str | None = None
     launch_timeout: Seconds = 60.0
     list_kernels: bool = True
+    # EG_WS_PING_INTERVAL_SECS of the deployment; the keepalive scenario idles past it.
+    ws_ping_interval: Seconds = 30.0
 
     @field_validator("url")
     @classmethod

@@ -7,6 +7,7 @@ forwards to, so one client serves both hops; only the base URL and token differ.
 from __future__ import annotations
 
 import threading
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -217,10 +218,21 @@ class GatewayClient:
         return [k for k in pending if not self.shutdown_quietly(k)]
 
     # -- WebSocket -----------------------------------------------------------------------
-    def ws_url(self, kernel_id: str, *, token: Any = _DEFAULT, auth: str | None = None) -> str:
+    def ws_url(
+        self,
+        kernel_id: str,
+        *,
+        token: Any = _DEFAULT,
+        auth: str | None = None,
+        session_id: str | None = None,
+    ) -> str:
+        """The channels URL; `session_id` is what lets a server replay missed messages to a
+        client that reconnects (JupyterLab sends it the same way)."""
         url = self.base_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
         url = f"{url}/api/kernels/{kernel_id}/channels"
         _, params = self._auth(token, auth)
+        if session_id:
+            params = {**params, "session_id": session_id}
         return url + ("?" + urlencode(params) if params else "")
 
     def ws_headers(self, *, token: Any = _DEFAULT, auth: str | None = None) -> list[str]:
@@ -231,9 +243,11 @@ class GatewayClient:
         token = kw.pop("token", _DEFAULT)
         auth = kw.pop("auth", None)
         kw.setdefault("username", self.username or "eg-harness")
+        session = kw.pop("session", None) or uuid.uuid4().hex
         return KernelChannels(
-            self.ws_url(kernel_id, token=token, auth=auth),
+            self.ws_url(kernel_id, token=token, auth=auth, session_id=session),
             headers=self.ws_headers(token=token, auth=auth),
+            session=session,
             **kw,
         )
 

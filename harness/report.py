@@ -362,6 +362,13 @@ def render_summary_md(results: Mapping[str, Any]) -> str:
                 + " |"
             )
 
+    for table in _tables(results):
+        out += ["", f"### {_md_cell(table['title'])}", ""]
+        out.append("| " + " | ".join(_md_cell(str(c)) for c in table["columns"]) + " |")
+        out.append("|" + "---|" * len(table["columns"]))
+        for row in table["rows"]:
+            out.append("| " + " | ".join(_md_cell(_plain(c, "")) for c in row) + " |")
+
     out += ["", f"**Cleanup:** {_md_cell(_cleanup_line(results.get('cleanup')))}"]
     diagnostics = _diagnostics(results)
     if diagnostics:
@@ -528,6 +535,7 @@ def render_html(results: Mapping[str, Any], *, base_dir: Path | None = None) -> 
     body += _html_tests(results)
     body += _html_spans(results)
     body += _html_metrics(results)
+    body += _html_tables(results)
     body += _html_cleanup(results)
     body += _html_diagnostics(results, base_dir)
     return (
@@ -856,6 +864,35 @@ def _html_metrics(results: Mapping[str, Any]) -> list[str]:
             f'<td class="doc">{_e(attr_text)}</td></tr>'
         )
     out.append("</table></section>")
+    return out
+
+
+def _tables(results: Mapping[str, Any]) -> list[dict]:
+    """Findings a suite reports as a table (e.g. which WebSocket protocol each hop chose)."""
+    tables = results.get("tables")
+    if not isinstance(tables, list):
+        return []
+    return [
+        t
+        for t in tables
+        if isinstance(t, Mapping)
+        and isinstance(t.get("columns"), list)
+        and isinstance(t.get("rows"), list)
+    ]
+
+
+def _html_tables(results: Mapping[str, Any]) -> list[str]:
+    out: list[str] = []
+    for table in _tables(results):
+        out.append(f'<section class="finding"><h2>{_e(_plain(table.get("title"), "Table"))}</h2>')
+        if table.get("note"):
+            out.append(f'<p class="doc">{_e(_plain(table.get("note")))}</p>')
+        out.append("<table><tr>" + "".join(f"<th>{_e(str(c))}</th>" for c in table["columns"]))
+        out.append("</tr>")
+        for row in table["rows"]:
+            cells = row if isinstance(row, list) else [row]
+            out.append("<tr>" + "".join(f"<td>{_e(_plain(c, ''))}</td>" for c in cells) + "</tr>")
+        out.append("</table></section>")
     return out
 
 

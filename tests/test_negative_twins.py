@@ -36,6 +36,18 @@ TWINS = {
         "test_kernel_carries_hub_user_name",
         ["KERNEL_USERNAME='jovyan'", "does not pass the user's identity"],
     ),
+    "gateway_ws_drops_binary": (
+        "websocket",
+        "negotiated_protocol_works and gateway and v1",
+        "test_negotiated_protocol_works",
+        ["binary WebSocket frames are not getting through"],
+    ),
+    "gateway_ws_refuses_upgrade": (
+        "websocket",
+        "negotiated_protocol_works and gateway and nothing",
+        "test_negotiated_protocol_works",
+        ["handshake", "refused with HTTP 403"],
+    ),
     "profile_not_gateway": (
         "startup",
         "through_hub",

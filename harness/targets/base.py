@@ -33,6 +33,7 @@ class GatewayEndpoint:
     token: str | None
     kernelspec: str | None = None  # None: the gateway's default
     launch_timeout: float = 60.0
+    ws_ping_interval: float = 30.0
     unauthorized_users: list[str] = field(default_factory=lambda: ["root"])
 
 

@@ -29,6 +29,7 @@ class ExistingTarget(Target):
             token=token,
             kernelspec=gw.kernelspec,
             launch_timeout=gw.launch_timeout,
+            ws_ping_interval=gw.ws_ping_interval,
             unauthorized_users=list(self.config.unauthorized_users),
         )
         if self.config.hub is not None:

@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,6 +34,14 @@ FAULTS = {
     ),
     "hub_no_identity": "the hub does not pass KERNEL_USERNAME to the user servers",
     "hub_fixed_identity": "the hub sets KERNEL_USERNAME=jovyan for every user (EG #661)",
+    "gateway_ws_drops_binary": (
+        "a proxy in front of the gateway drops binary WebSocket frames (both directions)"
+    ),
+    "gateway_ws_refuses_upgrade": "a proxy in front of the gateway refuses WebSocket upgrades",
+}
+_PROXY_FAULTS = {
+    "gateway_ws_drops_binary": "drop-binary",
+    "gateway_ws_refuses_upgrade": "refuse-upgrade",
 }
 
 READY_TIMEOUT = float(os.environ.get("EG_HARNESS_READY_TIMEOUT", "90"))
@@ -163,6 +172,7 @@ class LocalTarget(Target):
             token=token,
             kernelspec="python3",
             launch_timeout=float(self.settings["launch_timeout"]),
+            ws_ping_interval=float(env["EG_WS_PING_INTERVAL_SECS"]),
             unauthorized_users=unauthorized,
         )
 
@@ -173,6 +183,35 @@ class LocalTarget(Target):
         info = self._wait_component("Enterprise Gateway", proc, ready, url)
         self._versions["enterprise_gateway"] = info.get("gateway_version", "?")
         self._versions["jupyter_server (gateway)"] = info.get("version", "?")
+        modes = [_PROXY_FAULTS[f] for f in self.faults if f in _PROXY_FAULTS]
+        if modes:
+            self._start_fault_proxy(port, modes[0], token, progress)
+
+    def _start_fault_proxy(self, upstream: int, mode: str, token: str, progress) -> None:
+        """Everyone (harness and hub) reaches the gateway through the faulty proxy."""
+        assert self.supervisor and self.gateway
+        port = ports.free_port()
+        self._ports["fault_proxy"] = port
+        argv = [
+            sys.executable,
+            "-m",
+            "harness.faultproxy",
+            f"--listen={port}",
+            f"--upstream={upstream}",
+            f"--mode={mode}",
+        ]
+        progress(f"seeding fault: {mode} proxy in front of the gateway on 127.0.0.1:{port}")
+        env = self._base_env("fault-proxy")
+        env["PYTHONPATH"] = str(envs.REPO)
+        proc = self.supervisor.start("fault-proxy", argv, env=env)
+        url = f"http://127.0.0.1:{port}"
+
+        def ready():
+            r = httpx.get(f"{url}/api", headers={"Authorization": f"token {token}"}, timeout=5)
+            return r.status_code == 200
+
+        self._wait_component("fault proxy", proc, ready, url)
+        self.gateway.url = url
 
     def _render_kernelspecs(self, dest: Path, gw_env: envs.PythonEnv) -> list[str]:
         names = []

@@ -1,0 +1,141 @@
+"""A TCP relay in front of the gateway that breaks WebSockets on purpose (seeded faults).
+
+Real deployments put ingresses and proxies between users and EG; some of them refuse the
+WebSocket upgrade or mangle binary frames. This relay reproduces both, so the WebSocket suite
+can prove it notices:
+- `drop-binary`: after the upgrade, binary data frames (and their continuations) are dropped
+  in both directions; text and control frames pass;
+- `refuse-upgrade`: a request asking to upgrade to WebSocket gets 403; plain HTTP passes.
+Run as `python -m harness.faultproxy --listen PORT --upstream PORT --mode MODE`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import threading
+
+_CHUNK = 65536
+
+
+def _read_head(sock: socket.socket) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(_CHUNK)
+        if not chunk:
+            return data
+        data += chunk
+    return data
+
+
+def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    try:
+        while chunk := src.recv(_CHUNK):
+            dst.sendall(chunk)
+    except OSError:
+        pass
+    finally:
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def _recv_exact(sock: socket.socket, n: int, buf: bytearray) -> bytes:
+    while len(buf) < n:
+        chunk = sock.recv(_CHUNK)
+        if not chunk:
+            raise ConnectionError("peer closed")
+        buf += chunk
+    out = bytes(buf[:n])
+    del buf[:n]
+    return out
+
+
+def _frame_filter(src: socket.socket, dst: socket.socket, buf: bytearray) -> None:
+    """Relay WebSocket frames, dropping binary data frames and their continuations."""
+    dropping = False
+    try:
+        while True:
+            head = _recv_exact(src, 2, buf)
+            opcode, masked, length = head[0] & 0x0F, head[1] & 0x80, head[1] & 0x7F
+            ext = b""
+            if length == 126:
+                ext = _recv_exact(src, 2, buf)
+                length = int.from_bytes(ext, "big")
+            elif length == 127:
+                ext = _recv_exact(src, 8, buf)
+                length = int.from_bytes(ext, "big")
+            mask = _recv_exact(src, 4, buf) if masked else b""
+            payload = _recv_exact(src, length, buf)
+            if opcode == 0x2:
+                dropping = not (head[0] & 0x80)  # unfinished binary: drop its continuations
+                continue
+            if opcode == 0x0 and dropping:
+                dropping = not (head[0] & 0x80)
+                continue
+            dst.sendall(head + ext + mask + payload)
+    except (OSError, ConnectionError):
+        pass
+    finally:
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def _handle(client: socket.socket, upstream_port: int, mode: str) -> None:
+    with client:
+        head = _read_head(client)
+        if not head:
+            return
+        upgrade = b"upgrade: websocket" in head.lower()
+        if upgrade and mode == "refuse-upgrade":
+            body = b'{"reason": "Forbidden", "message": "WebSocket upgrades are refused here"}'
+            client.sendall(
+                b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n"
+                b"Content-Length: "
+                + str(len(body)).encode()
+                + b"\r\nConnection: close\r\n\r\n"
+                + body
+            )
+            return
+        with socket.create_connection(("127.0.0.1", upstream_port)) as up:
+            up.sendall(head)
+            if upgrade and mode == "drop-binary":
+                resp = _read_head(up)
+                client.sendall(resp)
+                t = threading.Thread(
+                    target=_frame_filter, args=(up, client, bytearray()), daemon=True
+                )
+                t.start()
+                _frame_filter(client, up, bytearray())
+                t.join(5)
+                return
+            t = threading.Thread(target=_pipe, args=(up, client), daemon=True)
+            t.start()
+            _pipe(client, up)
+            t.join(5)
+
+
+def serve(listen_port: int, upstream_port: int, mode: str) -> None:
+    srv = socket.create_server(("127.0.0.1", listen_port), reuse_port=False)
+    srv.listen(128)
+    while True:
+        client, _ = srv.accept()
+        threading.Thread(target=_handle, args=(client, upstream_port, mode), daemon=True).start()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--listen", type=int, required=True)
+    ap.add_argument("--upstream", type=int, required=True)
+    ap.add_argument("--mode", choices=["drop-binary", "refuse-upgrade"], required=True)
+    args = ap.parse_args()
+    serve(args.listen, args.upstream, args.mode)
+
+
+if __name__ == "__main__":
+    main()

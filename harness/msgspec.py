@@ -1,0 +1,29 @@
+"""Every received message checked against the Jupyter messaging spec's schemas.
+
+The schemas are jupyter-kernel-test's (msgspec_v5). A violation names the message type and
+the offending field, so a test fails on the hop that mangled a message, not three steps later.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jsonschema import ValidationError
+from jupyter_kernel_test.msgspec_v5 import validate_message
+
+from harness.kernel_client import as_client_message
+
+
+def violation(frame: dict[str, Any]) -> str | None:
+    """None if the message conforms (or has no schema), else what is wrong and where."""
+    try:
+        validate_message(as_client_message(frame))
+    except KeyError as exc:  # a message type the schemas do not cover (e.g. comm_msg)
+        if str(exc).strip("'") == (frame.get("header") or {}).get("msg_type"):
+            return None
+        return f"missing field {exc}"
+    except ValidationError as exc:
+        where = ".".join(str(p) for p in exc.absolute_path) or "(message)"
+        kind = (frame.get("header") or {}).get("msg_type", "?")
+        return f"{kind} on {frame.get('channel', '?')}: field {where}: {exc.message}"
+    return None

@@ -1,0 +1,83 @@
+"""jupyter-kernel-test's KernelTests, run through the gateway's WebSocket on each hop.
+
+KernelTests is the kernel authors' own conformance check, normally run over ZMQ next to the
+kernel. Here the same expectations (declared as class attributes, the checks shared) run
+through EG, and through hub -> user server -> EG, via harness/kernel_client.py, so a hop that
+drops, reorders or mangles messages fails a kernel that is itself correct.
+"""
+
+from __future__ import annotations
+
+import jupyter_kernel_test as jkt
+import pytest
+
+from harness.kernel_client import ChannelsKernelClient
+
+
+class _ThroughGateway(jkt.KernelTests):
+    hop_name = "gateway"
+    language_name = "python"
+    file_extension = ".py"
+    code_hello_world = "print('hello, world')"
+    code_stderr = "import sys; print('test', file=sys.stderr)"
+    completion_samples = [{"text": "zi", "matches": {"zip"}}]
+    complete_code_samples = ["1", "print('hello, world')", "def f(x):\n  return x*2\n\n\n"]
+    incomplete_code_samples = ['print("""hello', "def f(x):\n  x*2"]
+    invalid_code_samples = ["import = 7q"]
+    code_page_something = "zip?"
+    code_generate_error = "raise"
+    code_execute_result = [
+        {"code": "1+2+3", "result": "6"},
+        {"code": "[n*n for n in range(1, 4)]", "result": "[1, 4, 9]"},
+    ]
+    code_display_data = [
+        {
+            "code": "from IPython.display import HTML, display; display(HTML('<b>test</b>'))",
+            "mime": "text/html",
+        },
+        {
+            "code": "from IPython.display import Math, display; display(Math('\\\\frac{1}{2}'))",
+            "mime": "text/latex",
+        },
+    ]
+    code_history_pattern = "1?2*"
+    supported_history_operations = ("tail", "search")
+    code_inspect_sample = "zip"
+    code_clear_output = "from IPython.display import clear_output; clear_output()"
+
+    # The kernel is the gateway's, reached by WebSocket: no local KernelManager.
+    @classmethod
+    def setUpClass(cls) -> None:
+        pass
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        pass
+
+    @pytest.fixture(autouse=True, scope="class")
+    def _kernel_through_hop(self, request, target):
+        cls = request.cls
+        if cls.hop_name == "hub":
+            client = request.getfixturevalue("module_user_server").client
+        else:
+            from harness.gateway_client import GatewayClient
+
+            gw = target.gateway
+            client = GatewayClient(gw.url, gw.token, launch_timeout=gw.launch_timeout)
+        handle = client.launch(target.gateway.kernelspec)
+        cls.kc = ChannelsKernelClient(handle.channels)
+        cls.kernel_name = handle.name
+        try:
+            yield
+        finally:
+            handle.close()
+            if cls.hop_name == "gateway":
+                client.close()
+
+
+class TestKernelProtocolThroughGateway(_ThroughGateway):
+    hop_name = "gateway"
+
+
+class TestKernelProtocolThroughHub(_ThroughGateway):
+    hop_name = "hub"
