@@ -41,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run suites against a target and write a report")
     run.add_argument("--target", choices=["local", "existing"], default="local")
     run.add_argument("--target-config", help="YAML describing an existing deployment")
-    run.add_argument("--suite", default="auth,startup", help="comma-separated suites or 'all'")
+    run.add_argument("--suite", default="all", help="comma-separated suites, or 'all' (default)")
     run.add_argument("--report-dir", help="where to write the report (default reports/<run-id>)")
     run.add_argument("--run-id", help="run id (default: time-stamped); names the report")
     run.add_argument(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import uuid
@@ -64,10 +65,23 @@ def run_harness(args: list[str], tmp_path: Path, *, timeout: float = 600) -> Har
     ]
     if args and args[0] != "run":
         cmd = [*harness_cmd(), *args]
-    proc = subprocess.run(
-        cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=_env()
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env()
     )
-    return HarnessRun(proc.returncode, proc.stdout, proc.stderr, run_id, report_dir)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        # Ctrl-C first, so the harness tears its stack down; a kill would leave orphans.
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, err = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+        raise AssertionError(
+            f"eg-harness {' '.join(args)} took more than {timeout:.0f}s; output:\n{out[-3000:]}"
+        ) from None
+    return HarnessRun(proc.returncode, out, err, run_id, report_dir)
 
 
 def _env() -> dict[str, str]:

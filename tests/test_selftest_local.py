@@ -13,13 +13,22 @@ pytestmark = pytest.mark.slow
 
 
 def test_suites_pass_on_correct_local_target(harness):
-    run = harness(["run", "--suite", "auth,startup"])
+    # Every suite; the 50 MiB output case (marked slow) is left to the conformance run.
+    run = harness(["run", "--suite", "all", "--", "-m", "not slow"], timeout=1500)
     assert run.returncode == 0, run.explain()
     res = run.results
     assert res["schema_version"] == 1 and res["run_id"] == run.run_id
     assert res["target"]["kind"] == "local"
-    outcomes = {t["name"]: t["outcome"] for t in res["tests"]}
-    assert outcomes and set(outcomes.values()) == {"passed"}, outcomes
+    outcomes = {t["nodeid"]: t["outcome"] for t in res["tests"]}
+    assert {t["suite"] for t in res["tests"]} == {"auth", "startup", "websocket", "conformance"}
+    assert set(outcomes.values()) <= {"passed", "xfailed", "skipped"}, outcomes
+    # The only tolerated non-passes: the known upstream defects on the hub hop, and the
+    # duplicate legacy offer on that hop.
+    for nodeid, outcome in outcomes.items():
+        if outcome != "passed":
+            assert "hub" in nodeid, f"{nodeid} {outcome}"
+    tables = {t["title"] for t in res["tables"]}
+    assert "WebSocket protocol negotiation per hop" in tables, tables
     versions = res["target"]["versions"]
     assert versions["enterprise_gateway"] == "3.3.0", versions
     assert versions["jupyterhub"] == "6.1.1", versions

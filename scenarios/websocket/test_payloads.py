@@ -91,7 +91,7 @@ HUB_SIZE_LIMIT = (
 )
 
 
-@pytest.mark.parametrize("mib", [1, 10, 50])
+@pytest.mark.parametrize("mib", [1, 10, pytest.param(50, marks=pytest.mark.slow)])
 def test_large_output_arrives_complete(chans, hop, offer, mib, run_state, request):
     """An output of 1, 10 or 50 MiB arrives complete (sha256), and its rate is recorded."""
     if hop.name == "hub" and offer == "none":
