@@ -6,12 +6,29 @@ the offending field, so a test fails on the hop that mangled a message, not thre
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from jsonschema import ValidationError
+from jupyter_kernel_test import msgspec_v5
 from jupyter_kernel_test.msgspec_v5 import validate_message
 
 from harness.kernel_client import as_client_message
+
+# jupyter-kernel-test 0.7.0 types input_request.password as a number; the messaging spec (and
+# every kernel) makes it a boolean. Corrected here so the check does not fail correct kernels.
+msgspec_v5.schema_fragments["input_request"]["properties"]["password"] = {"type": "boolean"}
+
+# msgspec_v5 builds a new Draft4Validator for every message; a flood of 10,000 outputs would
+# spend minutes compiling the same schema. The schema depends only on these arguments.
+for _name in (
+    "get_msg_content_validator",
+    "get_error_reply_validator",
+    "get_abort_reply_validator",
+):
+    _fn = getattr(msgspec_v5, _name)
+    if not hasattr(_fn, "cache_info"):
+        setattr(msgspec_v5, _name, functools.lru_cache(maxsize=256)(_fn))
 
 
 def violation(frame: dict[str, Any]) -> str | None:

@@ -13,8 +13,9 @@ pytestmark = pytest.mark.slow
 
 
 def test_suites_pass_on_correct_local_target(harness):
-    # Every suite; the 50 MiB output case (marked slow) is left to the conformance run.
-    run = harness(["run", "--suite", "all", "--", "-m", "not slow"], timeout=1500)
+    # Every suite; the stress scenarios (big and many messages, malformed input) are left to
+    # the conformance run: they measure the system under test, not the harness's machinery.
+    run = harness(["run", "--suite", "all", "--", "-m", "not slow and not stress"], timeout=1500)
     assert run.returncode == 0, run.explain()
     res = run.results
     assert res["schema_version"] == 1 and res["run_id"] == run.run_id

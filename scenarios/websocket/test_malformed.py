@@ -55,6 +55,7 @@ def _observe(ws: websocket.WebSocket, seconds: float) -> str:
     return f"kept open, {len(answers)} message(s) in reply" if answers else "ignored (kept open)"
 
 
+@pytest.mark.stress
 @pytest.mark.parametrize("case", list(_frames("x")))
 def test_malformed_frame_is_contained(hop, hop_kernel, case, run_state, target):
     """After the bad frame, the gateway, this kernel and another kernel all still work."""
