@@ -28,6 +28,14 @@ def _read_head(sock: socket.socket) -> bytes:
     return data
 
 
+def _shut(*socks: socket.socket) -> None:
+    for s in socks:
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
 def _pipe(src: socket.socket, dst: socket.socket) -> None:
     try:
         while chunk := src.recv(_CHUNK):
@@ -35,11 +43,7 @@ def _pipe(src: socket.socket, dst: socket.socket) -> None:
     except OSError:
         pass
     finally:
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        _shut(src, dst)
 
 
 def _recv_exact(sock: socket.socket, n: int, buf: bytearray) -> bytes:
@@ -79,11 +83,7 @@ def _frame_filter(src: socket.socket, dst: socket.socket, buf: bytearray) -> Non
     except (OSError, ConnectionError):
         pass
     finally:
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        _shut(src, dst)
 
 
 def _handle(client: socket.socket, upstream_port: int, mode: str) -> None:
