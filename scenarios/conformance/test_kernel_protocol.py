@@ -17,6 +17,7 @@ from harness.kernel_client import ChannelsKernelClient
 class _ThroughGateway(jkt.KernelTests):
     __test__ = False  # pytest collects TestCase subclasses whatever their name
     hop_name = "gateway"
+    spec_index = 0  # which of the target's conformance kernelspecs
     language_name = "python"
     file_extension = ".py"
     code_hello_world = "print('hello, world')"
@@ -65,7 +66,10 @@ class _ThroughGateway(jkt.KernelTests):
 
             gw = target.gateway
             client = GatewayClient(gw.url, gw.token, launch_timeout=gw.launch_timeout)
-        handle = client.launch(target.gateway.kernelspec)
+        specs = target.conformance_kernelspecs() or [target.gateway.kernelspec]
+        if cls.spec_index >= len(specs):
+            pytest.skip(f"the target offers {len(specs)} conformance kernelspec(s)")
+        handle = client.launch(specs[cls.spec_index])
         cls.kc = ChannelsKernelClient(handle.channels)
         cls.kernel_name = handle.name
         try:
@@ -84,3 +88,16 @@ class TestKernelProtocolThroughGateway(_ThroughGateway):
 class TestKernelProtocolThroughHub(_ThroughGateway):
     __test__ = True
     hop_name = "hub"
+
+
+# The target's second conformance kernelspec (locally: EG's remote-launch protocol).
+class TestSecondKernelspecThroughGateway(_ThroughGateway):
+    __test__ = True
+    hop_name = "gateway"
+    spec_index = 1
+
+
+class TestSecondKernelspecThroughHub(_ThroughGateway):
+    __test__ = True
+    hop_name = "hub"
+    spec_index = 1
