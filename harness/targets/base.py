@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.gateway_client import GatewayClient
+
 
 @dataclass
 class Capabilities:
@@ -35,6 +37,11 @@ class GatewayEndpoint:
     launch_timeout: float = 60.0
     ws_ping_interval: float = 30.0
     unauthorized_users: list[str] = field(default_factory=lambda: ["root"])
+
+    def client(self, **kw) -> GatewayClient:
+        """A REST/WebSocket client for this gateway with its token and launch timeout."""
+        kw.setdefault("launch_timeout", self.launch_timeout)
+        return GatewayClient(self.url, self.token, **kw)
 
 
 @dataclass

@@ -51,8 +51,7 @@ ENDPOINTS = [
 
 @pytest.fixture(scope="module")
 def module_gateway(target):
-    gw = target.gateway
-    client = GatewayClient(gw.url, gw.token, launch_timeout=gw.launch_timeout)
+    client = target.gateway.client()
     yield client
     client.cleanup()
     client.close()

@@ -62,10 +62,7 @@ class _ThroughGateway(jkt.KernelTests):
         if cls.hop_name == "hub":
             client = request.getfixturevalue("module_user_server").client
         else:
-            from harness.gateway_client import GatewayClient
-
-            gw = target.gateway
-            client = GatewayClient(gw.url, gw.token, launch_timeout=gw.launch_timeout)
+            client = target.gateway.client()
         specs = target.conformance_kernelspecs() or [target.gateway.kernelspec]
         if cls.spec_index >= len(specs):
             pytest.skip(f"the target offers {len(specs)} conformance kernelspec(s)")

@@ -30,16 +30,11 @@ class Hop:
 @pytest.fixture(params=["gateway", "hub"])
 def hop(request, target) -> Hop:
     """One hop of the data path, with a client that removes its kernels afterwards."""
-    gw = target.gateway
     if request.param == "gateway":
-        client = GatewayClient(gw.url, gw.token, launch_timeout=gw.launch_timeout)
-        request.getfixturevalue("run_state").clients.append(client)
-        yield Hop("gateway", client, gw.kernelspec)
-        client.cleanup()
-        client.close()
+        yield Hop("gateway", request.getfixturevalue("gateway"), target.gateway.kernelspec)
     else:
         server = request.getfixturevalue("module_user_server")
-        yield Hop("hub", server.client, gw.kernelspec)
+        yield Hop("hub", server.client, target.gateway.kernelspec)
         server.client.cleanup()
 
 

@@ -13,7 +13,6 @@ import pytest
 import websocket
 
 from harness import messages as m
-from harness.gateway_client import GatewayClient
 from harness.protocol import encode_legacy, encode_v1
 
 OVERSIZED_MIB = 12  # tornado's default websocket_max_message_size is 10 MiB
@@ -91,9 +90,7 @@ def test_malformed_frame_is_contained(hop, hop_kernel, case, run_state, target):
             again.close()
         res = bystander.execute("print('undisturbed')")
         assert res.stdout.strip() == "undisturbed", f"{case!r} disturbed another kernel"
-        gw = target.gateway
-
-        direct = GatewayClient(gw.url, gw.token)
+        direct = target.gateway.client()
         try:
             assert direct.api_info()["gateway_version"], "the gateway stopped answering"
         finally:
