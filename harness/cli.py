@@ -29,9 +29,14 @@ def suites() -> list[str]:
 
 
 def _sigterm_as_interrupt() -> None:
-    """CI runners stop jobs with SIGTERM; treat it like Ctrl-C so teardown still runs."""
+    """CI runners stop jobs with SIGTERM; treat it like Ctrl-C so teardown still runs.
+
+    SIGINT is installed too: a shell starts background jobs with SIGINT ignored, and Python then
+    leaves it ignored, so `eg-harness up &` would otherwise shrug off Ctrl-C and `kill -INT`.
+    """
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -188,8 +193,10 @@ def cmd_up(args) -> int:
     from harness.targets.local import LocalTarget
 
     target = LocalTarget(faults=args.local_fault)
-    state_file = Path(args.state_file) if args.state_file else _state_dir() / "local.json"
     _sigterm_as_interrupt()
+    # One registry file per stack, so `down` finds every stack; --state-file is an extra copy.
+    registry = _state_dir() / f"{target.run_id}.json"
+    state_files = [registry] + ([Path(args.state_file)] if args.state_file else [])
     try:
         target.provision(lambda m: print(f"[eg-harness] {secrets.redact(m)}", flush=True))
         doc = {
@@ -200,19 +207,21 @@ def cmd_up(args) -> int:
             "hub": {"url": target.hub.url, "api_token": target.hub.api_token},
             "faults": target.faults,
         }
-        fd = os.open(state_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(doc, fh, indent=2)
+        for state_file in state_files:
+            fd = os.open(state_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                json.dump(doc, fh, indent=2)
         print(f"gateway: {target.gateway.url}")
         print(f"hub:     {target.hub.url}")
-        print(f"tokens:  {state_file} (mode 0600)")
+        print(f"tokens:  {state_files[-1]} (mode 0600)")
         print("Ctrl-C to stop", flush=True)
         threading.Event().wait()
     except KeyboardInterrupt:
         pass
     finally:
         left = target.teardown()
-        state_file.unlink(missing_ok=True)
+        for state_file in state_files:
+            state_file.unlink(missing_ok=True)
     if any(left.values()):
         print(f"eg-harness: left behind: {left}", file=sys.stderr)
         return EXIT_FAILED

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -185,8 +187,25 @@ def sweep_run(run_id: str, marker: str | None = None) -> list[psutil.Process]:
     return run_processes(run_id, marker)
 
 
+OWNER_FILE = ".eg-harness-owner"
+
+
+def stale_run_dirs() -> list[Path]:
+    """Run dirs (in the temp dir) whose harness process is gone."""
+    stale = []
+    for d in Path(tempfile.gettempdir()).glob("eg-harness-*"):
+        try:
+            owner = int((d / OWNER_FILE).read_text().strip())
+        except (OSError, ValueError):
+            continue  # not ours, or not a run dir
+        if not psutil.pid_exists(owner):
+            stale.append(d)
+    return stale
+
+
 def sweep_orphans() -> list[str]:
-    """Stop components of earlier runs whose harness process is gone (killed with -9)."""
+    """Stop components of earlier runs whose harness process is gone (killed with -9), and
+    remove their run dirs."""
     stopped = []
     by_run: dict[str, list[psutil.Process]] = {}
     for p in psutil.process_iter(["pid"]):
@@ -200,6 +219,9 @@ def sweep_orphans() -> list[str]:
     for run_id, procs in by_run.items():
         _terminate(procs, timeout=5)
         stopped.append(f"{run_id}: {len(procs)} process(es)")
+    for d in stale_run_dirs():
+        shutil.rmtree(d, ignore_errors=True)
+        stopped.append(f"{d.name}: run dir")
     return stopped
 
 

@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,6 +106,7 @@ def leftovers(run_id: str) -> list[str]:
                 left.append(f"{p.pid} {' '.join(p.cmdline())[:120]}")
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
             continue
+    left += [f"run dir {d}" for d in Path(tempfile.gettempdir()).glob(f"{marker}*")]
     return left
 
 
