@@ -146,6 +146,60 @@ class HubConfig(BaseModel):
         return value
 
 
+class SparkChoiceConfig(BaseModel):
+    """A profile choice to exercise: the driver memory and CPUs it must give."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    memory: str
+    cpus: str
+    # The hub user_options selecting this choice (merged over hub.user_options); leave out to
+    # exercise the choice at the gateway only, with KERNEL_MEMORY and KERNEL_CPUS.
+    user_options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("cpus", mode="before")
+    @classmethod
+    def _cpus_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("memory")
+    @classmethod
+    def _spark_size(cls, value: str) -> str:
+        if not re.fullmatch(r"\d+[kmgt]b?", value.strip().lower()):
+            raise ValueError(
+                f"{value!r} must be a Spark size such as 512m or 2g (not a unit like 2Gi)"
+            )
+        return value
+
+
+class KubernetesConfig(BaseModel):
+    """Read access to the cluster where driver pods run, to compare their resources."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kubeconfig: str | None = None
+    context: str | None = None
+    namespace: str = "enterprise-gateway"
+
+
+class SparkConfig(BaseModel):
+    """The deployment's Spark kernelspec and the profile choices the spark suite exercises."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kernelspec: str
+    choices: list[SparkChoiceConfig] = Field(min_length=1)
+    launch_timeout: Seconds = 300.0
+    # A profile option taking free text (KubeSpawner unlisted_choice), to send bad values
+    # through the hub as well; leave out to try bad values at the gateway only.
+    free_memory_option: str | None = None
+    # More memory than any node has, so the driver can never be scheduled.
+    oversize_memory: str = "4096g"
+    # true when the driver runs Spark in local mode (local[N]): parallelism must equal the CPUs.
+    local_mode: bool = False
+    kubernetes: KubernetesConfig | None = None
+
+
 class ExistingTargetConfig(BaseModel):
     """Everything the harness knows about a deployment it did not start."""
 
@@ -153,6 +207,7 @@ class ExistingTargetConfig(BaseModel):
 
     gateway: GatewayConfig
     hub: HubConfig | None = None
+    spark: SparkConfig | None = None
     allow_destructive: bool = False
     unauthorized_users: list[str] = Field(default_factory=lambda: ["root"])
 

@@ -70,6 +70,7 @@ class KernelHandle:
     channels: KernelChannels
     span: Span
     model: dict[str, Any] = field(default_factory=dict)
+    first_result: ExecuteResult | None = None  # the reply to launch()'s first_code
 
     def execute(self, code: str, timeout: float = 60.0, **kw) -> ExecuteResult:
         return self.channels.execute(code, timeout, **kw)
@@ -258,13 +259,14 @@ class GatewayClient:
         *,
         first_code: str = "1+1",
         attrs: dict[str, Any] | None = None,
+        span_name: str = "kernel_start",
     ) -> KernelHandle:
         """Start a kernel and prove it usable, recording each phase of the start as a span.
 
         A 201 is not a started kernel (EG may still be launching it): the span ends only when
         the kernel has answered an execute.
         """
-        span = Span("kernel_start", {"kernelspec": name, "hop": self.hop, **(attrs or {})})
+        span = Span(span_name, {"kernelspec": name, "hop": self.hop, **(attrs or {})})
         span.mark("requested")
         kernel_id = None
         chans = None
@@ -290,7 +292,9 @@ class GatewayClient:
                 self.shutdown_quietly(kernel_id)
             raise
         recorder.record(span.finish(True))
-        return KernelHandle(self, kernel_id, model.get("name", name or ""), chans, span, model)
+        handle = KernelHandle(self, kernel_id, model.get("name", name or ""), chans, span, model)
+        handle.first_result = res
+        return handle
 
     def close(self) -> None:
         self.http.close()

@@ -373,7 +373,7 @@ def test_unknown_key_suggestions(tmp_path, text, unknown, suggestion):
 def test_unknown_key_without_suggestion_lists_allowed_keys(tmp_path):
     message = error_for(write(tmp_path, "gateway: {url: http://gw}\nzzzzzz: 1\n"))
 
-    assert "unknown key 'zzzzzz'; allowed keys: gateway, hub, allow_destructive" in message
+    assert "unknown key 'zzzzzz'; allowed keys: gateway, hub, spark, allow_destructive" in message
     assert "did you mean" not in message
 
 
@@ -543,3 +543,38 @@ def test_example_file_loads_when_env_vars_are_set():
 def test_example_file_names_the_missing_variable():
     with pytest.raises(ConfigError, match="environment variable EG_AUTH_TOKEN"):
         load_existing_config(EXAMPLE, environ={"HUB_API_TOKEN": "x"})
+
+
+def test_spark_section_reads_choices(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        gateway: {url: http://gw}
+        spark:
+          kernelspec: spark_python_kubernetes
+          choices:
+            - {memory: 2g, cpus: 2, user_options: {driver_memory: 2g}}
+          kubernetes: {namespace: eg}
+        """,
+    )
+    spark = load_existing_config(path, environ={}).spark
+    assert spark.kernelspec == "spark_python_kubernetes"
+    assert spark.choices[0].cpus == "2" and spark.choices[0].memory == "2g"
+    assert spark.kubernetes.namespace == "eg" and spark.launch_timeout == 300
+
+
+def test_spark_choice_with_a_kubernetes_unit_is_refused(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        gateway: {url: http://gw}
+        spark: {kernelspec: s, choices: [{memory: 2Gi, cpus: 1}]}
+        """,
+    )
+    message = error_for(path)
+    assert "spark.choices[0].memory" in message and "not a unit like 2Gi" in message
+
+
+def test_spark_without_choices_is_refused(tmp_path):
+    message = error_for(write(tmp_path, "gateway: {url: http://gw}\nspark: {kernelspec: s}\n"))
+    assert "missing required field 'spark.choices'" in message

@@ -37,11 +37,17 @@ def deployment():
     assert not any(left.values()), left
 
 
-def _config(tmp_path, target, *, hub=True, token="${T_GW}") -> str:
+def _config(tmp_path, target, *, hub=True, token="${T_GW}", spark=False) -> str:
     text = f"gateway:\n  url: {target.gateway.url}\n  auth_token: {token}\n  kernelspec: python3\n"
     if hub:
         text += (
             f"hub:\n  url: {target.hub.url}\n  api_token: ${{T_HUB}}\n  profile: jupyter-gateway\n"
+        )
+    if spark:
+        text += (
+            "spark:\n  kernelspec: spark_python_local\n  launch_timeout: 90\n  local_mode: true\n"
+            "  choices:\n    - {memory: 2g, cpus: 2, user_options: "
+            "{driver_memory: 2g, driver_cores: '2'}}\n"
         )
     path = tmp_path / "existing.yaml"
     path.write_text(text)
@@ -202,3 +208,45 @@ def test_usage_errors_are_exit_2_one_line(args, words):
     assert code == 2 and len(err.splitlines()) == 1, (code, err)
     for word in words:
         assert word in err, err
+
+
+def test_spark_choices_are_checked_on_an_existing_deployment(
+    deployment, tmp_path, monkeypatch, harness
+):
+    _with_tokens(monkeypatch, deployment)
+    cfg = _config(tmp_path, deployment, spark=True)
+    run = harness(
+        [
+            "run",
+            "--target",
+            "existing",
+            "--target-config",
+            cfg,
+            "--suite",
+            "spark",
+            "--",
+            "-k",
+            "reach or kubernetes",
+        ],
+        timeout=600,
+    )
+    assert run.returncode == 0, run.explain()
+    outcomes = {t["name"]: t for t in run.results["tests"]}
+    assert outcomes["test_profile_choices_reach_the_driver"]["outcome"] == "passed", outcomes
+    assert outcomes["test_kernel_env_reaches_the_driver"]["outcome"] == "passed", outcomes
+    kube = outcomes["test_driver_pod_resources_match_the_profile"]
+    assert kube["outcome"] == "skipped" and "Kubernetes" in kube["message"], kube
+    rows = next(t for t in run.results["tables"] if t["title"] == "Spark driver resources")["rows"]
+    assert {(r[0], r[1]) for r in rows} == {("hub", "2g-2cpu"), ("gateway", "2g-2cpu")}, rows
+
+
+def test_without_spark_section_the_spark_suite_skips_with_a_reason(
+    deployment, tmp_path, monkeypatch, harness
+):
+    _with_tokens(monkeypatch, deployment)
+    cfg = _config(tmp_path, deployment)
+    run = harness(["run", "--target", "existing", "--target-config", cfg, "--suite", "spark"])
+    assert run.returncode == 0, run.explain()
+    assert run.results["tests"], "the spark suite collected nothing"
+    for t in run.results["tests"]:
+        assert t["outcome"] == "skipped" and "spark: section" in t["message"], t

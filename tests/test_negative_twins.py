@@ -48,6 +48,12 @@ TWINS = {
         "test_negotiated_protocol_works",
         ["handshake", "refused with HTTP 403"],
     ),
+    "spark_ignores_memory": (
+        "spark",
+        "kernel_env_reaches_the_driver",
+        "test_kernel_env_reaches_the_driver",
+        ["driver heap is 1024 MiB", "expected 2048 MiB from driver memory 2g"],
+    ),
     "profile_not_gateway": (
         "startup",
         "through_hub",

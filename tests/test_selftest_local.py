@@ -21,7 +21,13 @@ def test_suites_pass_on_correct_local_target(harness):
     assert res["schema_version"] == 1 and res["run_id"] == run.run_id
     assert res["target"]["kind"] == "local"
     outcomes = {t["nodeid"]: t["outcome"] for t in res["tests"]}
-    assert {t["suite"] for t in res["tests"]} == {"auth", "startup", "websocket", "conformance"}
+    assert {t["suite"] for t in res["tests"]} == {
+        "auth",
+        "startup",
+        "websocket",
+        "conformance",
+        "spark",
+    }
     assert set(outcomes.values()) <= {"passed", "xfailed", "skipped"}, outcomes
     # The only tolerated non-passes: the known upstream defects on the hub hop, and the
     # duplicate legacy offer on that hop.
@@ -32,6 +38,10 @@ def test_suites_pass_on_correct_local_target(harness):
             assert "hub" in nodeid, f"{nodeid} {outcome}"
     tables = {t["title"] for t in res["tables"]}
     assert "WebSocket protocol negotiation per hop" in tables, tables
+    assert {"Spark driver resources", "Bad driver memory values"} <= tables, tables
+    spark_starts = [s for s in res["spans"] if s["name"] == "spark_start" and s["ok"]]
+    assert {s["attrs"]["hop"] for s in spark_starts} == {"gateway", "hub"}, spark_starts
+    assert all(s["attrs"]["jvm_to_spark_context_s"] > 0 for s in spark_starts), spark_starts
     versions = res["target"]["versions"]
     assert versions["enterprise_gateway"] == "3.3.0", versions
     assert versions["jupyterhub"] == "6.1.1", versions

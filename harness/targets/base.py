@@ -54,12 +54,53 @@ class HubEndpoint:
     spawn_timeout: float = 120.0
 
 
+@dataclass
+class SparkChoice:
+    """One profile choice the spark suite exercises, and what it must give the driver."""
+
+    memory: str  # a Spark size, e.g. "2g": the driver JVM's heap
+    cpus: str  # driver cores, and the local-mode parallelism where the driver runs locally
+    # The hub spawn options that select this choice; empty: exercised at the gateway only.
+    user_options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"{self.memory}-{self.cpus}cpu"
+
+
+@dataclass
+class KubernetesAccess:
+    kubeconfig: str | None = None  # None: in-cluster config or ~/.kube/config
+    namespace: str = "enterprise-gateway"
+    context: str | None = None
+
+
+@dataclass
+class SparkEndpoint:
+    """The target's Spark kernelspec and the resource choices its users can make."""
+
+    kernelspec: str
+    choices: list[SparkChoice] = field(default_factory=list)
+    launch_timeout: float = 120.0
+    # A profile option that takes free text (KubeSpawner's unlisted_choice), so bad values can
+    # travel through the hub too; None: bad values are tried at the gateway only.
+    free_memory_option: str | None = None
+    # A memory request larger than any node of the target (a pod that can never be scheduled).
+    oversize_memory: str = "4096g"
+    # Whether the driver runs on the machine that runs Spark in local mode (local[N]), so that
+    # the default parallelism equals the cores; False for cluster-mode drivers.
+    local_mode: bool = True
+    kubernetes: KubernetesAccess | None = None
+    recorded: dict[str, Any] = field(default_factory=dict)  # e.g. the image choice
+
+
 class Target(ABC):
     kind: str = "abstract"
 
     def __init__(self) -> None:
         self.gateway: GatewayEndpoint | None = None
         self.hub: HubEndpoint | None = None
+        self.spark: SparkEndpoint | None = None
         self.capabilities = Capabilities()
         self.notes: list[str] = []
         self.faults: list[str] = []

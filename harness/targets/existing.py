@@ -11,7 +11,14 @@ import httpx
 from harness.config import load_existing_config
 from harness.errors import TargetUnavailable
 from harness.secrets import register
-from harness.targets.base import GatewayEndpoint, HubEndpoint, Target
+from harness.targets.base import (
+    GatewayEndpoint,
+    HubEndpoint,
+    KubernetesAccess,
+    SparkChoice,
+    SparkEndpoint,
+    Target,
+)
 
 
 class ExistingTarget(Target):
@@ -45,6 +52,22 @@ class ExistingTarget(Target):
                 spawn_timeout=hub.spawn_timeout,
             )
         self.capabilities.has_hub = self.hub is not None
+        if self.config.spark is not None:
+            sp = self.config.spark
+            kube = sp.kubernetes
+            self.spark = SparkEndpoint(
+                kernelspec=sp.kernelspec,
+                choices=[SparkChoice(c.memory, c.cpus, dict(c.user_options)) for c in sp.choices],
+                launch_timeout=sp.launch_timeout,
+                free_memory_option=sp.free_memory_option,
+                oversize_memory=sp.oversize_memory,
+                local_mode=sp.local_mode,
+                kubernetes=KubernetesAccess(kube.kubeconfig, kube.namespace, kube.context)
+                if kube
+                else None,
+            )
+            self.capabilities.has_spark = True
+            self.capabilities.has_kubernetes = kube is not None
         self.capabilities.list_kernels = gw.list_kernels
         self.capabilities.destructive_allowed = (
             self.config.allow_destructive if allow_destructive is None else allow_destructive

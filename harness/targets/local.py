@@ -22,7 +22,13 @@ import psutil
 from harness import envs, ports, processes
 from harness.errors import ConfigError, TargetUnavailable
 from harness.secrets import new_token, redact
-from harness.targets.base import GatewayEndpoint, HubEndpoint, Target
+from harness.targets.base import (
+    GatewayEndpoint,
+    HubEndpoint,
+    SparkChoice,
+    SparkEndpoint,
+    Target,
+)
 from harness.timing import Span, recorder
 from harness.waits import WaitTimeout, wait_for
 
@@ -38,7 +44,12 @@ FAULTS = {
         "a proxy in front of the gateway drops binary WebSocket frames (both directions)"
     ),
     "gateway_ws_refuses_upgrade": "a proxy in front of the gateway refuses WebSocket upgrades",
+    "spark_ignores_memory": (
+        "the Spark kernelspec's run script drops KERNEL_MEMORY, so drivers get Spark's default heap"
+    ),
 }
+SPARK_KERNELSPEC = "spark_python_local"
+SPARK_LAUNCH_TIMEOUT = 90.0
 _PROXY_FAULTS = {
     "gateway_ws_drops_binary": "drop-binary",
     "gateway_ws_refuses_upgrade": "refuse-upgrade",
@@ -92,6 +103,8 @@ class LocalTarget(Target):
             else "proxy: PyPI configurable-http-proxy drop-in (npm unavailable; no SSL/metrics)"
         )
         self.run_dir = Path(tempfile.mkdtemp(prefix=f"eg-harness-{self.run_id}-"))
+        # Lets `eg-harness down` remove the dir of a run that was killed with -9.
+        (self.run_dir / processes.OWNER_FILE).write_text(str(os.getpid()))
         self.supervisor = processes.Supervisor(
             self.run_id, self.run_dir / "logs", marker=str(self.run_dir)
         )
@@ -107,6 +120,7 @@ class LocalTarget(Target):
             self.teardown()
             raise
         recorder.record(span.finish(True))
+        self._offer_spark(gw_env)
         self._versions.update(
             {
                 "configurable-http-proxy": f"{proxy.version} ({proxy.kind})",
@@ -115,6 +129,48 @@ class LocalTarget(Target):
                 "ipykernel (gateway kernels)": gw_env.version_of("ipykernel") or "?",
             }
         )
+
+    def _offer_spark(self, gw_env: envs.PythonEnv) -> None:
+        """The spark suite's view of the local Spark kernelspec and the hub's profile choices."""
+        java = shutil.which("java", path=_java_path())
+        if java is None:
+            self.notes.append(
+                "Spark kernels unavailable: no java on PATH or in JAVA_HOME "
+                "(install a Java 17 runtime, e.g. apt-get install openjdk-17-jre-headless)"
+            )
+            return
+        profile = json.loads((envs.LOCAL_CLUSTER / "hub" / "spark_profile.json").read_text())
+        options = profile["options"]
+        first = {name: next(iter(o["choices"])) for name, o in options.items()}
+        choices = [
+            SparkChoice(
+                memory,
+                cpus,
+                {
+                    **first,
+                    "profile": profile["profile"],
+                    "driver_memory": memory,
+                    "driver_cores": cpus,
+                },
+            )
+            for memory in options["driver_memory"]["choices"]
+            for cpus in options["driver_cores"]["choices"]
+        ]
+        physical_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / (1 << 30)
+        self.spark = SparkEndpoint(
+            kernelspec=SPARK_KERNELSPEC,
+            choices=choices,
+            launch_timeout=SPARK_LAUNCH_TIMEOUT,
+            free_memory_option="driver_memory",
+            oversize_memory=f"{int(physical_gib * 4) + 1}g",
+            local_mode=True,
+            recorded={
+                "image": first["image"],
+                "image_note": options["image"]["choices"][first["image"]],
+            },
+        )
+        self.capabilities.has_spark = True
+        self._versions["pyspark (driver)"] = gw_env.version_of("pyspark") or "?"
 
     def _base_env(self, name: str) -> dict[str, str]:
         """A clean environment: nothing from the user's ~/.jupyter leaks into a component."""
@@ -143,8 +199,13 @@ class LocalTarget(Target):
         env = self._base_env("gateway")
         env.update(self.settings["env"])
         env["JUPYTER_PATH"] = str(share)
+        # The local stand-ins for what a Kubernetes deployment's EG does (see eg_extensions/).
+        env["PYTHONPATH"] = str(envs.LOCAL_CLUSTER / "eg_extensions")
         env["EG_KERNEL_LOG_DIR"] = str(self.run_dir / "logs")
         env["EG_RESPONSE_IP"] = "127.0.0.1"
+        # The Spark driver's scratch space stays inside the run dir, so teardown removes it.
+        for scratch in ("spark-local", "spark-warehouse", "tmp"):
+            (self.run_dir / "gateway" / scratch).mkdir(parents=True, exist_ok=True)
         if "gateway_no_token" not in self.faults:
             env["EG_AUTH_TOKEN"] = token
         # The policy the deployment is meant to enforce; a fault changes only what EG is told.
@@ -221,6 +282,11 @@ class LocalTarget(Target):
             out = dest / spec_dir.name
             shutil.copytree(spec_dir, out)
             text = (spec_dir / "kernel.json").read_text()
+            if spec_dir.name == SPARK_KERNELSPEC and "spark_ignores_memory" in self.faults:
+                text = text.replace(
+                    '"{launchers}/run_spark.py",',
+                    '"{launchers}/run_spark.py", "--ignore-kernel-memory",',
+                )
             for key, value in {
                 "{gateway_python}": gw_env.python,
                 "{launchers}": str(envs.LOCAL_CLUSTER / "launchers"),
@@ -377,6 +443,12 @@ class LocalTarget(Target):
             out.write_text(redact(log.read_text(errors="replace")))
             written.append(out)
         return written
+
+
+def _java_path() -> str:
+    java_home = os.environ.get("JAVA_HOME")
+    extra = [os.path.join(java_home, "bin")] if java_home else []
+    return os.pathsep.join([*extra, os.environ.get("PATH", os.defpath)])
 
 
 class _Exited(Exception):

@@ -4,6 +4,7 @@ Everything run-specific comes from EGH_* environment variables set by the harnes
 (harness/targets/local.py), so this file holds no secrets and no ports.
 """
 
+import json
 import os
 import sys
 
@@ -78,31 +79,38 @@ else:
 # which is exactly the misconfiguration this fault reproduces.
 gateway_key = "gateway_url" if "profile_not_gateway" in faults else "jupyter_gateway_url"
 
-memory_choices = {
-    "1g": {"display_name": "1 GB driver memory", "default": True},
-    "2g": {"display_name": "2 GB driver memory"},
-}
-cpu_choices = {"1": {"display_name": "1 CPU", "default": True}, "2": {"display_name": "2 CPUs"}}
-for key, choice in memory_choices.items():
-    choice["kubespawner_override"] = {"environment": {"KERNEL_MEMORY": key}}
-for key, choice in cpu_choices.items():
-    choice["kubespawner_override"] = {"environment": {"KERNEL_CPUS": key}}
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "spark_profile.json")) as fh:
+    spark_profile = json.load(fh)
+
+
+def _profile_option(option: dict) -> dict:
+    """KubeSpawner's profile_options entry for one option of spark_profile.json."""
+    env = option.get("env")
+    choices = {}
+    for i, (key, label) in enumerate(option["choices"].items()):
+        choices[key] = {"display_name": label, "default": i == 0}
+        if env:
+            choices[key]["kubespawner_override"] = {"environment": {env: key}}
+    out = {"display_name": option["display_name"], "choices": choices}
+    if option.get("unlisted_choice") and env:
+        # Free text (KubeSpawner's unlisted_choice) with no validation_regex: what a user types
+        # reaches the gateway, so the spark suite can see which layer catches a bad value.
+        out["unlisted_choice"] = {
+            "enabled": True,
+            "display_name": option["unlisted_choice"],
+            "kubespawner_override": {"environment": {env: "{value}"}},
+        }
+    return out
+
 
 c.ProfileSpawner.profile_list = [
     {
         "display_name": "Spark on Enterprise Gateway",
-        "slug": "jupyter-gateway",
+        "slug": spark_profile["profile"],
         "default": True,
         "kubespawner_override": {gateway_key: gateway_url},
         "profile_options": {
-            "image": {
-                "display_name": "Spark driver image",
-                "choices": {
-                    "spark-3.5": {"display_name": "spark 3.5 (recorded only on local)"},
-                },
-            },
-            "driver_memory": {"display_name": "Driver memory", "choices": memory_choices},
-            "driver_cores": {"display_name": "Driver CPUs", "choices": cpu_choices},
+            name: _profile_option(option) for name, option in spark_profile["options"].items()
         },
     },
     {

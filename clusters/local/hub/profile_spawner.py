@@ -5,12 +5,15 @@ KubeSpawner semantics kept on purpose, because the harness must catch what they 
 - override keys that are not spawner traits are set as plain attributes and do nothing on
   their own: the seed's `jupyter_gateway_url` works only because extra config reads it
   (`apply_gateway_mode` below, the counterpart of the seed's jupyter_gateway_config.py);
-- user_options are `{"profile": slug, <option name>: <choice key>}` as KubeSpawner takes them.
+- user_options are `{"profile": slug, <option name>: <choice key>}` as KubeSpawner takes them,
+  and `{<option name>--unlisted-choice: text}` for an option whose `unlisted_choice` is enabled
+  (its override's "{value}" replaced by the text, checked against `validation_regex` if set).
 """
 
 from __future__ import annotations
 
 import copy
+import re
 
 from jupyterhub.spawner import SimpleLocalProcessSpawner
 from traitlets import Callable, Dict, List, Unicode
@@ -49,6 +52,15 @@ class ProfileSpawner(SimpleLocalProcessSpawner):
         self.chosen_profile = profile.get("slug", "")
         self._apply_override(profile.get("kubespawner_override", {}))
         for name, option in (profile.get("profile_options") or {}).items():
+            unlisted = option.get("unlisted_choice") or {}
+            typed = opts.get(f"{name}--unlisted-choice")
+            if typed is not None and unlisted.get("enabled"):
+                regex = unlisted.get("validation_regex")
+                if regex and not re.match(regex, typed):
+                    raise ValueError(unlisted.get("validation_message") or f"{typed!r} invalid")
+                override = _substitute(unlisted.get("kubespawner_override", {}), typed)
+                self._apply_override(override)
+                continue
             choices = option.get("choices", {})
             key = opts.get(name) or next(
                 (k for k, c in choices.items() if c.get("default")), next(iter(choices), None)
@@ -61,6 +73,16 @@ class ProfileSpawner(SimpleLocalProcessSpawner):
         self.load_user_options()
         apply_gateway_mode(self)
         return await super().start()
+
+
+def _substitute(node, value: str):
+    if isinstance(node, str):
+        return node.replace("{value}", value)
+    if isinstance(node, dict):
+        return {k: _substitute(v, value) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_substitute(v, value) for v in node]
+    return node
 
 
 def apply_gateway_mode(spawner: ProfileSpawner) -> None:

@@ -8,6 +8,11 @@ its payload decryption. Written from EG 3.3's ResponseManager._decode_payload (v
 payloads: RSA PKCS#1 v1.5 wrapped AES-ECB key, PKCS#7 padded JSON).
 
 `--never-respond` is the seeded fault: the process runs but never reports its ports.
+
+With `--spark-context-initialization-mode eager` (run under spark-submit by run_spark.py, as EG's
+launch_ipykernel.py is) the SparkSession is created before the ports are reported, so EG's start
+returns only once the driver is up, and a driver that cannot start fails the launch. The kernel
+then runs in this process, which holds the driver's py4j gateway, with `spark` and `sc` defined.
 """
 
 from __future__ import annotations
@@ -58,6 +63,25 @@ def _payload(conn_info: dict, public_key: str) -> bytes:
     return base64.b64encode(body.encode())
 
 
+def _spark_namespace() -> dict:
+    from pyspark.sql import SparkSession
+
+    t0 = time.time()
+    spark = SparkSession.builder.getOrCreate()
+    print(f"SparkSession ready in {time.time() - t0:.1f}s: {spark.sparkContext.master}", flush=True)
+    return {"spark": spark, "sc": spark.sparkContext}
+
+
+def _run_kernel_here(conn_file: str, kernel_class: str, namespace: dict) -> None:
+    from ipykernel.kernelapp import IPKernelApp
+
+    app = IPKernelApp.instance(
+        connection_file=conn_file, kernel_class=kernel_class, user_ns=namespace
+    )
+    app.initialize([])
+    app.start()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--kernel-id", required=True)
@@ -66,6 +90,9 @@ def main() -> None:
     ap.add_argument("--public-key", required=True)
     ap.add_argument("--kernel-class-name", default="ipykernel.ipkernel.IPythonKernel")
     ap.add_argument("--never-respond", action="store_true")
+    ap.add_argument(
+        "--spark-context-initialization-mode", choices=("none", "eager"), default="none"
+    )
     ap.add_argument("--runtime-dir", default=os.environ.get("JUPYTER_RUNTIME_DIR", "/tmp"))
     args, _unknown = ap.parse_known_args()
 
@@ -73,6 +100,8 @@ def main() -> None:
         print(f"launcher for {args.kernel_id}: seeded fault, never reporting ports", flush=True)
         while True:
             time.sleep(3600)
+
+    namespace = _spark_namespace() if args.spark_context_initialization_mode == "eager" else None
 
     shell, iopub, stdin, control, hb = _free_ports(5, args.port_range)
     conn_info = {
@@ -95,6 +124,9 @@ def main() -> None:
     host, port = args.response_address.rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=30) as s:
         s.sendall(_payload(reported, args.public_key))
+    if namespace is not None:
+        _run_kernel_here(conn_file, args.kernel_class_name, namespace)
+        return
     # exec keeps the pid EG recorded, so EG's signals (interrupt, shutdown) reach the kernel.
     os.execv(
         sys.executable,

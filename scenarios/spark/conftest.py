@@ -1,0 +1,93 @@
+"""Spark suite plumbing: the target's Spark endpoint, and Spark starts recorded as spans.
+
+A Spark start is timed up to the SparkSession being usable: the launch's first execute is the
+in-driver probe, so `first_execute_reply` is the moment the driver answered with its facts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from fixtures.plugin import STATE_KEY, _user_name, spawned_server
+from harness.gateway_client import GatewayClient, KernelHandle
+from harness.hub_client import HubClient
+from harness.spark import FACTS_CODE, parse_facts
+from harness.targets.base import SparkEndpoint, Target
+
+
+@pytest.fixture
+def spark(target: Target) -> SparkEndpoint:
+    if not target.capabilities.has_spark or target.spark is None:
+        reason = next((n for n in target.notes if "Spark" in n), None)
+        pytest.skip(reason or "the target has no Spark kernelspec (add a spark: section)")
+    return target.spark
+
+
+@dataclass
+class SparkStart:
+    handle: KernelHandle
+    facts: dict[str, Any]
+
+
+def start_spark(
+    client: GatewayClient,
+    spark: SparkEndpoint,
+    env: dict[str, str] | None,
+    attrs: dict[str, Any],
+) -> SparkStart:
+    """Start a Spark kernel and read the driver's facts; the span is `spark_start`."""
+    handle = client.launch(
+        spark.kernelspec, env, first_code=FACTS_CODE, attrs=attrs, span_name="spark_start"
+    )
+    try:
+        facts = parse_facts(handle.first_result.stdout)
+    except BaseException:
+        handle.close()
+        raise
+    # Clock-safe on any target: both times come from the driver's own JVM.
+    handle.span.attrs["jvm_to_spark_context_s"] = round(
+        (facts["context_start_ms"] - facts["jvm_start_ms"]) / 1000, 3
+    )
+    handle.span.attrs["spark_version"] = facts.get("spark_version")
+    return SparkStart(handle, facts)
+
+
+@contextlib.contextmanager
+def user_server_with(target: Target, request: pytest.FixtureRequest, options: dict[str, Any]):
+    """A throw-away hub user whose server was spawned with `options`; all removed on exit."""
+    state = request.config.stash[STATE_KEY]
+    hub = HubClient(target.hub.url, target.hub.api_token)
+    name = _user_name(target.hub.user_prefix, request)
+    hub.create_user(name)
+    state.hub_users.append((hub, name))
+    try:
+        with spawned_server(
+            hub,
+            name,
+            target,
+            state,
+            user_options=options,
+            launch_timeout=target.spark.launch_timeout,
+        ) as server:
+            yield server
+    finally:
+        with contextlib.suppress(Exception):
+            hub.stop_server(name, timeout=60)
+        hub.delete_user(name)
+        hub.close()
+
+
+@pytest.fixture
+def spark_start():
+    """start_spark(client, spark, env, attrs) -> SparkStart."""
+    return start_spark
+
+
+@pytest.fixture
+def spark_user_server(target: Target, request: pytest.FixtureRequest):
+    """spark_user_server(user_options) -> context manager of a spawned UserServer."""
+    return lambda options: user_server_with(target, request, options)
