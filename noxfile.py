@@ -55,6 +55,16 @@ def walltime(session: nox.Session) -> None:
 
 
 @nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """Benchmark: launch storms up a ladder, churn, knee and CPU ceiling (prints figures).
+
+    `nox -s bench -- --ladder 1,2,5 --workers 2`; then `eg-harness gate --baseline FILE`.
+    """
+    _install(session)
+    session.run("eg-harness", "bench", *session.posargs)
+
+
+@nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
     session.install("ruff==0.17.6")
     session.run("ruff", "check", ".")

@@ -1,7 +1,8 @@
 """`eg-harness`: run the suites against a target, or keep a local stack up for hands-on work.
 
-Exit codes a CI can branch on: 0 all passed, 1 a scenario failed, 2 usage or configuration
-error, 3 the target could not be provisioned or reached, 130 interrupted.
+Exit codes a CI can branch on: 0 all passed, 1 a scenario failed (bench: errors; gate: a
+regression), 2 usage or configuration error, 3 the target could not be provisioned or reached,
+4 measurements invalid (the load generator was the bottleneck), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from harness.errors import ConfigError, HarnessError
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = REPO / "scenarios"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TARGET, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_INVALID = 4
 
 
 def suites() -> list[str]:
@@ -78,6 +80,39 @@ def _parser() -> argparse.ArgumentParser:
     wt.add_argument("--suite", default="auth,startup")
     wt.add_argument("--runs", type=int, default=2, help="measured runs after one warm-up")
     sub.add_parser("suites", help="list the suites")
+    b = sub.add_parser("bench", help="benchmark: launch storms up a ladder, churn, knee, ceiling")
+    b.add_argument("--target", choices=["local", "existing"], default="local")
+    b.add_argument("--target-config")
+    b.add_argument("--local-fault", action="append", default=[])
+    b.add_argument("--ladder", default="1,2,5,10,20", help="concurrency steps, e.g. 1,2,5")
+    b.add_argument("--journey", choices=["gateway", "hub"], default="gateway")
+    b.add_argument("--kernelspec", default=None)
+    b.add_argument("--churn-users", type=int, default=3, help="0 to skip the churn phase")
+    b.add_argument("--churn-seconds", type=float, default=30.0)
+    b.add_argument("--workers", type=int, default=0, help="locust workers for the churn phase")
+    b.add_argument("--run-id", default=None)
+    b.add_argument("--report-dir", default=None)
+    b.add_argument(
+        "--history",
+        default="reports/bench-history.jsonl",
+        help="JSON lines file each bench appends its figures to ('' for none)",
+    )
+    bl = sub.add_parser("baseline", help="save a bench's figures as a release-gate baseline")
+    bl.add_argument(
+        "--from",
+        dest="source",
+        default="reports/latest-bench",
+        help="a bench report dir or results.json (default: the latest bench)",
+    )
+    bl.add_argument("--out", required=True)
+    g = sub.add_parser("gate", help="compare a bench with a baseline; exit 1 on a regression")
+    g.add_argument("--baseline", required=True)
+    g.add_argument(
+        "--current",
+        default="reports/latest-bench",
+        help="a bench report dir or results.json (default: the latest bench)",
+    )
+    g.add_argument("--thresholds", default=None, help="YAML with p95_ttfe_max_increase, ...")
     return p
 
 
@@ -93,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
             "setup": cmd_setup,
             "walltime": cmd_walltime,
             "bench-ws": cmd_bench_ws,
+            "bench": cmd_bench,
+            "baseline": cmd_baseline,
+            "gate": cmd_gate,
         }[args.command](args)
     except HarnessError as exc:
         print(f"eg-harness: {secrets.redact(str(exc))}", file=sys.stderr)
@@ -340,6 +378,115 @@ def cmd_bench_ws(args) -> int:
     finally:
         target.teardown()
     bench_ws.print_report(res)
+    return EXIT_OK
+
+
+def _ladder(text: str) -> list[int]:
+    try:
+        steps = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        steps = []
+    if not steps or any(n < 1 for n in steps) or steps != sorted(set(steps)):
+        raise ConfigError(f"--ladder {text!r} must be rising positive integers, e.g. 1,2,5,10")
+    return steps
+
+
+def cmd_bench(args) -> int:
+    from harness import bench, report
+    from harness.targets import make_target
+
+    settings = bench.BenchSettings(
+        ladder=_ladder(args.ladder),
+        journey=args.journey,
+        kernelspec=args.kernelspec,
+        churn_users=max(args.churn_users, 0),
+        churn_seconds=args.churn_seconds,
+        workers=max(args.workers, 0),
+    )
+    options = {"faults": args.local_fault} if args.target == "local" else {}
+    target = make_target(args.target, config_path=args.target_config, **options)
+    run_id = args.run_id or time.strftime("%Y%m%d-%H%M%S") + "-" + os.urandom(2).hex()
+    report_dir = Path(args.report_dir) if args.report_dir else Path.cwd() / "reports" / run_id
+
+    def say(msg: str) -> None:
+        print(f"[eg-harness] {secrets.redact(msg)}", flush=True)
+
+    _sigterm_as_interrupt()
+    started = time.time()
+    try:
+        target.provision(say)
+        doc = bench.run_bench(target, report_dir / "load", settings, progress=say)
+    finally:
+        left = target.teardown()
+    doc["cleanup"] = left
+    doc["started_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))
+    doc["duration_s"] = round(time.time() - started, 3)
+    history_path = Path(args.history) if args.history else None
+    if history_path is not None:
+        bench.append_history(history_path, doc, run_id)
+    history = bench.read_history(history_path) if history_path else []
+    results = bench.results_document(doc, run_id, history)
+    report.write_report(report_dir, results, redact=secrets.redact, latest_link=False)
+    link = report_dir.parent / "latest-bench"
+    with contextlib.suppress(OSError):
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(report_dir.name)
+    bench.print_bench(doc)
+    print(f"report: {report_dir / 'report.html'}")
+    if any(left.values()):
+        print(f"eg-harness: left behind: {left}", file=sys.stderr)
+        return EXIT_FAILED
+    if not doc["valid"]:
+        return EXIT_INVALID
+    if any(s["failed"] for s in [*doc["storms"], *([doc["churn"]] if doc["churn"] else [])]):
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def cmd_baseline(args) -> int:
+    from harness import gate
+
+    doc = gate.make_baseline(args.source, args.out)
+    levels = ", ".join(doc["figures"].get("storms", {})) or "none"
+    print(
+        f"baseline written to {args.out} (storms: {levels}; churn: "
+        f"{'yes' if doc['figures'].get('churn') else 'no'})"
+    )
+    if not doc["figures"].get("valid", True):
+        print("eg-harness: warning: the source bench was marked invalid", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_gate(args) -> int:
+    from harness import gate
+
+    thresholds = gate.load_thresholds(args.thresholds)
+    base = gate.read_figures(args.baseline)
+    cur = gate.read_figures(args.current)
+    for name, figs in (("baseline", base), ("current", cur)):
+        if not figs.get("valid", True):
+            print(
+                f"eg-harness: the {name} bench is invalid (its load generator was the "
+                "bottleneck): rerun it with fewer users per process or more --workers",
+                file=sys.stderr,
+            )
+            return EXIT_INVALID
+    checks = gate.compare(base, cur, thresholds)
+    if not checks:
+        raise ConfigError(
+            "the baseline and the current bench share no storm level or churn: "
+            "run both with the same --ladder"
+        )
+    gate.print_checks(checks, f"Release gate: {args.current} against {args.baseline}")
+    regressed = [c for c in checks if c.regressed]
+    if regressed:
+        print(
+            f"REGRESSION: {len(regressed)} of {len(checks)} checks: "
+            + "; ".join(f"{c.level} {c.figure}" for c in regressed)
+        )
+        return EXIT_FAILED
+    print(f"gate passed: {len(checks)} checks within thresholds")
     return EXIT_OK
 
 

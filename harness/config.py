@@ -85,6 +85,8 @@ class GatewayConfig(BaseModel):
     list_kernels: bool = True
     # EG_WS_PING_INTERVAL_SECS of the deployment; the keepalive scenario idles past it.
     ws_ping_interval: Seconds = 30.0
+    # EG_MAX_KERNELS of the deployment, if set: the limits scenario storms past it.
+    max_kernels: Annotated[int, Field(gt=0)] | None = None
 
     @field_validator("url")
     @classmethod

@@ -17,6 +17,7 @@ import html
 import json
 import math
 import os
+import re
 import secrets as _secrets
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -400,6 +401,7 @@ _CSS = """
 :root { --ok:#1a7f37; --bad:#cf222e; --skip:#9a6700; --muted:#59636e; --border:#d1d9e0;
         --bg:#f6f8fa; --fg:#1f2328; --accent:#0969da; color-scheme: light; }
 * { box-sizing: border-box; }
+figure { margin: 1em 0; } figure img { max-width: 100%; height: auto; }
 [hidden] { display: none !important; }
 body { margin:0; color:var(--fg); background:#fff; line-height:1.45;
        font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial,
@@ -536,6 +538,7 @@ def render_html(results: Mapping[str, Any], *, base_dir: Path | None = None) -> 
     body += _html_spans(results)
     body += _html_metrics(results)
     body += _html_tables(results)
+    body += _html_charts(results)
     body += _html_cleanup(results)
     body += _html_diagnostics(results, base_dir)
     return (
@@ -893,6 +896,28 @@ def _html_tables(results: Mapping[str, Any]) -> list[str]:
             cells = row if isinstance(row, list) else [row]
             out.append("<tr>" + "".join(f"<td>{_e(_plain(c, ''))}</td>" for c in cells) + "</tr>")
         out.append("</table></section>")
+    return out
+
+
+_BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+
+
+def _html_charts(results: Mapping[str, Any]) -> list[str]:
+    """Charts are PNGs inlined as data: URIs (the page must stay one file); anything that is
+    not plain base64 is dropped rather than trusted into an attribute."""
+    charts = results.get("charts")
+    if not isinstance(charts, list) or not charts:
+        return []
+    out = ['<section id="charts"><h2>Charts</h2>']
+    for chart in charts:
+        if not isinstance(chart, Mapping) or not _BASE64.fullmatch(str(chart.get("png", ""))):
+            continue
+        title = _e(_plain(chart.get("title"), "chart"))
+        out.append(
+            f'<figure><img alt="{title}" src="data:image/png;base64,{chart["png"]}">'
+            f"<figcaption>{title}</figcaption></figure>"
+        )
+    out.append("</section>")
     return out
 
 

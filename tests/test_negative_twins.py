@@ -54,6 +54,13 @@ TWINS = {
         "test_kernel_env_reaches_the_driver",
         ["driver heap is 1024 MiB", "expected 2048 MiB from driver memory 2g"],
     ),
+    "gateway_max_kernels": (
+        "throughput",
+        "storm_reaches",
+        "test_storm_reaches_first_execute_for_every_user",
+        # EG answers the excess with 403, or with its 500 race (see test_limits.py).
+        ["start_kernel: HTTP", "journeys reached their first execute"],
+    ),
     "profile_not_gateway": (
         "startup",
         "through_hub",

@@ -27,6 +27,7 @@ def test_suites_pass_on_correct_local_target(harness):
         "websocket",
         "conformance",
         "spark",
+        "throughput",
     }
     assert set(outcomes.values()) <= {"passed", "xfailed", "skipped"}, outcomes
     # The only tolerated non-passes: the known upstream defects on the hub hop, and the
@@ -34,6 +35,11 @@ def test_suites_pass_on_correct_local_target(harness):
     for nodeid, outcome in outcomes.items():
         if nodeid.endswith("::test_history"):
             continue  # jupyter-kernel-test skips the history ranges ipykernel does not offer
+        if nodeid.endswith("::test_max_kernels_limit_holds_in_a_storm") and outcome in (
+            "passed",
+            "xfailed",
+        ):
+            continue  # EG 3.3's start race under a kernel limit shows only sometimes
         if outcome != "passed":
             assert "hub" in nodeid, f"{nodeid} {outcome}"
     tables = {t["title"] for t in res["tables"]}

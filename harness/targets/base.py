@@ -36,6 +36,7 @@ class GatewayEndpoint:
     kernelspec: str | None = None  # None: the gateway's default
     launch_timeout: float = 60.0
     ws_ping_interval: float = 30.0
+    max_kernels: int | None = None  # the gateway's EG_MAX_KERNELS, where known
     unauthorized_users: list[str] = field(default_factory=lambda: ["root"])
 
     def client(self, **kw) -> GatewayClient:

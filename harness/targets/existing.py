@@ -37,6 +37,7 @@ class ExistingTarget(Target):
             kernelspec=gw.kernelspec,
             launch_timeout=gw.launch_timeout,
             ws_ping_interval=gw.ws_ping_interval,
+            max_kernels=gw.max_kernels,
             unauthorized_users=list(self.config.unauthorized_users),
         )
         if self.config.hub is not None:

@@ -44,6 +44,8 @@ FAULTS = {
         "a proxy in front of the gateway drops binary WebSocket frames (both directions)"
     ),
     "gateway_ws_refuses_upgrade": "a proxy in front of the gateway refuses WebSocket upgrades",
+    "gateway_max_kernels": "the gateway allows at most 2 kernels (EG_MAX_KERNELS=2)",
+    "gateway_slow_start": "every python3 kernel takes 2 s longer to start (a slow launcher)",
     "spark_ignores_memory": (
         "the Spark kernelspec's run script drops KERNEL_MEMORY, so drivers get Spark's default heap"
     ),
@@ -80,6 +82,7 @@ class LocalTarget(Target):
         self.diagnostics_dir: Path | None = None
         self._versions: dict[str, str] = {}
         self._ports: dict[str, int] = {}
+        self._gw_env: envs.PythonEnv | None = None
         self.settings = json.loads((envs.LOCAL_CLUSTER / "gateway.json").read_text())
         self.capabilities.process_view = True
         self.capabilities.destructive_allowed = True
@@ -94,6 +97,7 @@ class LocalTarget(Target):
         for line in processes.sweep_orphans():
             progress(f"stopped components left by an earlier killed run ({line})")
         gw_env = envs.ensure_python_env("gateway", envs.LOCAL_CLUSTER / "gateway.lock", progress)
+        self._gw_env = gw_env
         hub_env = envs.ensure_python_env("hub", envs.LOCAL_CLUSTER / "hub.lock", progress)
         proxy = envs.ensure_proxy(progress)
         span.mark("environments_ready")
@@ -190,12 +194,25 @@ class LocalTarget(Target):
         return env
 
     def _start_gateway(self, gw_env: envs.PythonEnv, progress) -> None:
+        endpoint, _proc = self._launch_gateway(gw_env, progress, "gateway", {})
+        self.gateway = endpoint
+        modes = [_PROXY_FAULTS[f] for f in self.faults if f in _PROXY_FAULTS]
+        if modes:
+            self._start_fault_proxy(self._ports["gateway"], modes[0], endpoint.token, progress)
+
+    def _launch_gateway(
+        self, gw_env: envs.PythonEnv, progress, name: str, overrides: dict[str, str]
+    ) -> tuple[GatewayEndpoint, processes.ManagedProcess]:
         assert self.run_dir and self.supervisor
         port = ports.free_port()
-        self._ports["gateway"] = port
+        self._ports[name] = port
         token = new_token()
         share = self.run_dir / "gateway" / "share" / "jupyter"
-        specs = self._render_kernelspecs(share / "kernels", gw_env)
+        specs = (
+            self._render_kernelspecs(share / "kernels", gw_env)
+            if name == "gateway"
+            else sorted(p.name for p in (share / "kernels").iterdir())
+        )
         env = self._base_env("gateway")
         env.update(self.settings["env"])
         env["JUPYTER_PATH"] = str(share)
@@ -212,7 +229,10 @@ class LocalTarget(Target):
         unauthorized = [u for u in env["EG_UNAUTHORIZED_USERS"].split(",") if u]
         if "gateway_allows_root" in self.faults:
             env["EG_UNAUTHORIZED_USERS"] = "nobody-at-all"
-        config = self.run_dir / "gateway" / "enterprise_gateway_config.py"
+        if "gateway_max_kernels" in self.faults:
+            env["EG_MAX_KERNELS"] = "2"
+        env.update(overrides)
+        config = self.run_dir / "gateway" / f"{name}_config.py"
         config.write_text(
             f"c.EnterpriseGatewayApp.allowed_kernels = {sorted(specs)!r}\n"
             "c.EnterpriseGatewayApp.default_kernel_name = 'python3'\n"
@@ -225,10 +245,11 @@ class LocalTarget(Target):
             "--port_retries=0",
             f"--config={config}",
         ]
-        progress(f"starting Enterprise Gateway on 127.0.0.1:{port}")
-        proc = self.supervisor.start("gateway", argv, env=env, cwd=self.run_dir / "gateway")
+        shown = f" ({', '.join(f'{k}={v}' for k, v in overrides.items())})" if overrides else ""
+        progress(f"starting Enterprise Gateway{shown} on 127.0.0.1:{port}")
+        proc = self.supervisor.start(name, argv, env=env, cwd=self.run_dir / "gateway")
         url = f"http://127.0.0.1:{port}"
-        self.gateway = GatewayEndpoint(
+        endpoint = GatewayEndpoint(
             url=url,
             token=token,
             kernelspec="python3",
@@ -244,9 +265,25 @@ class LocalTarget(Target):
         info = self._wait_component("Enterprise Gateway", proc, ready, url)
         self._versions["enterprise_gateway"] = info.get("gateway_version", "?")
         self._versions["jupyter_server (gateway)"] = info.get("version", "?")
-        modes = [_PROXY_FAULTS[f] for f in self.faults if f in _PROXY_FAULTS]
-        if modes:
-            self._start_fault_proxy(port, modes[0], token, progress)
+        return endpoint, proc
+
+    @contextlib.contextmanager
+    def limited_gateway(self, *, max_kernels: int | None = None, per_user: int | None = None):
+        """A second gateway of this run with kernel limits, for the limits scenario; the main
+        gateway stays unlimited so no other suite meets a 403 it did not ask for."""
+        assert self.supervisor is not None and self._gw_env is not None
+        overrides = {}
+        if max_kernels is not None:
+            overrides["EG_MAX_KERNELS"] = str(max_kernels)
+        if per_user is not None:
+            overrides["EG_MAX_KERNELS_PER_USER"] = str(per_user)
+        endpoint, proc = self._launch_gateway(
+            self._gw_env, lambda _m: None, "gateway-limited", overrides
+        )
+        try:
+            yield endpoint, proc.pid
+        finally:
+            self.supervisor.stop(proc)
 
     def _start_fault_proxy(self, upstream: int, mode: str, token: str, progress) -> None:
         """Everyone (harness and hub) reaches the gateway through the faulty proxy."""
@@ -282,6 +319,12 @@ class LocalTarget(Target):
             out = dest / spec_dir.name
             shutil.copytree(spec_dir, out)
             text = (spec_dir / "kernel.json").read_text()
+            if spec_dir.name == "python3" and "gateway_slow_start" in self.faults:
+                text = text.replace(
+                    '"{gateway_python}",',
+                    '"{gateway_python}", "{launchers}/slow_start.py", "2.0", "{gateway_python}",',
+                    1,
+                )
             if spec_dir.name == SPARK_KERNELSPEC and "spark_ignores_memory" in self.faults:
                 text = text.replace(
                     '"{launchers}/run_spark.py",',

@@ -1,0 +1,115 @@
+"""Load machinery: a small launch storm and a churn with two locust workers, end to end.
+
+These check that the journeys, locust, the per-phase events and the CPU accounting all work
+and that nothing is left behind; they assert no absolute times (that is `eg-harness bench`'s
+job, with figures and a gate, on a quiet machine). A storm that meets errors fails here, so a
+kernel limit or a broken gateway can never pass as "fast".
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from harness import charts
+from harness.bench import summarise
+from harness.journeys import GATEWAY_PHASES, TTFE
+from harness.load import run_locust
+
+STORM = int(os.environ.get("EG_HARNESS_CI_STORM", "3"))
+
+
+def _record(run_state, name: str, summary: dict) -> None:
+    t = summary["time_to_first_execute_s"]
+    run_state.throughput[name] = summary
+    run_state.table_row(
+        "Load runs (machinery check; figures come from `eg-harness bench`)",
+        [
+            "run",
+            "ok / journeys",
+            "TTFE p50 (s)",
+            "TTFE p95 (s)",
+            "starts/s",
+            "CPU s/start",
+            "errors",
+            "generator busiest (cores)",
+        ],
+        [
+            name,
+            f"{summary['ok']} / {summary['journeys']}",
+            t["p50"],
+            t["p95"],
+            summary["starts_per_s"],
+            summary["cpu_s_per_start"],
+            ", ".join(f"{k} x{v}" for k, v in summary["errors"].items()) or "none",
+            summary["generator"].get("busiest_process_cores"),
+        ],
+    )
+
+
+def _problems(summary: dict, expected_journeys: int | None) -> list[str]:
+    problems = [
+        f"{kind} x{n} (e.g. {summary['error_examples'].get(kind, '')[:200]})"
+        for kind, n in summary["errors"].items()
+    ]
+    if expected_journeys is not None and summary["ok"] != expected_journeys:
+        problems.append(
+            f"only {summary['ok']} of {expected_journeys} journeys reached their first execute"
+        )
+    problems += summary["notes"]
+    return problems
+
+
+def test_storm_reaches_first_execute_for_every_user(target, gateway, run_state, tmp_path):
+    run = run_locust(
+        target,
+        tmp_path / "storm",
+        mode="storm",
+        users=STORM,
+        seconds=target.gateway.launch_timeout * 2 + 30,
+        kernelspec=target.gateway.kernelspec,
+    )
+    summary = summarise(run, os.cpu_count() or 1)
+    _record(run_state, f"storm of {STORM}", summary)
+    if run.events:
+        run_state.charts.append(charts.timeline_chart(run.events, f"Storm of {STORM}"))
+    problems = _problems(summary, STORM)
+    assert not problems, f"storm of {STORM} concurrent kernel starts: " + "; ".join(problems)
+    # Every journey reported every phase: the per-phase figures are complete.
+    for journey in {e["journey"] for e in run.events}:
+        phases = {e["phase"] for e in run.events if e["journey"] == journey}
+        assert set(GATEWAY_PHASES) | {TTFE} <= phases, f"journey {journey} reported {phases}"
+    assert (tmp_path / "storm" / "locust_stats.csv").is_file(), "locust wrote no CSV stats"
+    if target.capabilities.process_view:
+        assert summary["cpu_s_per_start"], "no CPU accounting for the kernel starts"
+    assert summary["generator"]["valid"], (
+        f"the load generator was the bottleneck: {summary['generator']}"
+    )
+    if target.capabilities.list_kernels:
+        left = [k["id"] for k in gateway.list_kernels()]
+        assert not left, f"the storm left kernels on the gateway: {left}"
+
+
+def test_churn_runs_on_two_locust_workers(target, run_state, tmp_path):
+    """Locust's master/worker mode, as used for load from several processes or machines."""
+    if not target.capabilities.process_view:
+        pytest.skip("worker processes are checked on the local target")
+    run = run_locust(
+        target,
+        tmp_path / "churn",
+        mode="churn",
+        users=2,
+        seconds=6,
+        kernelspec=target.gateway.kernelspec,
+        workers=2,
+    )
+    summary = summarise(run, os.cpu_count() or 1)
+    _record(run_state, "churn, 2 users on 2 workers", summary)
+    problems = _problems(summary, None)
+    assert not problems, "churn on two workers: " + "; ".join(problems)
+    producers = [
+        f for f in (tmp_path / "churn" / "events").glob("events-*.jsonl") if f.read_text().strip()
+    ]
+    assert len(producers) == 2, f"expected journeys from 2 worker processes, got {producers}"
+    assert summary["ok"] >= 2, f"only {summary['ok']} journeys completed in 6 s"
