@@ -40,6 +40,9 @@ def test_suites_pass_on_correct_local_target(harness):
             "xfailed",
         ):
             continue  # EG 3.3's start race under a kernel limit shows only sometimes
+        if nodeid.endswith("::test_driver_pod_resources_match_the_profile"):
+            assert outcome == "skipped", outcome  # the local target's drivers are not pods
+            continue
         if outcome != "passed":
             assert "hub" in nodeid, f"{nodeid} {outcome}"
     tables = {t["title"] for t in res["tables"]}
