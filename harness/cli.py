@@ -411,6 +411,8 @@ def cmd_bench(args) -> int:
     def say(msg: str) -> None:
         print(f"[eg-harness] {secrets.redact(msg)}", flush=True)
 
+    if hasattr(target, "diagnostics_dir"):
+        target.diagnostics_dir = report_dir / "diagnostics"  # component and kernel logs
     _sigterm_as_interrupt()
     started = time.time()
     try:
@@ -426,6 +428,9 @@ def cmd_bench(args) -> int:
         bench.append_history(history_path, doc, run_id)
     history = bench.read_history(history_path) if history_path else []
     results = bench.results_document(doc, run_id, history)
+    diag = report_dir / "diagnostics"
+    if diag.is_dir():
+        results["diagnostics"] = [f"diagnostics/{p.name}" for p in sorted(diag.iterdir())]
     report.write_report(report_dir, results, redact=secrets.redact, latest_link=False)
     link = report_dir.parent / "latest-bench"
     with contextlib.suppress(OSError):

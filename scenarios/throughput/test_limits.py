@@ -161,3 +161,38 @@ def _check_round(run_state, round_no, limit, storm, results, peak, left) -> list
     unexpected = [r for r in other if r[0] != "HTTP 500"]
     assert not unexpected, f"starts failed other than with 403 or the known 500: {unexpected}"
     return races
+
+
+def test_per_user_limit_refuses_only_that_user(target, run_state):
+    """EG_MAX_KERNELS_PER_USER: a user at the limit is refused, another user is not."""
+    if not hasattr(target, "limited_gateway"):
+        pytest.skip("needs a gateway the harness can start with a per-user limit (local)")
+    with target.limited_gateway(per_user=1) as (endpoint, _pid):
+        alice = endpoint.client(username="egh-limit-alice")
+        bob = endpoint.client(username="egh-limit-bob")
+        try:
+            alice.start_kernel(endpoint.kernelspec)
+            t0 = time.monotonic()
+            try:
+                alice.start_kernel(endpoint.kernelspec)
+                second = "accepted"
+            except GatewayHTTPError as exc:
+                second = f"HTTP {exc.status}: {exc.server_message[:120]}"
+            refused_after = time.monotonic() - t0
+            try:
+                bob.start_kernel(endpoint.kernelspec)
+                other_user = "accepted"
+            except GatewayHTTPError as exc:
+                other_user = f"HTTP {exc.status}: {exc.server_message[:120]}"
+        finally:
+            failed = alice.cleanup() + bob.cleanup()
+            alice.close()
+            bob.close()
+    run_state.table_row(
+        "Per-user kernel limit (EG_MAX_KERNELS_PER_USER=1)",
+        ["user's second kernel", "answered after (s)", "another user's first kernel"],
+        [second, round(refused_after, 3), other_user],
+    )
+    assert second.startswith("HTTP 403"), f"a user over the per-user limit got: {second}"
+    assert other_user == "accepted", f"another user was refused: {other_user}"
+    assert not failed, f"kernels could not be shut down: {failed}"
