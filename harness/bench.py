@@ -127,7 +127,7 @@ def knee(steps: list[dict[str, Any]]) -> dict[str, Any]:
         best = step
     return {
         "concurrency": None,
-        "reason": f"still scaling at {steps[-1]['concurrency']} (the top of the ladder)"
+        "reason": f"no knee up to {steps[-1]['concurrency']} (the top of the ladder)"
         if steps
         else "no steps",
     }

@@ -105,7 +105,7 @@ def timeline_chart(events: list[dict[str, Any]], title: str) -> dict[str, str]:
     ax.set_ylabel("journeys")
     ax.set_xlabel("seconds since the first request")
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(fontsize="small", ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.25))
+    ax.legend(fontsize="small", ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.45))
     return {"title": title, "png": _png(fig)}
 
 

@@ -403,9 +403,9 @@ def cmd_bench(args) -> int:
         churn_seconds=args.churn_seconds,
         workers=max(args.workers, 0),
     )
-    options = {"faults": args.local_fault} if args.target == "local" else {}
-    target = make_target(args.target, config_path=args.target_config, **options)
     run_id = args.run_id or time.strftime("%Y%m%d-%H%M%S") + "-" + os.urandom(2).hex()
+    options = {"faults": args.local_fault, "run_id": run_id} if args.target == "local" else {}
+    target = make_target(args.target, config_path=args.target_config, **options)
     report_dir = Path(args.report_dir) if args.report_dir else Path.cwd() / "reports" / run_id
 
     def say(msg: str) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 import psutil
 
-from harness import ports
+from harness import ports, processes
 from harness.envs import REPO
 from harness.errors import HarnessError
 from harness.targets.base import Target
@@ -175,6 +175,10 @@ def run_locust(
     with os.fdopen(fd, "w") as fh:
         json.dump(conf, fh)
     env = {**os.environ, "EGH_LOAD_CONFIG": conf_path, "PYTHONPATH": str(REPO)}
+    run_id = getattr(target, "run_id", None)
+    if run_id:
+        # Marked like the target's own processes, so a sweep after a kill -9 stops them too.
+        env.update({processes.RUN_ID_ENV: run_id, processes.OWNER_ENV: str(os.getpid())})
     locustfile = str(Path(__file__).with_name("locustfile.py"))
     common = [
         sys.executable,

@@ -108,7 +108,7 @@ def test_knee_where_errors_start():
 
 def test_no_knee_while_still_scaling():
     k = bench.knee([_step(1, 2.0), _step(2, 3.8)])
-    assert k["concurrency"] is None and "still scaling at 2" in k["reason"]
+    assert k["concurrency"] is None and "no knee up to 2" in k["reason"]
 
 
 def _figs(p95=1.0, per_s=4.0, err=0.0, valid=True):

@@ -578,3 +578,14 @@ def test_spark_choice_with_a_kubernetes_unit_is_refused(tmp_path):
 def test_spark_without_choices_is_refused(tmp_path):
     message = error_for(write(tmp_path, "gateway: {url: http://gw}\nspark: {kernelspec: s}\n"))
     assert "missing required field 'spark.choices'" in message
+
+
+def test_gateway_max_kernels_must_be_positive(tmp_path):
+    assert (
+        load_existing_config(
+            write(tmp_path, "gateway: {url: http://gw, max_kernels: 5}\n"), environ={}
+        ).gateway.max_kernels
+        == 5
+    )
+    message = error_for(write(tmp_path, "gateway: {url: http://gw, max_kernels: 0}\n"))
+    assert "gateway.max_kernels must be greater than 0" in message

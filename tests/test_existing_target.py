@@ -250,3 +250,23 @@ def test_without_spark_section_the_spark_suite_skips_with_a_reason(
     assert run.results["tests"], "the spark suite collected nothing"
     for t in run.results["tests"]:
         assert t["outcome"] == "skipped" and "spark: section" in t["message"], t
+
+
+def test_throughput_suite_on_an_existing_deployment(deployment, tmp_path, monkeypatch, harness):
+    """Locust drives a deployment it knows only by URL; what needs process access skips."""
+    _with_tokens(monkeypatch, deployment)
+    cfg = _config(tmp_path, deployment)
+    run = harness(["run", "--target", "existing", "--target-config", cfg, "--suite", "throughput"])
+    assert run.returncode == 0, run.explain()
+    outcomes = {t["name"]: t for t in run.results["tests"]}
+    assert outcomes["test_storm_reaches_first_execute_for_every_user"]["outcome"] == "passed"
+    for name, why in (
+        ("test_churn_runs_on_two_locust_workers", "local target"),
+        ("test_max_kernels_limit_holds_in_a_storm", "gateway.max_kernels"),
+        ("test_per_user_limit_refuses_only_that_user", "per-user limit"),
+    ):
+        assert outcomes[name]["outcome"] == "skipped" and why in outcomes[name]["message"], (
+            outcomes[name]
+        )
+    storm = run.results["load_runs"]["storm of 3"]
+    assert storm["cpu_s_per_start"] is None, "CPU cannot be accounted on a remote deployment"

@@ -22,11 +22,11 @@ pytestmark = pytest.mark.slow
 class LiveRun:
     """The CLI in the background, its output readable while it runs."""
 
-    def __init__(self, tmp_path, args: list[str]) -> None:
+    def __init__(self, tmp_path, args: list[str], command: str = "run") -> None:
         self.run_id = "selftest-" + uuid.uuid4().hex[:8]
         cmd = [
             *harness_cmd(),
-            "run",
+            command,
             "--run-id",
             self.run_id,
             "--report-dir",
@@ -109,3 +109,21 @@ def test_killed_run_is_cleaned_by_down(tmp_path):
         if run.proc.poll() is None:
             run.proc.kill()
     assert not leftovers(run.run_id), leftovers(run.run_id)
+
+
+def test_ctrl_c_during_a_load_storm_stops_locust_and_the_stack(tmp_path):
+    """A bench interrupted mid-storm: locust, its kernels and the stack all go."""
+    run = LiveRun(tmp_path, ["--ladder", "10", "--churn-users", "0", "--history", ""], "bench")
+    try:
+        run.wait_output("load: 10 gateway journeys at once")
+        wait_for(
+            "locust to be running", lambda: any("locust" in p for p in leftovers(run.run_id)), 30
+        )
+        run.proc.send_signal(signal.SIGINT)
+        code = run.finish()
+    finally:
+        if run.proc.poll() is None:
+            run.proc.kill()
+    output = "".join(run.lines)[-3000:]
+    assert code == 130, f"exit {code} after SIGINT:\n{output}"
+    assert not leftovers(run.run_id), f"{leftovers(run.run_id)}\n{output}"
