@@ -483,7 +483,12 @@ def cmd_gate(args) -> int:
             "the baseline and the current bench share no storm level or churn: "
             "run both with the same --ladder"
         )
-    gate.print_checks(checks, f"Release gate: {args.current} against {args.baseline}")
+    title = f"Release gate: {args.current} against {args.baseline}"
+    gate.print_checks(checks, title)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with contextlib.suppress(OSError), open(summary, "a") as fh:
+            fh.write("\n" + gate.markdown(checks, title))
     regressed = [c for c in checks if c.regressed]
     if regressed:
         print(

@@ -156,6 +156,16 @@ def compare(base: dict[str, Any], cur: dict[str, Any], th: Thresholds) -> list[C
     return checks
 
 
+def markdown(checks: list[Check], title: str) -> str:
+    """The gate's table for a CI job summary ($GITHUB_STEP_SUMMARY)."""
+    regressed = [c for c in checks if c.regressed]
+    head = f"### {'❌ REGRESSION' if regressed else '✅ gate passed'}: {title}\n\n"
+    cols = ["level", "figure", "baseline", "current", "change", "allowed", "verdict"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(c.row()) + " |" for c in checks]
+    return head + "\n".join(lines) + "\n"
+
+
 def print_checks(checks: list[Check], title: str) -> None:
     from rich.console import Console
     from rich.table import Table

@@ -522,7 +522,9 @@ def render_html(results: Mapping[str, Any], *, base_dir: Path | None = None) -> 
         f'<p class="sub">{" · ".join(sub)}</p>' if sub else "",
         '<nav><a href="#summary">Summary</a><a href="#target">Target</a>'
         '<a href="#tests">Tests</a><a href="#spans">Spans</a><a href="#metrics">Metrics</a>'
-        '<a href="#cleanup">Cleanup</a><a href="#diagnostics">Diagnostics</a>'
+        + ('<a href="#findings">Findings</a>' if _tables(results) else "")
+        + ('<a href="#charts">Charts</a>' if results.get("charts") else "")
+        + '<a href="#cleanup">Cleanup</a><a href="#diagnostics">Diagnostics</a>'
         '<a href="results.json">results.json</a><a href="summary.md">summary.md</a></nav>',
         "</header>",
     ]
@@ -886,8 +888,11 @@ def _tables(results: Mapping[str, Any]) -> list[dict]:
 
 def _html_tables(results: Mapping[str, Any]) -> list[str]:
     out: list[str] = []
-    for table in _tables(results):
-        out.append(f'<section class="finding"><h2>{_e(_plain(table.get("title"), "Table"))}</h2>')
+    for i, table in enumerate(_tables(results)):
+        anchor = ' id="findings"' if i == 0 else ""
+        out.append(
+            f'<section class="finding"{anchor}><h2>{_e(_plain(table.get("title"), "Table"))}</h2>'
+        )
         if table.get("note"):
             out.append(f'<p class="doc">{_e(_plain(table.get("note")))}</p>')
         out.append("<table><tr>" + "".join(f"<th>{_e(str(c))}</th>" for c in table["columns"]))

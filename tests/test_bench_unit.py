@@ -191,6 +191,8 @@ def test_gate_cli_exit_codes(tmp_path):
     assert "p95 time to first execute" in slow.stdout
     invalid = _gate_cli("--baseline", base, "--current", write("inv.json", _figs(valid=False)))
     assert invalid.returncode == 4 and "invalid" in invalid.stderr, invalid.stderr
+    md = gate.markdown(gate.compare(_figs(), _figs(p95=2.0), gate.Thresholds()), "t")
+    assert "❌ REGRESSION" in md and "| storm 2 | p95 time to first execute (s) |" in md
     missing = _gate_cli("--baseline", str(tmp_path / "nope.json"))
     assert missing.returncode == 2 and "not found" in missing.stderr
 
