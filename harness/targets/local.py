@@ -45,6 +45,7 @@ FAULTS = {
     ),
     "gateway_ws_refuses_upgrade": "a proxy in front of the gateway refuses WebSocket upgrades",
     "gateway_max_kernels": "the gateway allows at most 2 kernels (EG_MAX_KERNELS=2)",
+    "gateway_limit_unset": "a gateway meant to enforce kernel limits starts without them",
     "gateway_slow_start": "every python3 kernel takes 2 s longer to start (a slow launcher)",
     "spark_ignores_memory": (
         "the Spark kernelspec's run script drops KERNEL_MEMORY, so drivers get Spark's default heap"
@@ -277,6 +278,8 @@ class LocalTarget(Target):
             overrides["EG_MAX_KERNELS"] = str(max_kernels)
         if per_user is not None:
             overrides["EG_MAX_KERNELS_PER_USER"] = str(per_user)
+        if "gateway_limit_unset" in self.faults:
+            overrides = {}
         endpoint, proc = self._launch_gateway(
             self._gw_env, lambda _m: None, "gateway-limited", overrides
         )

@@ -17,6 +17,7 @@ import pytest
 from harness.gateway_client import GatewayHTTPError
 from harness.hub_client import SpawnFailed
 from harness.spark import launch_env
+from harness.waits import WaitTimeout, wait_for
 
 PAD = 15.0  # seconds beyond the launch timeout that the layers may take to answer
 TABLE = "Bad driver memory values"
@@ -39,17 +40,36 @@ def _names_cause(message: str, value: str) -> bool:
 
 
 def _leftover_processes(target, kernel_ids: set[str]) -> list[str]:
+    """Spark launch processes still alive: the run script, spark-submit's JVM, the launcher.
+
+    A failed start usually has no kernel id the harness could know (EG names it only in its
+    message), so every Spark launch process of the run counts; the suite runs one at a time.
+    """
     if not target.capabilities.process_view:
         return []
+    marks = ("run_spark.py", "org.apache.spark.deploy.SparkSubmit", "--spark-context-init")
     left = []
     for p in target.run_processes():
         try:
             cmd = " ".join(p.cmdline())
         except Exception:
             continue
-        if any(k in cmd for k in kernel_ids):
+        if any(m in cmd for m in marks) or any(k in cmd for k in kernel_ids):
             left.append(f"{p.pid} {cmd[:100]}")
     return left
+
+
+def _leftovers_after(target, kernel_ids: set[str], timeout: float = 15.0) -> list[str]:
+    """Give exiting processes a bounded moment; whatever is still there is left behind."""
+    try:
+        wait_for(
+            "the failed start's Spark processes to exit",
+            lambda: not _leftover_processes(target, kernel_ids),
+            timeout,
+        )
+        return []
+    except WaitTimeout:
+        return _leftover_processes(target, kernel_ids)
 
 
 def _try_start(client, spark, env) -> tuple[str, str, set[str]]:
@@ -100,7 +120,7 @@ def test_bad_memory_fails_clearly_at_the_gateway(spark, gateway, target, run_sta
                 f"KERNEL_MEMORY={value} ({why}) failed only after {took:.0f}s, beyond the "
                 f"launch timeout {spark.launch_timeout:.0f}s"
             )
-        left = _leftover_processes(target, seen)
+        left = _leftovers_after(target, seen)
         if left:
             failures.append(f"KERNEL_MEMORY={value} left processes running: {left}")
     _assert_no_kernels_left(gateway, target, spark, before, failures)
@@ -131,7 +151,7 @@ def test_bad_memory_fails_clearly_through_the_hub(
             COLUMNS,
             [value, "hub", outcome, round(took, 1), message[:160], "yes" if named else "no"],
         )
-        left = _leftover_processes(target, seen)
+        left = _leftovers_after(target, seen)
         if left:
             failures.append(f"profile memory {value!r} left processes running: {left}")
         if outcome == "started":

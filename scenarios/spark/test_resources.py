@@ -151,9 +151,11 @@ def test_resource_options_follow_egs_order(spark, gateway, spark_start, run_stat
 
 def test_notebook_code_cannot_resize_the_driver(spark, gateway, spark_start, run_state):
     """The seed's claim: driver memory set from notebook code after start changes nothing."""
-    memory = spark.choices[0].memory
+    # The largest choice, so a launcher that ignores the choice cannot pass on Spark's default.
+    choice = max(spark.choices, key=lambda c: spark_bytes(c.memory) or 0)
+    memory = choice.memory
     bigger = f"{(spark_bytes(memory) or 1 << 30) * 2 >> 20}m"
-    env = launch_env(spark.launch_timeout, KERNEL_MEMORY=memory, KERNEL_CPUS=spark.choices[0].cpus)
+    env = launch_env(spark.launch_timeout, KERNEL_MEMORY=memory, KERNEL_CPUS=choice.cpus)
     start = spark_start(gateway, spark, env, {"hop": "gateway", "choice": "notebook-override"})
     try:
         res = start.handle.execute(notebook_override_code(bigger), timeout=spark.launch_timeout)
