@@ -20,18 +20,9 @@ import httpx
 from harness.channels import ChannelsError
 from harness.gateway_client import GatewayClient, GatewayHTTPError
 from harness.hub_client import HubClient
+from harness.secrets import redact
 
 GATEWAY_PHASES = ("start_kernel", "open_channels", "kernel_info", "execute", "shutdown")
-HUB_PHASES = (
-    "create_user",
-    "spawn",
-    "start_kernel",
-    "open_channels",
-    "kernel_info",
-    "execute",
-    "shutdown",
-    "stop_server",
-)
 TTFE = "time_to_first_execute"
 
 
@@ -92,7 +83,7 @@ class Journey:
                     time.monotonic() - t,
                     False,
                     error_kind(exc),
-                    str(exc)[:300],
+                    redact(str(exc))[:300],
                 )
             )
             raise

@@ -26,9 +26,13 @@ from locust.exception import StopUser
 from harness.gateway_client import GatewayClient
 from harness.hub_client import HubClient
 from harness.journeys import PhaseEvent, gateway_journey, hub_journey
+from harness.secrets import register
 
 with open(os.environ["EGH_LOAD_CONFIG"]) as _fh:
     CONF = json.load(_fh)
+# Error texts in events are redacted like the harness's own: this process must know the tokens.
+register(CONF["gateway"]["token"])
+register((CONF.get("hub") or {}).get("api_token"))
 # Kept open for the life of the locust process; closed on locust's quitting event.
 _events_file = open(  # noqa: SIM115
     os.path.join(CONF["events_dir"], f"events-{os.getpid()}.jsonl"), "a"
@@ -74,6 +78,7 @@ class JourneyUser(User):
                 gevent.sleep(0.01)
 
     def on_stop(self) -> None:
+        self.gateway.cleanup()  # a kernel whose shutdown phase failed is retried here
         self.gateway.close()
         if self.hub is not None:
             self.hub.close()
