@@ -6,15 +6,13 @@ in-driver probe, so `first_execute_reply` is the moment the driver answered with
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from fixtures.plugin import STATE_KEY, _user_name, spawned_server
+from fixtures.plugin import throwaway_user_server
 from harness.gateway_client import GatewayClient, KernelHandle
-from harness.hub_client import HubClient
 from harness.spark import FACTS_CODE, parse_facts
 from harness.targets.base import SparkEndpoint, Target
 
@@ -56,31 +54,6 @@ def start_spark(
     return SparkStart(handle, facts)
 
 
-@contextlib.contextmanager
-def user_server_with(target: Target, request: pytest.FixtureRequest, options: dict[str, Any]):
-    """A throw-away hub user whose server was spawned with `options`; all removed on exit."""
-    state = request.config.stash[STATE_KEY]
-    hub = HubClient(target.hub.url, target.hub.api_token)
-    name = _user_name(target.hub.user_prefix, request)
-    hub.create_user(name)
-    state.hub_users.append((hub, name))
-    try:
-        with spawned_server(
-            hub,
-            name,
-            target,
-            state,
-            user_options=options,
-            launch_timeout=target.spark.launch_timeout,
-        ) as server:
-            yield server
-    finally:
-        with contextlib.suppress(Exception):
-            hub.stop_server(name, timeout=60)
-        hub.delete_user(name)
-        hub.close()
-
-
 @pytest.fixture
 def spark_start():
     """start_spark(client, spark, env, attrs) -> SparkStart."""
@@ -90,4 +63,6 @@ def spark_start():
 @pytest.fixture
 def spark_user_server(target: Target, request: pytest.FixtureRequest):
     """spark_user_server(user_options) -> context manager of a spawned UserServer."""
-    return lambda options: user_server_with(target, request, options)
+    return lambda options: throwaway_user_server(
+        target, request, user_options=options, launch_timeout=target.spark.launch_timeout
+    )
