@@ -461,3 +461,30 @@ def print_bench(doc: dict) -> None:
         console.print(f"ceiling: not measured ({c['reason']})")
     if not doc["valid"]:
         console.print("[bold red]INVALID for a gate:[/] " + "; ".join(doc["invalid_reasons"]))
+
+
+# Known failure signatures in a gateway log, and what they mean for a user under load.
+LOG_SIGNATURES = (
+    (
+        "Address already in use",
+        "a kernel died binding a port another kernel took first (the port race of concurrent "
+        "local launches); EG had already answered 201",
+    ),
+    (
+        "Timeout waiting for kernel_info reply",
+        "a client's WebSocket waited for a kernel that never answered (60 s in EG 3.3)",
+    ),
+    (
+        "object has no attribute 'last_activity'",
+        "a start under a kernel limit failed with 500 while another kernel was starting",
+    ),
+    ("Waited too long", "a remote kernel did not report its ports within the launch timeout"),
+)
+
+
+def log_findings(log: Path) -> list[list[Any]]:
+    """[signature, count, meaning] for each known signature found in a component log."""
+    if not log.is_file():
+        return []
+    text = log.read_text(errors="replace")
+    return [[sig, text.count(sig), meaning] for sig, meaning in LOG_SIGNATURES if sig in text]

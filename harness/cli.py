@@ -431,6 +431,17 @@ def cmd_bench(args) -> int:
     diag = report_dir / "diagnostics"
     if diag.is_dir():
         results["diagnostics"] = [f"diagnostics/{p.name}" for p in sorted(diag.iterdir())]
+        found = bench.log_findings(diag / "gateway.log")
+        if found:
+            results["tables"].append(
+                {
+                    "title": "Known failure signatures in the gateway log",
+                    "columns": ["signature", "count", "what it means"],
+                    "rows": found,
+                }
+            )
+            for sig, count, _meaning in found:
+                say(f"gateway log: {count} x {sig!r}")
     report.write_report(report_dir, results, redact=secrets.redact, latest_link=False)
     link = report_dir.parent / "latest-bench"
     with contextlib.suppress(OSError):

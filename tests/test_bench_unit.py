@@ -222,3 +222,10 @@ def test_charts_render_from_summaries():
         charts.timeline_chart(_events(2, 0.5), "t"),
     ):
         assert chart["png"].startswith("iVBOR"), chart["title"]  # a PNG signature
+
+
+def test_log_findings_count_known_signatures(tmp_path):
+    log = tmp_path / "gateway.log"
+    log.write_text("ok\nzmq.error.ZMQError: Address already in use\nAddress already in use\n")
+    assert bench.log_findings(log) == [["Address already in use", 2, bench.LOG_SIGNATURES[0][1]]]
+    assert bench.log_findings(tmp_path / "missing.log") == []
