@@ -3,8 +3,8 @@
 Only ever loaded by locust in a subprocess (`harness/load.py` starts it): importing locust
 monkey-patches the standard library with gevent, which the harness process must never get.
 
-Each phase of a journey becomes a locust request whose type is the journey kind and whose name
-is the phase, so locust's CSVs and HTML have per-phase rows; the same events are appended as
+Each phase of a journey becomes a locust request whose type is the phase and whose name is the
+journey kind, so locust's CSVs and HTML have a row per phase; the same events are appended as
 JSON lines to events-<pid>.jsonl for the harness's exact percentiles and timelines.
 
 Modes (EGH_LOAD_CONFIG's "mode"):
@@ -46,8 +46,8 @@ def _emitter(environment):
         _events_file.write(json.dumps(ev.to_dict()) + "\n")
         _events_file.flush()
         environment.events.request.fire(
-            request_type=ev.kind,
-            name=ev.phase,
+            request_type=ev.phase,
+            name=ev.kind,
             response_time=ev.seconds * 1000,
             response_length=0,
             exception=None if ev.ok else RuntimeError(ev.error_kind or "error"),

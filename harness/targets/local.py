@@ -175,6 +175,10 @@ class LocalTarget(Target):
             },
         )
         self.capabilities.has_spark = True
+        self.notes.append(
+            f"spark profile image choice {first['image']!r} is recorded only: the local driver "
+            "is pyspark's own"
+        )
         self._versions["pyspark (driver)"] = gw_env.version_of("pyspark") or "?"
 
     def _base_env(self, name: str) -> dict[str, str]:
