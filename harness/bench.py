@@ -413,7 +413,7 @@ def results_document(doc: dict, run_id: str, history: list[dict]) -> dict:
     trend = charts.trend_chart(history)
     if trend:
         chart_list.append(trend)
-    clean = json.loads(json.dumps({k: v for k, v in doc.items()}, default=str))
+    clean = json.loads(json.dumps(doc, default=str))  # a copy; the timeline events go below
     for s in clean["storms"]:
         s.pop("_events", None)
     return {

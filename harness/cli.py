@@ -442,12 +442,8 @@ def cmd_bench(args) -> int:
             )
             for sig, count, _meaning in found:
                 say(f"gateway log: {count} x {sig!r}")
-    report.write_report(report_dir, results, redact=secrets.redact, latest_link=False)
-    link = report_dir.parent / "latest-bench"
-    with contextlib.suppress(OSError):
-        if link.is_symlink() or link.exists():
-            link.unlink()
-        link.symlink_to(report_dir.name)
+    # A bench has its own "latest", so `latest` keeps pointing at the last suite run.
+    report.write_report(report_dir, results, redact=secrets.redact, latest_name="latest-bench")
     bench.print_bench(doc)
     print(f"report: {report_dir / 'report.html'}")
     if any(left.values()):

@@ -67,9 +67,12 @@ class _CpuWatch:
             if self._stop.wait(0.25):
                 return
 
-    def stop(self, window: tuple[float, float] | None) -> dict[str, Any]:
+    def halt(self) -> None:
         self._stop.set()
         self._thread.join(5)
+
+    def stop(self, window: tuple[float, float] | None) -> dict[str, Any]:
+        self.halt()
         busiest, total = 0.0, 0.0
         for samples in self.series.values():
             inside = [s for s in samples if window is None or window[0] <= s[0] <= window[1]]
@@ -269,14 +272,13 @@ def run_locust(
         for p in procs[1:]:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 p.wait(30)
-        window = None
     finally:
         for p in procs:
             if p.poll() is None:
                 p.kill()
                 p.wait(10)
         if watch is not None:
-            watch._stop.set()
+            watch.halt()
         log.close()
         os.unlink(conf_path)
     wall = time.monotonic() - t0

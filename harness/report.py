@@ -196,6 +196,7 @@ def write_report(
     *,
     redact: Callable[[str], str] = lambda s: s,
     latest_link: bool = True,
+    latest_name: str = "latest",
 ) -> dict[str, Path]:
     """Write ``results.json``, ``summary.md`` and ``report.html`` into ``run_dir``.
 
@@ -232,7 +233,7 @@ def write_report(
             warnings.warn(f"could not append to GITHUB_STEP_SUMMARY: {exc}", stacklevel=2)
 
     if latest_link:
-        link = _point_latest(run_dir)
+        link = _point_latest(run_dir, latest_name)
         if link is not None:
             written["latest"] = link
     return written
@@ -1113,12 +1114,12 @@ def _append_with_separation(path: Path, text: str) -> None:
         fh.write(prefix + text)
 
 
-def _point_latest(run_dir: Path) -> Path | None:
-    """Swap ``latest`` to this run atomically (symlink aside, then rename over) so a reader
-    following it never finds it missing; relative so the reports tree can be moved or
-    unpacked elsewhere."""
-    link = run_dir.parent / "latest"
-    tmp = run_dir.parent / f".latest.{os.getpid()}.{_secrets.token_hex(4)}"
+def _point_latest(run_dir: Path, name: str = "latest") -> Path | None:
+    """Swap ``name`` (``latest``, or ``latest-bench``) to this run atomically (symlink aside,
+    then rename over) so a reader following it never finds it missing; relative so the
+    reports tree can be moved or unpacked elsewhere."""
+    link = run_dir.parent / name
+    tmp = run_dir.parent / f".{name}.{os.getpid()}.{_secrets.token_hex(4)}"
     try:
         os.symlink(run_dir.name, tmp)
         os.replace(tmp, link)

@@ -288,7 +288,7 @@ class LocalTarget(Target):
             self._gw_env, lambda _m: None, "gateway-limited", overrides
         )
         try:
-            yield endpoint, proc.pid
+            yield endpoint
         finally:
             self.supervisor.stop(proc)
 

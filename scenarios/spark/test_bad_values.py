@@ -39,6 +39,17 @@ def _names_cause(message: str, value: str) -> bool:
     return bool(re.search(standalone, text) or re.search(r"heap|memory|-xmx", text))
 
 
+def _record(run_state, value: str, hop: str, outcome: str, took: float, message: str) -> None:
+    named = _names_cause(message, value)
+    run_state.table_row(
+        TABLE,
+        COLUMNS,
+        [value, hop, outcome, round(took, 1), message[:160], "yes" if named else "no"],
+        note="Each bad KERNEL_MEMORY is requested straight at the gateway and, where the hub "
+        "offers a free-text memory option, through a user server.",
+    )
+
+
 def _leftover_processes(target, kernel_ids: set[str]) -> list[str]:
     """Spark launch processes still alive: the run script, spark-submit's JVM, the launcher.
 
@@ -105,14 +116,7 @@ def test_bad_memory_fails_clearly_at_the_gateway(spark, gateway, target, run_sta
         t0 = time.monotonic()
         outcome, message, seen = _try_start(gateway, spark, env)
         took = time.monotonic() - t0
-        named = _names_cause(message, value)
-        run_state.table_row(
-            TABLE,
-            COLUMNS,
-            [value, "gateway", outcome, round(took, 1), message[:160], "yes" if named else "no"],
-            note="Each bad KERNEL_MEMORY is requested straight at the gateway and, where the hub "
-            "offers a free-text memory option, through a user server.",
-        )
+        _record(run_state, value, "gateway", outcome, took, message)
         if outcome == "started":
             failures.append(f"KERNEL_MEMORY={value} ({why}) started a kernel: {message}")
         elif took > spark.launch_timeout + PAD:
@@ -145,12 +149,7 @@ def test_bad_memory_fails_clearly_through_the_hub(
         except SpawnFailed as exc:
             outcome, message, seen = "spawn refused", exc.server_message or str(exc), set()
         took = time.monotonic() - t0
-        named = _names_cause(message, value)
-        run_state.table_row(
-            TABLE,
-            COLUMNS,
-            [value, "hub", outcome, round(took, 1), message[:160], "yes" if named else "no"],
-        )
+        _record(run_state, value, "hub", outcome, took, message)
         left = _leftovers_after(target, seen)
         if left:
             failures.append(f"profile memory {value!r} left processes running: {left}")

@@ -32,15 +32,15 @@ def _limited(target):
     """A gateway with a max-kernels limit: the local target starts one beside its main gateway;
     an existing target must declare its own limit (gateway.max_kernels) and allow disruption."""
     if hasattr(target, "limited_gateway"):
-        with target.limited_gateway(max_kernels=LIMIT) as (endpoint, pid):
-            yield endpoint, LIMIT, pid
+        with target.limited_gateway(max_kernels=LIMIT) as endpoint:
+            yield endpoint, LIMIT
         return
     limit = getattr(target.gateway, "max_kernels", None)
     if not limit:
         pytest.skip("the target declares no kernel limit (set gateway.max_kernels in its config)")
     if not target.capabilities.destructive_allowed:
         pytest.skip("filling a shared gateway to its limit disturbs its users: allow_destructive")
-    yield target.gateway, limit, None
+    yield target.gateway, limit
 
 
 def _storm(client, endpoint, storm: int) -> tuple[list[tuple[str, float, str]], int, list]:
@@ -93,7 +93,7 @@ def _storm(client, endpoint, storm: int) -> tuple[list[tuple[str, float, str]], 
 
 def test_max_kernels_limit_holds_in_a_storm(target, run_state):
     races = []
-    with _limited(target) as (endpoint, limit, _pid):
+    with _limited(target) as (endpoint, limit):
         client = endpoint.client(username="eg-harness-limits")
         storm = limit + 4
         try:
@@ -167,7 +167,7 @@ def test_per_user_limit_refuses_only_that_user(target, run_state):
     """EG_MAX_KERNELS_PER_USER: a user at the limit is refused, another user is not."""
     if not hasattr(target, "limited_gateway"):
         pytest.skip("needs a gateway the harness can start with a per-user limit (local)")
-    with target.limited_gateway(per_user=1) as (endpoint, _pid):
+    with target.limited_gateway(per_user=1) as endpoint:
         alice = endpoint.client(username="egh-limit-alice")
         bob = endpoint.client(username="egh-limit-bob")
         try:
