@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from harness.errors import ConfigError
-from harness.targets.base import Capabilities, GatewayEndpoint, HubEndpoint, Target
+from eg_harness.errors import ConfigError
+from eg_harness.targets.base import Capabilities, GatewayEndpoint, HubEndpoint, Target
 
 KINDS = ("local", "existing")
 
 
 def make_target(kind: str, *, config_path: str | None = None, **options) -> Target:
     if kind == "local":
-        from harness.targets.local import LocalTarget
+        from eg_harness.targets.local.target import LocalTarget
 
         return LocalTarget(**options)
     if kind == "existing":
@@ -18,7 +18,7 @@ def make_target(kind: str, *, config_path: str | None = None, **options) -> Targ
             raise ConfigError(
                 "--target existing needs --target-config FILE (see clusters/examples/existing.yaml)"
             )
-        from harness.targets.existing import ExistingTarget
+        from eg_harness.targets.existing.target import ExistingTarget
 
         return ExistingTarget(config_path, **options)
     raise ConfigError(f"unknown target {kind!r}: choose one of {', '.join(KINDS)}")

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.gateway_client import GatewayClient
+from eg_harness.clients.gateway import GatewayClient
 
 
 @dataclass

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 import websocket
-
-from harness.gateway_client import GatewayClient
+from eg_harness.clients.gateway import GatewayClient
 
 WRONG_CREDENTIALS = {
     "missing": dict(token=None),

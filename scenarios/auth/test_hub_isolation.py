@@ -11,8 +11,7 @@ import uuid
 import httpx
 import pytest
 import websocket
-
-from harness.gateway_client import GatewayClient
+from eg_harness.clients.gateway import GatewayClient
 
 
 def _refused(status: int) -> bool:

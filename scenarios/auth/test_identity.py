@@ -8,8 +8,7 @@ told to (EG_UNAUTHORIZED_USERS, root by default) with 403 and start nothing.
 from __future__ import annotations
 
 import pytest
-
-from harness.gateway_client import GatewayHTTPError
+from eg_harness.clients.gateway import GatewayHTTPError
 
 WHOAMI = "import os; print(repr(os.environ.get('KERNEL_USERNAME')))"
 

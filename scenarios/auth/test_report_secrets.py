@@ -8,8 +8,8 @@ component logs collected now; the plugin re-checks the finished report at the en
 from __future__ import annotations
 
 import pytest
-
-from harness import report, secrets
+from eg_harness.report import writer as report
+from eg_harness.runtime import secrets
 
 
 def test_no_token_in_report_dir(target, run_state):

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import jupyter_kernel_test as jkt
 import pytest
-
-from harness.kernel_client import ChannelsKernelClient
+from eg_harness.kernel.client import ChannelsKernelClient
 
 
 class _ThroughGateway(jkt.KernelTests):

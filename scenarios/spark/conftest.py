@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-
-from fixtures.plugin import throwaway_user_server
-from harness.gateway_client import GatewayClient, KernelHandle
-from harness.spark import FACTS_CODE, parse_facts
-from harness.targets.base import SparkEndpoint, Target
+from eg_harness.checks.spark import FACTS_CODE, parse_facts
+from eg_harness.clients.gateway import GatewayClient, KernelHandle
+from eg_harness.fixtures.plugin import throwaway_user_server
+from eg_harness.targets.base import SparkEndpoint, Target
 
 
 @pytest.fixture

@@ -13,11 +13,10 @@ import time
 
 import httpx
 import pytest
-
-from harness.gateway_client import GatewayHTTPError
-from harness.hub_client import SpawnFailed
-from harness.spark import launch_env
-from harness.waits import WaitTimeout, wait_for
+from eg_harness.checks.spark import launch_env
+from eg_harness.clients.gateway import GatewayHTTPError
+from eg_harness.clients.hub import SpawnFailed
+from eg_harness.runtime.waits import WaitTimeout, wait_for
 
 PAD = 15.0  # seconds beyond the launch timeout that the layers may take to answer
 TABLE = "Bad driver memory values"

@@ -7,8 +7,7 @@ asked for, which decides where the pod lands and when it is killed for memory.
 from __future__ import annotations
 
 import pytest
-
-from harness.spark import launch_env, pod_resource_problems
+from eg_harness.checks.spark import launch_env, pod_resource_problems
 
 
 def _core_api(access):

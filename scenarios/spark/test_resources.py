@@ -9,8 +9,7 @@ Nothing upstream tests that chain end to end (EG's own tests check the master an
 from __future__ import annotations
 
 import pytest
-
-from harness.spark import (
+from eg_harness.checks.spark import (
     driver_problems,
     heap_of,
     launch_env,
@@ -18,7 +17,7 @@ from harness.spark import (
     notebook_override_code,
     parse_facts,
 )
-from harness.spark import size_bytes as spark_bytes
+from eg_harness.checks.spark import size_bytes as spark_bytes
 
 TABLE = "Spark driver resources"
 EXTRA_OPTS = "--conf spark.driver.memory=3g --conf spark.sql.shuffle.partitions=7"

@@ -8,9 +8,8 @@ first_execute_reply (harness/timing.py).
 from __future__ import annotations
 
 import pytest
-
-from harness.gateway_client import GatewayHTTPError
-from harness.timing import KERNEL_START_PHASES
+from eg_harness.clients.gateway import GatewayHTTPError
+from eg_harness.runtime.timing import KERNEL_START_PHASES
 
 
 def test_each_kernelspec_starts_and_executes(gateway, target):

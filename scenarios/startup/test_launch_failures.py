@@ -10,9 +10,8 @@ from __future__ import annotations
 import time
 
 import pytest
-
-from harness.gateway_client import GatewayHTTPError
-from harness.waits import wait_for
+from eg_harness.clients.gateway import GatewayHTTPError
+from eg_harness.runtime.waits import wait_for
 
 LAUNCH_TIMEOUT = 10
 PAD = 20  # EG polls every 0.5s and kills the launcher; allow for a loaded 2-core machine

@@ -7,10 +7,9 @@ Interrupt must stop a running cell and keep state; restart must lose it; shutdow
 from __future__ import annotations
 
 import pytest
-
-from harness import messages as m
-from harness import processes
-from harness.gateway_client import GatewayHTTPError
+from eg_harness.clients.gateway import GatewayHTTPError
+from eg_harness.kernel import messages as m
+from eg_harness.runtime import processes
 
 LONG = "import time\nstate = 'kept'\nfor _ in range(600):\n    time.sleep(0.1)\n"
 

@@ -8,8 +8,7 @@ the server quietly runs kernels in its own pod. So the check is the effect, not 
 from __future__ import annotations
 
 import psutil
-
-from harness.gateway_client import GatewayHTTPError
+from eg_harness.clients.gateway import GatewayHTTPError
 
 
 def test_user_server_kernel_runs_on_gateway(user_server, gateway, target):

@@ -18,9 +18,8 @@ import threading
 import time
 
 import pytest
-
-from harness.gateway_client import GatewayHTTPError
-from harness.report import percentile
+from eg_harness.clients.gateway import GatewayHTTPError
+from eg_harness.report.writer import percentile
 
 LIMIT = 2
 STORM = 6

@@ -11,11 +11,10 @@ from __future__ import annotations
 import os
 
 import pytest
-
-from harness import charts
-from harness.bench import summarise
-from harness.journeys import GATEWAY_PHASES, TTFE
-from harness.load import run_locust
+from eg_harness.load.bench import summarise
+from eg_harness.load.journeys import GATEWAY_PHASES, TTFE
+from eg_harness.load.runner import run_locust
+from eg_harness.report import charts
 
 STORM = int(os.environ.get("EG_HARNESS_CI_STORM", "3"))
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-
-from harness.gateway_client import GatewayClient
-from harness.protocol import V1
+from eg_harness.clients.gateway import GatewayClient
+from eg_harness.kernel.framing import V1
 
 OFFERS = {"v1": [V1], "none": []}
 

@@ -6,7 +6,7 @@ wrong channel, are the "kernel status Unknown" symptoms of EG #1431 and #1360.
 
 from __future__ import annotations
 
-from harness import messages as m
+from eg_harness.kernel import messages as m
 
 
 def test_shell_and_iopub(chans):

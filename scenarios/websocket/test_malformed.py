@@ -11,9 +11,8 @@ import time
 
 import pytest
 import websocket
-
-from harness import messages as m
-from harness.protocol import encode_legacy, encode_v1
+from eg_harness.kernel import messages as m
+from eg_harness.kernel.framing import encode_legacy, encode_v1
 
 OVERSIZED_MIB = 12  # tornado's default websocket_max_message_size is 10 MiB
 

@@ -9,9 +9,8 @@ answers without a subprotocol must fall back to legacy, as Jupyter's own clients
 from __future__ import annotations
 
 import pytest
-
-from harness.channels import ChannelsError
-from harness.protocol import LEGACY, V1
+from eg_harness.kernel.channels import ChannelsError
+from eg_harness.kernel.framing import LEGACY, V1
 
 OFFERS = {"v1": [V1], "nothing": [], "unknown only": ["x-unknown.example.org"]}
 TABLE = "WebSocket protocol negotiation per hop"

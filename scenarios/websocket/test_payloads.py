@@ -11,9 +11,8 @@ import time
 import uuid
 
 import pytest
-
-from harness import messages as m
-from harness.channels import ChannelsError
+from eg_harness.kernel import messages as m
+from eg_harness.kernel.channels import ChannelsError
 
 ECHO_TARGET = """
 def _eg_harness_echo(comm, open_msg):

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import time
 
-from harness import messages as m
-from harness.channels import ChannelsError
+from eg_harness.kernel import messages as m
+from eg_harness.kernel.channels import ChannelsError
 
 
 def test_iopub_broadcast_and_private_shell_replies(hop, hop_kernel):

@@ -1,0 +1,337 @@
+"""Kernel channels over one WebSocket: send requests, collect replies and iopub output.
+
+Synchronous on purpose (websocket-client): the same object serves pytest scenarios, locust
+users and a blocking kernel-client adapter. Everything received is kept, in order, so a test
+can reason about ordering and about messages that belong to nobody.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import websocket
+from eg_harness.errors import HarnessError
+from eg_harness.kernel import messages as m
+from eg_harness.kernel.framing import LEGACY, codec
+
+# Called with every message any KernelChannels receives (e.g. a messaging-spec validator the
+# pytest plugin installs); a hook must not raise.
+MESSAGE_HOOKS: list = []
+
+
+class ChannelsError(HarnessError, AssertionError):
+    """The channels WebSocket failed: handshake refused, closed, or a reply never came."""
+
+
+@dataclass
+class ExecuteResult:
+    request: dict[str, Any]
+    reply: dict[str, Any] | None
+    iopub: list[dict[str, Any]] = field(default_factory=list)
+    stdin_requests: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def status(self) -> str | None:
+        return (self.reply or {}).get("content", {}).get("status")
+
+    @property
+    def execution_count(self) -> int | None:
+        return (self.reply or {}).get("content", {}).get("execution_count")
+
+    def _streams(self, name: str) -> str:
+        return "".join(
+            msg["content"].get("text", "")
+            for msg in self.iopub
+            if m.msg_type(msg) == "stream" and msg["content"].get("name") == name
+        )
+
+    @property
+    def stdout(self) -> str:
+        return self._streams("stdout")
+
+    @property
+    def stderr(self) -> str:
+        return self._streams("stderr")
+
+    @property
+    def result_text(self) -> str | None:
+        for msg in self.iopub:
+            if m.msg_type(msg) == "execute_result":
+                return msg["content"]["data"].get("text/plain")
+        return None
+
+    @property
+    def error(self) -> dict[str, Any] | None:
+        for msg in self.iopub:
+            if m.msg_type(msg) == "error":
+                return msg["content"]
+        if self.status == "error":
+            return self.reply["content"]
+        return None
+
+    def describe_error(self) -> str:
+        err = self.error
+        if not err:
+            return f"status {self.status!r}"
+        return f"{err.get('ename')}: {err.get('evalue')}"
+
+
+class KernelChannels:
+    """One WebSocket to /api/kernels/{id}/channels, in whichever protocol the server chose."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        headers: list[str] | None = None,
+        subprotocols: list[str] | None = None,
+        session: str | None = None,
+        username: str = "eg-harness",
+        connect_timeout: float = 30.0,
+    ) -> None:
+        self.url = url
+        self.session = session or uuid.uuid4().hex
+        self.username = username
+        self.received: list[dict[str, Any]] = []
+        self._pending: list[dict[str, Any]] = []
+        self._partial: dict[str, ExecuteResult] = {}
+        self.control_frames = 0
+        self.nudges = 0
+        self.offered = list(subprotocols or [])
+        self.fell_back = False
+        try:
+            self.ws = self._connect(headers, self.offered, connect_timeout)
+        except websocket.WebSocketException as exc:
+            # A server that ignores an offered subprotocol answers without one; websocket-client
+            # calls that an invalid header. Jupyter clients then speak legacy, and so do we.
+            if not self.offered or "Invalid WebSocket Header" not in str(exc):
+                raise ChannelsError(
+                    f"WebSocket to {_strip_query(url)} failed: {type(exc).__name__}: {exc}"
+                ) from exc
+            self.fell_back = True
+            # The declined attempt may still hold the server's side of this session for a
+            # moment; a fresh session id keeps the new connection from replacing it in turn.
+            fresh = uuid.uuid4().hex
+            self.url = self.url.replace(f"session_id={self.session}", f"session_id={fresh}")
+            self.session = fresh
+            self.ws = self._connect(headers, [], connect_timeout)
+        self.subprotocol = self.ws.getsubprotocol() or LEGACY
+        self._encode, self._decode = codec(self.subprotocol)
+
+    def _connect(self, headers, subprotocols, timeout) -> websocket.WebSocket:
+        # websocket-client logs an ERROR for a declined subprotocol; the fallback handles it.
+        quiet = logging.getLogger("websocket")
+        level = quiet.level
+        if subprotocols:
+            quiet.setLevel(logging.CRITICAL)
+        try:
+            return websocket.create_connection(
+                self.url,
+                header=headers or [],
+                subprotocols=subprotocols or None,
+                timeout=timeout,
+                enable_multithread=True,
+            )
+        except websocket.WebSocketBadStatusException as exc:
+            raise ChannelsError(
+                f"WebSocket handshake to {_strip_query(self.url)} refused with HTTP "
+                f"{exc.status_code}"
+            ) from exc
+        except OSError as exc:
+            raise ChannelsError(
+                f"WebSocket to {_strip_query(self.url)} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        finally:
+            quiet.setLevel(level)
+
+    # -- framing -------------------------------------------------------------------------
+    def send(self, msg: dict[str, Any]) -> dict[str, Any]:
+        payload, binary = self._encode(msg)
+        try:
+            if binary:
+                self.ws.send_binary(payload)
+            else:
+                self.ws.send(payload)
+        except (OSError, websocket.WebSocketException) as exc:
+            raise ChannelsError(f"sending {m.msg_type(msg)} failed: {exc}") from exc
+        return msg
+
+    def _recv_frame(self, timeout: float) -> dict[str, Any] | None:
+        """One data frame within `timeout`, or None.
+
+        Control frames return too (as None): EG pings every EG_WS_PING_INTERVAL_SECS, and a
+        blocking read that swallowed pings would restart its socket timeout on each one and
+        never time out.
+        """
+        self.ws.settimeout(max(timeout, 0.001))
+        try:
+            opcode, data = self.ws.recv_data(control_frame=True)
+        except websocket.WebSocketTimeoutException:
+            return None
+        except (OSError, websocket.WebSocketException) as exc:
+            raise ChannelsError(f"WebSocket closed while receiving: {exc}") from exc
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            raise ChannelsError("server closed the WebSocket")
+        if opcode not in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
+            self.control_frames += 1
+            return None
+        if opcode == websocket.ABNF.OPCODE_TEXT:
+            data = data.decode("utf-8")
+        msg = self._decode(data)
+        self.received.append(msg)
+        for hook in MESSAGE_HOOKS:
+            hook(msg, self)
+        return msg
+
+    def recv(self, timeout: float) -> dict[str, Any] | None:
+        """Next message not yet consumed by a request wait, or None on timeout."""
+        if self._pending:
+            return self._pending.pop(0)
+        return self._recv_frame(timeout)
+
+    # -- requests ------------------------------------------------------------------------
+    def new(self, msg_type: str, content: dict[str, Any] | None = None, **kw) -> dict[str, Any]:
+        return m.new_message(msg_type, content, session=self.session, username=self.username, **kw)
+
+    def request(
+        self,
+        msg: dict[str, Any],
+        timeout: float,
+        *,
+        wait_idle: bool = True,
+        stdin_answers: list[str] | None = None,
+    ) -> ExecuteResult:
+        """Send `msg` and collect its reply (and iopub up to idle) within `timeout` seconds."""
+        self.send(msg)
+        return self.collect(msg, timeout, wait_idle=wait_idle, stdin_answers=stdin_answers)
+
+    def collect(
+        self,
+        msg: dict[str, Any],
+        timeout: float,
+        *,
+        wait_idle: bool = True,
+        stdin_answers: list[str] | None = None,
+        until: Any = None,
+    ) -> ExecuteResult:
+        """Collect what answers an already-sent `msg`.
+
+        `until(frame) -> bool` stops early (e.g. at the first `busy`), leaving the rest for a
+        later `collect` of the same request.
+        """
+        result = self._partial.pop(msg["header"]["msg_id"], None) or ExecuteResult(msg, None)
+        answers = list(stdin_answers or [])
+        idle = not wait_idle or any(m.is_idle_for(f, msg) for f in result.iopub)
+        deadline = time.monotonic() + timeout
+        while result.reply is None or not idle:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                got = "no reply" if result.reply is None else "a reply but no idle status"
+                seen = [m.msg_type(f) for f in result.iopub]
+                raise ChannelsError(
+                    f"{m.msg_type(msg)} got {got} within {timeout:.0f}s "
+                    f"(iopub for it: {seen or 'none'}; {len(self._pending)} other messages queued)"
+                )
+            frame = self._next_for(msg, remaining)
+            if frame is None:
+                continue
+            channel = frame.get("channel")
+            if channel == "iopub":
+                result.iopub.append(frame)
+                if m.is_idle_for(frame, msg):
+                    idle = True
+            elif channel == "stdin" and m.msg_type(frame) == "input_request":
+                result.stdin_requests.append(frame)
+                if not answers:
+                    raise ChannelsError("kernel asked for input but the test gave no answer")
+                reply = self.new(
+                    "input_reply", {"value": answers.pop(0)}, parent_header=frame["header"]
+                )
+                self.send(reply)
+            elif m.msg_type(frame).endswith("_reply"):
+                result.reply = frame
+            if until is not None and until(frame):
+                self._partial[msg["header"]["msg_id"]] = result
+                return result
+        return result
+
+    def _next_for(self, msg: dict[str, Any], timeout: float) -> dict[str, Any] | None:
+        """The next frame whose parent is `msg`; others are kept for whoever asks later."""
+        want = msg["header"]["msg_id"]
+        for i, frame in enumerate(self._pending):
+            if m.parent_id(frame) == want:
+                return self._pending.pop(i)
+        frame = self._recv_frame(timeout)
+        if frame is not None and m.parent_id(frame) != want:
+            self._pending.append(frame)
+            return None
+        return frame
+
+    def execute(self, code: str, timeout: float = 60.0, **kw) -> ExecuteResult:
+        allow_stdin = bool(kw.get("stdin_answers"))
+        req = m.execute_request(code, session=self.session, allow_stdin=allow_stdin)
+        req["header"]["username"] = self.username
+        return self.request(req, timeout, **kw)
+
+    def kernel_info(self, timeout: float = 30.0, channel: str = "shell") -> dict[str, Any]:
+        req = self.new("kernel_info_request", channel=channel)
+        return self.request(req, timeout, wait_idle=False).reply
+
+    def wait_ready(self, timeout: float, resend_every: float = 5.0) -> dict[str, Any]:
+        """kernel_info until the kernel answers on shell AND its iopub reaches us.
+
+        A reply on shell alone is not enough: after a start or restart the gateway's iopub
+        subscription can lag, and the first cell's output would be lost (ZMQ's slow joiner).
+        Like jupyter_server's `nudge`, keep asking until an iopub message for one of our
+        requests arrives. `self.nudges` records how many requests that took.
+        """
+        deadline = time.monotonic() + timeout
+        sent: set[str] = set()
+        next_send = 0.0
+        reply: dict[str, Any] | None = None
+        iopub = False
+        self.nudges = 0
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                what = "kernel_info" if reply is None else "any iopub message after kernel_info"
+                raise ChannelsError(
+                    f"kernel did not answer {what} within {timeout:.0f}s ({len(sent)} requests)"
+                )
+            if now >= next_send:
+                sent.add(self.send(self.new("kernel_info_request"))["header"]["msg_id"])
+                self.nudges = len(sent)
+                next_send = now + (resend_every if reply is None else 0.5)
+            frame = self._recv_frame(min(deadline, next_send) - now)
+            if frame is None:
+                continue
+            if m.parent_id(frame) not in sent:
+                self._pending.append(frame)
+                continue
+            if m.msg_type(frame) == "kernel_info_reply":
+                reply = frame
+                next_send = min(next_send, time.monotonic() + 0.5)
+            elif frame.get("channel") == "iopub":
+                iopub = True
+            if reply is not None and iopub:
+                return reply
+
+    def close(self) -> None:
+        try:
+            self.ws.close(timeout=2)
+        except Exception:  # noqa: BLE001 - closing a broken socket is best effort
+            pass
+
+    def __enter__(self) -> KernelChannels:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _strip_query(url: str) -> str:
+    return url.split("?", 1)[0]

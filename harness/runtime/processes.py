@@ -1,0 +1,238 @@
+"""Processes the harness starts, and proof that none outlive the run.
+
+Every component is started with EG_HARNESS_RUN_ID in its environment; kernels and
+single-user servers inherit it. Teardown stops the process trees, then sweeps anything
+still carrying the run id, so a kernel orphaned by a crashed gateway is found too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+from eg_harness.runtime.secrets import redact
+
+RUN_ID_ENV = "EG_HARNESS_RUN_ID"
+OWNER_ENV = "EG_HARNESS_OWNER_PID"
+
+
+@dataclass
+class ManagedProcess:
+    name: str
+    popen: subprocess.Popen
+    log_path: Path
+    argv: list[str] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def tail(self, lines: int = 25) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return redact("\n".join(text.splitlines()[-lines:]))
+
+
+def _describe(p: psutil.Process) -> str:
+    try:
+        return f"{p.pid} {' '.join(p.cmdline()[:3])}"
+    except psutil.Error:
+        return f"{p.pid} ?"
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _terminate(procs: Iterable[psutil.Process], timeout: float) -> list[psutil.Process]:
+    procs = list(procs)
+    for p in procs:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            p.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    for p in alive:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            p.kill()
+    _, still = psutil.wait_procs(alive, timeout=5)
+    return still
+
+
+class Supervisor:
+    """Starts components for one run and stops all of them, whatever state they are in."""
+
+    def __init__(self, run_id: str, log_dir: Path, marker: str | None = None) -> None:
+        self.run_id = run_id
+        self.marker = marker
+        self.log_dir = log_dir
+        self.procs: list[ManagedProcess] = []
+
+    def start(
+        self, name: str, argv: list[str], *, env: dict[str, str], cwd: Path | None = None
+    ) -> ManagedProcess:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"{name}.log"
+        full_env = dict(env)
+        full_env[RUN_ID_ENV] = self.run_id
+        full_env[OWNER_ENV] = str(os.getpid())
+        log = open(log_path, "ab")  # noqa: SIM115 - the child owns it for its lifetime
+        try:
+            popen = subprocess.Popen(
+                argv,
+                env=full_env,
+                cwd=str(cwd) if cwd else None,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C goes to the harness, which stops us in order
+            )
+        finally:
+            log.close()
+        proc = ManagedProcess(name, popen, log_path, argv)
+        self.procs.append(proc)
+        return proc
+
+    def stop(self, proc: ManagedProcess, timeout: float = 10.0) -> None:
+        tree = [*_descendants(proc.pid)]
+        with contextlib.suppress(psutil.NoSuchProcess):
+            tree.insert(0, psutil.Process(proc.pid))
+        if proc.alive():
+            with contextlib.suppress(ProcessLookupError):
+                proc.popen.send_signal(signal.SIGTERM)
+            try:
+                proc.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        _terminate([p for p in tree if p.is_running()], timeout=3)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.popen.wait(5)
+
+    def stop_all(self) -> list[str]:
+        """Stop in reverse start order, then sweep; returns what could not be stopped."""
+        with signals_deferred():
+            for proc in reversed(self.procs):
+                self.stop(proc)
+            left = sweep_run(self.run_id, self.marker)
+        return [_describe(p) for p in left]
+
+
+@contextlib.contextmanager
+def signals_deferred():
+    """Let cleanup finish: a Ctrl-C or SIGTERM during teardown must not abandon processes.
+
+    Signals that arrive meanwhile are noted, not acted on; the run is ending anyway.
+    """
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield []
+        return
+    received: list[int] = []
+    old = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        old[sig] = signal.getsignal(sig)
+        signal.signal(sig, lambda signum, _frame: received.append(signum))
+    try:
+        yield received
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def run_processes(run_id: str, marker: str | None = None) -> list[psutil.Process]:
+    """Live processes of this run: its id in their environment, or `marker` in their argv.
+
+    EG gives kernels a minimal environment (PATH and KERNEL_*), so kernels are found by their
+    connection file, which lives under the run directory (the marker).
+    """
+    found = []
+    # Never the harness itself or what started it (./dev, a shell tailing a log of the run).
+    spared = {os.getpid(), *(p.pid for p in psutil.Process().parents())}
+    for p in psutil.process_iter(["pid"]):
+        if p.pid in spared:
+            continue
+        try:
+            if p.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if p.environ().get(RUN_ID_ENV) == run_id or (
+                marker and any(marker in arg for arg in p.cmdline())
+            ):
+                found.append(p)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
+            continue
+    return found
+
+
+def sweep_run(run_id: str, marker: str | None = None) -> list[psutil.Process]:
+    procs = run_processes(run_id, marker)
+    if procs:
+        _terminate(procs, timeout=5)
+    return run_processes(run_id, marker)
+
+
+OWNER_FILE = ".eg-harness-owner"
+
+
+def stale_run_dirs() -> list[Path]:
+    """Run dirs (in the temp dir) whose harness process is gone."""
+    stale = []
+    for d in Path(tempfile.gettempdir()).glob("eg-harness-*"):
+        try:
+            owner = int((d / OWNER_FILE).read_text().strip())
+        except (OSError, ValueError):
+            continue  # not ours, or not a run dir
+        if not psutil.pid_exists(owner):
+            stale.append(d)
+    return stale
+
+
+def sweep_orphans() -> list[str]:
+    """Stop components of earlier runs whose harness process is gone (killed with -9), and
+    remove their run dirs."""
+    stopped = []
+    by_run: dict[str, list[psutil.Process]] = {}
+    for p in psutil.process_iter(["pid"]):
+        try:
+            env = p.environ()
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
+            continue
+        run_id, owner = env.get(RUN_ID_ENV), env.get(OWNER_ENV)
+        if run_id and owner and owner.isdigit() and not psutil.pid_exists(int(owner)):
+            by_run.setdefault(run_id, []).append(p)
+    for run_id, procs in by_run.items():
+        _terminate(procs, timeout=5)
+        stopped.append(f"{run_id}: {len(procs)} process(es)")
+    for d in stale_run_dirs():
+        shutil.rmtree(d, ignore_errors=True)
+        stopped.append(f"{d.name}: run dir")
+    return stopped
+
+
+def wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not psutil.pid_exists(pid):
+            return True
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.05)
+    return False

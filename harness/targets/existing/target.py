@@ -1,0 +1,131 @@
+"""An existing deployment, described by a YAML file: nothing is started or stopped.
+
+Provisioning only proves the target is reachable with the given credentials, so a wrong URL
+or a refused token stops the run before any scenario, with exit code 3 and the fix named.
+"""
+
+from __future__ import annotations
+
+import httpx
+from eg_harness.errors import TargetUnavailable
+from eg_harness.runtime.secrets import register
+from eg_harness.targets.base import (
+    GatewayEndpoint,
+    HubEndpoint,
+    KubernetesAccess,
+    SparkChoice,
+    SparkEndpoint,
+    Target,
+)
+from eg_harness.targets.existing.config import load_existing_config
+
+
+class ExistingTarget(Target):
+    kind = "existing"
+
+    def __init__(self, config_path: str, *, allow_destructive: bool | None = None, **_):
+        super().__init__()
+        self.config_path = config_path
+        self.config = load_existing_config(config_path)
+        gw = self.config.gateway
+        token = gw.auth_token.get_secret_value() if gw.auth_token else None
+        register(token)
+        self.gateway = GatewayEndpoint(
+            url=gw.url,
+            token=token,
+            kernelspec=gw.kernelspec,
+            launch_timeout=gw.launch_timeout,
+            ws_ping_interval=gw.ws_ping_interval,
+            max_kernels=gw.max_kernels,
+            unauthorized_users=list(self.config.unauthorized_users),
+        )
+        if self.config.hub is not None:
+            hub = self.config.hub
+            api_token = hub.api_token.get_secret_value()
+            register(api_token)
+            self.hub = HubEndpoint(
+                url=hub.url,
+                api_token=api_token,
+                profile=hub.profile,
+                user_options=dict(hub.user_options),
+                user_prefix=hub.user_prefix,
+                spawn_timeout=hub.spawn_timeout,
+            )
+        self.capabilities.has_hub = self.hub is not None
+        if self.config.spark is not None:
+            sp = self.config.spark
+            kube = sp.kubernetes
+            self.spark = SparkEndpoint(
+                kernelspec=sp.kernelspec,
+                choices=[SparkChoice(c.memory, c.cpus, dict(c.user_options)) for c in sp.choices],
+                launch_timeout=sp.launch_timeout,
+                free_memory_option=sp.free_memory_option,
+                oversize_memory=sp.oversize_memory,
+                local_mode=sp.local_mode,
+                kubernetes=KubernetesAccess(kube.kubeconfig, kube.namespace, kube.context)
+                if kube
+                else None,
+            )
+            self.capabilities.has_spark = True
+            self.capabilities.has_kubernetes = kube is not None
+        self.capabilities.list_kernels = gw.list_kernels
+        self.capabilities.destructive_allowed = (
+            self.config.allow_destructive if allow_destructive is None else allow_destructive
+        )
+        self._versions: dict[str, str] = {}
+
+    def provision(self, progress=print) -> None:
+        assert self.gateway is not None
+        progress(f"checking the gateway at {self.gateway.url}")
+        info = self._get_json(
+            "gateway", f"{self.gateway.url}/api", self.gateway.token, "gateway.auth_token"
+        )
+        self._versions["enterprise_gateway"] = str(info.get("gateway_version", "?"))
+        self._versions["jupyter_server (gateway)"] = str(info.get("version", "?"))
+        if self.gateway.kernelspec is None:
+            specs = self._get_json(
+                "gateway",
+                f"{self.gateway.url}/api/kernelspecs",
+                self.gateway.token,
+                "gateway.auth_token",
+            )
+            self.gateway.kernelspec = specs.get("default")
+        if self.hub is not None:
+            progress(f"checking the hub at {self.hub.url}")
+            info = self._get_json("hub", f"{self.hub.url}/hub/api/", None, None)
+            self._versions["jupyterhub"] = str(info.get("version", "?"))
+            self._get_json(
+                "hub", f"{self.hub.url}/hub/api/users", self.hub.api_token, "hub.api_token"
+            )
+
+    def _get_json(self, what: str, url: str, token: str | None, field: str | None) -> dict:
+        headers = {"Authorization": f"token {token}"} if token else {}
+        try:
+            resp = httpx.get(url, headers=headers, timeout=15)
+        except httpx.HTTPError as exc:
+            raise TargetUnavailable(
+                f"the {what} at {url} is unreachable ({type(exc).__name__}): check the URL "
+                f"in {self.config_path} and that the {what} is running"
+            ) from None
+        if resp.status_code in (401, 403) and field:
+            raise TargetUnavailable(
+                f"the {what} at {url} refused the token ({resp.status_code}): set {field} in "
+                f"{self.config_path} to a valid token"
+            )
+        if resp.status_code != 200:
+            raise TargetUnavailable(
+                f"the {what} at {url} answered {resp.status_code}: is this URL really a "
+                f"{what}? check {self.config_path}"
+            )
+        try:
+            return resp.json()
+        except ValueError:
+            raise TargetUnavailable(
+                f"the {what} at {url} did not answer JSON: is this URL really a {what}?"
+            ) from None
+
+    def versions(self) -> dict[str, str]:
+        return dict(self._versions)
+
+    def teardown(self) -> dict[str, list[str]]:
+        return {}

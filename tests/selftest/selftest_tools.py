@@ -1,0 +1,118 @@
+"""Tools for the self-tests: run the real CLI in a subprocess and inspect what it left.
+
+The self-tests treat the harness as a user would: a command, an exit code, a report
+directory, and a machine that must be as clean afterwards as before.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[2]
+TOKEN_LIKE = re.compile(rb"(?<![0-9a-f])[0-9a-f]{48}(?![0-9a-f])")  # secrets.new_token()
+
+
+@dataclass
+class HarnessRun:
+    returncode: int
+    stdout: str
+    stderr: str
+    run_id: str
+    report_dir: Path
+
+    @property
+    def results(self) -> dict:
+        return json.loads((self.report_dir / "results.json").read_text())
+
+    def tests(self) -> dict[str, dict]:
+        return {t["name"]: t for t in self.results["tests"]}
+
+    def outcome(self, name_part: str) -> list[dict]:
+        found = [t for t in self.results["tests"] if name_part in t["name"]]
+        assert found, f"no test matching {name_part!r} ran: {sorted(self.tests())}"
+        return found
+
+    def explain(self) -> str:
+        out, err = self.stdout[-3000:], self.stderr[-2000:]
+        return f"exit {self.returncode}\nSTDOUT:\n{out}\nSTDERR:\n{err}"
+
+
+def harness_cmd() -> list[str]:
+    return [sys.executable, "-m", "eg_harness"]
+
+
+def run_harness(args: list[str], tmp_path: Path, *, timeout: float = 600) -> HarnessRun:
+    run_id = "selftest-" + uuid.uuid4().hex[:8]
+    report_dir = tmp_path / "reports" / run_id
+    cmd = [
+        *harness_cmd(),
+        *args[:1],
+        "--run-id",
+        run_id,
+        "--report-dir",
+        str(report_dir),
+        *args[1:],
+    ]
+    if args and args[0] not in ("run", "bench"):
+        cmd = [*harness_cmd(), *args]
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env()
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        # Ctrl-C first, so the harness tears its stack down; a kill would leave orphans.
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, err = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+        raise AssertionError(
+            f"eg-harness {' '.join(args)} took more than {timeout:.0f}s; output:\n{out[-3000:]}"
+        ) from None
+    return HarnessRun(proc.returncode, out, err, run_id, report_dir)
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("GITHUB_STEP_SUMMARY", None)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def leftovers(run_id: str) -> list[str]:
+    """Processes of a run still alive: by the run id in their environment or their argv."""
+    marker = f"eg-harness-{run_id}-"
+    left = []
+    for p in psutil.process_iter(["pid"]):
+        try:
+            if p.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if p.environ().get("EG_HARNESS_RUN_ID") == run_id or any(
+                marker in a for a in p.cmdline()
+            ):
+                left.append(f"{p.pid} {' '.join(p.cmdline())[:120]}")
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
+            continue
+    left += [f"run dir {d}" for d in Path(tempfile.gettempdir()).glob(f"{marker}*")]
+    return left
+
+
+def token_like_strings(directory: Path) -> list[str]:
+    hits = []
+    for path in directory.rglob("*"):
+        if path.is_file() and not path.is_symlink() and TOKEN_LIKE.search(path.read_bytes()):
+            hits.append(str(path.relative_to(directory)))
+    return hits

@@ -1,0 +1,230 @@
+"""Unit tests for harness.processes with real child processes.
+
+Every test uses its own run id, marks nothing it did not start, and kills whatever it
+started in a `finally`, so a failing assertion cannot leave a sleeper behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import psutil
+import pytest
+from eg_harness.runtime import processes as p
+from eg_harness.runtime import secrets
+from eg_harness.runtime.waits import wait_for
+
+SLEEP = "import time; time.sleep(120)"
+# The child starts a grandchild (inheriting its environment), reports its pid, and sleeps.
+PARENT = (
+    "import subprocess, sys, time\n"
+    "gc = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
+    "print('grandchild', gc.pid, 'secret', sys.argv[1], flush=True)\n"
+    "time.sleep(120)\n"
+)
+
+
+def _run_id() -> str:
+    return f"unit-{uuid.uuid4().hex}"
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in (p.RUN_ID_ENV, p.OWNER_ENV)}
+    env.update(extra)
+    return env
+
+
+def _pids(procs) -> set[int]:
+    return {proc.pid for proc in procs}
+
+
+def _kill_all(pids, popens=()) -> None:
+    """Best-effort cleanup of everything a test may have left."""
+    procs = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            procs.append(psutil.Process(pid))
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(procs, timeout=5)
+    for popen in popens:
+        with contextlib.suppress(OSError):
+            popen.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            popen.wait(5)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+@pytest.fixture(autouse=True)
+def _no_inherited_run_id(monkeypatch):
+    # If the harness itself runs these tests, children must not inherit its run id.
+    monkeypatch.delenv(p.RUN_ID_ENV, raising=False)
+    monkeypatch.delenv(p.OWNER_ENV, raising=False)
+
+
+def test_supervisor_finds_the_tree_and_stop_all_leaves_nothing(tmp_path: Path):
+    run_id = _run_id()
+    token = secrets.new_token()
+    sup = p.Supervisor(run_id, tmp_path / "logs")
+    seen: set[int] = set()
+    try:
+        proc = sup.start("sleeper", [sys.executable, "-c", PARENT, token], env=_clean_env())
+        seen.add(proc.pid)
+        assert proc.alive()
+        assert proc.log_path == tmp_path / "logs" / "sleeper.log"
+
+        def both():
+            found = p.run_processes(run_id)
+            return found if len(found) >= 2 else None
+
+        found = wait_for(
+            "the child and its grandchild to carry the run id",
+            both,
+            timeout=15,
+            detail=lambda: f"log: {proc.tail()!r}",
+        )
+        seen |= _pids(found)
+        wait_for("the grandchild's pid in the log", lambda: "grandchild" in proc.tail(), 10)
+        grandchild = int(proc.log_path.read_text().split()[1])
+        seen.add(grandchild)
+        assert _pids(found) == {proc.pid, grandchild}
+        assert psutil.Process(grandchild).ppid() == proc.pid
+
+        env = psutil.Process(grandchild).environ()
+        assert env[p.RUN_ID_ENV] == run_id
+        assert env[p.OWNER_ENV] == str(os.getpid())
+
+        # The log is scrubbed of registered secrets when shown.
+        assert token in proc.log_path.read_text()
+        assert token not in proc.tail()
+        assert secrets.REDACTED in proc.tail()
+
+        assert sup.stop_all() == []
+        assert p.run_processes(run_id) == []
+        assert not proc.alive()
+        assert _gone(proc.pid)
+        assert _gone(grandchild)
+    finally:
+        _kill_all(seen, [s.popen for s in sup.procs])
+
+
+def test_stop_all_stops_in_reverse_order_and_is_idempotent(tmp_path: Path):
+    run_id = _run_id()
+    sup = p.Supervisor(run_id, tmp_path / "logs")
+    try:
+        first = sup.start("first", [sys.executable, "-c", SLEEP], env=_clean_env())
+        second = sup.start("second", [sys.executable, "-c", SLEEP], env=_clean_env())
+        assert _pids(p.run_processes(run_id)) == {first.pid, second.pid}
+        assert sup.stop_all() == []
+        assert not first.alive() and not second.alive()
+        assert p.run_processes(run_id) == []
+        # Stopping what is already stopped is harmless.
+        assert sup.stop_all() == []
+    finally:
+        _kill_all([], [s.popen for s in sup.procs])
+
+
+def test_marker_discovery_without_the_env_var(tmp_path: Path):
+    run_id = _run_id()
+    marker = str(tmp_path / f"run-{uuid.uuid4().hex}")
+    popen = subprocess.Popen(
+        [sys.executable, "-c", SLEEP, f"{marker}/kernel-1.json"],
+        env=_clean_env(),
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        assert p.RUN_ID_ENV not in psutil.Process(popen.pid).environ()
+        assert popen.pid not in _pids(p.run_processes(run_id))
+        assert _pids(p.run_processes(run_id, marker)) == {popen.pid}
+
+        assert p.sweep_run(run_id, marker) == []
+        popen.wait(5)
+        assert p.run_processes(run_id, marker) == []
+    finally:
+        _kill_all([], [popen])
+
+
+def test_sweep_run_leaves_other_runs_alone(tmp_path: Path):
+    mine, theirs = _run_id(), _run_id()
+    a = subprocess.Popen(
+        [sys.executable, "-c", SLEEP],
+        env=_clean_env(**{p.RUN_ID_ENV: mine}),
+        stdin=subprocess.DEVNULL,
+    )
+    b = subprocess.Popen(
+        [sys.executable, "-c", SLEEP],
+        env=_clean_env(**{p.RUN_ID_ENV: theirs}),
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        assert _pids(p.run_processes(mine)) == {a.pid}
+        assert p.sweep_run(mine) == []
+        a.wait(5)
+        assert b.poll() is None
+        assert _pids(p.run_processes(theirs)) == {b.pid}
+    finally:
+        _kill_all([], [a, b])
+
+
+def _dead_pid() -> int:
+    short = subprocess.Popen([sys.executable, "-c", "pass"])
+    short.wait(10)
+    assert not psutil.pid_exists(short.pid)
+    return short.pid
+
+
+def test_sweep_orphans_stops_only_processes_whose_owner_is_dead(monkeypatch):
+    orphan_run, owned_run = _run_id(), _run_id()
+    dead = _dead_pid()
+    orphan = subprocess.Popen(
+        [sys.executable, "-c", SLEEP],
+        env=_clean_env(**{p.RUN_ID_ENV: orphan_run, p.OWNER_ENV: str(dead)}),
+        stdin=subprocess.DEVNULL,
+    )
+    owned = subprocess.Popen(
+        [sys.executable, "-c", SLEEP],
+        env=_clean_env(**{p.RUN_ID_ENV: owned_run, p.OWNER_ENV: str(os.getpid())}),
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        if psutil.pid_exists(dead):  # the pid was reused in the meantime
+            pytest.skip(f"pid {dead} was reused before the sweep")
+        # sweep_orphans looks at every process on the machine; show it only ours, so this
+        # test cannot stop another session's leftovers (which its own checks may rely on).
+        ours = {orphan.pid, owned.pid}
+        real_iter = psutil.process_iter
+        monkeypatch.setattr(
+            psutil,
+            "process_iter",
+            lambda *a, **k: (proc for proc in real_iter(*a, **k) if proc.pid in ours),
+        )
+        stopped = p.sweep_orphans()
+        assert stopped == [f"{orphan_run}: 1 process(es)"]
+        orphan.wait(5)  # raises TimeoutExpired if the sweep did not stop it
+        assert owned.poll() is None
+        assert _pids(p.run_processes(owned_run)) == {owned.pid}
+        assert p.run_processes(orphan_run) == []
+    finally:
+        _kill_all([], [orphan, owned])
+
+
+def test_wait_gone():
+    popen = subprocess.Popen([sys.executable, "-c", SLEEP], stdin=subprocess.DEVNULL)
+    try:
+        assert p.wait_gone(popen.pid, timeout=0.1) is False
+        popen.kill()
+        assert p.wait_gone(popen.pid, timeout=5) is True  # a zombie counts as gone
+    finally:
+        _kill_all([], [popen])
