@@ -1,0 +1,207 @@
+"""Benchmarks and the release gate: `bench`, `baseline`, `gate`, `bench-ws`."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from pathlib import Path
+
+from eg_harness.cli.common import (
+    EXIT_FAILED,
+    EXIT_INVALID,
+    EXIT_OK,
+    sigterm_as_interrupt,
+)
+from eg_harness.errors import ConfigError
+from eg_harness.runtime import secrets
+
+
+def add_parsers(sub) -> None:
+    bw = sub.add_parser("bench-ws", help="benchmark: harness channels client vs a raw loop")
+    bw.set_defaults(func=cmd_bench_ws)
+    bw.add_argument("--rounds", type=int, default=200)
+    b = sub.add_parser("bench", help="benchmark: launch storms up a ladder, churn, knee, ceiling")
+    b.set_defaults(func=cmd_bench)
+    b.add_argument("--target", choices=["local", "existing"], default="local")
+    b.add_argument("--target-config")
+    b.add_argument("--local-fault", action="append", default=[])
+    b.add_argument("--ladder", default="1,2,5,10,20", help="concurrency steps, e.g. 1,2,5")
+    b.add_argument("--journey", choices=["gateway", "hub"], default="gateway")
+    b.add_argument("--kernelspec", default=None)
+    b.add_argument("--churn-users", type=int, default=3, help="0 to skip the churn phase")
+    b.add_argument("--churn-seconds", type=float, default=30.0)
+    b.add_argument("--workers", type=int, default=0, help="locust workers for the churn phase")
+    b.add_argument("--run-id", default=None)
+    b.add_argument("--report-dir", default=None)
+    b.add_argument(
+        "--history",
+        default="reports/bench-history.jsonl",
+        help="JSON lines file each bench appends its figures to ('' for none)",
+    )
+    bl = sub.add_parser("baseline", help="save a bench's figures as a release-gate baseline")
+    bl.set_defaults(func=cmd_baseline)
+    bl.add_argument(
+        "--from",
+        dest="source",
+        default="reports/latest-bench",
+        help="a bench report dir or results.json (default: the latest bench)",
+    )
+    bl.add_argument("--out", required=True)
+    g = sub.add_parser("gate", help="compare a bench with a baseline; exit 1 on a regression")
+    g.set_defaults(func=cmd_gate)
+    g.add_argument("--baseline", required=True)
+    g.add_argument(
+        "--current",
+        default="reports/latest-bench",
+        help="a bench report dir or results.json (default: the latest bench)",
+    )
+    g.add_argument("--thresholds", default=None, help="YAML with p95_ttfe_max_increase, ...")
+
+
+def cmd_bench_ws(args) -> int:
+    from eg_harness.load import bench_ws
+    from eg_harness.targets.local.target import LocalTarget
+
+    def say(msg: str) -> None:
+        print(f"[eg-harness] {secrets.redact(msg)}", flush=True)
+
+    target = LocalTarget()
+    sigterm_as_interrupt()
+    try:
+        target.provision(say)
+        res = bench_ws.run(
+            target.gateway.url, target.gateway.token, "python3", rounds=args.rounds, progress=say
+        )
+    finally:
+        target.teardown()
+    bench_ws.print_report(res)
+    return EXIT_OK
+
+
+def _ladder(text: str) -> list[int]:
+    try:
+        steps = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        steps = []
+    if not steps or any(n < 1 for n in steps) or steps != sorted(set(steps)):
+        raise ConfigError(f"--ladder {text!r} must be rising positive integers, e.g. 1,2,5,10")
+    return steps
+
+
+def cmd_bench(args) -> int:
+    from eg_harness.load import bench
+    from eg_harness.report import writer as report
+    from eg_harness.targets import make_target
+
+    settings = bench.BenchSettings(
+        ladder=_ladder(args.ladder),
+        journey=args.journey,
+        kernelspec=args.kernelspec,
+        churn_users=max(args.churn_users, 0),
+        churn_seconds=args.churn_seconds,
+        workers=max(args.workers, 0),
+    )
+    run_id = args.run_id or time.strftime("%Y%m%d-%H%M%S") + "-" + os.urandom(2).hex()
+    options = {"faults": args.local_fault, "run_id": run_id} if args.target == "local" else {}
+    target = make_target(args.target, config_path=args.target_config, **options)
+    report_dir = Path(args.report_dir) if args.report_dir else Path.cwd() / "reports" / run_id
+
+    def say(msg: str) -> None:
+        print(f"[eg-harness] {secrets.redact(msg)}", flush=True)
+
+    if hasattr(target, "diagnostics_dir"):
+        target.diagnostics_dir = report_dir / "diagnostics"  # component and kernel logs
+    sigterm_as_interrupt()
+    started = time.time()
+    try:
+        target.provision(say)
+        doc = bench.run_bench(target, report_dir / "load", settings, progress=say)
+    finally:
+        left = target.teardown()
+    doc["cleanup"] = left
+    doc["started_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))
+    doc["duration_s"] = round(time.time() - started, 3)
+    history_path = Path(args.history) if args.history else None
+    if history_path is not None:
+        bench.append_history(history_path, doc, run_id)
+    history = bench.read_history(history_path) if history_path else []
+    results = bench.results_document(doc, run_id, history)
+    diag = report_dir / "diagnostics"
+    if diag.is_dir():
+        results["diagnostics"] = [f"diagnostics/{p.name}" for p in sorted(diag.iterdir())]
+        found = bench.log_findings(diag / "gateway.log")
+        if found:
+            results["tables"].append(
+                {
+                    "title": "Known failure signatures in the gateway log",
+                    "columns": ["signature", "count", "what it means"],
+                    "rows": found,
+                }
+            )
+            for sig, count, _meaning in found:
+                say(f"gateway log: {count} x {sig!r}")
+    # A bench has its own "latest", so `latest` keeps pointing at the last suite run.
+    report.write_report(report_dir, results, redact=secrets.redact, latest_name="latest-bench")
+    bench.print_bench(doc)
+    print(f"report: {report_dir / 'report.html'}")
+    if any(left.values()):
+        print(f"eg-harness: left behind: {left}", file=sys.stderr)
+        return EXIT_FAILED
+    if not doc["valid"]:
+        return EXIT_INVALID
+    if any(s["failed"] for s in [*doc["storms"], *([doc["churn"]] if doc["churn"] else [])]):
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def cmd_baseline(args) -> int:
+    from eg_harness.load import gate
+
+    doc = gate.make_baseline(args.source, args.out)
+    levels = ", ".join(doc["figures"].get("storms", {})) or "none"
+    print(
+        f"baseline written to {args.out} (storms: {levels}; churn: "
+        f"{'yes' if doc['figures'].get('churn') else 'no'})"
+    )
+    if not doc["figures"].get("valid", True):
+        print("eg-harness: warning: the source bench was marked invalid", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_gate(args) -> int:
+    from eg_harness.load import gate
+
+    thresholds = gate.load_thresholds(args.thresholds)
+    base = gate.read_figures(args.baseline)
+    cur = gate.read_figures(args.current)
+    for name, figs in (("baseline", base), ("current", cur)):
+        if not figs.get("valid", True):
+            print(
+                f"eg-harness: the {name} bench is invalid (its load generator was the "
+                "bottleneck): rerun it with fewer users per process or more --workers",
+                file=sys.stderr,
+            )
+            return EXIT_INVALID
+    checks = gate.compare(base, cur, thresholds)
+    if not checks:
+        raise ConfigError(
+            "the baseline and the current bench share no storm level or churn: "
+            "run both with the same --ladder"
+        )
+    title = f"Release gate: {args.current} against {args.baseline}"
+    gate.print_checks(checks, title)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with contextlib.suppress(OSError), open(summary, "a") as fh:
+            fh.write("\n" + gate.markdown(checks, title))
+    regressed = [c for c in checks if c.regressed]
+    if regressed:
+        print(
+            f"REGRESSION: {len(regressed)} of {len(checks)} checks: "
+            + "; ".join(f"{c.level} {c.figure}" for c in regressed)
+        )
+        return EXIT_FAILED
+    print(f"gate passed: {len(checks)} checks within thresholds")
+    return EXIT_OK

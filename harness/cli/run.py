@@ -1,0 +1,180 @@
+"""`eg-harness run`: the suites through pytest, and the commands that time or list them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from eg_harness.cli.common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    SCENARIOS,
+    selected_suites,
+    sigterm_as_interrupt,
+    suites,
+)
+from eg_harness.errors import ConfigError, HarnessError
+
+
+def add_parsers(sub) -> None:
+    run = sub.add_parser("run", help="run suites against a target and write a report")
+    run.set_defaults(func=cmd_run)
+    run.add_argument("--target", choices=["local", "existing"], default="local")
+    run.add_argument("--target-config", help="YAML describing an existing deployment")
+    run.add_argument("--suite", default="all", help="comma-separated suites, or 'all' (default)")
+    run.add_argument("--report-dir", help="where to write the report (default reports/<run-id>)")
+    run.add_argument("--run-id", help="run id (default: time-stamped); names the report")
+    run.add_argument(
+        "--local-fault",
+        action="append",
+        default=[],
+        help="seed a fault into the local target (see `eg-harness faults`)",
+    )
+    run.add_argument(
+        "--allow-destructive",
+        action="store_true",
+        help="allow scenarios that disturb other users of an existing target",
+    )
+    run.add_argument(
+        "pytest_args",
+        nargs=argparse.REMAINDER,
+        help="after --: extra pytest arguments (e.g. -k interrupt)",
+    )
+    wt = sub.add_parser("walltime", help="benchmark: warm wall time of suites on the local target")
+    wt.set_defaults(func=cmd_walltime)
+    wt.add_argument("--suite", default="auth,startup")
+    wt.add_argument("--runs", type=int, default=2, help="measured runs after one warm-up")
+    sub.add_parser("suites", help="list the suites").set_defaults(func=cmd_suites)
+
+
+def cmd_run(args) -> int:
+    import pytest
+
+    chosen = selected_suites(args.suite)
+    if args.target == "existing":
+        if not args.target_config:
+            raise ConfigError(
+                "--target existing needs --target-config FILE (see clusters/examples/existing.yaml)"
+            )
+        from eg_harness.targets.existing.target import ExistingTarget
+
+        # Config and reachability errors end here as one line, before pytest prints anything.
+        ExistingTarget(args.target_config).provision(lambda _m: None)
+    if args.local_fault:
+        from eg_harness.targets.local.target import FAULTS
+
+        bad = [f for f in args.local_fault if f not in FAULTS]
+        if bad:
+            raise ConfigError(f"unknown local fault {bad[0]!r}: see `eg-harness faults`")
+    run_id = args.run_id or time.strftime("%Y%m%d-%H%M%S") + "-" + os.urandom(2).hex()
+    report_dir = Path(args.report_dir) if args.report_dir else Path.cwd() / "reports" / run_id
+    extra = list(args.pytest_args or [])
+    if extra and extra[0] == "--":
+        extra = extra[1:]
+    pytest_args = [
+        *(str(SCENARIOS / s) for s in chosen),
+        f"--rootdir={SCENARIOS.parent}",
+        f"--target={args.target}",
+        f"--eg-report-dir={report_dir}",
+        f"--eg-run-id={run_id}",
+        f"--junitxml={report_dir / 'junit.xml'}",
+        "-p",
+        "no:cacheprovider",
+        "-rfEs",
+        # The CLI itself lives in the plugin's distribution, so pytest cannot rewrite it.
+        "-W",
+        "ignore::pytest.PytestAssertRewriteWarning",
+    ]
+    if args.target_config:
+        pytest_args.append(f"--target-config={args.target_config}")
+    for fault in args.local_fault:
+        pytest_args.append(f"--local-fault={fault}")
+    if args.allow_destructive:
+        pytest_args.append("--allow-destructive")
+    pytest_args += extra
+    sigterm_as_interrupt()
+    code = int(pytest.main(pytest_args))
+    from eg_harness.fixtures import plugin  # after pytest.main, so pytest can assert-rewrite it
+
+    state = plugin.LAST_RUN
+    if state is not None and state.target_exit_code is not None:
+        return state.target_exit_code
+    report = report_dir / "report.html"
+    if report.exists():
+        latest = report_dir.parent / "latest" / "report.html"
+        print(f"report: {latest if latest.exists() else report}")
+    if code == 0:
+        return EXIT_OK
+    if code == 1:
+        return EXIT_FAILED
+    if code == 2:
+        return EXIT_INTERRUPTED
+    if code == 5:
+        print("eg-harness: the selection ran no scenario", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def cmd_walltime(args) -> int:
+    """Time whole `run`s in subprocesses; the first run warms caches and is not counted."""
+    import subprocess
+    import tempfile
+
+    selected_suites(args.suite)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="eg-harness-walltime-") as tmp:
+        for i in range(args.runs + 1):
+            label = "warm-up" if i == 0 else f"run {i}"
+            print(f"[eg-harness] walltime {label}: eg-harness run --suite {args.suite}", flush=True)
+            report_dir = Path(tmp) / f"r{i}"
+            t0 = time.monotonic()
+            proc = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "eg_harness",
+                    "run",
+                    "--suite",
+                    args.suite,
+                    "--report-dir",
+                    str(report_dir),
+                ],
+                capture_output=True,
+                text=True,
+            )
+            wall = time.monotonic() - t0
+            if proc.returncode != 0:
+                print(proc.stdout[-2000:], proc.stderr[-1000:], sep="\n")
+                raise HarnessError(f"the {label} failed (exit {proc.returncode}): fix it first")
+            results = json.loads((report_dir / "results.json").read_text())
+            spans = {s["name"]: s for s in results["spans"] if s["name"].startswith("target_")}
+            by_suite: dict[str, float] = {}
+            for t in results["tests"]:
+                by_suite[t["suite"]] = by_suite.get(t["suite"], 0.0) + t["duration_s"]
+            rows.append((label, wall, spans, by_suite))
+    print()
+    print(f"{'run':8} {'wall s':>8} {'provision s':>12} {'teardown s':>11}  per-suite test time s")
+    for label, wall, spans, by_suite in rows:
+        prov = spans.get("target_provision", {}).get("phases", {}).get("hub_ready", float("nan"))
+        down = spans.get("target_teardown", {}).get("phases", {}).get("stopped", float("nan"))
+        suites_txt = ", ".join(f"{k} {v:.1f}" for k, v in sorted(by_suite.items()))
+        print(f"{label:8} {wall:8.1f} {prov:12.1f} {down:11.1f}  {suites_txt}")
+    warm = [wall for label, wall, _s, _b in rows[1:]]
+    if warm:
+        best = min(warm)
+        print(
+            f"\nwarm wall time: best {best:.1f}s, mean {sum(warm) / len(warm):.1f}s "
+            f"({best / 180:.0%} of the 3-minute aim)"
+        )
+    return EXIT_OK
+
+
+def cmd_suites(args) -> int:
+    for name in suites():
+        print(name)
+    return EXIT_OK

@@ -1,0 +1,130 @@
+"""The local stack by hand: `up`, `down`, `setup`, and the faults it can seed."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from eg_harness import resources
+from eg_harness.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    sigterm_as_interrupt,
+)
+from eg_harness.runtime import processes, secrets
+
+
+def add_parsers(sub) -> None:
+    up = sub.add_parser("up", help="start the local stack and keep it until Ctrl-C")
+    up.set_defaults(func=cmd_up)
+    up.add_argument("--local-fault", action="append", default=[])
+    up.add_argument("--state-file", default=None, help="where to write URLs and tokens (0600)")
+    down = sub.add_parser("down", help="stop a local stack left running by `up` (or a killed run)")
+    down.set_defaults(func=cmd_down)
+    setup = sub.add_parser(
+        "setup", help="create the local target's component environments (cached)"
+    )
+    setup.set_defaults(func=cmd_setup)
+    faults = sub.add_parser("faults", help="list the faults the local target can seed")
+    faults.set_defaults(func=cmd_faults)
+
+
+def _state_dir() -> Path:
+    from eg_harness.runtime.envs import cache_dir
+
+    path = cache_dir() / "up"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def cmd_up(args) -> int:
+    from eg_harness.targets.local.target import LocalTarget
+
+    target = LocalTarget(faults=args.local_fault)
+    sigterm_as_interrupt()
+    # One registry file per stack, so `down` finds every stack; --state-file is an extra copy.
+    registry = _state_dir() / f"{target.run_id}.json"
+    state_files = [registry] + ([Path(args.state_file)] if args.state_file else [])
+    try:
+        target.provision(lambda m: print(f"[eg-harness] {secrets.redact(m)}", flush=True))
+        doc = {
+            "run_id": target.run_id,
+            "run_dir": str(target.run_dir),
+            "owner_pid": os.getpid(),
+            "gateway": {"url": target.gateway.url, "auth_token": target.gateway.token},
+            "hub": {"url": target.hub.url, "api_token": target.hub.api_token},
+            "faults": target.faults,
+        }
+        for state_file in state_files:
+            fd = os.open(state_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                json.dump(doc, fh, indent=2)
+        print(f"gateway: {target.gateway.url}")
+        print(f"hub:     {target.hub.url}")
+        print(f"tokens:  {state_files[-1]} (mode 0600)")
+        print("Ctrl-C to stop", flush=True)
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        left = target.teardown()
+        for state_file in state_files:
+            state_file.unlink(missing_ok=True)
+    if any(left.values()):
+        print(f"eg-harness: left behind: {left}", file=sys.stderr)
+        return EXIT_FAILED
+    print("stopped; nothing left behind")
+    return EXIT_OK
+
+
+def cmd_down(args) -> int:
+    stopped = 0
+    for state_file in sorted(_state_dir().glob("*.json")):
+        try:
+            doc = json.loads(state_file.read_text())
+        except (OSError, ValueError):
+            state_file.unlink(missing_ok=True)
+            continue
+        owner = doc.get("owner_pid")
+        if owner and processes.psutil.pid_exists(owner):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(owner, signal.SIGTERM)
+            processes.wait_gone(owner, 60)
+        left = processes.sweep_run(doc["run_id"], doc.get("run_dir"))
+        stopped += 1
+        state_file.unlink(missing_ok=True)
+        if left:
+            print(f"eg-harness: could not stop {[p.pid for p in left]}", file=sys.stderr)
+            return EXIT_FAILED
+    for line in processes.sweep_orphans():
+        print(f"stopped orphans of run {line}")
+        stopped += 1
+    print("nothing was running" if not stopped else "stopped")
+    return EXIT_OK
+
+
+def cmd_setup(args) -> int:
+    from eg_harness.runtime import envs
+
+    def say(msg: str) -> None:
+        print(f"[eg-harness] {msg}", flush=True)
+
+    for name in ("gateway", "hub"):
+        env = envs.ensure_python_env(name, resources.LOCAL_CLUSTER / f"{name}.lock", say)
+        say(f"{name} environment: {env.path}")
+    proxy = envs.ensure_proxy(say)
+    say(f"proxy: configurable-http-proxy {proxy.version} ({proxy.kind})")
+    return EXIT_OK
+
+
+def cmd_faults(args) -> int:
+    from eg_harness.targets.local.target import FAULTS
+
+    for name, text in sorted(FAULTS.items()):
+        print(f"{name:22} {text}")
+    return EXIT_OK
