@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import time
@@ -15,6 +14,7 @@ from eg_harness.cli.common import (
     sigterm_as_interrupt,
 )
 from eg_harness.errors import ConfigError
+from eg_harness.report.files import append_step_summary
 from eg_harness.runtime import secrets
 
 
@@ -93,6 +93,7 @@ def _ladder(text: str) -> list[int]:
 def cmd_bench(args) -> int:
     from eg_harness.load import bench
     from eg_harness.report import writer as report
+    from eg_harness.report.model import Table
     from eg_harness.targets import make_target
 
     settings = bench.BenchSettings(
@@ -130,15 +131,15 @@ def cmd_bench(args) -> int:
     results = bench.results_document(doc, run_id, history)
     diag = report_dir / "diagnostics"
     if diag.is_dir():
-        results["diagnostics"] = [f"diagnostics/{p.name}" for p in sorted(diag.iterdir())]
+        results.diagnostics = [f"diagnostics/{p.name}" for p in sorted(diag.iterdir())]
         found = bench.log_findings(diag / "gateway.log")
         if found:
-            results["tables"].append(
-                {
-                    "title": "Known failure signatures in the gateway log",
-                    "columns": ["signature", "count", "what it means"],
-                    "rows": found,
-                }
+            results.tables.append(
+                Table(
+                    title="Known failure signatures in the gateway log",
+                    columns=["signature", "count", "what it means"],
+                    rows=found,
+                )
             )
             for sig, count, _meaning in found:
                 say(f"gateway log: {count} x {sig!r}")
@@ -192,10 +193,7 @@ def cmd_gate(args) -> int:
         )
     title = f"Release gate: {args.current} against {args.baseline}"
     gate.print_checks(checks, title)
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary:
-        with contextlib.suppress(OSError), open(summary, "a") as fh:
-            fh.write("\n" + gate.markdown(checks, title))
+    append_step_summary(gate.markdown(checks, title))
     regressed = [c for c in checks if c.regressed]
     if regressed:
         print(

@@ -17,7 +17,7 @@ from typing import Any
 
 from eg_harness.load.journeys import TTFE
 from eg_harness.load.runner import LoadRun, run_locust
-from eg_harness.report.writer import percentile
+from eg_harness.report.stats import percentile
 from eg_harness.targets.base import Target
 
 SCHEMA = "eg-harness-bench/1"
@@ -318,8 +318,10 @@ def _row(s: dict[str, Any]) -> list[Any]:
 
 
 def results_document(doc: dict, run_id: str, history: list[dict]) -> dict:
-    """The bench as a harness results document, so report.py renders it (tables, charts)."""
+    """The bench as the harness's results document, so the report renders it (tables,
+    charts); each storm and the churn is a test that fails on any error."""
     from eg_harness.report import charts
+    from eg_harness.report.model import Results
 
     rows = [_row(s) for s in doc["storms"]] + ([_row(doc["churn"])] if doc.get("churn") else [])
     tests = []
@@ -416,24 +418,20 @@ def results_document(doc: dict, run_id: str, history: list[dict]) -> dict:
     clean = json.loads(json.dumps(doc, default=str))  # a copy; the timeline events go below
     for s in clean["storms"]:
         s.pop("_events", None)
-    return {
-        "schema_version": 1,
-        "run_id": run_id,
-        "started_at": doc.get("started_at"),
-        "finished_at": doc.get("finished_at"),
-        "duration_s": doc.get("duration_s"),
-        "command": "eg-harness bench",
-        "target": doc["target"],
-        "summary": {},
-        "tests": tests,
-        "spans": [],
-        "metrics": [],
-        "tables": tables,
-        "charts": chart_list,
-        "cleanup": doc.get("cleanup", {}),
-        "throughput": clean,
-        "diagnostics": [],
-    }
+    return Results(
+        kind="bench",
+        run_id=run_id,
+        started_at=doc.get("started_at"),
+        finished_at=doc.get("finished_at"),
+        duration_s=doc.get("duration_s"),
+        command="eg-harness bench",
+        target=doc["target"],
+        tests=tests,
+        tables=tables,
+        charts=chart_list,
+        cleanup=doc.get("cleanup"),
+        throughput=clean,
+    )
 
 
 def print_bench(doc: dict) -> None:

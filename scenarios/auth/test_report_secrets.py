@@ -8,7 +8,7 @@ component logs collected now; the plugin re-checks the finished report at the en
 from __future__ import annotations
 
 import pytest
-from eg_harness.report import writer as report
+from eg_harness.report.scan import scan_for_secrets
 from eg_harness.runtime import secrets
 
 
@@ -20,5 +20,5 @@ def test_no_token_in_report_dir(target, run_state):
     known = secrets.known()
     assert known, "the run registered no secrets, so redaction cannot be checked"
     target.collect_diagnostics(state.report_dir / "diagnostics")
-    leaks = report.scan_for_secrets(state.report_dir, known)
+    leaks = scan_for_secrets(state.report_dir, known)
     assert not leaks, f"secrets found in report files: {[str(p) for p, _ in leaks]}"

@@ -19,7 +19,7 @@ import time
 
 import pytest
 from eg_harness.clients.gateway import GatewayHTTPError
-from eg_harness.report.writer import percentile
+from eg_harness.report.stats import percentile
 
 LIMIT = 2
 STORM = 6

@@ -11,7 +11,9 @@ import pytest
 from eg_harness.errors import ConfigError
 from eg_harness.load import bench, gate
 from eg_harness.load.runner import LoadRun
-from eg_harness.report.writer import render_html
+from eg_harness.report.html import render_html
+from eg_harness.report.model import Results
+from pydantic import ValidationError
 
 
 def _events(n_ok: int, ttfe: float, *, failed: int = 0, t0: float = 1000.0) -> list[dict]:
@@ -199,19 +201,15 @@ def test_gate_cli_exit_codes(tmp_path):
     assert missing.returncode == 2 and "not found" in missing.stderr
 
 
-def test_report_inlines_charts_and_drops_anything_not_base64():
+def test_report_inlines_charts_and_refuses_anything_not_base64():
+    doc = {"run_id": "r", "target": {"kind": "local"}}
     html = render_html(
-        {
-            "schema_version": 1,
-            "tests": [],
-            "charts": [
-                {"title": "ok chart", "png": "iVBORw0KGgo="},
-                {"title": "evil", "png": '"><script>alert(1)</script>'},
-            ],
-        }
+        Results.model_validate({**doc, "charts": [{"title": "ok chart", "png": "iVBORw0KGgo="}]})
     )
     assert 'src="data:image/png;base64,iVBORw0KGgo="' in html
-    assert "alert(1)" not in html and "evil" not in html
+    evil = {"title": "evil", "png": '"><script>alert(1)</script>'}
+    with pytest.raises(ValidationError):
+        Results.model_validate({**doc, "charts": [evil]})
 
 
 def test_charts_render_from_summaries():

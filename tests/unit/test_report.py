@@ -8,16 +8,13 @@ import os
 import re
 from pathlib import Path
 
+import eg_harness.report as report_pkg
 import pytest
-from eg_harness.report import writer as report
-from eg_harness.report.writer import (
-    SCHEMA_VERSION,
-    aggregate_spans,
-    exit_code_for,
-    percentile,
-    scan_for_secrets,
-    write_report,
-)
+from eg_harness.report.model import SCHEMA_VERSION, Results
+from eg_harness.report.scan import scan_for_secrets
+from eg_harness.report.stats import aggregate_spans, percentile
+from eg_harness.report.writer import write_report
+from pydantic import ValidationError
 
 SECRET = "s3cr3t-token-0123456789abcdef"
 # Escaping for HTML, JSON and markdown each changes this one's spelling.
@@ -80,6 +77,8 @@ def sample_results(run_id: str = "20261126-021500-ab12") -> dict:
             },
             {
                 "nodeid": "scenarios/startup/test_start.py::test_python3",
+                "suite": "startup",
+                "name": "test_python3",
                 "outcome": "passed",
                 "duration_s": 1.2,
             },
@@ -115,6 +114,10 @@ def sample_results(run_id: str = "20261126-021500-ab12") -> dict:
     }
 
 
+def model(results: dict | None = None) -> Results:
+    return Results.model_validate(results if results is not None else sample_results())
+
+
 @pytest.fixture
 def no_step_summary(monkeypatch):
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
@@ -123,7 +126,7 @@ def no_step_summary(monkeypatch):
 @pytest.fixture
 def written(tmp_path, no_step_summary):
     run_dir = tmp_path / "reports" / "20261126-021500-ab12"
-    files = write_report(run_dir, sample_results(), redact=_redact)
+    files = write_report(run_dir, model(), redact=_redact)
     return run_dir, files
 
 
@@ -138,14 +141,16 @@ def test_writes_all_files(written):
 def test_results_json_round_trips(tmp_path, no_step_summary):
     results = sample_results()
     results["tests"][1]["message"] = "plain failure"  # nothing to redact
-    files = write_report(tmp_path / "run", results, latest_link=False)
-    assert json.loads(files["results.json"].read_text(encoding="utf-8")) == results
+    files = write_report(tmp_path / "run", model(results), latest_link=False)
+    saved = json.loads(files["results.json"].read_text(encoding="utf-8"))
+    assert saved == model(results).model_dump(mode="json")
+    assert Results.model_validate(saved) == model(results)
 
 
 def test_html_escapes_message(written):
     run_dir, _ = written
     page = (run_dir / "report.html").read_text(encoding="utf-8")
-    assert "&lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt;" in page
+    assert "&lt;script&gt;alert(&#39;pwned&#39;)&lt;/script&gt;" in page
     assert XSS not in page
     # The page's own filtering script is the only <script> element.
     assert page.count("<script") == 1
@@ -203,7 +208,7 @@ def test_summary_md_lists_failure(written):
 def test_latest_symlink_points_to_newest_run(tmp_path, no_step_summary):
     reports = tmp_path / "reports"
     first = reports / "run-1"
-    files = write_report(first, sample_results("run-1"))
+    files = write_report(first, model(sample_results("run-1")))
     latest = reports / "latest"
     assert files["latest"] == latest
     assert latest.is_symlink()
@@ -211,14 +216,14 @@ def test_latest_symlink_points_to_newest_run(tmp_path, no_step_summary):
     assert latest.resolve() == first.resolve()
 
     second = reports / "run-2"
-    write_report(second, sample_results("run-2"))
+    write_report(second, model(sample_results("run-2")))
     assert os.readlink(latest) == "run-2"
     assert latest.resolve() == second.resolve()
     assert sorted(p.name for p in reports.iterdir()) == ["latest", "run-1", "run-2"]
 
 
 def test_no_latest_link_when_disabled(tmp_path, no_step_summary):
-    files = write_report(tmp_path / "reports" / "run", sample_results(), latest_link=False)
+    files = write_report(tmp_path / "reports" / "run", model(sample_results()), latest_link=False)
     assert "latest" not in files
     assert not (tmp_path / "reports" / "latest").exists()
 
@@ -231,25 +236,33 @@ def test_redaction_applies_to_every_file(tmp_path, no_step_summary):
     results["spans"][1]["error"] = ODD_SECRET
     results["target"]["versions"][ODD_SECRET] = "1.0"
     run_dir = tmp_path / "run"
-    write_report(run_dir, results, redact=_redact, latest_link=False)
+    write_report(run_dir, model(results), redact=_redact, latest_link=False)
     assert scan_for_secrets(run_dir, [SECRET, ODD_SECRET]) == []
     assert "[REDACTED]" in (run_dir / "results.json").read_text(encoding="utf-8")
     assert "[REDACTED]" in (run_dir / "report.html").read_text(encoding="utf-8")
 
 
 def test_redaction_covers_non_string_values(tmp_path, no_step_summary):
-    """Values that only become text while rendering are caught by the final pass."""
+    """Table cells hold any JSON value; a secret nested in one is redacted too."""
+    results = sample_results()
+    results["tables"] = [{"title": "t", "columns": ["a", "b"], "rows": [[1, {"tok": SECRET}]]}]
+    run_dir = tmp_path / "run"
+    write_report(run_dir, model(results), redact=_redact, latest_link=False)
+    assert "[REDACTED]" in (run_dir / "results.json").read_text(encoding="utf-8")
+    assert scan_for_secrets(run_dir, [SECRET]) == []
+
+
+def test_model_refuses_values_that_are_not_text(tmp_path):
+    """A Path where text belongs is refused when the document is built, not at render time."""
     results = sample_results()
     results["target"]["notes"].append(Path("/var/run") / SECRET)
-    run_dir = tmp_path / "run"
-    write_report(run_dir, results, redact=_redact, latest_link=False)
-    assert "/var/run/[REDACTED]" in (run_dir / "results.json").read_text(encoding="utf-8")
-    assert scan_for_secrets(run_dir, [SECRET]) == []
+    with pytest.raises(ValidationError):
+        model(results)
 
 
 def test_without_redaction_the_secret_is_found(tmp_path, no_step_summary):
     run_dir = tmp_path / "run"
-    write_report(run_dir, sample_results(), latest_link=False)
+    write_report(run_dir, model(sample_results()), latest_link=False)
     hits = scan_for_secrets(run_dir, [SECRET])
     assert {p.name for p, _ in hits} == {"results.json", "report.html"}
     assert all(hint == SECRET[:4] + "…" for _, hint in hits)
@@ -281,7 +294,7 @@ def test_github_step_summary_appended(tmp_path, monkeypatch):
     step.write_text("previous step output", encoding="utf-8")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step))
     run_dir = tmp_path / "run"
-    files = write_report(run_dir, sample_results(), redact=_redact, latest_link=False)
+    files = write_report(run_dir, model(sample_results()), redact=_redact, latest_link=False)
     text = step.read_text(encoding="utf-8")
     assert text.startswith("previous step output\n\n")
     assert text.endswith((run_dir / "summary.md").read_text(encoding="utf-8"))
@@ -290,8 +303,8 @@ def test_github_step_summary_appended(tmp_path, monkeypatch):
 
 
 def test_renders_minimal_results(tmp_path, no_step_summary):
-    results = {"schema_version": 1, "run_id": "r", "tests": []}
-    files = write_report(tmp_path / "r", results, latest_link=False)
+    results = {"run_id": "r", "target": {"kind": "local"}}
+    files = write_report(tmp_path / "r", model(results), latest_link=False)
     page = files["report.html"].read_text(encoding="utf-8")
     md = files["summary.md"].read_text(encoding="utf-8")
     assert "PASSED" in md.splitlines()[0]
@@ -303,7 +316,7 @@ def test_renders_minimal_results(tmp_path, no_step_summary):
 def test_cleanup_leftovers_reported(tmp_path, no_step_summary):
     results = sample_results()
     results["cleanup"] = {"processes_left": [4242], "kernels_left": ["k-1"], "users_left": []}
-    files = write_report(tmp_path / "r", results, latest_link=False)
+    files = write_report(tmp_path / "r", model(results), latest_link=False)
     md = files["summary.md"].read_text(encoding="utf-8")
     assert "left behind — processes left: 4242; kernels left: k-1" in md
     assert "<code>k-1</code>" in files["report.html"].read_text(encoding="utf-8")
@@ -312,7 +325,7 @@ def test_cleanup_leftovers_reported(tmp_path, no_step_summary):
 def test_long_message_is_collapsed(tmp_path, no_step_summary):
     results = sample_results()
     results["tests"][1]["message"] = "first line\n" + "\n".join(f"frame {i}" for i in range(50))
-    files = write_report(tmp_path / "r", results, latest_link=False)
+    files = write_report(tmp_path / "r", model(results), latest_link=False)
     page = files["report.html"].read_text(encoding="utf-8")
     assert "<details><summary>first line</summary><pre>first line\nframe 0" in page
 
@@ -320,7 +333,7 @@ def test_long_message_is_collapsed(tmp_path, no_step_summary):
 def test_input_not_mutated(tmp_path, no_step_summary):
     results = sample_results()
     before = copy.deepcopy(results)
-    write_report(tmp_path / "r", results, redact=_redact, latest_link=False)
+    write_report(tmp_path / "r", model(results), redact=_redact, latest_link=False)
     assert results == before
 
 
@@ -347,7 +360,7 @@ def test_percentile_rejects_bad_input():
 
 
 def test_aggregate_spans_excludes_failures():
-    rows = aggregate_spans(sample_results()["spans"])
+    rows = aggregate_spans(model().spans)
     assert len(rows) == 1
     row = rows[0]
     assert (row["name"], row["kernelspec"], row["hop"]) == ("kernel_start", "python3", "gateway")
@@ -362,21 +375,32 @@ def test_aggregate_spans_excludes_failures():
     ]
 
 
-def test_exit_code_for():
+def test_exit_code_and_verdict():
     results = sample_results()
-    assert exit_code_for(results) == 1
+    assert model(results).exit_code == 1
+    assert model(results).verdict == "FAILED"
     for t in results["tests"]:
         if t["outcome"] == "failed":
             t["outcome"] = "passed"
-    results["summary"]["failed"] = 0
-    assert exit_code_for(results) == 0
+    del results["summary"]  # derived from the tests
+    assert model(results).exit_code == 0
+    assert model(results).verdict == "PASSED"
     results["tests"][0]["outcome"] = "error"
-    assert exit_code_for(results) == 1
-    # A failure known only to the summary (e.g. a collection error) still fails the run.
-    assert exit_code_for({"run_id": "r", "tests": [], "summary": {"error": 1}}) == 1
-    assert exit_code_for({"run_id": "r", "tests": []}) == 0
+    assert model(results).exit_code == 1
+    assert Results.model_validate({"run_id": "r", "target": {"kind": "local"}}).exit_code == 0
 
 
-def test_report_module_does_not_import_pytest():
-    source = Path(report.__file__).read_text(encoding="utf-8")
-    assert not re.search(r"^\s*(import|from)\s+pytest\b", source, re.M)
+def test_summary_must_agree_with_tests():
+    """The counts shown anywhere come from the tests; a document claiming others is refused."""
+    results = sample_results()
+    results["summary"]["failed"] = 0
+    with pytest.raises(ValidationError, match="disagrees with the tests"):
+        model(results)
+
+
+def test_report_package_does_not_import_pytest():
+    sources = list(Path(report_pkg.__file__).parent.glob("*.py"))
+    assert len(sources) >= 8
+    for path in sources:
+        source = path.read_text(encoding="utf-8")
+        assert not re.search(r"^\s*(import|from)\s+pytest\b", source, re.M), path

@@ -1,0 +1,142 @@
+"""summary.md: GitHub-flavoured markdown sized for a CI step summary, the verdict and what to
+look at first, with the full detail left to report.html."""
+
+from __future__ import annotations
+
+import html
+
+from eg_harness.report.model import Results
+from eg_harness.report.stats import aggregate_spans, format_ms, format_seconds
+
+# GitHub truncates step summaries at 1 MiB; a run where everything fails must still fit.
+MAX_FAILURE_ROWS = 50
+MAX_MESSAGE_CHARS = 200
+
+
+def render_summary_md(results: Results) -> str:
+    icon = "❌" if results.failed else "✅"
+    title = [f"# {icon} {results.verdict}", f"run {md_code(results.run_id)}"]
+    title.append(f"target {md_code(results.target.kind)}")
+    if results.duration_s is not None:
+        title.append(format_seconds(results.duration_s))
+    out = [" · ".join(title), ""]
+
+    if results.command:
+        out += [md_code(results.command), ""]
+    out.append(counts_line(results))
+    when = [
+        f"{label} {md_cell(value)}"
+        for value, label in ((results.started_at, "started"), (results.finished_at, "finished"))
+        if value
+    ]
+    if when:
+        out += ["", " · ".join(when)]
+
+    if results.target.error:
+        out += ["", f"> **Target error:** {md_cell(results.target.error)}"]
+    if results.target.versions:
+        out += ["", "### Versions", "", "| Component | Version |", "|---|---|"]
+        out += [f"| {md_cell(k)} | {md_cell(v)} |" for k, v in results.target.versions.items()]
+
+    bad = [t for t in results.tests if t.bad]
+    if bad:
+        out += ["", "### Failures", "", "| Outcome | Test | Message |", "|---|---|---|"]
+        for t in bad[:MAX_FAILURE_ROWS]:
+            first = first_line(t.message)
+            if len(first) > MAX_MESSAGE_CHARS:
+                first = first[: MAX_MESSAGE_CHARS - 1] + "…"
+            out.append(f"| {t.outcome} | {md_code(t.nodeid)} | {md_cell(first)} |")
+        if len(bad) > MAX_FAILURE_ROWS:
+            out.append(f"\n…and {len(bad) - MAX_FAILURE_ROWS} more in report.html")
+
+    rows = aggregate_spans(results.spans)
+    if rows:
+        out += [
+            "",
+            "### Startup spans",
+            "",
+            "Time to the last phase of successful spans; failed spans are counted separately.",
+            "",
+            "| Span | Kernelspec | Hop | n | failed | p50 | p95 | max | p50 per phase |",
+            "|---|---|---|--:|--:|--:|--:|--:|---|",
+        ]
+        for r in rows:
+            phases = ", ".join(f"{p} {format_ms(v)}" for p, v in r["phase_p50"].items() if v > 0)
+            cells = [
+                md_cell(r["name"]),
+                md_cell(r["kernelspec"] or "—"),
+                md_cell(r["hop"] or "—"),
+                str(r["count"]),
+                str(r["failed"]),
+                format_seconds(r["p50"]),
+                format_seconds(r["p95"]),
+                format_seconds(r["max"]),
+                md_cell(phases or "—"),
+            ]
+            out.append("| " + " | ".join(cells) + " |")
+
+    for table in results.tables:
+        out += ["", f"### {md_cell(table.title)}", ""]
+        out.append("| " + " | ".join(md_cell(c) for c in table.columns) + " |")
+        out.append("|" + "---|" * len(table.columns))
+        for row in table.rows:
+            out.append("| " + " | ".join(md_cell(cell_text(c)) for c in row) + " |")
+
+    out += ["", f"**Cleanup:** {md_cell(cleanup_line(results))}"]
+    if results.diagnostics:
+        out += ["", "**Diagnostics:** " + ", ".join(md_code(d) for d in results.diagnostics)]
+    out += ["", "Full report: `report.html` in the run directory.", ""]
+    return "\n".join(out)
+
+
+def counts_line(results: Results) -> str:
+    """The counts as every artifact states them (pytest's summary line uses the same)."""
+    s = results.summary
+    parts = [f"{n} {o}" for o, n in s.by_outcome() if n or o in ("passed", "failed")]
+    line = f"**{s.total} tests:** " + " · ".join(parts)
+    if s.subtests.total:
+        sub = s.subtests
+        line += (
+            f" — and {sub.total} sub-tests: {sub.passed} passed · {sub.failed} failed · "
+            f"{sub.skipped} skipped (counted apart)"
+        )
+    return line
+
+
+def cleanup_line(results: Results) -> str:
+    if results.cleanup is None:
+        return "not recorded"
+    left = results.cleanup_left
+    if not left:
+        return "nothing left behind"
+    parts = []
+    for key, items in left.items():
+        shown = ", ".join(str(i) for i in items[:5])
+        more = f" (+{len(items) - 5} more)" if len(items) > 5 else ""
+        parts.append(f"{key.replace('_', ' ')}: {shown}{more}")
+    return "left behind — " + "; ".join(parts)
+
+
+def cell_text(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def first_line(message: str | None) -> str:
+    text = (message or "").strip()
+    return text.splitlines()[0] if text else ""
+
+
+def md_cell(text: str) -> str:
+    """Text for a markdown table cell: HTML-escaped so messages display literally (and any
+    markup in them stays inert), ``|`` escaped so it cannot split the row, one line only."""
+    text = html.escape(text, quote=False).replace("|", "\\|")
+    return " ".join(text.split())
+
+
+def md_code(text: str) -> str:
+    text = " ".join(text.split()).replace("|", "\\|")
+    fence = "`"
+    while fence in text:
+        fence += "`"
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"

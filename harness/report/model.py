@@ -1,0 +1,269 @@
+"""The results document (``results.json``): one typed, versioned model every producer builds
+and every renderer reads.
+
+A suite run (fixtures/plugin.py ``build_results``) and a benchmark (load/bench.py
+``results_document``) both produce it, ``eg-harness report`` re-reads it, and
+``reports/results.schema.json`` publishes it for other tools. Validation happens once, here,
+so renderers can trust every field instead of defending against each one.
+
+Schema history:
+
+- 1: an untyped dict; ``summary`` was counted per producer (the bench left it empty).
+- 2: this model. ``summary`` is derived from ``tests`` and checked against them (a saved
+  document whose counts disagree with its tests is refused); outcomes add ``xpassed``;
+  each test carries its ``subtests``, counted apart under ``summary.subtests``; ``kind`` says
+  whether a suite run or a bench wrote it; collection errors are tests with outcome ``error``;
+  ``cleanup`` is ``null`` when it was not recorded; ``throughput`` (bench) and ``load_runs``
+  (suites) keep the load package's own summaries.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SCHEMA_VERSION = 2
+
+Outcome = Literal["passed", "failed", "error", "skipped", "xfailed", "xpassed"]
+OUTCOMES: tuple[str, ...] = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+BAD_OUTCOMES = frozenset({"failed", "error"})
+SubtestOutcome = Literal["passed", "failed", "skipped"]
+
+COUNTING = (
+    "one count per test item (pytest node id); unittest sub-tests are counted apart under "
+    "'subtests', and a failed sub-test fails its test; a test that passed but failed in "
+    "setup or teardown is an error"
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Target(BaseModel):
+    """What the run ran against. Targets may describe more facts than listed; they are kept
+    (and shown) rather than refused, because a target knows its deployment best."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: str
+    endpoints: dict[str, str] = Field(default_factory=dict)
+    versions: dict[str, str] = Field(default_factory=dict)
+    capabilities: dict[str, bool | int | float | str | None] = Field(default_factory=dict)
+    faults: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    error: str | None = None  # why the target could not be provisioned or reached
+
+
+class Subtest(_Strict):
+    """One ``self.subTest(...)`` block of a unittest-style test (jupyter-kernel-test)."""
+
+    description: str
+    outcome: SubtestOutcome
+    message: str | None = None
+
+
+class TestResult(_Strict):
+    __test__ = False  # not a pytest test class, whatever its name
+
+    nodeid: str
+    suite: str
+    name: str
+    outcome: Outcome
+    duration_s: float = 0.0
+    message: str | None = None
+    doc: str | None = None
+    subtests: list[Subtest] = Field(default_factory=list)
+
+    @property
+    def bad(self) -> bool:
+        return self.outcome in BAD_OUTCOMES
+
+
+class SubtestCounts(_Strict):
+    total: int = 0
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+
+class Summary(_Strict):
+    total: int = 0
+    passed: int = 0
+    failed: int = 0
+    error: int = 0
+    skipped: int = 0
+    xfailed: int = 0
+    xpassed: int = 0
+    subtests: SubtestCounts = Field(default_factory=SubtestCounts)
+    counting: str = COUNTING
+
+    @classmethod
+    def of(cls, tests: Iterable[TestResult]) -> Summary:
+        """The only place outcomes are counted; every artifact shows these numbers."""
+        counts = dict.fromkeys(OUTCOMES, 0)
+        subs = dict.fromkeys(("passed", "failed", "skipped"), 0)
+        total = 0
+        for t in tests:
+            total += 1
+            counts[t.outcome] += 1
+            for s in t.subtests:
+                subs[s.outcome] += 1
+        return cls(
+            total=total,
+            **counts,
+            subtests=SubtestCounts(total=sum(subs.values()), **subs),
+        )
+
+    def by_outcome(self) -> list[tuple[str, int]]:
+        return [(o, getattr(self, o)) for o in OUTCOMES]
+
+
+class Span(_Strict):
+    """A timed sequence of phases (offsets in seconds from the first), e.g. a kernel start."""
+
+    name: str
+    test: str | None = None
+    attrs: dict[str, Any] = Field(default_factory=dict)
+    start: str | None = None
+    phases: dict[str, float] = Field(default_factory=dict)
+    ok: bool | None = None
+    error: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        """An unfinished span (no ``ok``) counts as good only if it recorded no error, so it
+        never silently improves the statistics."""
+        return (not self.error) if self.ok is None else self.ok
+
+    @property
+    def total_s(self) -> float | None:
+        return list(self.phases.values())[-1] if self.phases else None
+
+    def attr_text(self, key: str) -> str:
+        value = self.attrs.get(key)
+        return "" if value is None else str(value)
+
+    @field_validator("phases")
+    @classmethod
+    def _finite(cls, phases: dict[str, float]) -> dict[str, float]:
+        bad = [k for k, v in phases.items() if not math.isfinite(v)]
+        if bad:
+            raise ValueError(f"phase offsets must be finite numbers: {bad}")
+        return phases
+
+
+class Metric(_Strict):
+    name: str
+    value: float | None
+    unit: str = ""
+    attrs: dict[str, Any] = Field(default_factory=dict)
+
+
+class Table(_Strict):
+    """A finding a suite reports as a table (e.g. which WebSocket protocol each hop chose)."""
+
+    title: str
+    columns: list[str]
+    rows: list[list[Any]]
+    note: str = ""
+
+
+class Chart(_Strict):
+    """A PNG inlined as a data: URI (the page stays one file), so only plain base64 is let in:
+    anything else would be written into an HTML attribute."""
+
+    title: str
+    png: str = Field(pattern=r"^[A-Za-z0-9+/]+={0,2}$")
+
+
+class Results(_Strict):
+    schema_version: Literal[2] = SCHEMA_VERSION
+    kind: Literal["suite", "bench"] = "suite"
+    run_id: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    duration_s: float | None = None
+    command: str | None = None
+    pytest_exit_status: int | None = None
+    target: Target
+    summary: Summary = Field(default_factory=Summary)
+    tests: list[TestResult] = Field(default_factory=list)
+    spans: list[Span] = Field(default_factory=list)
+    metrics: list[Metric] = Field(default_factory=list)
+    tables: list[Table] = Field(default_factory=list)
+    charts: list[Chart] = Field(default_factory=list)
+    load_runs: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    throughput: dict[str, Any] | None = None
+    cleanup: dict[str, list[str | int]] | None = None
+    diagnostics: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_summary(cls, data: Any) -> Any:
+        """Producers leave ``summary`` out; a saved document must agree with its own tests."""
+        if isinstance(data, dict) and "summary" not in data:
+            tests = [TestResult.model_validate(t) for t in data.get("tests") or []]
+            data = {**data, "summary": Summary.of(tests).model_dump()}
+        return data
+
+    @model_validator(mode="after")
+    def _summary_matches_tests(self) -> Results:
+        expected = Summary.of(self.tests)
+        if self.summary != expected:
+            raise ValueError(
+                f"summary {self.summary.model_dump(exclude={'counting'})} disagrees with the "
+                f"tests, which count {expected.model_dump(exclude={'counting'})}"
+            )
+        return self
+
+    @property
+    def failed(self) -> bool:
+        return any(t.bad for t in self.tests)
+
+    @property
+    def verdict(self) -> str:
+        return "FAILED" if self.failed else "PASSED"
+
+    @property
+    def exit_code(self) -> int:
+        """Process exit status for a run: CI gates on it."""
+        return 1 if self.failed else 0
+
+    @property
+    def cleanup_left(self) -> dict[str, list[str | int]]:
+        return {k: v for k, v in (self.cleanup or {}).items() if v}
+
+    def suites(self) -> list[tuple[str, list[TestResult]]]:
+        """Tests per suite, suites with failures first and failures first within a suite:
+        the reader came for them."""
+        groups: dict[str, list[TestResult]] = {}
+        for t in self.tests:
+            groups.setdefault(t.suite, []).append(t)
+        ordered = sorted(groups.items(), key=lambda kv: not any(t.bad for t in kv[1]))
+        return [(s, sorted(m, key=lambda t: outcome_rank(t.outcome))) for s, m in ordered]
+
+
+def outcome_rank(outcome: str) -> int:
+    order = {"failed": 0, "error": 1, "xpassed": 2, "skipped": 3, "xfailed": 4, "passed": 5}
+    return order.get(outcome, 6)
+
+
+def suite_of(nodeid: str) -> str:
+    """The suite a test belongs to: the folder under ``scenarios/``, else its file."""
+    parts = nodeid.split("::", 1)[0].split("/")
+    if "scenarios" in parts:
+        i = parts.index("scenarios")
+        if i + 1 < len(parts) - 1:
+            return parts[i + 1]
+    return parts[-1] if parts[-1] else "(other)"
+
+
+def json_schema() -> dict[str, Any]:
+    """The published schema (reports/results.schema.json) of what ``results.json`` holds."""
+    schema = Results.model_json_schema(mode="serialization")
+    schema["title"] = "eg-harness results.json"
+    return schema
