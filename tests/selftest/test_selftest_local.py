@@ -18,7 +18,7 @@ def test_suites_pass_on_correct_local_target(harness):
     run = harness(["run", "--suite", "all", "--", "-m", "not slow and not stress"], timeout=1500)
     assert run.returncode == 0, run.explain()
     res = run.results
-    assert res["schema_version"] == 1 and res["run_id"] == run.run_id
+    assert res["schema_version"] == 2 and res["run_id"] == run.run_id
     assert res["target"]["kind"] == "local"
     outcomes = {t["nodeid"]: t["outcome"] for t in res["tests"]}
     assert {t["suite"] for t in res["tests"]} == {
