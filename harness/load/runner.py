@@ -36,9 +36,9 @@ WORKER_EXIT_S = 30.0  # for workers to leave once their master has finished
 
 @dataclass
 class LoadRun:
-    mode: str
-    users: int
-    seconds: float
+    """What one step's locust session produced, raw: the summary turns it into figures."""
+
+    step: Step
     events: list[dict[str, Any]]
     wall_s: float
     exit_code: int | None
@@ -47,7 +47,6 @@ class LoadRun:
     out_dir: Path
     timed_out: bool = False
     notes: list[str] = field(default_factory=list)
-    journey: str = "gateway"
 
 
 def run(target: Target, step: Step, out_dir: Path, progress=print) -> LoadRun:
@@ -75,9 +74,7 @@ def run(target: Target, step: Step, out_dir: Path, progress=print) -> LoadRun:
     wall = time.monotonic() - t0
     events = read_events(events_dir)
     result = LoadRun(
-        mode=step.mode,
-        users=step.users,
-        seconds=step.run_seconds,
+        step=step,
         events=events,
         wall_s=round(wall, 3),
         exit_code=master.popen.returncode,
@@ -85,7 +82,6 @@ def run(target: Target, step: Step, out_dir: Path, progress=print) -> LoadRun:
         target_cpu_s=target_cpu.spent(),
         out_dir=out_dir,
         timed_out=timed_out,
-        journey=step.journey,
     )
     if timed_out:
         result.notes.append(f"locust did not finish within {bound:.0f}s and was stopped")

@@ -48,7 +48,8 @@ def summarise(run: LoadRun, cores: int) -> dict[str, Any]:
     ttfe = by_phase.get(TTFE, [])
     ok = len(ttfe)
     failed = sum(1 for j in journeys.values() if not any(e["phase"] == TTFE for e in j["events"]))
-    expected = run.users if run.mode == "storm" else len(journeys)
+    step = run.step
+    expected = step.users if step.mode == "storm" else len(journeys)
     missing = max(expected - len(journeys), 0)  # journeys that never reported anything
     first_errors: dict[str, str] = {}
     for e in run.events:
@@ -64,17 +65,17 @@ def summarise(run: LoadRun, cores: int) -> dict[str, Any]:
         makespan = max(t_last - t_first, 1e-6)
     else:
         makespan = None
-    window = makespan if run.mode == "storm" else float(run.seconds)
+    window = makespan if step.mode == "storm" else float(step.run_seconds)
     per_s = round(ok / window, 4) if window and ok else 0.0
     cpu_per_start = round(run.target_cpu_s / ok, 4) if run.target_cpu_s and ok else None
-    if run.journey == "hub":
+    if step.journey == "hub":
         # A hub journey also costs the hub and a user server, which the gateway's CPU
         # accounting does not see: a ceiling from it would flatter the deployment.
         cpu_per_start = None
     ceiling = round(cores / cpu_per_start, 4) if cpu_per_start else None
     return {
-        "mode": run.mode,
-        "concurrency": run.users,
+        "mode": step.mode,
+        "concurrency": step.users,
         "journeys": expected,
         "ok": ok,
         "failed": failed + missing,

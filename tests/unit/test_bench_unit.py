@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from eg_harness.errors import ConfigError
 from eg_harness.load import gate, logscan, summary
+from eg_harness.load.plan import Step
 from eg_harness.load.runner import LoadRun
 from eg_harness.report.writer import render_html
 
@@ -60,9 +61,7 @@ def _events(n_ok: int, ttfe: float, *, failed: int = 0, t0: float = 1000.0) -> l
 
 def _run(users: int, events: list[dict], *, cpu: float | None = 1.0, valid: bool = True):
     return LoadRun(
-        "storm",
-        users,
-        60,
+        Step("storm", users, 60),
         events,
         5.0,
         0,

@@ -139,9 +139,8 @@ def _run(mode: str, users: int, ok: int, *, journey="gateway", generator_valid=T
                 {"journey": f"j{i}", "phase": phase, "start": 100.0, "seconds": seconds, "ok": True}
             )
     gen = {"valid": generator_valid, "busiest_process_cores": 0.9, "limit_cores": 0.8}
-    return runner.LoadRun(
-        mode, users, 10, events, 3.0, 0, gen, 2.0, Path("/x"), notes=list(notes), journey=journey
-    )
+    step = Step(mode, users, 10, journey=journey)
+    return runner.LoadRun(step, events, 3.0, 0, gen, 2.0, Path("/x"), notes=list(notes))
 
 
 def test_a_hub_journey_gets_no_ceiling():
