@@ -92,11 +92,10 @@ def _ladder(text: str) -> list[int]:
 
 def cmd_bench(args) -> int:
     from eg_harness.load import bench
-    from eg_harness.report import writer as report
-    from eg_harness.report.model import Table
+    from eg_harness.load.plan import BenchSettings
     from eg_harness.targets import make_target
 
-    settings = bench.BenchSettings(
+    settings = BenchSettings(
         ladder=_ladder(args.ladder),
         journey=args.journey,
         kernelspec=args.kernelspec,
@@ -108,45 +107,14 @@ def cmd_bench(args) -> int:
     options = {"faults": args.local_fault, "run_id": run_id} if args.target == "local" else {}
     target = make_target(args.target, config_path=args.target_config, **options)
     report_dir = Path(args.report_dir) if args.report_dir else Path.cwd() / "reports" / run_id
+    history = Path(args.history) if args.history else None
 
     def say(msg: str) -> None:
         print(f"[eg-harness] {secrets.redact(msg)}", flush=True)
 
-    if hasattr(target, "diagnostics_dir"):
-        target.diagnostics_dir = report_dir / "diagnostics"  # component and kernel logs
     sigterm_as_interrupt()
-    started = time.time()
-    try:
-        target.provision(say)
-        doc = bench.run_bench(target, report_dir / "load", settings, progress=say)
-    finally:
-        left = target.teardown()
-    doc["cleanup"] = left
-    doc["started_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))
-    doc["duration_s"] = round(time.time() - started, 3)
-    history_path = Path(args.history) if args.history else None
-    if history_path is not None:
-        bench.append_history(history_path, doc, run_id)
-    history = bench.read_history(history_path) if history_path else []
-    results = bench.results_document(doc, run_id, history)
-    diag = report_dir / "diagnostics"
-    if diag.is_dir():
-        results.diagnostics = [f"diagnostics/{p.name}" for p in sorted(diag.iterdir())]
-        found = bench.log_findings(diag / "gateway.log")
-        if found:
-            results.tables.append(
-                Table(
-                    title="Known failure signatures in the gateway log",
-                    columns=["signature", "count", "what it means"],
-                    rows=found,
-                )
-            )
-            for sig, count, _meaning in found:
-                say(f"gateway log: {count} x {sig!r}")
-    # A bench has its own "latest", so `latest` keeps pointing at the last suite run.
-    report.write_report(report_dir, results, redact=secrets.redact, latest_name="latest-bench")
-    bench.print_bench(doc)
-    print(f"report: {report_dir / 'report.html'}")
+    doc = bench.bench(target, settings, report_dir, run_id, history, progress=say)
+    left = doc["cleanup"]
     if any(left.values()):
         print(f"eg-harness: left behind: {left}", file=sys.stderr)
         return EXIT_FAILED

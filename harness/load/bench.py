@@ -1,285 +1,101 @@
-"""Launch-throughput benchmark: storms up a concurrency ladder, churn, knee and CPU ceiling.
+"""Launch-throughput benchmark, as one pipeline: plan -> run each step -> summarise -> render.
 
-The figures are what an operator asks: with N users starting a kernel at the same moment, how
-long does each wait until their first cell runs (time-to-first-execute percentiles), how many
-starts per second does the gateway sustain, where does it stop scaling (the knee), and how close
-is that to what this machine could do at best (cores / CPU-seconds per start).
+A bench provisions the target, plans its steps (storms up the concurrency ladder, then a
+churn), runs each through locust while both CPU clocks are measured (runner.py, cpu.py), turns
+the phase events into figures (summary.py: percentiles, knee, ceiling, validity), tears the
+target down, and renders the figures: history, tables and charts for the report, the console
+table. Each stage lives in its own module; this one only strings them together and renders.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+import time
 from pathlib import Path
 from typing import Any
 
-from eg_harness.load.journeys import TTFE
-from eg_harness.load.runner import LoadRun, run_locust
-from eg_harness.report.stats import percentile
+from eg_harness.load import logscan, runner, summary
+from eg_harness.load.plan import BenchSettings, Step, plan, resolved_kernelspec
+from eg_harness.report import writer as report
+from eg_harness.report.model import Results, Table
+from eg_harness.runtime import secrets
 from eg_harness.targets.base import Target
 
-SCHEMA = "eg-harness-bench/1"
-KNEE_GAIN = 1.05  # the next step must add at least 5% throughput to count as still scaling
 
-
-@dataclass
-class BenchSettings:
-    ladder: list[int] = field(default_factory=lambda: [1, 2, 5, 10, 20])
-    journey: str = "gateway"
-    kernelspec: str | None = None
-    churn_users: int = 0  # 0: no churn phase
-    churn_seconds: float = 30.0
-    workers: int = 0  # locust worker processes for the churn phase
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-def _pcts(values: list[float]) -> dict[str, float | None]:
-    if not values:
-        return {"p50": None, "p95": None, "p99": None, "max": None, "count": 0}
-    return {
-        "p50": round(percentile(values, 50), 4),
-        "p95": round(percentile(values, 95), 4),
-        "p99": round(percentile(values, 99), 4),
-        "max": round(max(values), 4),
-        "count": len(values),
-    }
-
-
-def summarise(run: LoadRun, cores: int) -> dict[str, Any]:
-    """One storm's or churn's figures from its raw phase events."""
-    by_phase: dict[str, list[float]] = defaultdict(list)
-    errors: Counter[str] = Counter()
-    journeys: dict[str, dict[str, Any]] = defaultdict(dict)
-    for e in run.events:
-        journeys[e["journey"]].setdefault("events", []).append(e)
-        if e["ok"]:
-            by_phase[e["phase"]].append(e["seconds"])
-        else:
-            errors[f"{e['phase']}: {e['error_kind']}"] += 1
-    ttfe = by_phase.get(TTFE, [])
-    ok = len(ttfe)
-    failed = sum(1 for j in journeys.values() if not any(e["phase"] == TTFE for e in j["events"]))
-    expected = run.users if run.mode == "storm" else len(journeys)
-    missing = max(expected - len(journeys), 0)  # journeys that never reported anything
-    first_errors: dict[str, str] = {}
-    for e in run.events:
-        if not e["ok"]:
-            first_errors.setdefault(f"{e['phase']}: {e['error_kind']}", e.get("error") or "")
-    if run.events:
-        t_first = min(e["start"] for e in run.events)
-        t_last = (
-            max(e["start"] + e["seconds"] for e in run.events if e["phase"] == TTFE)
-            if (ttfe)
-            else t_first
-        )
-        makespan = max(t_last - t_first, 1e-6)
-    else:
-        makespan = None
-    window = makespan if run.mode == "storm" else float(run.seconds)
-    per_s = round(ok / window, 4) if window and ok else 0.0
-    cpu_per_start = round(run.target_cpu_s / ok, 4) if run.target_cpu_s and ok else None
-    ceiling = round(cores / cpu_per_start, 4) if cpu_per_start else None
-    return {
-        "mode": run.mode,
-        "concurrency": run.users,
-        "journeys": expected,
-        "ok": ok,
-        "failed": failed + missing,
-        "error_rate": round((failed + missing) / expected, 4) if expected else 0.0,
-        "errors": dict(errors),
-        "error_examples": first_errors,
-        "time_to_first_execute_s": _pcts(ttfe),
-        "phases_s": {p: _pcts(v) for p, v in sorted(by_phase.items()) if p != TTFE},
-        "makespan_s": round(makespan, 4) if makespan else None,
-        "starts_per_s": per_s,
-        "target_cpu_s": run.target_cpu_s,
-        "cpu_s_per_start": cpu_per_start,
-        "ceiling_starts_per_s": ceiling,
-        "ceiling_fraction": round(per_s / ceiling, 4) if ceiling else None,
-        "generator": run.generator,
-        "valid": bool(run.generator.get("valid", True)) and not run.timed_out,
-        "notes": run.notes,
-        "wall_s": run.wall_s,
-        "out_dir": run.out_dir.name,
-    }
-
-
-def knee(steps: list[dict[str, Any]]) -> dict[str, Any]:
-    """The concurrency after which throughput stops rising or errors start."""
-    best = None
-    for i, step in enumerate(steps):
-        if step["failed"]:
-            return {
-                "concurrency": steps[i - 1]["concurrency"] if i else None,
-                "reason": f"errors start at {step['concurrency']} concurrent starts",
-            }
-        if best is not None and step["starts_per_s"] < best["starts_per_s"] * KNEE_GAIN:
-            return {
-                "concurrency": best["concurrency"],
-                "reason": f"throughput stops rising after {best['concurrency']} "
-                f"({best['starts_per_s']:.2f}/s, then {step['starts_per_s']:.2f}/s at "
-                f"{step['concurrency']})",
-            }
-        best = step
-    return {
-        "concurrency": None,
-        "reason": f"no knee up to {steps[-1]['concurrency']} (the top of the ladder)"
-        if steps
-        else "no steps",
-    }
-
-
-def _gateway_cpu_only(step: dict[str, Any], journey: str) -> dict[str, Any]:
-    # A hub journey also costs the hub and a user server, which the gateway's CPU accounting
-    # does not see: a ceiling from it would flatter the deployment, so none is given.
-    if journey == "hub":
-        step.update(cpu_s_per_start=None, ceiling_starts_per_s=None, ceiling_fraction=None)
-    return step
-
-
-def run_bench(target: Target, out_dir: Path, settings: BenchSettings, progress=print) -> dict:
+def bench(
+    target: Target,
+    settings: BenchSettings,
+    report_dir: Path,
+    run_id: str,
+    history: Path | None,
+    progress=print,
+) -> dict[str, Any]:
+    """Run the whole bench and write its report; returns the bench document."""
+    if hasattr(target, "diagnostics_dir"):
+        target.diagnostics_dir = report_dir / "diagnostics"  # component and kernel logs
     cores = os.cpu_count() or 1
-    kernelspec = settings.kernelspec or target.gateway.kernelspec
-    storm_cap = target.gateway.launch_timeout * 2 + 30
-    steps = []
-    for n in settings.ladder:
-        run = run_locust(
-            target,
-            out_dir / f"storm-{n:03d}",
-            mode="storm",
-            users=n,
-            seconds=storm_cap,
-            journey=settings.journey,
-            kernelspec=kernelspec,
-            progress=progress,
+    started = time.time()
+    try:
+        target.provision(progress)
+        steps = plan(settings, target)
+        summaries = [run_step(target, step, report_dir / "load", cores, progress) for step in steps]
+        doc = summary.document(
+            settings, resolved_kernelspec(settings, target), cores, target.describe(), summaries
         )
-        step = _gateway_cpu_only(summarise(run, cores), settings.journey)
-        step["_events"] = run.events  # for the timeline chart; dropped from results.json
-        steps.append(step)
-        t = step["time_to_first_execute_s"]
-        progress(
-            f"storm {n}: {step['ok']}/{step['journeys']} ok, time-to-first-execute p50 "
-            f"{_s(t['p50'])} p95 {_s(t['p95'])} max {_s(t['max'])}, "
-            f"{step['starts_per_s']:.2f} starts/s" + ("" if step["valid"] else " (INVALID)")
-        )
-    churn = None
-    if settings.churn_users:
-        run = run_locust(
-            target,
-            out_dir / "churn",
-            mode="churn",
-            users=settings.churn_users,
-            seconds=settings.churn_seconds,
-            journey=settings.journey,
-            kernelspec=kernelspec,
-            workers=settings.workers,
-            progress=progress,
-        )
-        churn = _gateway_cpu_only(summarise(run, cores), settings.journey)
-        progress(f"churn: {churn['ok']} journeys, {churn['starts_per_s']:.2f} starts/s")
-    doc = {
-        "schema": SCHEMA,
-        "settings": settings.to_dict() | {"kernelspec": kernelspec},
-        "machine": {"cores": cores},
-        "target": target.describe(),
-        "storms": steps,
-        "churn": churn,
-        "knee": knee(steps),
-        "ceiling": _ceiling(steps, churn),
-        "valid": all(s["valid"] for s in steps) and (churn is None or churn["valid"]),
-    }
-    doc["invalid_reasons"] = [
-        f"{s['mode']} at {s['concurrency']}: a load generator process averaged "
-        f"{s['generator'].get('busiest_process_cores')} cores "
-        f"(limit {s['generator'].get('limit_cores')})"
-        for s in [*steps, *([churn] if churn else [])]
-        if not s["generator"].get("valid", True)
-    ] + [
-        f"{s['mode']} at {s['concurrency']}: {n}"
-        for s in [*steps, *([churn] if churn else [])]
-        for n in s["notes"]
-    ]
+    finally:
+        cleanup = target.teardown()
+    doc["cleanup"] = cleanup
+    doc["started_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))
+    doc["duration_s"] = round(time.time() - started, 3)
+    render(doc, run_id, report_dir, history, progress)
     return doc
 
 
-def _ceiling(steps: list[dict], churn: dict | None) -> dict[str, Any]:
-    """CPU cost of a start, from the run with the most starts, and the fraction reached.
+def run_step(target: Target, step: Step, load_dir: Path, cores: int, progress=print) -> dict:
+    """One storm or churn through locust, summarised, with its figures said as it ends."""
+    run = runner.run(target, step, load_dir / step.name, progress)
+    s = summary.summarise(run, cores)
+    if step.mode == "storm":
+        s["_events"] = run.events  # for the timeline chart; dropped from results.json
+        t = s["time_to_first_execute_s"]
+        progress(
+            f"storm {step.users}: {s['ok']}/{s['journeys']} ok, time-to-first-execute p50 "
+            f"{_s(t['p50'])} p95 {_s(t['p95'])} max {_s(t['max'])}, "
+            f"{s['starts_per_s']:.2f} starts/s" + ("" if s["valid"] else " (INVALID)")
+        )
+    else:
+        progress(f"churn: {s['ok']} journeys, {s['starts_per_s']:.2f} starts/s")
+    return s
 
-    The ceiling is a sustained rate (every start also costs its shutdown), so the fraction is
-    judged on the churn when there is one; a storm's rate is a burst over its makespan and can
-    exceed the ceiling for a moment because shutdown CPU lands after the last first execute.
-    """
-    runs = [s for s in [*steps, *([churn] if churn else [])] if s.get("cpu_s_per_start")]
-    if not runs:
-        return {
-            "measured": False,
-            "reason": "the target's processes are not visible here, or the journey (hub) "
-            "costs more than the gateway's own accounting sees",
-        }
-    ref = max(runs, key=lambda s: s["ok"])
-    sustained = [churn] if churn and churn.get("ceiling_fraction") else runs
-    best = max(sustained, key=lambda s: s["ceiling_fraction"] or 0)
-    return {
-        "measured": True,
-        "cpu_s_per_start": ref["cpu_s_per_start"],
-        "ceiling_starts_per_s": ref["ceiling_starts_per_s"],
-        "best_starts_per_s": best["starts_per_s"],
-        "best_fraction": best["ceiling_fraction"],
-        "best_at": f"{best['mode']} {best['concurrency']}",
-    }
+
+def render(doc: dict, run_id: str, report_dir: Path, history: Path | None, progress=print) -> None:
+    """The history line, the report (results.json, report.html, latest-bench), the console."""
+    if history is not None:
+        summary.append_history(history, doc, run_id)
+    results = results_document(doc, run_id, summary.read_history(history) if history else [])
+    diag = report_dir / "diagnostics"
+    if diag.is_dir():
+        results.diagnostics = [f"diagnostics/{p.name}" for p in sorted(diag.iterdir())]
+        found = logscan.log_findings(diag / "gateway.log")
+        if found:
+            results.tables.append(
+                Table(
+                    title="Known failure signatures in the gateway log",
+                    columns=["signature", "count", "what it means"],
+                    rows=found,
+                )
+            )
+            for sig, count, _meaning in found:
+                progress(f"gateway log: {count} x {sig!r}")
+    # A bench has its own "latest", so `latest` keeps pointing at the last suite run.
+    report.write_report(report_dir, results, redact=secrets.redact, latest_name="latest-bench")
+    print_bench(doc)
+    print(f"report: {report_dir / 'report.html'}")
 
 
 def _s(v: float | None) -> str:
     return "-" if v is None else f"{v:.2f}s"
-
-
-def figures(doc: dict) -> dict[str, Any]:
-    """The comparable subset of a bench: what baselines store and gates compare."""
-    out: dict[str, Any] = {"storms": {}, "valid": doc.get("valid", True)}
-    for s in doc.get("storms", []):
-        out["storms"][str(s["concurrency"])] = {
-            "p95_ttfe_s": s["time_to_first_execute_s"]["p95"],
-            "p50_ttfe_s": s["time_to_first_execute_s"]["p50"],
-            "starts_per_s": s["starts_per_s"],
-            "error_rate": s["error_rate"],
-        }
-    c = doc.get("churn")
-    if c:
-        out["churn"] = {
-            "p95_ttfe_s": c["time_to_first_execute_s"]["p95"],
-            "p50_ttfe_s": c["time_to_first_execute_s"]["p50"],
-            "starts_per_s": c["starts_per_s"],
-            "error_rate": c["error_rate"],
-        }
-    return out
-
-
-def append_history(path: Path, doc: dict, run_id: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    entry = {
-        "run_id": run_id,
-        "started_at": doc.get("started_at"),
-        "figures": figures(doc),
-        "versions": doc.get("target", {}).get("versions", {}),
-    }
-    with open(path, "a") as fh:
-        fh.write(json.dumps(entry) + "\n")
-
-
-def read_history(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue
-    return out
 
 
 # -- report -----------------------------------------------------------------------------------
@@ -317,11 +133,10 @@ def _row(s: dict[str, Any]) -> list[Any]:
     ]
 
 
-def results_document(doc: dict, run_id: str, history: list[dict]) -> dict:
+def results_document(doc: dict, run_id: str, history: list[dict]) -> Results:
     """The bench as the harness's results document, so the report renders it (tables,
     charts); each storm and the churn is a test that fails on any error."""
     from eg_harness.report import charts
-    from eg_harness.report.model import Results
 
     rows = [_row(s) for s in doc["storms"]] + ([_row(doc["churn"])] if doc.get("churn") else [])
     tests = []
@@ -459,30 +274,3 @@ def print_bench(doc: dict) -> None:
         console.print(f"ceiling: not measured ({c['reason']})")
     if not doc["valid"]:
         console.print("[bold red]INVALID for a gate:[/] " + "; ".join(doc["invalid_reasons"]))
-
-
-# Known failure signatures in a gateway log, and what they mean for a user under load.
-LOG_SIGNATURES = (
-    (
-        "Address already in use",
-        "a kernel died binding a port another kernel took first (the port race of concurrent "
-        "local launches); EG had already answered 201",
-    ),
-    (
-        "Timeout waiting for kernel_info reply",
-        "a client's WebSocket waited for a kernel that never answered (60 s in EG 3.3)",
-    ),
-    (
-        "object has no attribute 'last_activity'",
-        "a start under a kernel limit failed with 500 while another kernel was starting",
-    ),
-    ("Waited too long", "a remote kernel did not report its ports within the launch timeout"),
-)
-
-
-def log_findings(log: Path) -> list[list[Any]]:
-    """[signature, count, meaning] for each known signature found in a component log."""
-    if not log.is_file():
-        return []
-    text = log.read_text(errors="replace")
-    return [[sig, text.count(sig), meaning] for sig, meaning in LOG_SIGNATURES if sig in text]

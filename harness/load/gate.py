@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 from eg_harness.errors import ConfigError
-from eg_harness.load.bench import SCHEMA as BENCH_SCHEMA
-from eg_harness.load.bench import figures
+from eg_harness.load.summary import SCHEMA as BENCH_SCHEMA
+from eg_harness.load.summary import figures
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 BASELINE_SCHEMA = "eg-harness-baseline/1"

@@ -1,6 +1,6 @@
-"""Locust users that run the harness's own journeys (harness/journeys.py) against a target.
+"""Locust users that run the harness's own journeys (journeys.py) against a target.
 
-Only ever loaded by locust in a subprocess (`harness/load.py` starts it): importing locust
+Only ever loaded by locust in a subprocess (runner.py starts it): importing locust
 monkey-patches the standard library with gevent, which the harness process must never get.
 
 Each phase of a journey becomes a locust request whose type is the phase and whose name is the

@@ -1,9 +1,10 @@
-"""Run locust headless as a subprocess against a target, and account for the CPU it all cost.
+"""One locust session for one planned step: config file, processes, bounded waits, events.
 
-Two clocks matter: the target's CPU (local: the gateway process and its reaped children, i.e.
-every kernel it started) gives the cost of one kernel start; the load generator's own CPU says
-whether the numbers describe the target at all. Locust runs on one core per process (gevent),
-so a generator process that kept a core busy was the bottleneck and the run is marked invalid.
+Locust runs as subprocesses (importing it monkey-patches the standard library with gevent,
+which the harness process must never get), started and stopped by a `Supervisor` like the
+target's own components: tagged with the run id (a sweep after a kill -9 finds them), logged to
+files, stopped as trees, also on Ctrl-C. The journeys report each phase as a JSON line, which is
+what the summary reads; locust's own CSVs and HTML stay beside them for a human.
 """
 
 from __future__ import annotations
@@ -11,28 +12,33 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psutil
-from eg_harness.errors import HarnessError
+from eg_harness.load import cpu
+from eg_harness.load.plan import Step
 from eg_harness.runtime import ports, processes
+from eg_harness.runtime.waits import WaitTimeout, wait_for
 from eg_harness.targets.base import Target
 
-GENERATOR_BUSY_LIMIT = 0.80  # cores: above this on average, a locust process was the bottleneck
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+STORM_GATHER_TIMEOUT_S = 30.0  # a storm's users wait this long for each other to be spawned
+WORKERS_CONNECT_S = 60  # --expect-workers-max-wait
+FINISH_GRACE_S = 90.0  # beyond run time + launch timeout, before locust counts as hung
+STOP_TIMEOUT_S = 15.0  # after SIGTERM, before a locust process tree is killed
+WORKER_EXIT_S = 30.0  # for workers to leave once their master has finished
 
 
 @dataclass
 class LoadRun:
-    mode: str
-    users: int
-    seconds: float
+    """What one step's locust session produced, raw: the summary turns it into figures."""
+
+    step: Step
     events: list[dict[str, Any]]
     wall_s: float
     exit_code: int | None
@@ -43,86 +49,58 @@ class LoadRun:
     notes: list[str] = field(default_factory=list)
 
 
-class _CpuWatch:
-    """Samples cumulative CPU of the generator processes (wall time, cpu seconds) while they
-    run, so their load can be judged over the load window only: locust's own start-up (imports,
-    a second of a full core) is not load and must not invalidate a short storm."""
-
-    def __init__(self, procs: list[subprocess.Popen]) -> None:
-        self.procs = [psutil.Process(p.pid) for p in procs]
-        self.series: dict[int, list[tuple[float, float]]] = {p.pid: [] for p in self.procs}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            now = time.time()
-            for p in self.procs:
-                with contextlib.suppress(psutil.Error):
-                    t = p.cpu_times()
-                    self.series[p.pid].append((now, t.user + t.system))
-            if self._stop.wait(0.25):
-                return
-
-    def halt(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def stop(self, window: tuple[float, float] | None) -> dict[str, Any]:
-        self.halt()
-        busiest, total = 0.0, 0.0
-        for samples in self.series.values():
-            inside = [s for s in samples if window is None or window[0] <= s[0] <= window[1]]
-            if len(inside) < 2:
-                continue
-            (t_a, c_a), (t_b, c_b) = inside[0], inside[-1]
-            total += c_b - c_a
-            busiest = max(busiest, (c_b - c_a) / max(t_b - t_a, 1e-6))
-        return {
-            "processes": len(self.procs),
-            "cpu_s_in_window": round(total, 3),
-            "busiest_process_cores": round(busiest, 3),
-            "limit_cores": GENERATOR_BUSY_LIMIT,
-            "valid": busiest < GENERATOR_BUSY_LIMIT,
-        }
+def run(target: Target, step: Step, out_dir: Path, progress=print) -> LoadRun:
+    """Run one bounded locust session for `step`; its files go to `out_dir`."""
+    events_dir = out_dir / "events"
+    events_dir.mkdir(parents=True, exist_ok=True)
+    run_id = getattr(target, "run_id", None) or f"load-{os.getpid()}"
+    supervisor = processes.Supervisor(run_id, out_dir)
+    target_cpu = cpu.TargetCpu(target)
+    bound = step.run_seconds + target.gateway.launch_timeout + FINISH_GRACE_S
+    watch = None
+    t0 = time.monotonic()
+    with _config_file(load_config(target, step, events_dir)) as conf_path:
+        try:
+            master, workers = _start(supervisor, step, target, conf_path, out_dir)
+            watch = cpu.GeneratorWatch([master.pid, *(w.pid for w in workers)])
+            progress(f"load: {step.describe()}")
+            timed_out = not _exits_within(master, bound)
+            for w in workers:
+                _exits_within(w, WORKER_EXIT_S)
+        finally:
+            _stop(supervisor)
+            if watch is not None:
+                watch.halt()
+    wall = time.monotonic() - t0
+    events = read_events(events_dir)
+    result = LoadRun(
+        step=step,
+        events=events,
+        wall_s=round(wall, 3),
+        exit_code=master.popen.returncode,
+        generator=watch.judge(event_window(events)),
+        target_cpu_s=target_cpu.spent(),
+        out_dir=out_dir,
+        timed_out=timed_out,
+    )
+    if timed_out:
+        result.notes.append(f"locust did not finish within {bound:.0f}s and was stopped")
+    elif result.exit_code not in (0, None):
+        tail = master.tail(3).replace("\n", " | ")
+        result.notes.append(f"locust exited {result.exit_code}: {tail}")
+    return result
 
 
-def target_cpu_seconds(target: Target) -> float | None:
-    """CPU the gateway and every child it has reaped have used so far (local target only)."""
-    pid = target.gateway_pid()
-    if pid is None:
-        return None
-    try:
-        t = psutil.Process(pid).cpu_times()
-    except psutil.Error:
-        return None
-    return t.user + t.system + t.children_user + t.children_system
-
-
-def _wait_children_reaped(target: Target, baseline: int, timeout: float = 30.0) -> None:
-    # Kernel CPU lands in the gateway's children_* only once EG has waited for them.
-    pid = target.gateway_pid()
-    if pid is None:
-        return
-    deadline = time.monotonic() + timeout
-    with contextlib.suppress(psutil.Error):
-        gw = psutil.Process(pid)
-        while len(gw.children()) > baseline and time.monotonic() < deadline:
-            time.sleep(0.1)
-
-
-def load_config(
-    target: Target, *, mode: str, users: int, journey: str, kernelspec: str | None, events_dir: Path
-) -> dict[str, Any]:
+def load_config(target: Target, step: Step, events_dir: Path) -> dict[str, Any]:
+    """What locustfile.py reads (EGH_LOAD_CONFIG): the step, the endpoints and their tokens."""
     gw = target.gateway
     conf: dict[str, Any] = {
-        "mode": mode,
-        "users": users,
-        "journey": journey,
-        "kernelspec": kernelspec,
+        "mode": step.mode,
+        "users": step.users,
+        "journey": step.journey,
+        "kernelspec": step.kernelspec,
         "events_dir": str(events_dir),
-        "storm_gather_timeout": 30.0,
+        "storm_gather_timeout": STORM_GATHER_TIMEOUT_S,
         "gateway": {
             "url": gw.url,
             "token": gw.token,
@@ -143,170 +121,96 @@ def load_config(
     return conf
 
 
-def run_locust(
-    target: Target,
-    out_dir: Path,
-    *,
-    mode: str,
-    users: int,
-    seconds: float,
-    journey: str = "gateway",
-    kernelspec: str | None = None,
-    workers: int = 0,
-    progress=print,
-) -> LoadRun:
-    """Run one bounded locust session; `seconds` bounds a churn and caps a storm."""
-    if journey == "hub" and target.hub is None:
-        raise HarnessError("the hub journey needs a target with a hub (add a hub: section)")
-    if mode == "storm" and workers:
-        raise HarnessError("a storm runs in one locust process; use workers for churn only")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    events_dir = out_dir / "events"
-    events_dir.mkdir(exist_ok=True)
-    conf = load_config(
-        target,
-        mode=mode,
-        users=users,
-        journey=journey,
-        kernelspec=kernelspec,
-        events_dir=events_dir,
-    )
+@contextlib.contextmanager
+def _config_file(conf: dict[str, Any]) -> Iterator[str]:
     # Tokens go through a private file, never argv (process lists) or locust's own output.
-    fd, conf_path = tempfile.mkstemp(prefix="eg-harness-load-", suffix=".json")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(conf, fh)
-    env = {**os.environ, "EGH_LOAD_CONFIG": conf_path}
-    run_id = getattr(target, "run_id", None)
-    if run_id:
-        # Marked like the target's own processes, so a sweep after a kill -9 stops them too.
-        env.update({processes.RUN_ID_ENV: run_id, processes.OWNER_ENV: str(os.getpid())})
-    locustfile = str(Path(__file__).with_name("locustfile.py"))
-    common = [
-        sys.executable,
-        "-m",
-        "locust",
-        "-f",
-        locustfile,
-        "--loglevel",
-        "WARNING",
-        "--skip-log-setup",
-    ]
-    run_time = max(int(seconds), 1)
-    head = [
-        *common,
-        "--headless",
-        "-u",
-        str(users),
-        "-r",
-        str(users),
-        "-t",
-        f"{run_time}s",
-        "--stop-timeout",
-        str(int(target.gateway.launch_timeout) + 30),
-        "--csv",
-        str(out_dir / "locust"),
-        "--html",
-        str(out_dir / "locust.html"),
-        "--only-summary",
-        "--exit-code-on-error",
-        "0",
-    ]
-    procs: list[subprocess.Popen] = []
-    watch = None
-    window: tuple[float, float] | None = None
-    log = open(out_dir / "locust.log", "w")  # noqa: SIM115 - closed in the finally below
-    port = None
-    if workers:
-        port = ports.free_port()
-        head += [
-            "--master",
-            "--master-bind-host",
-            "127.0.0.1",
-            "--master-bind-port",
-            str(port),
-            "--expect-workers",
-            str(workers),
-            "--expect-workers-max-wait",
-            "60",
-        ]
-    cpu_before = target_cpu_seconds(target)
-    baseline_children = 0
-    with contextlib.suppress(Exception):
-        baseline_children = len(psutil.Process(target.gateway_pid()).children())
-    t0 = time.monotonic()
-    timed_out = False
+    fd, path = tempfile.mkstemp(prefix="eg-harness-load-", suffix=".json")
     try:
-        procs.append(
-            subprocess.Popen(head, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=out_dir)
-        )
-        for _ in range(workers):
-            procs.append(
-                subprocess.Popen(
-                    [*common, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    cwd=out_dir,
-                )
-            )
-        watch = _CpuWatch(procs)
-        what = (
-            f"{users} {journey} journeys at once"
-            if mode == "storm"
-            else (
-                f"{users} users churning {journey} journeys for {run_time}s"
-                + (f" on {workers} workers" if workers else "")
-            )
-        )
-        progress(f"load: {what}")
-        bound = run_time + target.gateway.launch_timeout + 90
-        try:
-            procs[0].wait(timeout=bound)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            procs[0].terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                procs[0].wait(15)
-        for p in procs[1:]:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                p.wait(30)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(conf, fh)
+        yield path
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait(10)
-        if watch is not None:
-            watch.halt()
-        log.close()
-        os.unlink(conf_path)
-    wall = time.monotonic() - t0
-    _wait_children_reaped(target, baseline_children)
-    cpu_after = target_cpu_seconds(target)
+        os.unlink(path)
+
+
+def locust_argv(step: Step, out_dir: Path, launch_timeout: float, master_port: int | None):
+    """argv of the process that runs the step (local runner, or master when it has workers)."""
+    argv = [
+        *_common_argv(),
+        "--headless",
+        *("-u", str(step.users), "-r", str(step.users), "-t", f"{step.run_seconds}s"),
+        *("--stop-timeout", str(int(launch_timeout) + 30)),
+        *("--csv", str(out_dir / "locust"), "--html", str(out_dir / "locust.html")),
+        "--only-summary",
+        *("--exit-code-on-error", "0"),
+    ]
+    if step.workers:
+        argv += [
+            "--master",
+            *("--master-bind-host", "127.0.0.1", "--master-bind-port", str(master_port)),
+            *("--expect-workers", str(step.workers)),
+            *("--expect-workers-max-wait", str(WORKERS_CONNECT_S)),
+        ]
+    return argv
+
+
+def worker_argv(master_port: int) -> list[str]:
+    return [
+        *_common_argv(),
+        "--worker",
+        *("--master-host", "127.0.0.1", "--master-port", str(master_port)),
+    ]
+
+
+def _common_argv() -> list[str]:
+    return [
+        *(sys.executable, "-m", "locust", "-f", str(LOCUSTFILE)),
+        *("--loglevel", "WARNING", "--skip-log-setup"),
+    ]
+
+
+def _start(supervisor, step: Step, target: Target, conf_path: str, out_dir: Path):
+    env = {**os.environ, "EGH_LOAD_CONFIG": conf_path}
+    port = ports.free_port() if step.workers else None
+    argv = locust_argv(step, out_dir, target.gateway.launch_timeout, port)
+    master = supervisor.start("locust", argv, env=env, cwd=out_dir)
+    workers = [
+        supervisor.start(f"locust-worker-{i}", worker_argv(port), env=env, cwd=out_dir)
+        for i in range(1, step.workers + 1)
+    ]
+    return master, workers
+
+
+def _exits_within(proc: processes.ManagedProcess, timeout: float) -> bool:
+    try:
+        wait_for(f"{proc.name} to exit", lambda: not proc.alive(), timeout, max_interval=0.2)
+    except WaitTimeout:
+        return False
+    return True
+
+
+def _stop(supervisor: processes.Supervisor) -> None:
+    """Stop what this run started (workers first), even on a second Ctrl-C.
+
+    Not `stop_all`: its sweep would also stop the target, whose processes carry the same run id.
+    """
+    with processes.signals_deferred():
+        for proc in reversed(supervisor.procs):
+            supervisor.stop(proc, timeout=STOP_TIMEOUT_S)
+
+
+def read_events(events_dir: Path) -> list[dict[str, Any]]:
+    """Every phase event the locust processes wrote (one events-<pid>.jsonl each)."""
     events = []
     for f in sorted(events_dir.glob("events-*.jsonl")):
         for line in f.read_text().splitlines():
             with contextlib.suppress(ValueError):
                 events.append(json.loads(line))
-    if events:
-        window = (min(e["start"] for e in events), max(e["start"] + e["seconds"] for e in events))
-    generator = watch.stop(window)
-    run = LoadRun(
-        mode=mode,
-        users=users,
-        seconds=run_time,
-        events=events,
-        wall_s=round(wall, 3),
-        exit_code=procs[0].returncode if procs else None,
-        generator=generator,
-        target_cpu_s=None
-        if cpu_before is None or cpu_after is None
-        else round(cpu_after - cpu_before, 3),
-        out_dir=out_dir,
-        timed_out=timed_out,
-    )
-    if timed_out:
-        run.notes.append(f"locust did not finish within {bound:.0f}s and was stopped")
-    if run.exit_code not in (0, None) and not timed_out:
-        tail = (out_dir / "locust.log").read_text(errors="replace").strip().splitlines()[-3:]
-        run.notes.append(f"locust exited {run.exit_code}: {' | '.join(tail)}")
-    return run
+    return events
+
+
+def event_window(events: list[dict[str, Any]]) -> tuple[float, float] | None:
+    """From the first phase's start to the last phase's end (epoch seconds): the load window."""
+    if not events:
+        return None
+    return min(e["start"] for e in events), max(e["start"] + e["seconds"] for e in events)

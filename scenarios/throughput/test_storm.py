@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 
 import pytest
-from eg_harness.load.bench import summarise
+from eg_harness.load import runner
 from eg_harness.load.journeys import GATEWAY_PHASES, TTFE
-from eg_harness.load.runner import run_locust
+from eg_harness.load.plan import Step, storm_cap
+from eg_harness.load.summary import summarise
 from eg_harness.report import charts
 
 STORM = int(os.environ.get("EG_HARNESS_CI_STORM", "3"))
@@ -61,14 +62,8 @@ def _problems(summary: dict, expected_journeys: int | None) -> list[str]:
 
 
 def test_storm_reaches_first_execute_for_every_user(target, gateway, run_state, tmp_path):
-    run = run_locust(
-        target,
-        tmp_path / "storm",
-        mode="storm",
-        users=STORM,
-        seconds=target.gateway.launch_timeout * 2 + 30,
-        kernelspec=target.gateway.kernelspec,
-    )
+    step = Step("storm", STORM, storm_cap(target), kernelspec=target.gateway.kernelspec)
+    run = runner.run(target, step, tmp_path / "storm")
     summary = summarise(run, os.cpu_count() or 1)
     _record(run_state, f"storm of {STORM}", summary)
     if run.events:
@@ -94,15 +89,8 @@ def test_churn_runs_on_two_locust_workers(target, run_state, tmp_path):
     """Locust's master/worker mode, as used for load from several processes or machines."""
     if not target.capabilities.process_view:
         pytest.skip("worker processes are checked on the local target")
-    run = run_locust(
-        target,
-        tmp_path / "churn",
-        mode="churn",
-        users=2,
-        seconds=6,
-        kernelspec=target.gateway.kernelspec,
-        workers=2,
-    )
+    step = Step("churn", 2, 6, kernelspec=target.gateway.kernelspec, workers=2)
+    run = runner.run(target, step, tmp_path / "churn")
     summary = summarise(run, os.cpu_count() or 1)
     _record(run_state, "churn, 2 users on 2 workers", summary)
     # This checks the master/worker machinery, so it tolerates the rare kernel that EG 3.3

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 from eg_harness.errors import ConfigError
-from eg_harness.load import bench, gate
+from eg_harness.load import gate, logscan, summary
+from eg_harness.load.plan import Step
 from eg_harness.load.runner import LoadRun
 from eg_harness.report.html import render_html
 from eg_harness.report.model import Results
@@ -62,9 +63,7 @@ def _events(n_ok: int, ttfe: float, *, failed: int = 0, t0: float = 1000.0) -> l
 
 def _run(users: int, events: list[dict], *, cpu: float | None = 1.0, valid: bool = True):
     return LoadRun(
-        "storm",
-        users,
-        60,
+        Step("storm", users, 60),
         events,
         5.0,
         0,
@@ -75,7 +74,7 @@ def _run(users: int, events: list[dict], *, cpu: float | None = 1.0, valid: bool
 
 
 def test_summary_counts_errors_by_kind_and_rates_from_the_makespan():
-    s = bench.summarise(_run(4, _events(2, 1.0, failed=2)), cores=2)
+    s = summary.summarise(_run(4, _events(2, 1.0, failed=2)), cores=2)
     assert s["ok"] == 2 and s["failed"] == 2 and s["error_rate"] == 0.5
     assert s["errors"] == {"start_kernel: HTTP 403": 2}
     assert "max kernels" in s["error_examples"]["start_kernel: HTTP 403"]
@@ -85,12 +84,12 @@ def test_summary_counts_errors_by_kind_and_rates_from_the_makespan():
 
 
 def test_journeys_that_never_reported_count_as_failed():
-    s = bench.summarise(_run(3, _events(1, 1.0)), cores=2)
+    s = summary.summarise(_run(3, _events(1, 1.0)), cores=2)
     assert s["failed"] == 2 and s["error_rate"] == pytest.approx(2 / 3, rel=1e-3)
 
 
 def test_generator_bottleneck_makes_the_step_invalid():
-    assert not bench.summarise(_run(1, _events(1, 1.0), valid=False), cores=2)["valid"]
+    assert not summary.summarise(_run(1, _events(1, 1.0), valid=False), cores=2)["valid"]
 
 
 def _step(n, per_s, failed=0):
@@ -98,17 +97,17 @@ def _step(n, per_s, failed=0):
 
 
 def test_knee_where_throughput_stops_rising():
-    k = bench.knee([_step(1, 2.0), _step(2, 3.8), _step(5, 3.9), _step(10, 3.5)])
+    k = summary.knee([_step(1, 2.0), _step(2, 3.8), _step(5, 3.9), _step(10, 3.5)])
     assert k["concurrency"] == 2 and "stops rising after 2" in k["reason"]
 
 
 def test_knee_where_errors_start():
-    k = bench.knee([_step(1, 2.0), _step(2, 3.8), _step(5, 4.5, failed=1)])
+    k = summary.knee([_step(1, 2.0), _step(2, 3.8), _step(5, 4.5, failed=1)])
     assert k["concurrency"] == 2 and "errors start at 5" in k["reason"]
 
 
 def test_no_knee_while_still_scaling():
-    k = bench.knee([_step(1, 2.0), _step(2, 3.8)])
+    k = summary.knee([_step(1, 2.0), _step(2, 3.8)])
     assert k["concurrency"] is None and "no knee up to 2" in k["reason"]
 
 
@@ -149,7 +148,7 @@ def test_gate_thresholds_from_yaml(tmp_path):
 
 def test_figures_read_from_baseline_bench_and_report(tmp_path):
     doc = {
-        "schema": bench.SCHEMA,
+        "schema": summary.SCHEMA,
         "valid": True,
         "churn": None,
         "storms": [
@@ -215,7 +214,7 @@ def test_report_inlines_charts_and_refuses_anything_not_base64():
 def test_charts_render_from_summaries():
     from eg_harness.report import charts
 
-    steps = [bench.summarise(_run(n, _events(n, 0.5)), cores=2) for n in (1, 2)]
+    steps = [summary.summarise(_run(n, _events(n, 0.5)), cores=2) for n in (1, 2)]
     for chart in (
         charts.latency_chart(steps),
         charts.throughput_chart(steps, {"measured": False}),
@@ -227,5 +226,6 @@ def test_charts_render_from_summaries():
 def test_log_findings_count_known_signatures(tmp_path):
     log = tmp_path / "gateway.log"
     log.write_text("ok\nzmq.error.ZMQError: Address already in use\nAddress already in use\n")
-    assert bench.log_findings(log) == [["Address already in use", 2, bench.LOG_SIGNATURES[0][1]]]
-    assert bench.log_findings(tmp_path / "missing.log") == []
+    meaning = logscan.LOG_SIGNATURES[0][1]
+    assert logscan.log_findings(log) == [["Address already in use", 2, meaning]]
+    assert logscan.log_findings(tmp_path / "missing.log") == []

@@ -1,0 +1,35 @@
+"""Known failure signatures in a component log, and what each means for a user under load.
+
+A bench's figures say that starts failed or hung; the gateway's log often says why, in words
+an operator would not know to search for. Each signature is counted and tabled with its meaning.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+LOG_SIGNATURES = (
+    (
+        "Address already in use",
+        "a kernel died binding a port another kernel took first (the port race of concurrent "
+        "local launches); EG had already answered 201",
+    ),
+    (
+        "Timeout waiting for kernel_info reply",
+        "a client's WebSocket waited for a kernel that never answered (60 s in EG 3.3)",
+    ),
+    (
+        "object has no attribute 'last_activity'",
+        "a start under a kernel limit failed with 500 while another kernel was starting",
+    ),
+    ("Waited too long", "a remote kernel did not report its ports within the launch timeout"),
+)
+
+
+def log_findings(log: Path) -> list[list[Any]]:
+    """[signature, count, meaning] for each known signature found in a component log."""
+    if not log.is_file():
+        return []
+    text = log.read_text(errors="replace")
+    return [[sig, text.count(sig), meaning] for sig, meaning in LOG_SIGNATURES if sig in text]

@@ -1,0 +1,229 @@
+"""From raw phase events to the figures an operator asks for, and the bench document.
+
+With N users starting a kernel at the same moment: how long each waits until their first cell
+runs (time-to-first-execute percentiles), how many starts per second the gateway sustains, where
+it stops scaling (the knee), how close that is to what this machine could do at best (cores /
+CPU-seconds per start), and whether the generator left the figures valid at all.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from eg_harness.load.journeys import TTFE
+from eg_harness.load.plan import BenchSettings
+from eg_harness.load.runner import LoadRun
+from eg_harness.report.stats import percentile
+
+SCHEMA = "eg-harness-bench/1"
+KNEE_GAIN = 1.05  # the next step must add at least 5% throughput to count as still scaling
+
+
+def _pcts(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50": None, "p95": None, "p99": None, "max": None, "count": 0}
+    return {
+        "p50": round(percentile(values, 50), 4),
+        "p95": round(percentile(values, 95), 4),
+        "p99": round(percentile(values, 99), 4),
+        "max": round(max(values), 4),
+        "count": len(values),
+    }
+
+
+def summarise(run: LoadRun, cores: int) -> dict[str, Any]:
+    """One storm's or churn's figures from its raw phase events."""
+    by_phase: dict[str, list[float]] = defaultdict(list)
+    errors: Counter[str] = Counter()
+    journeys: dict[str, dict[str, Any]] = defaultdict(dict)
+    for e in run.events:
+        journeys[e["journey"]].setdefault("events", []).append(e)
+        if e["ok"]:
+            by_phase[e["phase"]].append(e["seconds"])
+        else:
+            errors[f"{e['phase']}: {e['error_kind']}"] += 1
+    ttfe = by_phase.get(TTFE, [])
+    ok = len(ttfe)
+    failed = sum(1 for j in journeys.values() if not any(e["phase"] == TTFE for e in j["events"]))
+    step = run.step
+    expected = step.users if step.mode == "storm" else len(journeys)
+    missing = max(expected - len(journeys), 0)  # journeys that never reported anything
+    first_errors: dict[str, str] = {}
+    for e in run.events:
+        if not e["ok"]:
+            first_errors.setdefault(f"{e['phase']}: {e['error_kind']}", e.get("error") or "")
+    if run.events:
+        t_first = min(e["start"] for e in run.events)
+        t_last = (
+            max(e["start"] + e["seconds"] for e in run.events if e["phase"] == TTFE)
+            if (ttfe)
+            else t_first
+        )
+        makespan = max(t_last - t_first, 1e-6)
+    else:
+        makespan = None
+    window = makespan if step.mode == "storm" else float(step.run_seconds)
+    per_s = round(ok / window, 4) if window and ok else 0.0
+    cpu_per_start = round(run.target_cpu_s / ok, 4) if run.target_cpu_s and ok else None
+    if step.journey == "hub":
+        # A hub journey also costs the hub and a user server, which the gateway's CPU
+        # accounting does not see: a ceiling from it would flatter the deployment.
+        cpu_per_start = None
+    ceiling = round(cores / cpu_per_start, 4) if cpu_per_start else None
+    return {
+        "mode": step.mode,
+        "concurrency": step.users,
+        "journeys": expected,
+        "ok": ok,
+        "failed": failed + missing,
+        "error_rate": round((failed + missing) / expected, 4) if expected else 0.0,
+        "errors": dict(errors),
+        "error_examples": first_errors,
+        "time_to_first_execute_s": _pcts(ttfe),
+        "phases_s": {p: _pcts(v) for p, v in sorted(by_phase.items()) if p != TTFE},
+        "makespan_s": round(makespan, 4) if makespan else None,
+        "starts_per_s": per_s,
+        "target_cpu_s": run.target_cpu_s,
+        "cpu_s_per_start": cpu_per_start,
+        "ceiling_starts_per_s": ceiling,
+        "ceiling_fraction": round(per_s / ceiling, 4) if ceiling else None,
+        "generator": run.generator,
+        "valid": bool(run.generator.get("valid", True)) and not run.timed_out,
+        "notes": run.notes,
+        "wall_s": run.wall_s,
+        "out_dir": run.out_dir.name,
+    }
+
+
+def knee(steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """The concurrency after which throughput stops rising or errors start."""
+    best = None
+    for i, step in enumerate(steps):
+        if step["failed"]:
+            return {
+                "concurrency": steps[i - 1]["concurrency"] if i else None,
+                "reason": f"errors start at {step['concurrency']} concurrent starts",
+            }
+        if best is not None and step["starts_per_s"] < best["starts_per_s"] * KNEE_GAIN:
+            return {
+                "concurrency": best["concurrency"],
+                "reason": f"throughput stops rising after {best['concurrency']} "
+                f"({best['starts_per_s']:.2f}/s, then {step['starts_per_s']:.2f}/s at "
+                f"{step['concurrency']})",
+            }
+        best = step
+    return {
+        "concurrency": None,
+        "reason": f"no knee up to {steps[-1]['concurrency']} (the top of the ladder)"
+        if steps
+        else "no steps",
+    }
+
+
+def ceiling(steps: list[dict], churn: dict | None) -> dict[str, Any]:
+    """CPU cost of a start, from the run with the most starts, and the fraction reached.
+
+    The ceiling is a sustained rate (every start also costs its shutdown), so the fraction is
+    judged on the churn when there is one; a storm's rate is a burst over its makespan and can
+    exceed the ceiling for a moment because shutdown CPU lands after the last first execute.
+    """
+    runs = [s for s in [*steps, *([churn] if churn else [])] if s.get("cpu_s_per_start")]
+    if not runs:
+        return {
+            "measured": False,
+            "reason": "the target's processes are not visible here, or the journey (hub) "
+            "costs more than the gateway's own accounting sees",
+        }
+    ref = max(runs, key=lambda s: s["ok"])
+    sustained = [churn] if churn and churn.get("ceiling_fraction") else runs
+    best = max(sustained, key=lambda s: s["ceiling_fraction"] or 0)
+    return {
+        "measured": True,
+        "cpu_s_per_start": ref["cpu_s_per_start"],
+        "ceiling_starts_per_s": ref["ceiling_starts_per_s"],
+        "best_starts_per_s": best["starts_per_s"],
+        "best_fraction": best["ceiling_fraction"],
+        "best_at": f"{best['mode']} {best['concurrency']}",
+    }
+
+
+def invalid_reasons(runs: list[dict[str, Any]]) -> list[str]:
+    """Why figures cannot be trusted: a busy generator, or a locust run that went wrong."""
+    return [
+        f"{s['mode']} at {s['concurrency']}: a load generator process averaged "
+        f"{s['generator'].get('busiest_process_cores')} cores "
+        f"(limit {s['generator'].get('limit_cores')})"
+        for s in runs
+        if not s["generator"].get("valid", True)
+    ] + [f"{s['mode']} at {s['concurrency']}: {n}" for s in runs for n in s["notes"]]
+
+
+def document(
+    settings: BenchSettings,
+    kernelspec: str | None,
+    cores: int,
+    target: dict[str, Any],
+    summaries: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The bench's figures as one document (results.json's `throughput`, history, baselines)."""
+    steps = [s for s in summaries if s["mode"] == "storm"]
+    churn = next((s for s in summaries if s["mode"] == "churn"), None)
+    runs = [*steps, *([churn] if churn else [])]
+    return {
+        "schema": SCHEMA,
+        "settings": settings.to_dict() | {"kernelspec": kernelspec},
+        "machine": {"cores": cores},
+        "target": target,
+        "storms": steps,
+        "churn": churn,
+        "knee": knee(steps),
+        "ceiling": ceiling(steps, churn),
+        "valid": all(s["valid"] for s in runs),
+        "invalid_reasons": invalid_reasons(runs),
+    }
+
+
+def figures(doc: dict) -> dict[str, Any]:
+    """The comparable subset of a bench: what baselines store and gates compare."""
+    out: dict[str, Any] = {"storms": {}, "valid": doc.get("valid", True)}
+    for s in doc.get("storms", []):
+        out["storms"][str(s["concurrency"])] = _comparable(s)
+    if doc.get("churn"):
+        out["churn"] = _comparable(doc["churn"])
+    return out
+
+
+def _comparable(s: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "p95_ttfe_s": s["time_to_first_execute_s"]["p95"],
+        "p50_ttfe_s": s["time_to_first_execute_s"]["p50"],
+        "starts_per_s": s["starts_per_s"],
+        "error_rate": s["error_rate"],
+    }
+
+
+def append_history(path: Path, doc: dict, run_id: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    entry = {
+        "run_id": run_id,
+        "started_at": doc.get("started_at"),
+        "figures": figures(doc),
+        "versions": doc.get("target", {}).get("versions", {}),
+    }
+    with open(path, "a") as fh:
+        fh.write(json.dumps(entry) + "\n")
+
+
+def read_history(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
