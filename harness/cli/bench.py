@@ -16,6 +16,8 @@ from eg_harness.cli.common import (
 )
 from eg_harness.errors import ConfigError
 from eg_harness.runtime import secrets
+from eg_harness.runtime.progress import console
+from eg_harness.runtime.runid import new_run_id
 
 
 def add_parsers(sub) -> None:
@@ -64,9 +66,7 @@ def cmd_bench_ws(args) -> int:
     from eg_harness.load import bench_ws
     from eg_harness.targets.local.target import LocalTarget
 
-    def say(msg: str) -> None:
-        print(f"[eg-harness] {secrets.redact(msg)}", flush=True)
-
+    say = console()
     target = LocalTarget()
     sigterm_as_interrupt()
     try:
@@ -103,16 +103,12 @@ def cmd_bench(args) -> int:
         churn_seconds=args.churn_seconds,
         workers=max(args.workers, 0),
     )
-    run_id = args.run_id or time.strftime("%Y%m%d-%H%M%S") + "-" + os.urandom(2).hex()
-    options = {"faults": args.local_fault, "run_id": run_id} if args.target == "local" else {}
-    target = make_target(args.target, config_path=args.target_config, **options)
+    run_id = args.run_id or new_run_id()
+    options = {"faults": args.local_fault} if args.target == "local" else {}
+    target = make_target(args.target, config_path=args.target_config, run_id=run_id, **options)
     report_dir = Path(args.report_dir) if args.report_dir else Path.cwd() / "reports" / run_id
-
-    def say(msg: str) -> None:
-        print(f"[eg-harness] {secrets.redact(msg)}", flush=True)
-
-    if hasattr(target, "diagnostics_dir"):
-        target.diagnostics_dir = report_dir / "diagnostics"  # component and kernel logs
+    say = console()
+    target.diagnostics_dir = report_dir / "diagnostics"  # component and kernel logs
     sigterm_as_interrupt()
     started = time.time()
     try:

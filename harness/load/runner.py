@@ -23,6 +23,7 @@ from typing import Any
 import psutil
 from eg_harness.errors import HarnessError
 from eg_harness.runtime import ports, processes
+from eg_harness.targets.abilities import ProcessView
 from eg_harness.targets.base import Target
 
 GENERATOR_BUSY_LIMIT = 0.80  # cores: above this on average, a locust process was the bottleneck
@@ -90,7 +91,7 @@ class _CpuWatch:
 
 def target_cpu_seconds(target: Target) -> float | None:
     """CPU the gateway and every child it has reaped have used so far (local target only)."""
-    pid = target.gateway_pid()
+    pid = _gateway_pid(target)
     if pid is None:
         return None
     try:
@@ -100,9 +101,14 @@ def target_cpu_seconds(target: Target) -> float | None:
     return t.user + t.system + t.children_user + t.children_system
 
 
+def _gateway_pid(target: Target) -> int | None:
+    view = target.ability(ProcessView)
+    return view.gateway_pid() if view is not None else None
+
+
 def _wait_children_reaped(target: Target, baseline: int, timeout: float = 30.0) -> None:
     # Kernel CPU lands in the gateway's children_* only once EG has waited for them.
-    pid = target.gateway_pid()
+    pid = _gateway_pid(target)
     if pid is None:
         return
     deadline = time.monotonic() + timeout
@@ -176,10 +182,8 @@ def run_locust(
     with os.fdopen(fd, "w") as fh:
         json.dump(conf, fh)
     env = {**os.environ, "EGH_LOAD_CONFIG": conf_path}
-    run_id = getattr(target, "run_id", None)
-    if run_id:
-        # Marked like the target's own processes, so a sweep after a kill -9 stops them too.
-        env.update({processes.RUN_ID_ENV: run_id, processes.OWNER_ENV: str(os.getpid())})
+    # Marked like the target's own processes, so a sweep after a kill -9 stops them too.
+    env.update({processes.RUN_ID_ENV: target.run_id, processes.OWNER_ENV: str(os.getpid())})
     locustfile = str(Path(__file__).with_name("locustfile.py"))
     common = [
         sys.executable,
@@ -232,7 +236,7 @@ def run_locust(
     cpu_before = target_cpu_seconds(target)
     baseline_children = 0
     with contextlib.suppress(Exception):
-        baseline_children = len(psutil.Process(target.gateway_pid()).children())
+        baseline_children = len(psutil.Process(_gateway_pid(target)).children())
     t0 = time.monotonic()
     timed_out = False
     try:
