@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import time
 from pathlib import Path
 
 from eg_harness.cli.common import (
@@ -15,7 +13,8 @@ from eg_harness.cli.common import (
 )
 from eg_harness.errors import ConfigError
 from eg_harness.report.files import append_step_summary
-from eg_harness.runtime import secrets
+from eg_harness.runtime.progress import console
+from eg_harness.runtime.runid import new_run_id
 
 
 def add_parsers(sub) -> None:
@@ -64,9 +63,7 @@ def cmd_bench_ws(args) -> int:
     from eg_harness.load import bench_ws
     from eg_harness.targets.local.target import LocalTarget
 
-    def say(msg: str) -> None:
-        print(f"[eg-harness] {secrets.redact(msg)}", flush=True)
-
+    say = console()
     target = LocalTarget()
     sigterm_as_interrupt()
     try:
@@ -103,15 +100,12 @@ def cmd_bench(args) -> int:
         churn_seconds=args.churn_seconds,
         workers=max(args.workers, 0),
     )
-    run_id = args.run_id or time.strftime("%Y%m%d-%H%M%S") + "-" + os.urandom(2).hex()
-    options = {"faults": args.local_fault, "run_id": run_id} if args.target == "local" else {}
-    target = make_target(args.target, config_path=args.target_config, **options)
+    run_id = args.run_id or new_run_id()
+    options = {"faults": args.local_fault} if args.target == "local" else {}
+    target = make_target(args.target, config_path=args.target_config, run_id=run_id, **options)
     report_dir = Path(args.report_dir) if args.report_dir else Path.cwd() / "reports" / run_id
     history = Path(args.history) if args.history else None
-
-    def say(msg: str) -> None:
-        print(f"[eg-harness] {secrets.redact(msg)}", flush=True)
-
+    say = console()
     sigterm_as_interrupt()
     doc = bench.bench(target, settings, report_dir, run_id, history, progress=say)
     left = doc["cleanup"]

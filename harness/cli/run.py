@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -20,6 +19,8 @@ from eg_harness.cli.common import (
     suites,
 )
 from eg_harness.errors import ConfigError, HarnessError
+from eg_harness.runtime.progress import console
+from eg_harness.runtime.runid import new_run_id
 
 
 def add_parsers(sub) -> None:
@@ -67,12 +68,10 @@ def cmd_run(args) -> int:
         # Config and reachability errors end here as one line, before pytest prints anything.
         ExistingTarget(args.target_config).provision(lambda _m: None)
     if args.local_fault:
-        from eg_harness.targets.local.target import FAULTS
+        from eg_harness.targets import faults
 
-        bad = [f for f in args.local_fault if f not in FAULTS]
-        if bad:
-            raise ConfigError(f"unknown local fault {bad[0]!r}: see `eg-harness faults`")
-    run_id = args.run_id or time.strftime("%Y%m%d-%H%M%S") + "-" + os.urandom(2).hex()
+        faults.resolve(args.local_fault)  # unknown or clashing faults: one line, exit 2
+    run_id = args.run_id or new_run_id()
     report_dir = Path(args.report_dir) if args.report_dir else Path.cwd() / "reports" / run_id
     extra = list(args.pytest_args or [])
     if extra and extra[0] == "--":
@@ -126,11 +125,12 @@ def cmd_walltime(args) -> int:
     import tempfile
 
     selected_suites(args.suite)
+    say = console()
     rows = []
     with tempfile.TemporaryDirectory(prefix="eg-harness-walltime-") as tmp:
         for i in range(args.runs + 1):
             label = "warm-up" if i == 0 else f"run {i}"
-            print(f"[eg-harness] walltime {label}: eg-harness run --suite {args.suite}", flush=True)
+            say(f"walltime {label}: eg-harness run --suite {args.suite}")
             report_dir = Path(tmp) / f"r{i}"
             t0 = time.monotonic()
             proc = subprocess.run(

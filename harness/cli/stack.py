@@ -16,7 +16,8 @@ from eg_harness.cli.common import (
     EXIT_OK,
     sigterm_as_interrupt,
 )
-from eg_harness.runtime import processes, secrets
+from eg_harness.runtime import processes
+from eg_harness.runtime.progress import console
 
 
 def add_parsers(sub) -> None:
@@ -32,6 +33,9 @@ def add_parsers(sub) -> None:
     setup.set_defaults(func=cmd_setup)
     faults = sub.add_parser("faults", help="list the faults the local target can seed")
     faults.set_defaults(func=cmd_faults)
+    faults.add_argument(
+        "--markdown", action="store_true", help="print the README's table of seeded faults"
+    )
 
 
 def _state_dir() -> Path:
@@ -51,7 +55,7 @@ def cmd_up(args) -> int:
     registry = _state_dir() / f"{target.run_id}.json"
     state_files = [registry] + ([Path(args.state_file)] if args.state_file else [])
     try:
-        target.provision(lambda m: print(f"[eg-harness] {secrets.redact(m)}", flush=True))
+        target.provision(console())
         doc = {
             "run_id": target.run_id,
             "run_dir": str(target.run_dir),
@@ -111,9 +115,7 @@ def cmd_down(args) -> int:
 def cmd_setup(args) -> int:
     from eg_harness.runtime import envs
 
-    def say(msg: str) -> None:
-        print(f"[eg-harness] {msg}", flush=True)
-
+    say = console()
     for name in ("gateway", "hub"):
         env = envs.ensure_python_env(name, resources.LOCAL_CLUSTER / f"{name}.lock", say)
         say(f"{name} environment: {env.path}")
@@ -123,8 +125,7 @@ def cmd_setup(args) -> int:
 
 
 def cmd_faults(args) -> int:
-    from eg_harness.targets.local.target import FAULTS
+    from eg_harness.targets import faults
 
-    for name, text in sorted(FAULTS.items()):
-        print(f"{name:22} {text}")
+    print(faults.markdown_table() if args.markdown else faults.plain_listing())
     return EXIT_OK

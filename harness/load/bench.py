@@ -32,8 +32,7 @@ def bench(
     progress=print,
 ) -> dict[str, Any]:
     """Run the whole bench and write its report; returns the bench document."""
-    if hasattr(target, "diagnostics_dir"):
-        target.diagnostics_dir = report_dir / "diagnostics"  # component and kernel logs
+    target.diagnostics_dir = report_dir / "diagnostics"  # component and kernel logs
     cores = os.cpu_count() or 1
     started = time.time()
     try:

@@ -16,6 +16,7 @@ from typing import Any
 
 import psutil
 from eg_harness.runtime.waits import WaitTimeout, wait_for
+from eg_harness.targets.abilities import ProcessView
 from eg_harness.targets.base import Target
 
 GENERATOR_BUSY_LIMIT = 0.80  # cores: above this on average, a locust process was the bottleneck
@@ -23,9 +24,14 @@ REAP_TIMEOUT_S = 30.0
 SAMPLE_EVERY_S = 0.25
 
 
+def _gateway_pid(target: Target) -> int | None:
+    view = target.ability(ProcessView)
+    return view.gateway_pid() if view is not None else None
+
+
 def target_cpu_seconds(target: Target) -> float | None:
     """CPU the gateway and every child it has reaped have used so far (local target only)."""
-    pid = target.gateway_pid()
+    pid = _gateway_pid(target)
     if pid is None:
         return None
     try:
@@ -36,7 +42,7 @@ def target_cpu_seconds(target: Target) -> float | None:
 
 
 def _gateway_children(target: Target) -> int | None:
-    pid = target.gateway_pid()
+    pid = _gateway_pid(target)
     if pid is None:
         return None
     try:

@@ -53,8 +53,7 @@ def run(target: Target, step: Step, out_dir: Path, progress=print) -> LoadRun:
     """Run one bounded locust session for `step`; its files go to `out_dir`."""
     events_dir = out_dir / "events"
     events_dir.mkdir(parents=True, exist_ok=True)
-    run_id = getattr(target, "run_id", None) or f"load-{os.getpid()}"
-    supervisor = processes.Supervisor(run_id, out_dir)
+    supervisor = processes.Supervisor(target.run_id, out_dir)
     target_cpu = cpu.TargetCpu(target)
     bound = step.run_seconds + target.gateway.launch_timeout + FINISH_GRACE_S
     watch = None

@@ -7,11 +7,9 @@ of every secret the run knows, including ones read from an existing target's con
 
 from __future__ import annotations
 
-import logging
 import re
 import secrets as _secrets
 import threading
-from collections.abc import Iterable
 
 REDACTED = "[REDACTED]"
 _MIN_LEN = 6
@@ -57,26 +55,3 @@ def redact(text: str) -> str:
     if pat is not None:
         text = pat.sub(REDACTED, text)
     return _GENERIC.sub(lambda m: m.group(1) + REDACTED, text)
-
-
-def redact_all(lines: Iterable[str]) -> list[str]:
-    return [redact(s) for s in lines]
-
-
-class RedactingFilter(logging.Filter):
-    """Scrubs records before any handler formats them, so no handler can leak a token."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            msg = record.getMessage()
-        except Exception:  # noqa: BLE001 - a bad format string must not break the caller
-            msg = f"{record.msg!r} % {record.args!r}"
-        record.msg, record.args = redact(msg), None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = redact(record.exc_text)
-        record.exc_info = None
-        if record.stack_info:
-            record.stack_info = redact(record.stack_info)
-        return True

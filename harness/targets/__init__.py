@@ -8,11 +8,14 @@ from eg_harness.targets.base import Capabilities, GatewayEndpoint, HubEndpoint, 
 KINDS = ("local", "existing")
 
 
-def make_target(kind: str, *, config_path: str | None = None, **options) -> Target:
+def make_target(
+    kind: str, *, config_path: str | None = None, run_id: str | None = None, **options
+) -> Target:
+    """The target of `kind`; `run_id` names its processes and the report (new if None)."""
     if kind == "local":
         from eg_harness.targets.local.target import LocalTarget
 
-        return LocalTarget(**options)
+        return LocalTarget(run_id=run_id, **options)
     if kind == "existing":
         if not config_path:
             raise ConfigError(
@@ -20,7 +23,7 @@ def make_target(kind: str, *, config_path: str | None = None, **options) -> Targ
             )
         from eg_harness.targets.existing.target import ExistingTarget
 
-        return ExistingTarget(config_path, **options)
+        return ExistingTarget(config_path, run_id=run_id, **options)
     raise ConfigError(f"unknown target {kind!r}: choose one of {', '.join(KINDS)}")
 
 

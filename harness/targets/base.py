@@ -1,7 +1,7 @@
-"""What every target offers the suites: endpoints, credentials, versions, capabilities.
+"""What every target offers the suites: endpoints, credentials, versions, abilities.
 
-Scenarios never ask which kind of target they run on; they ask for a capability and skip
-with a reason when it is missing.
+Scenarios never ask which kind of target they run on; they ask for an endpoint (hub, spark)
+or an ability (targets/abilities.py) and skip with a reason when it is missing.
 """
 
 from __future__ import annotations
@@ -9,20 +9,20 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from eg_harness.clients.gateway import GatewayClient
+from eg_harness.runtime.runid import new_run_id
+from eg_harness.targets.abilities import ABILITIES, Ability
+
+A = TypeVar("A", bound=Ability)
 
 
 @dataclass
 class Capabilities:
-    has_hub: bool = False
-    has_spark: bool = False
-    has_kubernetes: bool = False
-    can_restart_gateway: bool = False
+    """Facts about the target that results.json reports; abilities are derived, not stored."""
+
     destructive_allowed: bool = False
-    # The harness can see the target's processes (local only): kernel pids, parentage.
-    process_view: bool = False
     list_kernels: bool = True
 
     def to_dict(self) -> dict[str, bool]:
@@ -96,9 +96,15 @@ class SparkEndpoint:
 
 
 class Target(ABC):
+    """The system under test. `run_id` and `diagnostics_dir` are set by whoever creates it (the
+    plugin, `bench`); optional abilities are mixins from targets/abilities.py, asked for with
+    `ability()` so a scenario never guesses with hasattr."""
+
     kind: str = "abstract"
 
-    def __init__(self) -> None:
+    def __init__(self, run_id: str | None = None) -> None:
+        self.run_id: str = run_id or new_run_id()
+        self.diagnostics_dir: Path | None = None  # where teardown copies component logs
         self.gateway: GatewayEndpoint | None = None
         self.hub: HubEndpoint | None = None
         self.spark: SparkEndpoint | None = None
@@ -107,6 +113,10 @@ class Target(ABC):
         self.faults: list[str] = []
         # Versions read from components met during the run (e.g. a spawned user server).
         self.observed_versions: dict[str, str] = {}
+
+    def ability(self, kind: type[A]) -> A | None:
+        """This target as `kind` (e.g. ProcessView) if it has that ability, else None."""
+        return self if isinstance(self, kind) else None
 
     @abstractmethod
     def provision(self, progress=print) -> None:
@@ -131,30 +141,25 @@ class Target(ABC):
         """The kernelspecs every startup scenario must start (the configured one by default)."""
         return [self.gateway.kernelspec] if self.gateway and self.gateway.kernelspec else []
 
-    def hanging_kernelspec(self) -> str | None:
-        """A kernelspec that never comes up, where the target can offer one (local)."""
-        return None
-
-    def kernel_pid(self, kernel_id: str) -> int | None:
-        """The kernel's process id, where the target can see processes."""
-        return None
-
-    def gateway_pid(self) -> int | None:
-        return None
-
-    def run_processes(self) -> list:
-        """Live processes the run created, where the target can see processes (local)."""
-        return []
-
     def collect_diagnostics(self, dest: Path) -> list[Path]:
         return []
+
+    def capability_report(self) -> dict[str, bool]:
+        """What the report lists: the stored facts plus what the endpoints and abilities imply."""
+        return {
+            "has_hub": self.hub is not None,
+            "has_spark": self.spark is not None,
+            "has_kubernetes": self.spark is not None and self.spark.kubernetes is not None,
+            **{name: self.ability(cls) is not None for name, cls in ABILITIES.items()},
+            **self.capabilities.to_dict(),
+        }
 
     def describe(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "endpoints": self.endpoints(),
             "versions": {**self.versions(), **self.observed_versions},
-            "capabilities": self.capabilities.to_dict(),
+            "capabilities": self.capability_report(),
             "faults": list(self.faults),
             "notes": list(self.notes),
         }

@@ -18,7 +18,7 @@ from eg_harness.targets.base import SparkEndpoint, Target
 
 @pytest.fixture
 def spark(target: Target) -> SparkEndpoint:
-    if not target.capabilities.has_spark or target.spark is None:
+    if target.spark is None:
         reason = next((n for n in target.notes if "Spark" in n), None)
         pytest.skip(reason or "the target has no Spark kernelspec (add a spark: section)")
     return target.spark

@@ -17,6 +17,7 @@ from eg_harness.checks.spark import launch_env
 from eg_harness.clients.gateway import GatewayHTTPError
 from eg_harness.clients.hub import SpawnFailed
 from eg_harness.runtime.waits import WaitTimeout, wait_for
+from eg_harness.targets.abilities import ProcessView
 
 PAD = 15.0  # seconds beyond the launch timeout that the layers may take to answer
 TABLE = "Bad driver memory values"
@@ -55,11 +56,12 @@ def _leftover_processes(target, kernel_ids: set[str]) -> list[str]:
     A failed start usually has no kernel id the harness could know (EG names it only in its
     message), so every Spark launch process of the run counts; the suite runs one at a time.
     """
-    if not target.capabilities.process_view:
+    view = target.ability(ProcessView)
+    if view is None:
         return []
     marks = ("run_spark.py", "org.apache.spark.deploy.SparkSubmit", "--spark-context-init")
     left = []
-    for p in target.run_processes():
+    for p in view.run_processes():
         try:
             cmd = " ".join(p.cmdline())
         except Exception:

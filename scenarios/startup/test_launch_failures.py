@@ -11,7 +11,9 @@ import time
 
 import pytest
 from eg_harness.clients.gateway import GatewayHTTPError
+from eg_harness.fixtures.abilities import require
 from eg_harness.runtime.waits import wait_for
+from eg_harness.targets.abilities import HangingKernelspec, ProcessView
 
 LAUNCH_TIMEOUT = 10
 PAD = 20  # EG polls every 0.5s and kills the launcher; allow for a loaded 2-core machine
@@ -19,9 +21,7 @@ PAD = 20  # EG polls every 0.5s and kills the launcher; allow for a loaded 2-cor
 
 def test_hanging_kernel_fails_within_launch_timeout(gateway, target):
     """The start fails within KERNEL_LAUNCH_TIMEOUT plus a pad, and no process is left."""
-    spec = target.hanging_kernelspec()
-    if spec is None:
-        pytest.skip("the target offers no kernelspec that hangs (local target only)")
+    spec = require(target, HangingKernelspec).hanging_kernelspec()
     t0 = time.monotonic()
     with pytest.raises(GatewayHTTPError) as info:
         model = gateway.start_kernel(spec, {"KERNEL_LAUNCH_TIMEOUT": str(LAUNCH_TIMEOUT)})
@@ -35,9 +35,10 @@ def test_hanging_kernel_fails_within_launch_timeout(gateway, target):
     assert exc.status >= 500 and ("Waited too long" in str(exc) or "timeout" in str(exc)), (
         f"the gateway's answer does not say the launch timed out: {exc}"
     )
-    if target.capabilities.process_view:
+    view = target.ability(ProcessView)
+    if view is not None:
 
         def launcher_gone() -> bool:
-            return not [p for p in target.run_processes() if "--never-respond" in p.cmdline()]
+            return not [p for p in view.run_processes() if "--never-respond" in p.cmdline()]
 
         wait_for("the hanging kernel's launcher to be killed", launcher_gone, 15)

@@ -10,6 +10,7 @@ import pytest
 from eg_harness.clients.gateway import GatewayHTTPError
 from eg_harness.kernel import messages as m
 from eg_harness.runtime import processes
+from eg_harness.targets.abilities import ProcessView
 
 LONG = "import time\nstate = 'kept'\nfor _ in range(600):\n    time.sleep(0.1)\n"
 
@@ -49,8 +50,9 @@ def test_shutdown_removes_kernel(gateway, target, kernelspec):
     """DELETE answers 204, the kernel is then 404, and its process is gone."""
     handle = gateway.launch(kernelspec)
     handle.channels.close()
-    pid = target.kernel_pid(handle.id) if target.capabilities.process_view else None
-    if target.capabilities.process_view:
+    view = target.ability(ProcessView)
+    pid = view.kernel_pid(handle.id) if view is not None else None
+    if view is not None:
         assert pid, f"cannot find the process of kernel {handle.id} among the target's processes"
     resp = gateway.request("DELETE", f"/api/kernels/{handle.id}")
     assert resp.status_code == 204, f"DELETE answered {resp.status_code}, expected 204"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import psutil
 from eg_harness.clients.gateway import GatewayHTTPError
+from eg_harness.targets.abilities import ProcessView
 
 
 def test_user_server_kernel_runs_on_gateway(user_server, gateway, target):
@@ -26,11 +27,12 @@ def test_user_server_kernel_runs_on_gateway(user_server, gateway, target):
                 "started the kernel locally"
             ) from None
         assert model["id"] == handle.id
-        if target.capabilities.process_view:
-            pid = target.kernel_pid(handle.id)
+        view = target.ability(ProcessView)
+        if view is not None:
+            pid = view.kernel_pid(handle.id)
             assert pid, f"no process found for kernel {handle.id}"
             ancestors = {p.pid for p in psutil.Process(pid).parents()}
-            assert target.gateway_pid() in ancestors, (
+            assert view.gateway_pid() in ancestors, (
                 f"kernel {handle.id} (pid {pid}) is not a child of the gateway: it runs "
                 "beside the user server, not on the gateway"
             )

@@ -19,7 +19,9 @@ import time
 
 import pytest
 from eg_harness.clients.gateway import GatewayHTTPError
+from eg_harness.fixtures.abilities import require
 from eg_harness.report.stats import percentile
+from eg_harness.targets.abilities import KernelLimits
 
 LIMIT = 2
 STORM = 6
@@ -30,11 +32,12 @@ ROUNDS = 3  # storms in a row: the start race shows only sometimes
 def _limited(target):
     """A gateway with a max-kernels limit: the local target starts one beside its main gateway;
     an existing target must declare its own limit (gateway.max_kernels) and allow disruption."""
-    if hasattr(target, "limited_gateway"):
-        with target.limited_gateway(max_kernels=LIMIT) as endpoint:
+    limits = target.ability(KernelLimits)
+    if limits is not None:
+        with limits.limited_gateway(max_kernels=LIMIT) as endpoint:
             yield endpoint, LIMIT
         return
-    limit = getattr(target.gateway, "max_kernels", None)
+    limit = target.gateway.max_kernels
     if not limit:
         pytest.skip("the target declares no kernel limit (set gateway.max_kernels in its config)")
     if not target.capabilities.destructive_allowed:
@@ -164,9 +167,8 @@ def _check_round(run_state, round_no, limit, storm, results, peak, left) -> list
 
 def test_per_user_limit_refuses_only_that_user(target, run_state):
     """EG_MAX_KERNELS_PER_USER: a user at the limit is refused, another user is not."""
-    if not hasattr(target, "limited_gateway"):
-        pytest.skip("needs a gateway the harness can start with a per-user limit (local)")
-    with target.limited_gateway(per_user=1) as endpoint:
+    limits = require(target, KernelLimits, "the per-user limit needs its own gateway")
+    with limits.limited_gateway(per_user=1) as endpoint:
         alice = endpoint.client(username="egh-limit-alice")
         bob = endpoint.client(username="egh-limit-bob")
         try:

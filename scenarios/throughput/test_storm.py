@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 
-import pytest
+from eg_harness.fixtures.abilities import require
 from eg_harness.load import runner
 from eg_harness.load.journeys import GATEWAY_PHASES, TTFE
 from eg_harness.load.plan import Step, storm_cap
 from eg_harness.load.summary import summarise
 from eg_harness.report import charts
+from eg_harness.targets.abilities import ProcessView
 
 STORM = int(os.environ.get("EG_HARNESS_CI_STORM", "3"))
 
@@ -75,7 +76,7 @@ def test_storm_reaches_first_execute_for_every_user(target, gateway, run_state, 
         phases = {e["phase"] for e in run.events if e["journey"] == journey}
         assert set(GATEWAY_PHASES) | {TTFE} <= phases, f"journey {journey} reported {phases}"
     assert (tmp_path / "storm" / "locust_stats.csv").is_file(), "locust wrote no CSV stats"
-    if target.capabilities.process_view:
+    if target.ability(ProcessView) is not None:
         assert summary["cpu_s_per_start"], "no CPU accounting for the kernel starts"
     assert summary["generator"]["valid"], (
         f"the load generator was the bottleneck: {summary['generator']}"
@@ -87,8 +88,7 @@ def test_storm_reaches_first_execute_for_every_user(target, gateway, run_state, 
 
 def test_churn_runs_on_two_locust_workers(target, run_state, tmp_path):
     """Locust's master/worker mode, as used for load from several processes or machines."""
-    if not target.capabilities.process_view:
-        pytest.skip("worker processes are checked on the local target")
+    require(target, ProcessView, "worker processes are checked on the local target")
     step = Step("churn", 2, 6, kernelspec=target.gateway.kernelspec, workers=2)
     run = runner.run(target, step, tmp_path / "churn")
     summary = summarise(run, os.cpu_count() or 1)

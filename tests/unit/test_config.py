@@ -9,7 +9,6 @@ from eg_harness.targets.existing.config import (
     ExistingTargetConfig,
     GatewayConfig,
     HubConfig,
-    expand_env,
     load_existing_config,
 )
 
@@ -188,25 +187,33 @@ def test_path_may_be_a_string(tmp_path):
         ("${A}", {"A": "${B}"}, "${B}"),
     ],
 )
-def test_expand_env(text, environ, expected):
-    assert expand_env(text, environ) == expected
+def test_expansion(tmp_path, text, environ, expected):
+    config = load_existing_config(_with_kernelspec(tmp_path, text), environ=environ)
+    # An empty kernelspec is read as "the gateway's default" (None).
+    assert (config.gateway.kernelspec or "") == expected
 
 
-def test_expand_env_defaults_to_os_environ(monkeypatch):
+def test_expansion_defaults_to_os_environ(tmp_path, monkeypatch):
     monkeypatch.setenv("EGH_TEST_CONFIG_VAR", "from-os")
+    path = _with_kernelspec(tmp_path, "${EGH_TEST_CONFIG_VAR}")
+    assert load_existing_config(path).gateway.kernelspec == "from-os"
 
-    assert expand_env("${EGH_TEST_CONFIG_VAR}") == "from-os"
 
-
-def test_expand_env_unset_names_the_variable():
-    with pytest.raises(ConfigError, match=r"environment variable MISSING_VAR is not set"):
-        expand_env("a${MISSING_VAR}b", {})
+def test_expansion_unset_names_the_variable(tmp_path):
+    with pytest.raises(ConfigError, match=r"environment variable MISSING_VAR .* is not set"):
+        load_existing_config(_with_kernelspec(tmp_path, "a${MISSING_VAR}b"), environ={})
 
 
 @pytest.mark.parametrize("text", ["${A", "${1A}", "${A B}", "${A-x}", "${A:-${B}}", "${}"])
-def test_expand_env_rejects_malformed_references(text):
+def test_expansion_rejects_malformed_references(tmp_path, text):
     with pytest.raises(ConfigError, match=r"\$\{NAME\} or \$\{NAME:-default\}"):
-        expand_env(text, {"A": "1", "B": "2"})
+        load_existing_config(_with_kernelspec(tmp_path, text), environ={"A": "1", "B": "2"})
+
+
+def _with_kernelspec(tmp_path: Path, text: str) -> Path:
+    # A free-text field, so the expanded value is returned as it is.
+    quoted = text.replace("'", "''")
+    return write(tmp_path, f"gateway:\n  url: http://gw\n  kernelspec: '{quoted}'\n")
 
 
 def test_expansion_applies_to_every_string_value(tmp_path):

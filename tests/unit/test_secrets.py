@@ -1,4 +1,4 @@
-"""Unit tests for harness.secrets: the token registry, redaction and the logging filter.
+"""Unit tests for harness.secrets: the token registry and redaction.
 
 The registry is module-global, so every test uses its own random values and never asserts
 on the registry as a whole, only on what it registered itself.
@@ -6,7 +6,6 @@ on the registry as a whole, only on what it registered itself.
 
 from __future__ import annotations
 
-import logging
 import secrets as stdlib_secrets
 import string
 
@@ -130,77 +129,3 @@ def test_longest_secret_wins_when_one_is_a_prefix_of_another(order):
     assert s.redact(long) == REDACTED
     assert s.redact(f"[{long}] [{short}]") == f"[{REDACTED}] [{REDACTED}]"
     assert "SUFFIX" not in s.redact(f"{long}")
-
-
-def test_redact_all():
-    tok = _tok()
-    s.register(tok)
-    assert s.redact_all([tok, "plain", f"a{tok}"]) == [REDACTED, "plain", f"a{REDACTED}"]
-
-
-# -- logging filter ----------------------------------------------------------------------------
-
-
-class _Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
-
-
-@pytest.fixture
-def logger():
-    log = logging.getLogger(f"eg-harness-test-{stdlib_secrets.token_hex(4)}")
-    log.propagate = False
-    log.setLevel(logging.DEBUG)
-    handler = _Collect()
-    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-    log.addHandler(handler)
-    log.addFilter(s.RedactingFilter())
-    try:
-        yield log, handler
-    finally:
-        log.removeHandler(handler)
-
-
-def test_filter_redacts_a_record_with_args():
-    tok = _tok()
-    s.register(tok)
-    record = logging.LogRecord(
-        "x", logging.INFO, __file__, 1, "connecting with %s to %s:%d", (tok, "host", 80), None
-    )
-    assert record.getMessage() == f"connecting with {tok} to host:80"
-    assert s.RedactingFilter().filter(record) is True
-    assert record.args is None
-    assert record.msg == f"connecting with {REDACTED} to host:80"
-    assert record.getMessage() == f"connecting with {REDACTED} to host:80"
-
-
-def test_filter_on_a_logger_scrubs_what_handlers_see(logger):
-    log, handler = logger
-    tok = _tok()
-    s.register(tok)
-    unregistered = _tok(12)
-    log.info("token %s", tok)
-    log.warning("GET %s", f"/api/kernels?token={unregistered}")
-    log.debug({"dict-as-msg": tok})
-    assert handler.lines == [
-        f"INFO token {REDACTED}",
-        f"WARNING GET /api/kernels?token={REDACTED}",
-        f"DEBUG {{'dict-as-msg': '{REDACTED}'}}",
-    ]
-    assert not any(tok in line or unregistered in line for line in handler.lines)
-
-
-def test_filter_scrubs_exception_text(logger):
-    log, handler = logger
-    tok = _tok()
-    s.register(tok)
-    try:
-        raise RuntimeError(f"request to /api?token={tok} failed")
-    except RuntimeError:
-        log.exception("call failed")
-    assert handler.lines
-    assert tok not in handler.lines[0]

@@ -1,7 +1,8 @@
 """JupyterHub for the local target: the seed's deployment, shrunk to processes on 127.0.0.1.
 
 Everything run-specific comes from EGH_* environment variables set by the harness
-(harness/targets/local.py), so this file holds no secrets and no ports.
+(harness/targets/local/hub.py), so this file holds no secrets and no ports. Seeded faults
+arrive as data in EGH_HUB_SETTINGS (harness/targets/faults.py): this file knows no fault.
 """
 
 import json
@@ -15,7 +16,7 @@ from profile_spawner import ProfileSpawner  # noqa: E402
 c = get_config()  # noqa: F821 - provided by JupyterHub when it loads this file
 
 run_dir = os.environ["EGH_RUN_DIR"]
-faults = set(filter(None, os.environ.get("EGH_FAULTS", "").split(",")))
+settings = json.loads(os.environ.get("EGH_HUB_SETTINGS") or "{}")
 gateway_url = os.environ["EGH_GATEWAY_URL"]
 
 c.JupyterHub.ip = "127.0.0.1"
@@ -68,16 +69,16 @@ c.Spawner.environment = {
     "JUPYTER_RUNTIME_DIR": f"{run_dir}/user-runtime",
 }
 
-if "hub_no_identity" in faults:
+# KERNEL_USERNAME: the hub user's name ("{user}"), a fixed name (EG #661), or null: none.
+kernel_username = settings.get("kernel_username", "{user}")
+if kernel_username is None:
     c.ProfileSpawner.identity_hook = None
-elif "hub_fixed_identity" in faults:
-    c.ProfileSpawner.identity_hook = lambda spawner: "jovyan"  # EG #661
 else:
-    c.ProfileSpawner.identity_hook = lambda spawner: spawner.user.name
+    c.ProfileSpawner.identity_hook = lambda spawner: kernel_username.format(user=spawner.user.name)
 
-# The seed's override key is jupyter_gateway_url; a misspelt key is silently ignored,
-# which is exactly the misconfiguration this fault reproduces.
-gateway_key = "gateway_url" if "profile_not_gateway" in faults else "jupyter_gateway_url"
+# The seed's override key is jupyter_gateway_url; a misspelt key is silently ignored, as
+# KubeSpawner ignores it.
+gateway_key = settings.get("gateway_url_key", "jupyter_gateway_url")
 
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "spark_profile.json")) as fh:
     spark_profile = json.load(fh)

@@ -253,20 +253,6 @@ def _substitute(text: str, environ: Mapping[str, str]) -> str:
     return "".join(out)
 
 
-def expand_env(text: str, environ: Mapping[str, str] | None = None) -> str:
-    """Expand ``${VAR}`` and ``${VAR:-default}`` in one pass, so values are never re-expanded
-    (a token containing ``${`` stays intact when it comes from the environment)."""
-    env = os.environ if environ is None else environ
-    try:
-        return _substitute(text, env)
-    except _Unset as exc:
-        raise ConfigError(
-            f"environment variable {exc.name} is not set: export it or write the value in the file"
-        ) from None
-    except _Malformed as exc:
-        raise ConfigError(f"the value {exc}") from None
-
-
 def _expand_tree(
     node: Any, environ: Mapping[str, str], loc: tuple, problems: list[tuple[tuple, Exception]]
 ) -> Any:

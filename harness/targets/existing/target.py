@@ -23,8 +23,15 @@ from eg_harness.targets.existing.config import load_existing_config
 class ExistingTarget(Target):
     kind = "existing"
 
-    def __init__(self, config_path: str, *, allow_destructive: bool | None = None, **_):
-        super().__init__()
+    def __init__(
+        self,
+        config_path: str,
+        *,
+        run_id: str | None = None,
+        allow_destructive: bool | None = None,
+        **_,
+    ):
+        super().__init__(run_id)
         self.config_path = config_path
         self.config = load_existing_config(config_path)
         gw = self.config.gateway
@@ -51,7 +58,6 @@ class ExistingTarget(Target):
                 user_prefix=hub.user_prefix,
                 spawn_timeout=hub.spawn_timeout,
             )
-        self.capabilities.has_hub = self.hub is not None
         if self.config.spark is not None:
             sp = self.config.spark
             kube = sp.kubernetes
@@ -66,8 +72,6 @@ class ExistingTarget(Target):
                 if kube
                 else None,
             )
-            self.capabilities.has_spark = True
-            self.capabilities.has_kubernetes = kube is not None
         self.capabilities.list_kernels = gw.list_kernels
         self.capabilities.destructive_allowed = (
             self.config.allow_destructive if allow_destructive is None else allow_destructive

@@ -1,0 +1,317 @@
+"""The seeded-fault catalogue: each misconfiguration the local target can reproduce, as data.
+
+A fault is only worth seeding if a suite catches it, so every record names the scenario that
+must fail and the words its message must contain; the negative twins, `eg-harness faults` and
+the README's table are all built from this one list. What a fault changes is data too (gateway
+environment, hub settings, a proxy mode, kernelspec argv insertions, limits the limited gateway
+forgets), applied generically by the local target: a new fault is a new record, not new code.
+"""
+
+from __future__ import annotations
+
+from eg_harness.errors import ConfigError
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Catch(_Record):
+    """One scenario that must fail under the fault, and how its failure must read."""
+
+    suite: str  # a suite under scenarios/, or "gate" (the bench/gate self-test)
+    select: str  # the pytest -k selection that runs the scenario
+    test: str  # part of the failing test's name
+    words: tuple[str, ...]  # each must appear in the failure message
+    variant: str = ""  # tells apart several catches of one fault
+
+
+class KernelspecPatch(_Record):
+    """Arguments inserted into a kernelspec's argv right after an existing element.
+
+    Applied to the parsed kernel.json before placeholders are filled, so a patch whose anchor
+    is missing is an error rather than a silent no-op.
+    """
+
+    kernelspec: str
+    after: str  # an argv element of the kernelspec as written, e.g. "{launchers}/run_spark.py"
+    insert: tuple[str, ...]
+
+    def apply(self, spec: dict) -> dict:
+        argv = list(spec["argv"])
+        if self.after not in argv:
+            raise ConfigError(
+                f"fault patch for kernelspec {self.kernelspec!r}: {self.after!r} is not in its "
+                "argv; update the fault record in harness/targets/faults.py"
+            )
+        at = argv.index(self.after) + 1
+        return {**spec, "argv": [*argv[:at], *self.insert, *argv[at:]]}
+
+
+class Fault(_Record):
+    name: str
+    description: str  # what is wrong with the deployment
+    symptom: str  # what the catching suite sees (the README's table)
+    caught_by: tuple[Catch, ...]
+    gateway_env: dict[str, str] = Field(default_factory=dict)  # EG environment overrides
+    gateway_env_unset: tuple[str, ...] = ()  # EG environment variables removed
+    hub_settings: dict[str, object] = Field(default_factory=dict)  # read by the hub config
+    proxy_mode: str | None = None  # a faultproxy mode put in front of the gateway
+    kernelspec_patches: tuple[KernelspecPatch, ...] = ()
+    limits_unset: bool = False  # the limited gateway starts without its limits
+
+    @property
+    def suite(self) -> str:
+        return self.caught_by[0].suite
+
+
+CATALOGUE: tuple[Fault, ...] = (
+    Fault(
+        name="gateway_no_token",
+        description="the gateway runs without an auth token and accepts any request",
+        symptom="every endpoint accepts bad credentials",
+        gateway_env_unset=("EG_AUTH_TOKEN",),
+        caught_by=(
+            Catch(
+                suite="auth",
+                select="wrong_credentials_refused",
+                test="test_wrong_credentials_refused",
+                words=("accepted bad credentials", "not enforcing its auth token"),
+            ),
+        ),
+    ),
+    Fault(
+        name="gateway_allows_root",
+        description="the gateway lets root start kernels (unauthorized_users emptied)",
+        symptom="root can start kernels",
+        gateway_env={"EG_UNAUTHORIZED_USERS": "nobody-at-all"},
+        caught_by=(
+            Catch(
+                suite="auth",
+                select="unauthorized_users_refused",
+                test="test_unauthorized_users_refused",
+                words=("'root'", "EG_UNAUTHORIZED_USERS is not enforced"),
+            ),
+        ),
+    ),
+    Fault(
+        name="hub_no_identity",
+        description="the hub does not pass KERNEL_USERNAME to the user servers",
+        symptom="the kernel lacks the hub user's `KERNEL_USERNAME`",
+        hub_settings={"kernel_username": None},
+        caught_by=(
+            Catch(
+                suite="auth",
+                select="carries_hub_user_name",
+                test="test_kernel_carries_hub_user_name",
+                words=("KERNEL_USERNAME",),
+            ),
+        ),
+    ),
+    Fault(
+        name="hub_fixed_identity",
+        description="the hub sets KERNEL_USERNAME=jovyan for every user (EG #661)",
+        symptom="every user's kernel runs as `jovyan` (EG #661)",
+        hub_settings={"kernel_username": "jovyan"},
+        caught_by=(
+            Catch(
+                suite="auth",
+                select="carries_hub_user_name",
+                test="test_kernel_carries_hub_user_name",
+                words=("KERNEL_USERNAME='jovyan'", "does not pass the user's identity"),
+            ),
+        ),
+    ),
+    Fault(
+        name="profile_not_gateway",
+        description=(
+            "the hub profile misspells jupyter_gateway_url, so user servers are not in gateway mode"
+        ),
+        symptom="the user server starts kernels locally (misspelt override key)",
+        # KubeSpawner silently ignores an unknown override key, as ProfileSpawner does.
+        hub_settings={"gateway_url_key": "gateway_url"},
+        caught_by=(
+            Catch(
+                suite="startup",
+                select="through_hub",
+                test="test_user_server_kernel_runs_on_gateway",
+                words=("unknown to the gateway", "not in gateway mode"),
+            ),
+        ),
+    ),
+    Fault(
+        name="gateway_ws_drops_binary",
+        description=(
+            "a proxy in front of the gateway drops binary WebSocket frames (both directions)"
+        ),
+        symptom="a proxy in front of EG drops binary frames, so v1 and buffers die",
+        proxy_mode="drop-binary",
+        caught_by=(
+            Catch(
+                suite="websocket",
+                select="negotiated_protocol_works and gateway and v1",
+                test="test_negotiated_protocol_works",
+                words=("binary WebSocket frames are not getting through",),
+            ),
+        ),
+    ),
+    Fault(
+        name="gateway_ws_refuses_upgrade",
+        description="a proxy in front of the gateway refuses WebSocket upgrades",
+        symptom="a proxy in front of EG refuses the WebSocket upgrade",
+        proxy_mode="refuse-upgrade",
+        caught_by=(
+            Catch(
+                suite="websocket",
+                select="negotiated_protocol_works and gateway and nothing",
+                test="test_negotiated_protocol_works",
+                words=("handshake", "refused with HTTP 403"),
+            ),
+        ),
+    ),
+    Fault(
+        name="gateway_max_kernels",
+        description="the gateway allows at most 2 kernels (EG_MAX_KERNELS=2)",
+        symptom="a storm of 3 meets EG_MAX_KERNELS=2 and must report errors, never pass",
+        gateway_env={"EG_MAX_KERNELS": "2"},
+        caught_by=(
+            Catch(
+                suite="throughput",
+                select="storm_reaches",
+                test="test_storm_reaches_first_execute_for_every_user",
+                # EG answers the excess with 403, or with its 500 race (see test_limits.py).
+                words=("start_kernel: HTTP", "journeys reached their first execute"),
+            ),
+        ),
+    ),
+    Fault(
+        name="gateway_limit_unset",
+        description="a gateway meant to enforce kernel limits starts without them",
+        symptom="the gateway meant to enforce kernel limits has none, so a storm gets 6 kernels",
+        limits_unset=True,
+        caught_by=(
+            Catch(
+                suite="throughput",
+                select="max_kernels_limit_holds",
+                test="test_max_kernels_limit_holds_in_a_storm",
+                words=("kernels accepted with a limit of 2",),
+            ),
+            Catch(
+                suite="throughput",
+                select="per_user_limit",
+                test="test_per_user_limit_refuses_only_that_user",
+                words=("a user over the per-user limit got: accepted",),
+                variant="per_user",
+            ),
+        ),
+    ),
+    Fault(
+        name="gateway_slow_start",
+        description="every python3 kernel takes 2 s longer to start (a slow launcher)",
+        symptom=(
+            "python3 kernels start 2 s late; a bench against a normal baseline must fail the gate"
+        ),
+        kernelspec_patches=(
+            KernelspecPatch(
+                kernelspec="python3",
+                after="{gateway_python}",
+                insert=("{launchers}/slow_start.py", "2.0", "{gateway_python}"),
+            ),
+        ),
+        caught_by=(
+            # Not a suite: `eg-harness gate` against a normal baseline (tests/selftest).
+            Catch(
+                suite="gate",
+                select="gate_fails_a_slowed_gateway",
+                test="test_gate_fails_a_slowed_gateway_and_passes_a_normal_one",
+                words=("REGRESSION", "p95 time to first execute"),
+            ),
+        ),
+    ),
+    Fault(
+        name="spark_ignores_memory",
+        description=(
+            "the Spark kernelspec's run script drops KERNEL_MEMORY, so drivers get Spark's "
+            "default heap"
+        ),
+        symptom=(
+            "the Spark run script drops `KERNEL_MEMORY`, so drivers get Spark's default 1 GiB heap"
+        ),
+        kernelspec_patches=(
+            KernelspecPatch(
+                kernelspec="spark_python_local",
+                after="{launchers}/run_spark.py",
+                insert=("--ignore-kernel-memory",),
+            ),
+        ),
+        caught_by=(
+            Catch(
+                suite="spark",
+                select="kernel_env_reaches_the_driver",
+                test="test_kernel_env_reaches_the_driver",
+                words=("driver heap is 1024 MiB", "expected 2048 MiB from driver memory 2g"),
+            ),
+            Catch(
+                suite="spark",
+                select="notebook_code_cannot_resize",
+                test="test_notebook_code_cannot_resize_the_driver",
+                words=("driver heap is 1024 MiB, expected 2048 MiB",),
+                variant="notebook",
+            ),
+            Catch(
+                suite="spark",
+                select="follow_egs_order",
+                test="test_resource_options_follow_egs_order",
+                words=("does not apply EG's option order", "spark.driver.memory is"),
+                variant="order",
+            ),
+            Catch(
+                suite="spark",
+                select="bad_memory_fails_clearly_at_the_gateway",
+                test="test_bad_memory_fails_clearly_at_the_gateway",
+                words=("KERNEL_MEMORY=2Gi", "started a kernel"),
+                variant="bad_values",
+            ),
+        ),
+    ),
+)
+FAULTS: dict[str, Fault] = {f.name: f for f in CATALOGUE}
+
+
+def resolve(names) -> list[Fault]:
+    """The records for the names a user gave, refusing unknown names and faults that clash."""
+    unknown = sorted(set(names) - set(FAULTS))
+    if unknown:
+        raise ConfigError(
+            f"unknown local fault {unknown[0]!r}: choose from {', '.join(sorted(FAULTS))} "
+            "(see `eg-harness faults`)"
+        )
+    chosen = [FAULTS[n] for n in sorted(set(names))]
+    seen: dict[tuple[str, str], tuple[str, object]] = {}
+    for fault in chosen:
+        settings = [
+            *((("gateway env", k), v) for k, v in fault.gateway_env.items()),
+            *((("hub setting", k), v) for k, v in fault.hub_settings.items()),
+            *([(("proxy", "mode"), fault.proxy_mode)] if fault.proxy_mode else []),
+        ]
+        for key, value in settings:
+            other = seen.setdefault(key, (fault.name, value))
+            if other[1] != value:
+                raise ConfigError(
+                    f"local faults {other[0]!r} and {fault.name!r} both set {key[0]} {key[1]}: "
+                    "seed one of them per run"
+                )
+    return chosen
+
+
+def markdown_table() -> str:
+    """The README's "Seeded faults" table (a unit test keeps the two equal)."""
+    rows = ["| fault | the suite that must catch it |", "|---|---|"]
+    rows += [f"| `{f.name}` | {f.suite}: {f.symptom} |" for f in CATALOGUE]
+    return "\n".join(rows)
+
+
+def plain_listing() -> str:
+    width = max(len(f.name) for f in CATALOGUE)
+    return "\n".join(f"{f.name:{width}}  {f.suite:10}  {f.description}" for f in CATALOGUE)

@@ -1,0 +1,105 @@
+"""Enterprise Gateway as a local process: its environment, config, kernelspecs and faults."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+from eg_harness import resources
+from eg_harness.runtime import envs, ports, processes
+from eg_harness.runtime.secrets import new_token
+from eg_harness.targets.base import GatewayEndpoint
+from eg_harness.targets.faults import Fault
+from eg_harness.targets.local import kernelspecs
+from eg_harness.targets.local.components import LocalRun
+
+SETTINGS = json.loads((resources.LOCAL_CLUSTER / "gateway.json").read_text())
+
+
+def launch(
+    run: LocalRun,
+    gw_env: envs.PythonEnv,
+    faults: list[Fault],
+    progress,
+    name: str = "gateway",
+    limits: dict[str, str] | None = None,
+) -> tuple[GatewayEndpoint, processes.ManagedProcess]:
+    """Start one gateway of this run. The first ("gateway") renders the kernelspecs; a second
+    (the limited one) shares them and adds `limits` to its environment."""
+    port = ports.free_port()
+    run.ports[name] = port
+    token = new_token()
+    share = run.run_dir / "gateway" / "share" / "jupyter"
+    if name == "gateway":
+        placeholders = {
+            "{gateway_python}": gw_env.python,
+            "{launchers}": str(resources.LOCAL_CLUSTER / "launchers"),
+            "{run_dir}": str(run.run_dir),
+        }
+        specs = kernelspecs.render(share / "kernels", faults, placeholders)
+    else:
+        specs = sorted(p.name for p in (share / "kernels").iterdir())
+    env = run.env("gateway")
+    env.update(SETTINGS["env"])
+    env["JUPYTER_PATH"] = str(share)
+    # The local stand-ins for what a Kubernetes deployment's EG does (see eg_extensions/).
+    env["PYTHONPATH"] = str(resources.LOCAL_CLUSTER / "eg_extensions")
+    env["EG_KERNEL_LOG_DIR"] = str(run.run_dir / "logs")
+    env["EG_RESPONSE_IP"] = "127.0.0.1"
+    # The Spark driver's scratch space stays inside the run dir, so teardown removes it.
+    for scratch in ("spark-local", "spark-warehouse", "tmp"):
+        (run.run_dir / "gateway" / scratch).mkdir(parents=True, exist_ok=True)
+    env["EG_AUTH_TOKEN"] = token
+    # The policy the deployment is meant to enforce; a fault changes only what EG is told.
+    unauthorized = [u for u in env["EG_UNAUTHORIZED_USERS"].split(",") if u]
+    for fault in faults:
+        env.update(fault.gateway_env)
+        for key in fault.gateway_env_unset:
+            env.pop(key, None)
+    env.update(limits or {})
+    config = run.run_dir / "gateway" / f"{name}_config.py"
+    config.write_text(
+        f"c.EnterpriseGatewayApp.allowed_kernels = {sorted(specs)!r}\n"
+        "c.EnterpriseGatewayApp.default_kernel_name = 'python3'\n"
+        "c.KernelSpecManager.ensure_native_kernel = False\n"
+    )
+    argv = [
+        gw_env.bin("jupyter-enterprisegateway"),
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        "--port_retries=0",
+        f"--config={config}",
+    ]
+    shown = f" ({', '.join(f'{k}={v}' for k, v in limits.items())})" if limits else ""
+    progress(f"starting Enterprise Gateway{shown} on 127.0.0.1:{port}")
+    proc = run.supervisor.start(name, argv, env=env, cwd=run.run_dir / "gateway")
+    url = f"http://127.0.0.1:{port}"
+    endpoint = GatewayEndpoint(
+        url=url,
+        token=token,
+        kernelspec="python3",
+        launch_timeout=float(SETTINGS["launch_timeout"]),
+        ws_ping_interval=float(env["EG_WS_PING_INTERVAL_SECS"]),
+        unauthorized_users=unauthorized,
+    )
+
+    def ready():
+        r = httpx.get(f"{url}/api", headers={"Authorization": f"token {token}"}, timeout=5)
+        return r.status_code == 200 and r.json()
+
+    info = run.wait_ready("Enterprise Gateway", proc, ready, url)
+    run.versions["enterprise_gateway"] = info.get("gateway_version", "?")
+    run.versions["jupyter_server (gateway)"] = info.get("version", "?")
+    return endpoint, proc
+
+
+def limits_for(faults: list[Fault], max_kernels: int | None, per_user: int | None) -> dict:
+    """The limited gateway's environment; a `limits_unset` fault leaves it without limits."""
+    if any(f.limits_unset for f in faults):
+        return {}
+    limits = {}
+    if max_kernels is not None:
+        limits["EG_MAX_KERNELS"] = str(max_kernels)
+    if per_user is not None:
+        limits["EG_MAX_KERNELS_PER_USER"] = str(per_user)
+    return limits

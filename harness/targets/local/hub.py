@@ -1,0 +1,63 @@
+"""JupyterHub as a local process behind the proxy; faults reach its config as a JSON of hub
+settings (EGH_HUB_SETTINGS), never as fault names the config would have to know."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import httpx
+from eg_harness import resources
+from eg_harness.runtime import envs
+from eg_harness.runtime.secrets import new_token
+from eg_harness.targets.base import GatewayEndpoint, HubEndpoint
+from eg_harness.targets.faults import Fault
+from eg_harness.targets.local.components import LocalRun
+
+
+def start(
+    run: LocalRun,
+    hub_env: envs.PythonEnv,
+    gateway: GatewayEndpoint,
+    proxy_token: str,
+    faults: list[Fault],
+    progress,
+) -> HubEndpoint:
+    service_token = new_token()
+    settings: dict = {}
+    for fault in faults:
+        settings.update(fault.hub_settings)
+    env = run.env("hub")
+    env["PATH"] = f"{hub_env.path / 'bin'}:{env.get('PATH', '')}"
+    env.update(
+        EGH_RUN_DIR=str(run.run_dir / "hub"),
+        EGH_HUB_SETTINGS=json.dumps(settings),
+        EGH_GATEWAY_URL=gateway.url,
+        EGH_GATEWAY_TOKEN=gateway.token or "",
+        EGH_PROXY_PORT=str(run.ports["proxy"]),
+        EGH_PROXY_API_URL=f"http://127.0.0.1:{run.ports['proxy_api']}",
+        EGH_PROXY_TOKEN=proxy_token,
+        EGH_HUB_PORT=str(run.ports["hub"]),
+        EGH_SERVICE_TOKEN=service_token,
+        EGH_SINGLEUSER=hub_env.bin("jupyterhub-singleuser"),
+        EG_HARNESS_RUN_ID=run.run_id,
+        EG_HARNESS_OWNER_PID=str(os.getpid()),
+    )
+    config = resources.LOCAL_CLUSTER / "hub" / "jupyterhub_config.py"
+    argv = [hub_env.python, "-m", "jupyterhub", "-f", str(config)]
+    progress(f"starting JupyterHub on 127.0.0.1:{run.ports['hub']} behind the proxy")
+    proc = run.supervisor.start("hub", argv, env=env, cwd=run.run_dir / "hub")
+    public = f"http://127.0.0.1:{run.ports['proxy']}"
+
+    def ready():
+        r = httpx.get(
+            f"{public}/hub/api/users",
+            headers={"Authorization": f"token {service_token}"},
+            timeout=5,
+        )
+        return r.status_code == 200
+
+    run.wait_ready("JupyterHub (through the proxy)", proc, ready, public)
+    info = httpx.get(f"{public}/hub/api/", timeout=5).json()
+    run.versions["jupyterhub"] = info.get("version", "?")
+    return HubEndpoint(url=public, api_token=service_token)

@@ -1,0 +1,145 @@
+"""The target interface: abilities instead of hasattr, one run id, one redacting console."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from eg_harness.fixtures.abilities import require
+from eg_harness.runtime import progress, secrets
+from eg_harness.runtime.runid import new_run_id
+from eg_harness.targets import make_target
+from eg_harness.targets.abilities import (
+    ABILITIES,
+    HangingKernelspec,
+    KernelLimits,
+    ProcessView,
+)
+from eg_harness.targets.base import Target
+from eg_harness.targets.local.target import LocalTarget
+
+
+class _Bare(Target):
+    kind = "bare"
+
+    def provision(self, progress=print) -> None:
+        pass
+
+    def teardown(self) -> dict[str, list[str]]:
+        return {}
+
+
+def _existing(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text("gateway:\n  url: http://127.0.0.1:9\n")
+    return make_target("existing", config_path=str(path), run_id="r-existing")
+
+
+def test_local_target_has_every_ability_and_existing_none(tmp_path):
+    local = LocalTarget(run_id="r-local")
+    existing = _existing(tmp_path)
+    for kind in (ProcessView, KernelLimits, HangingKernelspec):
+        assert local.ability(kind) is local
+        assert existing.ability(kind) is None
+    assert local.hanging_kernelspec() == "never_ready"
+
+
+def test_require_skips_with_the_abilitys_reason(tmp_path):
+    with pytest.raises(pytest.skip.Exception, match="not visible.*: needs pids"):
+        require(_existing(tmp_path), ProcessView, "needs pids")
+    local = LocalTarget()
+    assert require(local, ProcessView) is local
+
+
+def test_capabilities_derive_from_endpoints_and_abilities(tmp_path):
+    caps = LocalTarget().describe()["capabilities"]
+    assert {name: caps[name] for name in ABILITIES} == dict.fromkeys(ABILITIES, True)
+    assert caps["destructive_allowed"] is True
+    assert caps["has_hub"] is False  # not provisioned: no hub endpoint yet
+    existing = _existing(tmp_path).describe()["capabilities"]
+    assert not any(existing[name] for name in ABILITIES)
+    assert existing["has_hub"] is False and existing["has_spark"] is False
+    assert existing["list_kernels"] is True
+
+
+def test_every_target_has_a_run_id_and_diagnostics_dir(tmp_path):
+    assert _existing(tmp_path).run_id == "r-existing"
+    assert make_target("local", run_id="r-1").run_id == "r-1"
+    bare = _Bare()
+    assert re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{4}", bare.run_id)
+    assert bare.diagnostics_dir is None
+
+
+def test_run_ids_sort_by_time_and_differ():
+    ids = {new_run_id() for _ in range(50)}
+    assert len(ids) > 40  # 16 random bits within one second: collisions are rare, not zero
+    assert all(re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{4}", i) for i in ids)
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_console_redacts_and_writes_plain_lines_off_a_terminal():
+    token = secrets.new_token()
+    out = io.StringIO()
+    say = progress.console(out)
+    say(f"gateway token {token} and /api?token=abcdefghijkl")
+    long = "x" * 300
+    say(long)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == f"[eg-harness] gateway token {secrets.REDACTED} and /api?token=[REDACTED]"
+    assert lines[1] == f"[eg-harness] {long}"  # never wrapped: CI logs stay greppable
+    assert "\x1b[" not in out.getvalue()
+
+
+def test_console_on_a_terminal_still_redacts():
+    token = secrets.new_token()
+    out = _Tty()
+    progress.console(out)(f"token {token}")
+    assert token not in out.getvalue() and secrets.REDACTED in out.getvalue()
+    assert "[eg-harness]" in out.getvalue()
+
+
+def test_console_through_pytest_uses_the_terminal_reporter_with_capture_off():
+    events = []
+
+    class Reporter:
+        def ensure_newline(self):
+            events.append("newline")
+
+        def write_line(self, line):
+            events.append(line)
+
+        def flush(self):
+            events.append("flush")
+
+    class Capman:
+        def global_and_fixture_disabled(self):
+            import contextlib
+
+            @contextlib.contextmanager
+            def off():
+                events.append("capture off")
+                yield
+                events.append("capture on")
+
+            return off()
+
+    class Config:
+        class pluginmanager:  # noqa: N801 - shaped like pytest's
+            @staticmethod
+            def get_plugin(name):
+                return {"terminalreporter": Reporter(), "capturemanager": Capman()}[name]
+
+    token = secrets.new_token()
+    progress.through_pytest(Config)(f"t={token}")
+    assert events == [
+        "capture off",
+        "newline",
+        f"[eg-harness] t={secrets.REDACTED}",
+        "flush",
+        "capture on",
+    ]
