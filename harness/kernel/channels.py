@@ -44,10 +44,11 @@ class ReplyTimeout(ChannelsError):
     stream still flowing at the deadline means a slow run, a long silence means a stall.
     """
 
-    def __init__(self, text: str, *, partial: ExecuteResult, since_last_s: float):
+    def __init__(self, text: str, *, partial: ExecuteResult, since_last_s: float, stalled: bool):
         super().__init__(text)
         self.partial = partial  # what did arrive: the reply (if any) and iopub so far
         self.since_last_s = since_last_s
+        self.stalled = stalled  # ended by `quiet_limit` (nothing arriving), not by the deadline
 
 
 @dataclass
@@ -259,10 +260,13 @@ class KernelChannels:
         *,
         wait_idle: bool = True,
         stdin_answers: list[str] | None = None,
+        quiet_limit: float | None = None,
     ) -> ExecuteResult:
         """Send `msg` and collect its reply (and iopub up to idle) within `timeout` seconds."""
         self.send(msg)
-        return self.collect(msg, timeout, wait_idle=wait_idle, stdin_answers=stdin_answers)
+        return self.collect(
+            msg, timeout, wait_idle=wait_idle, stdin_answers=stdin_answers, quiet_limit=quiet_limit
+        )
 
     def collect(
         self,
@@ -272,11 +276,13 @@ class KernelChannels:
         wait_idle: bool = True,
         stdin_answers: list[str] | None = None,
         until: Any = None,
+        quiet_limit: float | None = None,
     ) -> ExecuteResult:
         """Collect what answers an already-sent `msg`.
 
         `until(frame) -> bool` stops early (e.g. at the first `busy`), leaving the rest for a
-        later `collect` of the same request.
+        later `collect` of the same request. `quiet_limit` gives up early when nothing for
+        `msg` has arrived for that long: a stalled stream, told apart from a slow one.
         """
         result = self._partial.pop(msg["header"]["msg_id"], None) or ExecuteResult(msg, None)
         answers = list(stdin_answers or [])
@@ -284,9 +290,12 @@ class KernelChannels:
         deadline = time.monotonic() + timeout
         last_for_it = time.monotonic()
         while result.reply is None or not idle:
-            remaining = deadline - time.monotonic()
+            now = time.monotonic()
+            stop = deadline if quiet_limit is None else min(deadline, last_for_it + quiet_limit)
+            remaining = stop - now
             if remaining <= 0:
-                raise self._reply_timeout(msg, result, timeout, time.monotonic() - last_for_it)
+                quiet = now - last_for_it
+                raise self._reply_timeout(msg, result, timeout, quiet, stalled=now < deadline)
             frame = self._next_for(msg, remaining)
             if frame is None:
                 continue
@@ -311,17 +320,19 @@ class KernelChannels:
                 return result
         return result
 
-    def _reply_timeout(self, msg, result: ExecuteResult, timeout: float, quiet: float):
+    def _reply_timeout(self, msg, result: ExecuteResult, timeout: float, quiet: float, stalled):
         got = "no reply" if result.reply is None else "a reply but no idle status"
         kinds: dict[str, int] = {}
         for f in result.iopub:
             kinds[m.msg_type(f)] = kinds.get(m.msg_type(f), 0) + 1
         seen = ", ".join(f"{k} x{n}" for k, n in kinds.items()) or "none"
+        when = f"stalled: nothing for it in {quiet:.1f}s" if stalled else f"within {timeout:.0f}s"
         return ReplyTimeout(
-            f"{m.msg_type(msg)} got {got} within {timeout:.0f}s (iopub for it: {seen}; last one "
-            f"{quiet:.1f}s before the deadline; {len(self._pending)} other messages queued)",
+            f"{m.msg_type(msg)} got {got}, {when} (iopub for it: {seen}; last one {quiet:.1f}s "
+            f"ago; {len(self._pending)} other messages queued)",
             partial=result,
             since_last_s=quiet,
+            stalled=stalled,
         )
 
     def _next_for(self, msg: dict[str, Any], timeout: float) -> dict[str, Any] | None:
