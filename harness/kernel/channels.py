@@ -327,9 +327,10 @@ class KernelChannels:
             kinds[m.msg_type(f)] = kinds.get(m.msg_type(f), 0) + 1
         seen = ", ".join(f"{k} x{n}" for k, n in kinds.items()) or "none"
         when = f"stalled: nothing for it in {quiet:.1f}s" if stalled else f"within {timeout:.0f}s"
+        others = ", ".join(_brief(f) for f in self._pending[:6])
         return ReplyTimeout(
             f"{m.msg_type(msg)} got {got}, {when} (iopub for it: {seen}; last one {quiet:.1f}s "
-            f"ago; {len(self._pending)} other messages queued)",
+            f"ago; {len(self._pending)} other messages queued{': ' + others if others else ''})",
             partial=result,
             since_last_s=quiet,
             stalled=stalled,
@@ -407,6 +408,14 @@ class KernelChannels:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _brief(frame: dict[str, Any]) -> str:
+    """A queued message in a few words: its type (a status's state) and its parent's id."""
+    kind = m.msg_type(frame)
+    if kind == "status":
+        kind += "/" + str((frame.get("content") or {}).get("execution_state"))
+    return f"{kind} (parent {(m.parent_id(frame) or 'none')[:8]})"
 
 
 def _strip_query(url: str) -> str:
