@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from eg_harness.cli import repeat
 from eg_harness.cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -42,6 +43,7 @@ def add_parsers(sub) -> None:
         action="store_true",
         help="allow scenarios that disturb other users of an existing target",
     )
+    repeat.add_arguments(run)
     run.add_argument(
         "pytest_args",
         nargs=argparse.REMAINDER,
@@ -58,6 +60,8 @@ def cmd_run(args) -> int:
     import pytest
 
     chosen = selected_suites(args.suite)
+    if args.repeat < 1:
+        raise ConfigError(f"--repeat {args.repeat}: give a number of runs, 1 or more")
     if args.target == "existing":
         if not args.target_config:
             raise ConfigError(
@@ -73,6 +77,9 @@ def cmd_run(args) -> int:
         faults.resolve(args.local_fault)  # unknown or clashing faults: one line, exit 2
     run_id = args.run_id or new_run_id()
     report_dir = Path(args.report_dir) if args.report_dir else Path.cwd() / "reports" / run_id
+    if repeat.wanted(args):
+        sigterm_as_interrupt()
+        return repeat.cmd_repeat(args, run_id, report_dir)
     extra = list(args.pytest_args or [])
     if extra and extra[0] == "--":
         extra = extra[1:]

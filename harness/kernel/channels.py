@@ -15,6 +15,7 @@ from typing import Any
 
 import websocket
 from eg_harness.errors import HarnessError
+from eg_harness.kernel import disconnect
 from eg_harness.kernel import messages as m
 from eg_harness.kernel.framing import LEGACY, codec
 
@@ -25,6 +26,29 @@ MESSAGE_HOOKS: list = []
 
 class ChannelsError(HarnessError, AssertionError):
     """The channels WebSocket failed: handshake refused, closed, or a reply never came."""
+
+
+class ConnectionClosed(ChannelsError):
+    """The server (or something between) ended the connection; the message says how and when."""
+
+    def __init__(self, text: str, *, code: int | None, in_flight: disconnect.InFlight | None):
+        super().__init__(text)
+        self.code = code
+        self.in_flight = in_flight
+
+
+class ReplyTimeout(ChannelsError):
+    """A request's reply or idle did not arrive in time; the evidence tells a stall from slowness.
+
+    `since_last_s` is how long before the deadline the last frame for this request arrived: a
+    stream still flowing at the deadline means a slow run, a long silence means a stall.
+    """
+
+    def __init__(self, text: str, *, partial: ExecuteResult, since_last_s: float, stalled: bool):
+        super().__init__(text)
+        self.partial = partial  # what did arrive: the reply (if any) and iopub so far
+        self.since_last_s = since_last_s
+        self.stalled = stalled  # ended by `quiet_limit` (nothing arriving), not by the deadline
 
 
 @dataclass
@@ -103,6 +127,9 @@ class KernelChannels:
         self.nudges = 0
         self.offered = list(subprotocols or [])
         self.fell_back = False
+        self.last_frame_at = time.monotonic()  # last data frame received (or the connect)
+        self._sending: disconnect.InFlight | None = None  # set while a send is under way
+        self._last_sent: tuple[disconnect.InFlight, float] | None = None
         try:
             self.ws = self._connect(headers, self.offered, connect_timeout)
         except websocket.WebSocketException as exc:
@@ -151,14 +178,42 @@ class KernelChannels:
     # -- framing -------------------------------------------------------------------------
     def send(self, msg: dict[str, Any]) -> dict[str, Any]:
         payload, binary = self._encode(msg)
+        self._sending = disconnect.InFlight("sending", len(payload), msg_type=m.msg_type(msg))
+        self._last_sent = (self._sending, time.monotonic())
         try:
             if binary:
                 self.ws.send_binary(payload)
             else:
                 self.ws.send(payload)
         except (OSError, websocket.WebSocketException) as exc:
-            raise ChannelsError(f"sending {m.msg_type(msg)} failed: {exc}") from exc
+            raise self._closed(None, "", cause=f"{type(exc).__name__}: {exc}") from exc
+        self._sending = None
         return msg
+
+    def _closed(self, code: int | None, reason: str, cause: str | None = None) -> ConnectionClosed:
+        """The error for a connection that ended, with what was moving and how quiet it was."""
+        in_flight = self._sending or self._receiving()
+        last, sent_at = self._last_sent or (None, None)
+        text = disconnect.describe(
+            self.url,
+            code=code,
+            reason=reason,
+            in_flight=in_flight,
+            idle_s=time.monotonic() - self.last_frame_at,
+            received=len(self.received),
+            last_sent=last,
+            last_sent_age_s=None if sent_at is None else time.monotonic() - sent_at,
+            cause=cause,
+        )
+        return ConnectionClosed(text, code=code, in_flight=in_flight)
+
+    def _receiving(self) -> disconnect.InFlight | None:
+        """The frame websocket-client was part-way through reading, if any."""
+        buf = getattr(self.ws, "frame_buffer", None)
+        if buf is None or buf.length is None:
+            return None
+        done = sum(len(b) for b in buf.recv_buffer)
+        return disconnect.InFlight("receiving", buf.length, done=done)
 
     def _recv_frame(self, timeout: float) -> dict[str, Any] | None:
         """One data frame within `timeout`, or None.
@@ -173,12 +228,13 @@ class KernelChannels:
         except websocket.WebSocketTimeoutException:
             return None
         except (OSError, websocket.WebSocketException) as exc:
-            raise ChannelsError(f"WebSocket closed while receiving: {exc}") from exc
+            raise self._closed(None, "", cause=f"{type(exc).__name__}: {exc}") from exc
         if opcode == websocket.ABNF.OPCODE_CLOSE:
-            raise ChannelsError("server closed the WebSocket")
+            raise self._closed(*disconnect.close_frame(data))
         if opcode not in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
             self.control_frames += 1
             return None
+        self.last_frame_at = time.monotonic()
         if opcode == websocket.ABNF.OPCODE_TEXT:
             data = data.decode("utf-8")
         msg = self._decode(data)
@@ -204,10 +260,13 @@ class KernelChannels:
         *,
         wait_idle: bool = True,
         stdin_answers: list[str] | None = None,
+        quiet_limit: float | None = None,
     ) -> ExecuteResult:
         """Send `msg` and collect its reply (and iopub up to idle) within `timeout` seconds."""
         self.send(msg)
-        return self.collect(msg, timeout, wait_idle=wait_idle, stdin_answers=stdin_answers)
+        return self.collect(
+            msg, timeout, wait_idle=wait_idle, stdin_answers=stdin_answers, quiet_limit=quiet_limit
+        )
 
     def collect(
         self,
@@ -217,28 +276,30 @@ class KernelChannels:
         wait_idle: bool = True,
         stdin_answers: list[str] | None = None,
         until: Any = None,
+        quiet_limit: float | None = None,
     ) -> ExecuteResult:
         """Collect what answers an already-sent `msg`.
 
         `until(frame) -> bool` stops early (e.g. at the first `busy`), leaving the rest for a
-        later `collect` of the same request.
+        later `collect` of the same request. `quiet_limit` gives up early when nothing for
+        `msg` has arrived for that long: a stalled stream, told apart from a slow one.
         """
         result = self._partial.pop(msg["header"]["msg_id"], None) or ExecuteResult(msg, None)
         answers = list(stdin_answers or [])
         idle = not wait_idle or any(m.is_idle_for(f, msg) for f in result.iopub)
         deadline = time.monotonic() + timeout
+        last_for_it = time.monotonic()
         while result.reply is None or not idle:
-            remaining = deadline - time.monotonic()
+            now = time.monotonic()
+            stop = deadline if quiet_limit is None else min(deadline, last_for_it + quiet_limit)
+            remaining = stop - now
             if remaining <= 0:
-                got = "no reply" if result.reply is None else "a reply but no idle status"
-                seen = [m.msg_type(f) for f in result.iopub]
-                raise ChannelsError(
-                    f"{m.msg_type(msg)} got {got} within {timeout:.0f}s "
-                    f"(iopub for it: {seen or 'none'}; {len(self._pending)} other messages queued)"
-                )
+                quiet = now - last_for_it
+                raise self._reply_timeout(msg, result, timeout, quiet, stalled=now < deadline)
             frame = self._next_for(msg, remaining)
             if frame is None:
                 continue
+            last_for_it = time.monotonic()
             channel = frame.get("channel")
             if channel == "iopub":
                 result.iopub.append(frame)
@@ -258,6 +319,22 @@ class KernelChannels:
                 self._partial[msg["header"]["msg_id"]] = result
                 return result
         return result
+
+    def _reply_timeout(self, msg, result: ExecuteResult, timeout: float, quiet: float, stalled):
+        got = "no reply" if result.reply is None else "a reply but no idle status"
+        kinds: dict[str, int] = {}
+        for f in result.iopub:
+            kinds[m.msg_type(f)] = kinds.get(m.msg_type(f), 0) + 1
+        seen = ", ".join(f"{k} x{n}" for k, n in kinds.items()) or "none"
+        when = f"stalled: nothing for it in {quiet:.1f}s" if stalled else f"within {timeout:.0f}s"
+        others = ", ".join(_brief(f) for f in self._pending[:6])
+        return ReplyTimeout(
+            f"{m.msg_type(msg)} got {got}, {when} (iopub for it: {seen}; last one {quiet:.1f}s "
+            f"ago; {len(self._pending)} other messages queued{': ' + others if others else ''})",
+            partial=result,
+            since_last_s=quiet,
+            stalled=stalled,
+        )
 
     def _next_for(self, msg: dict[str, Any], timeout: float) -> dict[str, Any] | None:
         """The next frame whose parent is `msg`; others are kept for whoever asks later."""
@@ -331,6 +408,14 @@ class KernelChannels:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _brief(frame: dict[str, Any]) -> str:
+    """A queued message in a few words: its type (a status's state) and its parent's id."""
+    kind = m.msg_type(frame)
+    if kind == "status":
+        kind += "/" + str((frame.get("content") or {}).get("execution_state"))
+    return f"{kind} (parent {(m.parent_id(frame) or 'none')[:8]})"
 
 
 def _strip_query(url: str) -> str:

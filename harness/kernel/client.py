@@ -127,8 +127,11 @@ class ChannelsKernelClient:
     def history(
         self, raw: bool = True, output: bool = False, hist_access_type: str = "range", **kwargs: Any
     ) -> str:
-        kwargs.setdefault("session", 0)
-        kwargs.setdefault("start", 0)
+        if (
+            hist_access_type == "range"
+        ):  # as jupyter_client: defaults only where they mean something
+            kwargs.setdefault("session", 0)
+            kwargs.setdefault("start", 0)
         return self._send(
             "history_request",
             {"raw": raw, "output": output, "hist_access_type": hist_access_type, **kwargs},

@@ -88,10 +88,6 @@ def parent_id(msg: dict[str, Any]) -> str | None:
     return (msg.get("parent_header") or {}).get("msg_id")
 
 
-def is_reply_to(msg: dict[str, Any], request: dict[str, Any]) -> bool:
-    return parent_id(msg) == request["header"]["msg_id"] and msg_type(msg).endswith("_reply")
-
-
 def is_idle_for(msg: dict[str, Any], request: dict[str, Any]) -> bool:
     return (
         msg.get("channel") == "iopub"

@@ -63,3 +63,21 @@ def test_client_message_shape_matches_jupyter_client():
     msg = as_client_message(frame)
     assert msg["msg_id"] == frame["header"]["msg_id"] and msg["msg_type"] == "status"
     assert "channel" not in msg and msg["buffers"] == []
+
+
+def test_password_correction_is_ours_and_leaves_the_library_alone():
+    from jupyter_kernel_test import msgspec_v5
+
+    req = m.new_message("execute_request", {"code": "input()"}, session="s")
+    prompt = m.new_message(
+        "input_request",
+        {"prompt": "pw? ", "password": True},
+        session="s",
+        channel="stdin",
+        parent_header=req["header"],
+    )
+    assert violation(prompt) is None
+    prompt["content"]["password"] = 1
+    assert "password" in violation(prompt)
+    library = msgspec_v5.schema_fragments["input_request"]["properties"]["password"]
+    assert library == {"type": "number"}, "the library's own schema must stay as shipped"

@@ -118,28 +118,6 @@ def test_msg_type_and_parent_id_tolerate_missing_parts():
     assert m.parent_id({}) is None
 
 
-# -- reply matching ----------------------------------------------------------------------
-
-
-def test_is_reply_to_positive():
-    req = m.execute_request("1", session="s")
-    assert m.is_reply_to(_reply_to(req, "execute_reply", status="ok"), req)
-
-
-def test_is_reply_to_negative_cases():
-    req = m.execute_request("1", session="s")
-    other = m.execute_request("2", session="s")
-    # Right parent, not a reply.
-    assert not m.is_reply_to(_reply_to(req, "status", channel="iopub"), req)
-    assert not m.is_reply_to(_reply_to(req, "execute_input", channel="iopub"), req)
-    # A reply, but to another request.
-    assert not m.is_reply_to(_reply_to(other, "execute_reply"), req)
-    # A reply with no parent at all.
-    orphan = _reply_to(req, "execute_reply")
-    orphan["parent_header"] = {}
-    assert not m.is_reply_to(orphan, req)
-
-
 def test_is_idle_for_positive():
     req = m.execute_request("1", session="s")
     idle = _reply_to(req, "status", channel="iopub", execution_state="idle")

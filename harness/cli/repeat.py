@@ -1,0 +1,154 @@
+"""`eg-harness run --repeat N [--cpu-hog]`: is a verdict stable, also on a busy machine?
+
+A gate is trusted when a correct deployment passes every time. Running the selection N times
+(each a fresh `eg-harness run` in its own process, run id and report dir under one parent) and
+tabling each scenario's outcomes shows flakiness directly; `--cpu-hog` keeps one core busy
+with a process the harness starts and always stops, to see which verdicts a loaded machine
+changes. A scenario that failed in any run fails the whole repeat (exit 1); inconclusive
+results are counted apart, never as failures.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections import Counter
+from contextlib import contextmanager
+from pathlib import Path
+
+from eg_harness.cli.common import EXIT_FAILED, EXIT_OK
+from eg_harness.verdict import is_inconclusive
+
+OUTCOMES = ("passed", "failed", "skipped", "inconclusive")
+
+
+def add_arguments(run) -> None:
+    run.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run the selection N times and table each scenario's outcomes",
+    )
+    run.add_argument(
+        "--cpu-hog",
+        action="store_true",
+        help="keep one core busy while the runs go (a noise check under load)",
+    )
+
+
+def wanted(args) -> bool:
+    return args.repeat > 1 or args.cpu_hog
+
+
+def outcomes_from_junit(text: str) -> dict[str, str]:
+    """Scenario id -> outcome, from pytest's junit XML. An xfail (a known bug confirmed)
+    counts as passed, as it does for pytest's exit code."""
+    result = {}
+    for case in ET.fromstring(text).iter("testcase"):
+        name = f"{case.get('classname', '')}::{case.get('name', '')}"
+        if case.find("failure") is not None or case.find("error") is not None:
+            result[name] = "failed"
+        elif (skip := case.find("skipped")) is not None:
+            if skip.get("type") == "pytest.xfail":
+                result[name] = "passed"
+            elif is_inconclusive(skip.get("message")):
+                result[name] = "inconclusive"
+            else:
+                result[name] = "skipped"
+        else:
+            result[name] = "passed"
+    return result
+
+
+def tally(runs: list[dict[str, str]]) -> dict[str, Counter]:
+    """Per scenario, how many runs gave each outcome; a scenario missing from a run (that run
+    crashed or was cut short) counts as failed there, so a lost run cannot look clean."""
+    names = sorted({name for run in runs for name in run})
+    return {name: Counter(run.get(name, "failed") for run in runs) for name in names}
+
+
+def render(table: dict[str, Counter], n: int) -> str:
+    width = max([len("scenario"), *(len(k) for k in table)])
+    head = f"{'scenario':{width}}  " + "  ".join(f"{o:>12}" for o in OUTCOMES)
+    lines = [head, "-" * len(head)]
+    for name, counts in table.items():
+        cells = "  ".join(f"{f'{counts[o]}/{n}':>12}" for o in OUTCOMES)
+        lines.append(f"{name:{width}}  {cells}")
+    return "\n".join(lines)
+
+
+@contextmanager
+def cpu_hog(enabled: bool):
+    """One busy process for the duration; stopped on any exit, Ctrl-C included."""
+    if not enabled:
+        yield None
+        return
+    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+    print(f"[eg-harness] cpu hog running (pid {proc.pid})", flush=True)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        print(f"[eg-harness] cpu hog stopped (pid {proc.pid})", flush=True)
+
+
+def _child_argv(args, run_id: str, report_dir: Path) -> list[str]:
+    argv = [sys.executable, "-m", "eg_harness", "run", "--target", args.target]
+    argv += ["--suite", args.suite, "--run-id", run_id, "--report-dir", str(report_dir)]
+    if args.target_config:
+        argv += ["--target-config", args.target_config]
+    for fault in args.local_fault:
+        argv += ["--local-fault", fault]
+    if args.allow_destructive:
+        argv.append("--allow-destructive")
+    extra = [a for a in (args.pytest_args or []) if a != "--"]
+    return argv + (["--", *extra] if extra else [])
+
+
+def cmd_repeat(args, parent_id: str, parent: Path) -> int:
+    parent.mkdir(parents=True, exist_ok=True)
+    runs: list[dict[str, str]] = []
+    codes: list[int] = []
+    with cpu_hog(args.cpu_hog):
+        for i in range(1, args.repeat + 1):
+            run_id = f"{parent_id}-r{i}"
+            print(f"[eg-harness] repeat {i}/{args.repeat}: run id {run_id}", flush=True)
+            t0 = time.monotonic()
+            code = subprocess.run(_child_argv(args, run_id, parent / f"run-{i}")).returncode
+            codes.append(code)
+            junit = parent / f"run-{i}" / "junit.xml"
+            runs.append(outcomes_from_junit(junit.read_text()) if junit.exists() else {})
+            print(f"[eg-harness] repeat {i}: exit {code} in {time.monotonic() - t0:.0f}s")
+            if code not in (EXIT_OK, EXIT_FAILED):  # usage, target or interrupt: stop here
+                break
+    table = tally(runs)
+    text = render(table, len(runs))
+    load = " with one core kept busy (--cpu-hog)" if args.cpu_hog else ""
+    summary = f"{len(runs)} run(s) of --suite {args.suite}{load}; exit codes {codes}"
+    print(f"\n{summary}\n{text}")
+    (parent / "repeat.txt").write_text(f"{summary}\n{text}\n")
+    (parent / "repeat.json").write_text(
+        json.dumps(
+            {
+                "runs": len(runs),
+                "cpu_hog": args.cpu_hog,
+                "exit_codes": codes,
+                "scenarios": {k: dict(v) for k, v in table.items()},
+            },
+            indent=2,
+        )
+    )
+    print(f"repeat table: {parent / 'repeat.txt'}")
+    bad = next((c for c in codes if c not in (EXIT_OK, EXIT_FAILED)), None)
+    if bad is not None:
+        return bad
+    return EXIT_FAILED if any(c["failed"] for c in table.values()) else EXIT_OK
