@@ -219,6 +219,43 @@ def test_pytest_html_report_carries_each_tests_findings(pytester):
     assert all(e["format_type"] == "url" for e in later)
 
 
+def test_pytest_html_output_is_redacted_and_scanned_for_secrets(pytester):
+    token = "ab" * 24
+    pytester.makepyfile(
+        test_inner=f"""
+        import pytest
+        from eg_harness.runtime import secrets
+
+        secrets.register("{token}")
+
+        def test_prints_a_token():
+            print("token {token}")
+            assert False, "refused {token}"
+        """
+    )
+    report_dir = pytester.path / "out"
+    result = pytester.runpytest_inprocess(f"--eg-report-dir={report_dir}", "-p", "no:junitxml")
+    page = (report_dir / "pytest-html.html").read_text()
+    assert "test_prints_a_token" in page and token not in page
+    assert "SECRET FOUND" not in result.stderr.str()
+    # A secret pytest-html writes unredacted (a test id is the key of its data) is still caught.
+    pytester.makepyfile(
+        test_inner=f"""
+        import pytest
+        from eg_harness.runtime import secrets
+
+        secrets.register("{token}")
+
+        @pytest.mark.parametrize("x", [1], ids=["{token}"])
+        def test_leaky_id(x):
+            pass
+        """
+    )
+    result = pytester.runpytest_inprocess(f"--eg-report-dir={report_dir}", "-p", "no:junitxml")
+    assert result.ret == 1
+    assert "SECRET FOUND" in result.stderr.str() and "pytest-html.html" in result.stderr.str()
+
+
 def test_no_pytest_html_report_without_a_report_dir(pytester):
     pytester.makepyfile(test_inner="def test_ok():\n    pass\n")
     pytester.inline_run().assertoutcome(passed=1)
