@@ -110,6 +110,13 @@ def cmd_run(args) -> int:
     if report.exists():
         latest = report_dir.parent / "latest" / "report.html"
         print(f"report: {latest if latest.exists() else report}")
+    if collector.collection_errors:  # pytest calls this "interrupted"; it is a broken scenario
+        print(
+            f"eg-harness: could not collect {', '.join(collector.collection_errors)}"
+            " (see the error above): fix the scenario",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     if code == 0:
         return EXIT_OK
     if code == 1:

@@ -286,6 +286,11 @@ def test_markers_exist_outside_the_repo_and_misspelt_ones_fail(pytester):
             pass
         """
     )
-    result = pytester.runpytest_inprocess("--strict-markers")
+    collector = RunState()
+    result = pytester.runpytest_inprocess("--strict-markers", plugins=[collector])
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*'strees' not found in `markers` configuration option*"])
+    # The collector records it, so the CLI can name it and the report shows it as an error.
+    assert collector.collection_errors == ["test_marks.py"]
+    assert collector.tests["test_marks.py"]["outcome"] == "error"
+    assert "strees" in collector.tests["test_marks.py"]["message"]
