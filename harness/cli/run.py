@@ -92,6 +92,7 @@ def cmd_run(args) -> int:
         f"--junitxml={report_dir / 'junit.xml'}",
         "-p",
         "no:cacheprovider",
+        "--strict-markers",  # a misspelt marker must fail, not silently select nothing
         "-rfEs",
         # The CLI itself lives in the plugin's distribution, so pytest cannot rewrite it.
         "-W",
@@ -104,17 +105,24 @@ def cmd_run(args) -> int:
     if args.allow_destructive:
         pytest_args.append("--allow-destructive")
     pytest_args += extra
-    sigterm_as_interrupt()
-    code = int(pytest.main(pytest_args))
-    from eg_harness.fixtures import plugin  # after pytest.main, so pytest can assert-rewrite it
+    from eg_harness.fixtures.collector import RunState
 
-    state = plugin.LAST_RUN
-    if state is not None and state.target_exit_code is not None:
-        return state.target_exit_code
+    collector = RunState()  # the run's record, handed to pytest and read back here
+    sigterm_as_interrupt()
+    code = int(pytest.main(pytest_args, plugins=[collector]))
+    if collector.target_exit_code is not None:
+        return collector.target_exit_code
     report = report_dir / "report.html"
     if report.exists():
         latest = report_dir.parent / "latest" / "report.html"
         print(f"report: {latest if latest.exists() else report}")
+    if collector.collection_errors:  # pytest calls this "interrupted"; it is a broken scenario
+        print(
+            f"eg-harness: could not collect {', '.join(collector.collection_errors)}"
+            " (see the error above): fix the scenario",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     if code == 0:
         return EXIT_OK
     if code == 1:

@@ -6,8 +6,6 @@ its token), so a hole here is a hole into every user's kernels.
 
 from __future__ import annotations
 
-import uuid
-
 import httpx
 import pytest
 import websocket
@@ -66,15 +64,11 @@ def victim_kernel(user_server, target):
         handle.close()
 
 
-def test_other_users_token_refused(user_server, victim_kernel, hub, target):
+def test_other_users_token_refused(user_server, victim_kernel, hub, new_hub_user):
     """Another hub user's own token cannot list, start, reach or interrupt this user's kernels."""
-    other = f"{target.hub.user_prefix}other-{uuid.uuid4().hex[:5]}"
-    hub.create_user(other)
-    try:
+    with new_hub_user("other") as other:
         token = hub.create_token(other)  # what a normal user holds: their default scopes
         leaks = _probe_as(hub, user_server.name, token, victim_kernel.id)
-    finally:
-        hub.delete_user(other)
     assert not leaks, f"user {other!r} reached {user_server.name!r}'s server: {'; '.join(leaks)}"
 
 

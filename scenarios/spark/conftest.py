@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from eg_harness.checks.spark import FACTS_CODE, parse_facts
 from eg_harness.clients.gateway import GatewayClient, KernelHandle
-from eg_harness.fixtures.plugin import throwaway_user_server
 from eg_harness.targets.base import SparkEndpoint, Target
 
 
@@ -60,8 +59,8 @@ def spark_start():
 
 
 @pytest.fixture
-def spark_user_server(target: Target, request: pytest.FixtureRequest):
-    """spark_user_server(user_options) -> context manager of a spawned UserServer."""
+def spark_user_server(spark: SparkEndpoint, throwaway_user_server):
+    """spark_user_server(user_options) -> context manager of a new user's spawned server."""
     return lambda options: throwaway_user_server(
-        target, request, user_options=options, launch_timeout=target.spark.launch_timeout
+        user_options=options, launch_timeout=spark.launch_timeout
     )
