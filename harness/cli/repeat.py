@@ -19,8 +19,8 @@ from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 
+from eg_harness.checks.verdict import is_inconclusive
 from eg_harness.cli.common import EXIT_FAILED, EXIT_OK
-from eg_harness.verdict import is_inconclusive
 
 OUTCOMES = ("passed", "failed", "skipped", "inconclusive")
 

@@ -14,7 +14,8 @@ Schema history:
   each test carries its ``subtests``, counted apart under ``summary.subtests``; ``kind`` says
   whether a suite run or a bench wrote it; collection errors are tests with outcome ``error``;
   ``cleanup`` is ``null`` when it was not recorded; ``throughput`` (bench) and ``load_runs``
-  (suites) keep the load package's own summaries.
+  (suites) keep the load package's own summaries. Outcome ``inconclusive`` (a skip whose
+  reason starts with "INCONCLUSIVE:") is counted apart from ``skipped``.
 """
 
 from __future__ import annotations
@@ -27,15 +28,25 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 SCHEMA_VERSION = 2
 
-Outcome = Literal["passed", "failed", "error", "skipped", "xfailed", "xpassed"]
-OUTCOMES: tuple[str, ...] = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+Outcome = Literal["passed", "failed", "error", "skipped", "inconclusive", "xfailed", "xpassed"]
+OUTCOMES: tuple[str, ...] = (
+    "passed",
+    "failed",
+    "error",
+    "skipped",
+    "inconclusive",
+    "xfailed",
+    "xpassed",
+)
 BAD_OUTCOMES = frozenset({"failed", "error"})
 SubtestOutcome = Literal["passed", "failed", "skipped"]
 
 COUNTING = (
     "one count per test item (pytest node id); unittest sub-tests are counted apart under "
     "'subtests', and a failed sub-test fails its test; a test that passed but failed in "
-    "setup or teardown is an error"
+    "setup or teardown is an error; 'inconclusive' means this run could not tell (a bound "
+    "derived from the run's own measurements ran out while data was still arriving), never a "
+    "failure"
 )
 
 
@@ -96,6 +107,7 @@ class Summary(_Strict):
     failed: int = 0
     error: int = 0
     skipped: int = 0
+    inconclusive: int = 0
     xfailed: int = 0
     xpassed: int = 0
     subtests: SubtestCounts = Field(default_factory=SubtestCounts)
@@ -248,8 +260,16 @@ class Results(_Strict):
 
 
 def outcome_rank(outcome: str) -> int:
-    order = {"failed": 0, "error": 1, "xpassed": 2, "skipped": 3, "xfailed": 4, "passed": 5}
-    return order.get(outcome, 6)
+    order = {
+        "failed": 0,
+        "error": 1,
+        "xpassed": 2,
+        "inconclusive": 3,
+        "skipped": 4,
+        "xfailed": 5,
+        "passed": 6,
+    }
+    return order.get(outcome, 7)
 
 
 def suite_of(nodeid: str) -> str:

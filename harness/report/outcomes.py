@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from eg_harness.checks.verdict import is_inconclusive
 from eg_harness.report.model import Subtest, TestResult, suite_of
 
 
@@ -106,6 +107,8 @@ def _outcome(p: PhaseReport) -> tuple[str, str | None]:
     if p.outcome == "skipped":
         if p.wasxfail:
             return "xfailed", f"known defect, still present: {p.message}"
+        if is_inconclusive(p.message):
+            return "inconclusive", p.message
         return "skipped", p.message
     if p.wasxfail:
         return "xpassed", f"expected to fail but passed: {p.message}"

@@ -11,8 +11,9 @@ import time
 import uuid
 
 import pytest
-from eg_harness import verdict
 from eg_harness.checks.sequence import breaks
+from eg_harness.checks.verdict import calibrate
+from eg_harness.fixtures.verdict import timed_out
 from eg_harness.kernel import messages as m
 from eg_harness.kernel.channels import ReplyTimeout
 
@@ -116,7 +117,7 @@ def test_large_output_arrives_complete(chans, hop, offer, mib, run_state, reques
         request.node.add_marker(pytest.mark.xfail(strict=True, reason=HUB_SIZE_LIMIT))
     # The bound follows this hop's pace for 1 MiB just measured (x5, at least 30 s + 1.5 s/MiB);
     # the quiet limit catches a hang (the hub's drop) without waiting the bound out.
-    pace = verdict.calibrate(lambda k: len(chans.execute(_big_output(k), 120).stdout), 1 << 20)
+    pace = calibrate(lambda k: len(chans.execute(_big_output(k), 120).stdout), 1 << 20)
     per_mib = pace.seconds / (pace.messages / (1024 * 1024))
     timeout = max(30 + 1.5 * mib, 5 * per_mib * mib)
     n = mib * 1024 * 1024
@@ -131,7 +132,7 @@ def test_large_output_arrives_complete(chans, hop, offer, mib, run_state, reques
             f"allowed (calibration: 1 MiB in {pace.seconds:.1f}s); last message "
             f"{exc.since_last_s:.1f}s before giving up"
         )
-        verdict.timed_out(exc, f"{mib} MiB output on {hop.name}", evidence)
+        timed_out(exc, f"{mib} MiB output on {hop.name}", evidence)
     elapsed = time.monotonic() - t0
     assert res.status == "ok", res.describe_error()
     out = res.stdout
@@ -174,7 +175,7 @@ def test_many_small_outputs_in_order(chans, hop):
         res = chans.request(_burst(chans, k), 120, quiet_limit=QUIET_LIMIT)
         return len(res.stdout.split())
 
-    pace = verdict.calibrate(small, 500)
+    pace = calibrate(small, 500)
     bound = pace.bound(n)
     t0 = time.monotonic()
     try:
@@ -188,7 +189,7 @@ def test_many_small_outputs_in_order(chans, hop):
             f"last message {exc.since_last_s:.1f}s before giving up; "
             f"last output {lines[-1] if lines else 'none'}"
         )
-        verdict.timed_out(exc, f"10,000 outputs on {hop.name}", evidence)
+        timed_out(exc, f"10,000 outputs on {hop.name}", evidence)
     assert res.status == "ok", res.describe_error()
     broke = breaks(res.stdout.split(), n)
     notices = [line for line in res.stderr.splitlines() if RATE_NOTICE in line.lower()]

@@ -64,6 +64,11 @@ OK_TEARDOWN = PhaseReport("teardown", "passed")
         ),
         ((PhaseReport("setup", "skipped", "no hub"), OK_TEARDOWN), "skipped", "no hub"),
         (
+            (OK_SETUP, PhaseReport("call", "skipped", "INCONCLUSIVE: 40 msg/s"), OK_TEARDOWN),
+            "inconclusive",
+            "INCONCLUSIVE: 40 msg/s",
+        ),
+        (
             (OK_SETUP, PhaseReport("call", "skipped", "bug 661", wasxfail=True), OK_TEARDOWN),
             "xfailed",
             "known defect",
@@ -108,3 +113,15 @@ def test_subtests_are_counted_apart_and_a_failed_one_fails_its_test():
     summary = Summary.of([passing, failing])
     assert (summary.total, summary.passed, summary.failed, summary.skipped) == (2, 1, 1, 0)
     assert summary.subtests.model_dump() == {"total": 4, "passed": 2, "failed": 1, "skipped": 1}
+
+
+def test_inconclusive_is_counted_apart_from_skipped_and_never_bad():
+    still_arriving = _item(
+        OK_SETUP,
+        PhaseReport("call", "skipped", "INCONCLUSIVE: 8000 of 10000, arriving"),
+        OK_TEARDOWN,
+    ).result()
+    no_hub = _item(PhaseReport("setup", "skipped", "no hub"), OK_TEARDOWN).result()
+    summary = Summary.of([still_arriving, no_hub])
+    assert (summary.inconclusive, summary.skipped, summary.failed) == (1, 1, 0)
+    assert not still_arriving.bad

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from eg_harness import verdict
+from eg_harness.checks import verdict
 from eg_harness.checks.sequence import breaks
+from eg_harness.fixtures.verdict import inconclusive
 
 
 def test_complete_sequence_has_no_break():
@@ -43,7 +44,7 @@ def test_calibrate_counts_what_arrived():
 
 def test_inconclusive_is_a_skip_with_the_prefix():
     with pytest.raises(pytest.skip.Exception) as info:
-        verdict.inconclusive("2000 of 10000 after 60s, still arriving")
+        inconclusive("2000 of 10000 after 60s, still arriving")
     assert str(info.value).startswith("INCONCLUSIVE: 2000 of 10000")
     assert verdict.is_inconclusive("Skipped: INCONCLUSIVE: x")
     assert not verdict.is_inconclusive("Skipped: needs a hub")

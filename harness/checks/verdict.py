@@ -8,8 +8,8 @@ with the evidence (rates, counts, time since the last message). It is never a fa
 deployment. A stall (nothing for a long time) or a loss (idle arrived, outputs missing) stays
 a failure, with the evidence that proves it.
 
-Also a pytest plugin (entry point `eg_harness_verdict`): the terminal shows inconclusive
-results as their own outcome, counted in the summary line and listed with their reasons.
+This module is the judgement (pace, bounds, what counts as inconclusive); ending a test that
+way, and showing it as its own outcome in pytest's terminal, is fixtures/verdict.py's.
 """
 
 from __future__ import annotations
@@ -17,16 +17,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NoReturn
 
 PREFIX = "INCONCLUSIVE:"
-
-
-def inconclusive(reason: str) -> NoReturn:
-    """End the test as 'this run could not tell', with the evidence in `reason`."""
-    import pytest
-
-    pytest.skip(f"{PREFIX} {reason}")
 
 
 def is_inconclusive(reason: str | None) -> bool:
@@ -57,33 +49,3 @@ def calibrate(burst: Callable[[int], int], n: int = 500) -> Pace:
     t0 = time.monotonic()
     got = burst(n)
     return Pace(got, time.monotonic() - t0)
-
-
-def timed_out(exc, what: str, evidence: str) -> NoReturn:
-    """Judge a channels ReplyTimeout: a stall fails, a stream still flowing is inconclusive."""
-    if exc.stalled:
-        raise AssertionError(f"{what} stalled ({evidence}): {exc}") from None
-    inconclusive(f"{what} still arriving when the bound ran out: {evidence}")
-
-
-# -- pytest plugin ---------------------------------------------------------------------------
-def _reason(report) -> str | None:
-    if report.skipped and isinstance(report.longrepr, tuple):
-        return str(report.longrepr[2])
-    return None
-
-
-def pytest_report_teststatus(report, config):
-    if not hasattr(report, "wasxfail") and is_inconclusive(_reason(report)):
-        return "inconclusive", "I", "INCONCLUSIVE"
-    return None
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    reports = terminalreporter.stats.get("inconclusive", [])
-    if not reports:
-        return
-    terminalreporter.section("inconclusive: this run could not tell (not a failure)", sep="-")
-    for report in reports:
-        reason = _reason(report).removeprefix("Skipped: ").removeprefix(PREFIX).strip()
-        terminalreporter.write_line(f"INCONCLUSIVE {report.nodeid} - {reason}")
