@@ -13,13 +13,13 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 from eg_harness.runtime.secrets import redact
+from eg_harness.runtime.waits import WaitTimeout, wait_for
 
 RUN_ID_ENV = "EG_HARNESS_RUN_ID"
 OWNER_ENV = "EG_HARNESS_OWNER_PID"
@@ -224,15 +224,17 @@ def sweep_orphans() -> list[str]:
     return stopped
 
 
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
 def wait_gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not psutil.pid_exists(pid):
-            return True
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        time.sleep(0.05)
-    return False
+    """Whether `pid` exited (or is a zombie nobody reaps) within `timeout`."""
+    try:
+        wait_for(f"process {pid} to exit", lambda: _gone(pid), timeout, max_interval=0.25)
+    except WaitTimeout:
+        return False
+    return True
