@@ -14,13 +14,13 @@ import json
 import subprocess
 import sys
 import time
-import xml.etree.ElementTree as ET
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 
-from eg_harness.checks.verdict import is_inconclusive
 from eg_harness.cli.common import EXIT_FAILED, EXIT_OK
+from eg_harness.report.model import Results
+from eg_harness.report.writer import load_results
 
 OUTCOMES = ("passed", "failed", "skipped", "inconclusive")
 
@@ -44,24 +44,22 @@ def wanted(args) -> bool:
     return args.repeat > 1 or args.cpu_hog
 
 
-def outcomes_from_junit(text: str) -> dict[str, str]:
-    """Scenario id -> outcome, from pytest's junit XML. An xfail (a known bug confirmed)
-    counts as passed, as it does for pytest's exit code."""
-    result = {}
-    for case in ET.fromstring(text).iter("testcase"):
-        name = f"{case.get('classname', '')}::{case.get('name', '')}"
-        if case.find("failure") is not None or case.find("error") is not None:
-            result[name] = "failed"
-        elif (skip := case.find("skipped")) is not None:
-            if skip.get("type") == "pytest.xfail":
-                result[name] = "passed"
-            elif is_inconclusive(skip.get("message")):
-                result[name] = "inconclusive"
-            else:
-                result[name] = "skipped"
-        else:
-            result[name] = "passed"
-    return result
+# The run's own verdict per test (report/outcomes.py decided it) folded into the table's four
+# columns: a confirmed known bug (xfailed) or a non-strict xpass does not fail a run.
+_COLUMN = {
+    "passed": "passed",
+    "xfailed": "passed",
+    "xpassed": "passed",
+    "failed": "failed",
+    "error": "failed",
+    "skipped": "skipped",
+    "inconclusive": "inconclusive",
+}
+
+
+def outcomes_of(results: Results) -> dict[str, str]:
+    """Scenario node id -> the table's outcome, from a run's results document."""
+    return {t.nodeid: _COLUMN[t.outcome] for t in results.tests}
 
 
 def tally(runs: list[dict[str, str]]) -> dict[str, Counter]:
@@ -125,8 +123,8 @@ def cmd_repeat(args, parent_id: str, parent: Path) -> int:
             t0 = time.monotonic()
             code = subprocess.run(_child_argv(args, run_id, parent / f"run-{i}")).returncode
             codes.append(code)
-            junit = parent / f"run-{i}" / "junit.xml"
-            runs.append(outcomes_from_junit(junit.read_text()) if junit.exists() else {})
+            saved = parent / f"run-{i}" / "results.json"
+            runs.append(outcomes_of(load_results(saved)) if saved.exists() else {})
             print(f"[eg-harness] repeat {i}: exit {code} in {time.monotonic() - t0:.0f}s")
             if code not in (EXIT_OK, EXIT_FAILED):  # usage, target or interrupt: stop here
                 break

@@ -1,37 +1,48 @@
-"""The --repeat table: outcomes read from junit XML, tallied per scenario across runs."""
+"""The --repeat table: outcomes read from each run's results.json, tallied per scenario."""
 
 from __future__ import annotations
 
 import argparse
 
 from eg_harness.cli import repeat
-
-JUNIT = """<?xml version="1.0" encoding="utf-8"?>
-<testsuites><testsuite name="pytest">
-  <testcase classname="auth.test_a" name="test_ok" time="1.0"/>
-  <testcase classname="auth.test_a" name="test_bad"><failure message="x">t</failure></testcase>
-  <testcase classname="auth.test_a" name="test_err"><error message="setup">t</error></testcase>
-  <testcase classname="ws.test_p" name="test_slow" time="1.0">
-    <skipped type="pytest.skip" message="INCONCLUSIVE: 2000 of 10000 still arriving">x</skipped>
-  </testcase>
-  <testcase classname="ws.test_p" name="test_nohub" time="0.0">
-    <skipped type="pytest.skip" message="needs a hub">x</skipped>
-  </testcase>
-  <testcase classname="ws.test_p" name="test_known_bug" time="1.0">
-    <skipped type="pytest.xfail" message="relay bug">x</skipped>
-  </testcase>
-</testsuite></testsuites>
-"""
+from eg_harness.report.model import Results, TestResult
 
 
-def test_outcomes_from_junit():
-    assert repeat.outcomes_from_junit(JUNIT) == {
-        "auth.test_a::test_ok": "passed",
-        "auth.test_a::test_bad": "failed",
-        "auth.test_a::test_err": "failed",
-        "ws.test_p::test_slow": "inconclusive",
-        "ws.test_p::test_nohub": "skipped",
-        "ws.test_p::test_known_bug": "passed",
+def _results(outcomes: dict[str, tuple[str, str | None]]) -> Results:
+    tests = [
+        TestResult(
+            nodeid=nodeid,
+            suite=nodeid.split("/")[1],
+            name=nodeid.split("::")[-1],
+            outcome=outcome,
+            duration_s=1.0,
+            message=message,
+        )
+        for nodeid, (outcome, message) in outcomes.items()
+    ]
+    return Results(
+        run_id="r1", started_at="x", finished_at="y", target={"kind": "local"}, tests=tests
+    )
+
+
+def test_outcomes_from_the_runs_results():
+    results = _results(
+        {
+            "scenarios/auth/test_a.py::test_ok": ("passed", None),
+            "scenarios/auth/test_a.py::test_bad": ("failed", "x"),
+            "scenarios/auth/test_a.py::test_err": ("error", "setup failed: x"),
+            "scenarios/ws/test_p.py::test_slow": ("inconclusive", "INCONCLUSIVE: 2000 of 10000"),
+            "scenarios/ws/test_p.py::test_nohub": ("skipped", "needs a hub"),
+            "scenarios/ws/test_p.py::test_known_bug": ("xfailed", "relay bug"),
+        }
+    )
+    assert repeat.outcomes_of(results) == {
+        "scenarios/auth/test_a.py::test_ok": "passed",
+        "scenarios/auth/test_a.py::test_bad": "failed",
+        "scenarios/auth/test_a.py::test_err": "failed",
+        "scenarios/ws/test_p.py::test_slow": "inconclusive",
+        "scenarios/ws/test_p.py::test_nohub": "skipped",
+        "scenarios/ws/test_p.py::test_known_bug": "passed",
     }
 
 
