@@ -47,6 +47,14 @@ def _asset(name: str) -> Markup:
 _env.globals["asset"] = _asset
 
 
+def render_test_extra(spans: list[dict], findings: dict[str, dict]) -> str:
+    """One test's spans and findings rows as an HTML fragment (a pytest-html extra); empty when
+    the test recorded neither. The caller redacts the inputs."""
+    if not spans and not findings:
+        return ""
+    return _env.get_template("test_extra.html.j2").render(spans=spans, findings=findings)
+
+
 def render_html(results: Results, *, base_dir: Path | None = None) -> str:
     """``base_dir`` only lets diagnostics links note files that are missing."""
     present = sorted({t.outcome for t in results.tests}, key=outcome_rank)
