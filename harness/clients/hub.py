@@ -6,6 +6,7 @@ routing is part of every check.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from typing import Any
@@ -62,6 +63,13 @@ class HubClient:
 
     def delete_user(self, name: str) -> None:
         self._call("DELETE", f"/users/{quote(name)}", (204, 404))
+
+    def remove_user(self, name: str, *, timeout: float = 60.0) -> None:
+        """Stop the user's server if it runs, then delete the user. A server that will not stop
+        must not keep a throw-away user alive, so only the deletion's failure is raised."""
+        with contextlib.suppress(Exception):
+            self.stop_server(name, timeout=timeout)
+        self.delete_user(name)
 
     def create_token(
         self, user: str, scopes: list[str] | None = None, *, expires_in: int = 3600

@@ -172,7 +172,5 @@ def hub_journey(
             hub.stop_server(name, timeout=spawn_timeout)
     finally:
         with contextlib.suppress(Exception):
-            hub.stop_server(name, timeout=spawn_timeout)
-        with contextlib.suppress(Exception):
-            hub.delete_user(name)
+            hub.remove_user(name, timeout=spawn_timeout)
     return j.id
