@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from eg_harness import resources
 from eg_harness.cli.common import (
     EXIT_FAILED,
     EXIT_INVALID,
@@ -103,7 +104,7 @@ def cmd_bench(args) -> int:
     run_id = args.run_id or new_run_id()
     options = {"faults": args.local_fault} if args.target == "local" else {}
     target = make_target(args.target, config_path=args.target_config, run_id=run_id, **options)
-    report_dir = Path(args.report_dir) if args.report_dir else Path.cwd() / "reports" / run_id
+    report_dir = Path(args.report_dir) if args.report_dir else resources.reports_root() / run_id
     history = Path(args.history) if args.history else None
     say = console()
     sigterm_as_interrupt()

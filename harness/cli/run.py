@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from eg_harness import resources
 from eg_harness.cli import repeat
 from eg_harness.cli.common import (
     EXIT_FAILED,
@@ -76,7 +77,7 @@ def cmd_run(args) -> int:
 
         faults.resolve(args.local_fault)  # unknown or clashing faults: one line, exit 2
     run_id = args.run_id or new_run_id()
-    report_dir = Path(args.report_dir) if args.report_dir else Path.cwd() / "reports" / run_id
+    report_dir = Path(args.report_dir) if args.report_dir else resources.reports_root() / run_id
     if repeat.wanted(args):
         sigterm_as_interrupt()
         return repeat.cmd_repeat(args, run_id, report_dir)
