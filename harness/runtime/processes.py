@@ -54,6 +54,23 @@ def _describe(p: psutil.Process) -> str:
         return f"{p.pid} ?"
 
 
+def describe(p: psutil.Process) -> str:
+    """`pid command...` of a process, for reports of what was left."""
+    return _describe(p)
+
+
+def alive(p: psutil.Process) -> bool:
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def descendants(pid: int) -> list[psutil.Process]:
+    """Every process below `pid` (empty when it is gone)."""
+    return _descendants(pid)
+
+
 def _descendants(pid: int) -> list[psutil.Process]:
     try:
         return psutil.Process(pid).children(recursive=True)

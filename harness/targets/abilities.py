@@ -8,8 +8,10 @@ method ever quietly returns None for "cannot". `MISSING` says why a scenario ski
 from __future__ import annotations
 
 import contextlib
+import signal
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import psutil
@@ -54,11 +56,56 @@ class HangingKernelspec(Ability):
         """A kernelspec whose kernel never reports its ports, to exercise the launch timeout."""
 
 
+@dataclass
+class ComponentStop:
+    """What stopping one component left: its exit code and the processes it had started that
+    outlived it (e.g. kernels a gateway did not shut down), by pid and command line."""
+
+    name: str
+    exit_code: int | None
+    outlived: list[str] = field(default_factory=list)
+
+
+class ComponentControl(Ability):
+    missing = "the target cannot stop and start its components (local target only)"
+
+    @abstractmethod
+    def components(self) -> list[str]:
+        """The components that can be stopped and started, e.g. gateway, hub, proxy."""
+
+    @abstractmethod
+    def stop_component(
+        self, name: str, *, sig: int = signal.SIGTERM, timeout: float = 30.0
+    ) -> ComponentStop:
+        """Send `sig` to the component's own process, as a pod's container gets it, and wait
+        for it to exit; what it started and left running is reported, not killed (the caller
+        decides). Separate processes it spawned (a hub's user servers) are not touched."""
+
+    @abstractmethod
+    def start_component(self, name: str, **changes: Any) -> None:
+        """Start a stopped component again at the same address with the same credentials.
+        `changes` are what an operator would change with it: `versions` (a new release),
+        `env` (settings), `upgrade_db` (the hub's database migration first)."""
+
+    def signal_component(self, name: str, sig: int) -> None:
+        """Send a signal without waiting (SIGSTOP/SIGCONT for a hang)."""
+        raise NotImplementedError
+
+
 # Name in results.json's capabilities -> ability.
 ABILITIES: dict[str, type[Ability]] = {
     "process_view": ProcessView,
     "kernel_limits": KernelLimits,
     "hanging_kernelspec": HangingKernelspec,
+    "component_control": ComponentControl,
 }
 
-__all__ = ["ABILITIES", "Ability", "HangingKernelspec", "KernelLimits", "ProcessView"]
+__all__ = [
+    "ABILITIES",
+    "Ability",
+    "ComponentControl",
+    "ComponentStop",
+    "HangingKernelspec",
+    "KernelLimits",
+    "ProcessView",
+]

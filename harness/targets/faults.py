@@ -60,6 +60,7 @@ class Fault(_Record):
     proxy_mode: str | None = None  # a faultproxy mode put in front of the gateway
     kernelspec_patches: tuple[KernelspecPatch, ...] = ()
     limits_unset: bool = False  # the limited gateway starts without its limits
+    operator_skips: tuple[str, ...] = ()  # upgrade steps the operator forgets ("upgrade-db")
 
     @property
     def suite(self) -> str:

@@ -26,7 +26,8 @@ c.JupyterHub.hub_port = int(os.environ["EGH_HUB_PORT"])
 c.JupyterHub.db_url = f"sqlite:///{run_dir}/jupyterhub.sqlite"
 c.JupyterHub.cookie_secret_file = f"{run_dir}/jupyterhub_cookie_secret"
 c.JupyterHub.pid_file = f"{run_dir}/jupyterhub.pid"
-c.JupyterHub.cleanup_servers = True
+# Whether user servers stop with the hub: True here (JupyterHub's default), False in z2jh.
+c.JupyterHub.cleanup_servers = bool(settings.get("cleanup_servers", True))
 c.JupyterHub.last_activity_interval = 3600
 
 # The proxy is a separate process the harness runs, as it is a separate pod in z2jh.

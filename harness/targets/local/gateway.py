@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import httpx
 from eg_harness import resources
@@ -23,14 +24,22 @@ def launch(
     progress,
     name: str = "gateway",
     limits: dict[str, str] | None = None,
+    *,
+    port: int | None = None,
+    token: str | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[GatewayEndpoint, processes.ManagedProcess]:
     """Start one gateway of this run. The first ("gateway") renders the kernelspecs; a second
-    (the limited one) shares them and adds `limits` to its environment."""
-    port = ports.free_port()
+    (the limited one) shares them and adds `limits` to its environment. A restart passes the
+    old `port` and `token` (user servers know both) and may change the environment and its
+    settings (`extra_env`, e.g. session persistence)."""
+    port = port or ports.free_port()
     run.ports[name] = port
-    token = new_token()
+    token = token or new_token()
     share = run.run_dir / "gateway" / "share" / "jupyter"
     if name == "gateway":
+        # A restart on another release: its kernels run on that release's Python.
+        shutil.rmtree(share / "kernels", ignore_errors=True)
         placeholders = {
             "{gateway_python}": gw_env.python,
             "{launchers}": str(resources.LOCAL_CLUSTER / "launchers"),
@@ -57,6 +66,7 @@ def launch(
         for key in fault.gateway_env_unset:
             env.pop(key, None)
     env.update(limits or {})
+    env.update(extra_env or {})
     config = run.run_dir / "gateway" / f"{name}_config.py"
     config.write_text(
         f"c.EnterpriseGatewayApp.allowed_kernels = {sorted(specs)!r}\n"

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 
 import httpx
 from eg_harness import resources
+from eg_harness.errors import TargetUnavailable
 from eg_harness.runtime import envs
 from eg_harness.runtime.secrets import new_token
 from eg_harness.targets.base import GatewayEndpoint, HubEndpoint
@@ -22,9 +24,16 @@ def start(
     proxy_token: str,
     faults: list[Fault],
     progress,
+    *,
+    service_token: str | None = None,
+    extra_settings: dict | None = None,
+    upgrade_db: bool = False,
 ) -> HubEndpoint:
-    service_token = new_token()
-    settings: dict = {}
+    """Start the hub. A restart passes the old `service_token` (so clients keep working) and
+    may migrate the database first, as an operator runs `jupyterhub upgrade-db` before a new
+    major release."""
+    service_token = service_token or new_token()
+    settings: dict = dict(extra_settings or {})
     for fault in faults:
         settings.update(fault.hub_settings)
     env = run.env("hub")
@@ -44,6 +53,21 @@ def start(
         EG_HARNESS_OWNER_PID=str(os.getpid()),
     )
     config = resources.LOCAL_CLUSTER / "hub" / "jupyterhub_config.py"
+    if upgrade_db:
+        progress("jupyterhub upgrade-db (the hub's database migration)")
+        proc = subprocess.run(
+            [hub_env.python, "-m", "jupyterhub", "upgrade-db", "-f", str(config)],
+            env=env,
+            cwd=run.run_dir / "hub",
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        log = run.run_dir / "logs" / "hub-upgrade-db.log"
+        log.write_text(proc.stdout + proc.stderr)
+        if proc.returncode != 0:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise TargetUnavailable(f"jupyterhub upgrade-db failed: {tail[0]}")
     argv = [hub_env.python, "-m", "jupyterhub", "-f", str(config)]
     progress(f"starting JupyterHub on 127.0.0.1:{run.ports['hub']} behind the proxy")
     proc = run.supervisor.start("hub", argv, env=env, cwd=run.run_dir / "hub")

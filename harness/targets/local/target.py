@@ -11,26 +11,51 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
+import subprocess
 import tempfile
 from pathlib import Path
 
 import psutil
-from eg_harness import resources
 from eg_harness.runtime import envs, ports, processes
 from eg_harness.runtime.secrets import redact
 from eg_harness.runtime.timing import Span, recorder
 from eg_harness.targets import faults as fault_catalogue
-from eg_harness.targets.abilities import HangingKernelspec, KernelLimits, ProcessView
+from eg_harness.targets.abilities import (
+    ComponentControl,
+    ComponentStop,
+    HangingKernelspec,
+    KernelLimits,
+    ProcessView,
+)
 from eg_harness.targets.base import Target
 from eg_harness.targets.local import gateway, hub, proxy, spark
 from eg_harness.targets.local.components import LocalRun
 
 
-class LocalTarget(Target, ProcessView, KernelLimits, HangingKernelspec):
+class LocalTarget(Target, ProcessView, KernelLimits, HangingKernelspec, ComponentControl):
     kind = "local"
 
-    def __init__(self, faults=(), run_id: str | None = None, keep_run_dir: bool = False):
+    def __init__(
+        self,
+        faults=(),
+        run_id: str | None = None,
+        keep_run_dir: bool = False,
+        *,
+        versions=None,
+        gateway_env: dict[str, str] | None = None,
+        hub_settings: dict | None = None,
+    ):
+        """`versions` (upgrade/versions.py) picks the components' releases (default: today's
+        pins); `gateway_env` and `hub_settings` are deployment choices an operator makes (e.g.
+        session persistence, `cleanup_servers`), applied before any fault."""
         super().__init__(run_id)
+        from eg_harness.upgrade import versions as version_sets
+
+        self.stack_versions = versions or version_sets.current()
+        self._gateway_env = dict(gateway_env or {})
+        self._hub_settings = dict(hub_settings or {})
+        self._proxy_token: str | None = None
         self._faults = fault_catalogue.resolve(faults)
         self.faults = [f.name for f in self._faults]
         self.keep_run_dir = keep_run_dir
@@ -47,11 +72,12 @@ class LocalTarget(Target, ProcessView, KernelLimits, HangingKernelspec):
         span.mark("requested")
         for line in processes.sweep_orphans():
             progress(f"stopped components left by an earlier killed run ({line})")
-        gw_env = envs.ensure_python_env(
-            "gateway", resources.LOCAL_CLUSTER / "gateway.lock", progress
-        )
+        from eg_harness.upgrade import versions as version_sets
+
+        gw_env = version_sets.ensure("gateway", self.stack_versions, progress)
         self._gw_env = gw_env
-        hub_env = envs.ensure_python_env("hub", resources.LOCAL_CLUSTER / "hub.lock", progress)
+        hub_env = version_sets.ensure("hub", self.stack_versions, progress)
+        self._hub_env = hub_env
         chp = envs.ensure_proxy(progress)
         span.mark("environments_ready")
         self.notes.append(
@@ -67,16 +93,26 @@ class LocalTarget(Target, ProcessView, KernelLimits, HangingKernelspec):
         )
         run = self._run = LocalRun(self.run_id, self.run_dir, supervisor, versions=self._versions)
         try:
-            self.gateway, _proc = gateway.launch(run, gw_env, self._faults, progress)
+            self.gateway, _proc = gateway.launch(
+                run, gw_env, self._faults, progress, extra_env=self._gateway_env
+            )
             modes = [f.proxy_mode for f in self._faults if f.proxy_mode]
             if modes:
                 self.gateway.url = proxy.start_fault_proxy(
                     run, run.ports["gateway"], modes[0], self.gateway.token, progress
                 )
             span.mark("gateway_ready")
-            proxy_token = proxy.start_chp(run, chp, progress)
+            proxy_token = self._proxy_token = proxy.start_chp(run, chp, progress)
             span.mark("proxy_ready")
-            self.hub = hub.start(run, hub_env, self.gateway, proxy_token, self._faults, progress)
+            self.hub = hub.start(
+                run,
+                hub_env,
+                self.gateway,
+                proxy_token,
+                self._faults,
+                progress,
+                extra_settings=self._hub_settings,
+            )
             span.mark("hub_ready")
         except BaseException as exc:
             recorder.record(span.finish(False, str(exc)[:300]))
@@ -115,6 +151,95 @@ class LocalTarget(Target, ProcessView, KernelLimits, HangingKernelspec):
             yield endpoint
         finally:
             self._run.supervisor.stop(proc)
+
+    def components(self) -> list[str]:
+        return ["gateway", "hub"]
+
+    def _proc(self, name: str) -> processes.ManagedProcess:
+        if self._run is None:
+            raise RuntimeError("the target is not provisioned")
+        for p in reversed(self._run.supervisor.procs):
+            if p.name == name:
+                return p
+        raise ValueError(f"no component {name!r}: choose one of {', '.join(self.components())}")
+
+    def stop_component(self, name: str, *, sig: int = signal.SIGTERM, timeout: float = 30.0):
+        proc = self._proc(name)
+        before = {p.pid: p for p in processes.descendants(proc.pid)}
+        if proc.alive():
+            with contextlib.suppress(ProcessLookupError):
+                proc.popen.send_signal(sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.popen.wait(timeout)
+        if proc.alive():  # did not stop in time: what Kubernetes does after its grace period
+            proc.popen.kill()
+            proc.popen.wait(10)
+        # A hub's user servers are pods of their own in a real deployment: not "outlived".
+        own = set() if name != "hub" else {p.pid for p in before.values()}
+        outlived = [
+            processes.describe(p)
+            for pid, p in before.items()
+            if pid not in own and processes.alive(p)
+        ]
+        return ComponentStop(name, proc.popen.returncode, outlived)
+
+    def start_component(self, name: str, **changes) -> None:
+        from eg_harness.upgrade import versions as version_sets
+
+        run = self._run
+        if run is None or self.gateway is None or self.hub is None:
+            raise RuntimeError("the target is not provisioned")
+        if self._proc(name).alive():
+            raise RuntimeError(f"{name} is still running: stop it first")
+        unknown = set(changes) - {"versions", "env", "settings", "upgrade_db", "progress"}
+        if unknown:
+            raise ValueError(f"unknown changes {sorted(unknown)}")
+        say = changes.get("progress") or (lambda _m: None)
+        if "versions" in changes:
+            self.stack_versions = changes["versions"]
+        if name == "gateway":
+            self._gateway_env = {**self._gateway_env, **changes.get("env", {})}
+            self._gw_env = version_sets.ensure("gateway", self.stack_versions, say)
+            port = run.ports["gateway"]
+            endpoint, _p = gateway.launch(
+                run,
+                self._gw_env,
+                self._faults,
+                say,
+                port=port,
+                token=self.gateway.token,
+                extra_env=self._gateway_env,
+            )
+            if "fault_proxy" not in run.ports:
+                self.gateway = endpoint
+        elif name == "hub":
+            self._hub_settings = {**self._hub_settings, **changes.get("settings", {})}
+            self._hub_env = version_sets.ensure("hub", self.stack_versions, say)
+            upgrade_db = bool(changes.get("upgrade_db")) and not any(
+                "upgrade-db" in f.operator_skips for f in self._faults
+            )
+            assert self._proxy_token is not None
+            self.hub = hub.start(
+                run,
+                self._hub_env,
+                self.gateway,
+                self._proxy_token,
+                self._faults,
+                say,
+                service_token=self.hub.api_token,
+                extra_settings=self._hub_settings,
+                upgrade_db=upgrade_db,
+            )
+        else:
+            raise ValueError(f"no component {name!r}: choose one of {', '.join(self.components())}")
+        run.versions["jupyter_server (user servers)"] = (
+            self._hub_env.version_of("jupyter_server") or "?"
+        )
+        run.versions["jupyterlab (user servers)"] = self._hub_env.version_of("jupyterlab") or "?"
+
+    def signal_component(self, name: str, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self._proc(name).popen.send_signal(sig)
 
     def hanging_kernelspec(self) -> str:
         return "never_ready"

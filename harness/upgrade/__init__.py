@@ -1,0 +1,1 @@
+"""Upgrades A -> B with live users: versions as parameters, the operator journey, its table."""
