@@ -28,7 +28,7 @@ from eg_harness.runtime.runid import new_run_id
 def add_parsers(sub) -> None:
     run = sub.add_parser("run", help="run suites against a target and write a report")
     run.set_defaults(func=cmd_run)
-    run.add_argument("--target", choices=["local", "existing"], default="local")
+    run.add_argument("--target", choices=["local", "existing", "kind"], default="local")
     run.add_argument("--target-config", help="YAML describing an existing deployment")
     run.add_argument("--suite", default="all", help="comma-separated suites, or 'all' (default)")
     run.add_argument("--report-dir", help="where to write the report (default reports/<run-id>)")
@@ -43,6 +43,18 @@ def add_parsers(sub) -> None:
         "--allow-destructive",
         action="store_true",
         help="allow scenarios that disturb other users of an existing target",
+    )
+    kind = run.add_argument_group("kind target")
+    kind.add_argument("--kind-cluster", metavar="NAME", help="reuse this kind cluster")
+    kind.add_argument(
+        "--keep-cluster",
+        action="store_true",
+        help="keep the kind cluster afterwards (what the run installed in it is removed)",
+    )
+    kind.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the whole plan (commands and values files) and run nothing",
     )
     repeat.add_arguments(run)
     run.add_argument(
@@ -72,6 +84,25 @@ def cmd_run(args) -> int:
 
         # Config and reachability errors end here as one line, before pytest prints anything.
         ExistingTarget(args.target_config).provision(lambda _m: None)
+    if args.target != "kind" and (args.dry_run or args.kind_cluster or args.keep_cluster):
+        raise ConfigError(
+            "--dry-run, --kind-cluster and --keep-cluster belong to --target kind: add it or "
+            "drop them"
+        )
+    if args.target == "kind":
+        from eg_harness.targets.kind import preflight, target
+
+        if args.dry_run:
+            plan = target.make_plan(
+                args.run_id or new_run_id(),
+                kind_cluster=args.kind_cluster,
+                keep_cluster=args.keep_cluster,
+                progress=console(sys.stderr),
+            )
+            sys.stdout.write(plan.render())
+            return EXIT_OK
+        # Missing tools end here, in seconds, one line each, before pytest starts anything.
+        preflight.require(reuse_cluster=args.kind_cluster is not None)
     if args.local_fault:
         from eg_harness.targets import faults
 
@@ -105,6 +136,10 @@ def cmd_run(args) -> int:
         pytest_args.append(f"--local-fault={fault}")
     if args.allow_destructive:
         pytest_args.append("--allow-destructive")
+    if args.kind_cluster:
+        pytest_args.append(f"--kind-cluster={args.kind_cluster}")
+    if args.keep_cluster:
+        pytest_args.append("--keep-cluster")
     pytest_args += extra
     from eg_harness.fixtures.collector import RunState
 

@@ -25,7 +25,10 @@ def add_parsers(sub) -> None:
     up.set_defaults(func=cmd_up)
     up.add_argument("--local-fault", action="append", default=[])
     up.add_argument("--state-file", default=None, help="where to write URLs and tokens (0600)")
-    down = sub.add_parser("down", help="stop a local stack left running by `up` (or a killed run)")
+    down = sub.add_parser(
+        "down",
+        help="stop a local stack left by `up` or a killed run, and kind clusters of killed runs",
+    )
     down.set_defaults(func=cmd_down)
     setup = sub.add_parser(
         "setup", help="create the local target's component environments (cached)"
@@ -108,6 +111,13 @@ def cmd_down(args) -> int:
     for line in processes.sweep_orphans():
         print(f"stopped orphans of run {line}")
         stopped += 1
+    from eg_harness.targets.kind import state as kind_state
+
+    removed, failed = kind_state.sweep(console())
+    stopped += removed
+    if failed:
+        print(f"eg-harness: could not remove kind leftovers: {'; '.join(failed)}", file=sys.stderr)
+        return EXIT_FAILED
     print("nothing was running" if not stopped else "stopped")
     return EXIT_OK
 

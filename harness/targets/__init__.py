@@ -1,11 +1,11 @@
-"""Targets: one interface, several providers (local processes, an existing deployment)."""
+"""Targets: one interface, several providers (local processes, an existing deployment, kind)."""
 
 from __future__ import annotations
 
 from eg_harness.errors import ConfigError
 from eg_harness.targets.base import Capabilities, GatewayEndpoint, HubEndpoint, Target
 
-KINDS = ("local", "existing")
+KINDS = ("local", "existing", "kind")
 
 
 def make_target(
@@ -24,6 +24,10 @@ def make_target(
         from eg_harness.targets.existing.target import ExistingTarget
 
         return ExistingTarget(config_path, run_id=run_id, **options)
+    if kind == "kind":
+        from eg_harness.targets.kind.target import KindTarget
+
+        return KindTarget(run_id=run_id, **options)
     raise ConfigError(f"unknown target {kind!r}: choose one of {', '.join(KINDS)}")
 
 

@@ -17,7 +17,59 @@ from eg_harness.targets.base import (
     SparkEndpoint,
     Target,
 )
-from eg_harness.targets.existing.config import load_existing_config
+from eg_harness.targets.existing.config import ExistingTargetConfig, load_existing_config
+
+
+def apply_config(
+    target: Target, config: ExistingTargetConfig, allow_destructive: bool | None = None
+) -> None:
+    """Give `target` the endpoints, credentials and abilities a target config describes.
+
+    Shared by every target that ends up as "a deployment described by this model" (an existing
+    one, or a kind cluster the harness just installed), so scenarios see the same thing.
+    """
+    gw = config.gateway
+    token = gw.auth_token.get_secret_value() if gw.auth_token else None
+    register(token)
+    target.gateway = GatewayEndpoint(
+        url=gw.url,
+        token=token,
+        kernelspec=gw.kernelspec,
+        launch_timeout=gw.launch_timeout,
+        ws_ping_interval=gw.ws_ping_interval,
+        max_kernels=gw.max_kernels,
+        unauthorized_users=list(config.unauthorized_users),
+    )
+    if config.hub is not None:
+        hub = config.hub
+        api_token = hub.api_token.get_secret_value()
+        register(api_token)
+        target.hub = HubEndpoint(
+            url=hub.url,
+            api_token=api_token,
+            profile=hub.profile,
+            user_options=dict(hub.user_options),
+            user_prefix=hub.user_prefix,
+            spawn_timeout=hub.spawn_timeout,
+        )
+    if config.spark is not None:
+        sp = config.spark
+        kube = sp.kubernetes
+        target.spark = SparkEndpoint(
+            kernelspec=sp.kernelspec,
+            choices=[SparkChoice(c.memory, c.cpus, dict(c.user_options)) for c in sp.choices],
+            launch_timeout=sp.launch_timeout,
+            free_memory_option=sp.free_memory_option,
+            oversize_memory=sp.oversize_memory,
+            local_mode=sp.local_mode,
+            kubernetes=KubernetesAccess(kube.kubeconfig, kube.namespace, kube.context)
+            if kube
+            else None,
+        )
+    target.capabilities.list_kernels = gw.list_kernels
+    target.capabilities.destructive_allowed = (
+        config.allow_destructive if allow_destructive is None else allow_destructive
+    )
 
 
 class ExistingTarget(Target):
@@ -34,48 +86,7 @@ class ExistingTarget(Target):
         super().__init__(run_id)
         self.config_path = config_path
         self.config = load_existing_config(config_path)
-        gw = self.config.gateway
-        token = gw.auth_token.get_secret_value() if gw.auth_token else None
-        register(token)
-        self.gateway = GatewayEndpoint(
-            url=gw.url,
-            token=token,
-            kernelspec=gw.kernelspec,
-            launch_timeout=gw.launch_timeout,
-            ws_ping_interval=gw.ws_ping_interval,
-            max_kernels=gw.max_kernels,
-            unauthorized_users=list(self.config.unauthorized_users),
-        )
-        if self.config.hub is not None:
-            hub = self.config.hub
-            api_token = hub.api_token.get_secret_value()
-            register(api_token)
-            self.hub = HubEndpoint(
-                url=hub.url,
-                api_token=api_token,
-                profile=hub.profile,
-                user_options=dict(hub.user_options),
-                user_prefix=hub.user_prefix,
-                spawn_timeout=hub.spawn_timeout,
-            )
-        if self.config.spark is not None:
-            sp = self.config.spark
-            kube = sp.kubernetes
-            self.spark = SparkEndpoint(
-                kernelspec=sp.kernelspec,
-                choices=[SparkChoice(c.memory, c.cpus, dict(c.user_options)) for c in sp.choices],
-                launch_timeout=sp.launch_timeout,
-                free_memory_option=sp.free_memory_option,
-                oversize_memory=sp.oversize_memory,
-                local_mode=sp.local_mode,
-                kubernetes=KubernetesAccess(kube.kubeconfig, kube.namespace, kube.context)
-                if kube
-                else None,
-            )
-        self.capabilities.list_kernels = gw.list_kernels
-        self.capabilities.destructive_allowed = (
-            self.config.allow_destructive if allow_destructive is None else allow_destructive
-        )
+        apply_config(self, self.config, allow_destructive)
         self._versions: dict[str, str] = {}
 
     def provision(self, progress=print) -> None:
