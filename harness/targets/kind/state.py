@@ -68,9 +68,12 @@ def down_commands(doc: dict) -> list[list[str]]:
     kind, kubectl = tools.argv0("kind"), tools.argv0("kubectl")
     if doc["created"] and not doc.get("keep"):
         return [[kind, "delete", "cluster", "--name", doc["cluster"]]]
+    kubeconfig = doc.get("kubeconfig")
+    where = ["--kubeconfig", kubeconfig] if kubeconfig and Path(kubeconfig).exists() else []
     return [
         [
             kubectl,
+            *where,
             "--context",
             f"kind-{doc['cluster']}",
             "delete",

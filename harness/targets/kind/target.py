@@ -111,6 +111,7 @@ class KindTarget(Target):
         self.plan: Plan | None = None
         self.executor: Executor | None = None
         self._versions: dict[str, str] = {}
+        self._reported = False  # the namespace report is taken once, at the first failure
 
     def provision(self, progress=print) -> None:
         versions = preflight.require(
@@ -153,8 +154,9 @@ class KindTarget(Target):
 
     def _namespace_report(self, progress=print) -> list[Path]:
         """Pods, events, describes, logs and helm status, if there is a cluster to ask."""
-        if self.plan is None or not self.plan.settings.kubeconfig.exists():
+        if self._reported or self.plan is None or not self.plan.settings.kubeconfig.exists():
             return []
+        self._reported = True
         dest = (self.diagnostics_dir or self.plan.settings.run_dir / "diagnostics") / "kind"
         progress(f"collecting the namespace report into {dest}")
         kubectl, helm = self._kube_base()
