@@ -182,12 +182,15 @@ def quantity(text: str) -> float | None:
     return float(m.group(1)) * _QUANTITY_UNITS[m.group(2)] if m else None
 
 
-def pod_resource_problems(requests: dict, limits: dict, memory: str, cpus: str) -> list[str]:
+def pod_resource_problems(
+    requests: dict, limits: dict, memory: str, cpus: str, cpus_limit: str | None = None
+) -> list[str]:
     """How a Spark driver pod's resources differ from a choice.
 
     Spark asks for the driver memory plus its overhead, max(384 MiB, factor x memory) with a
     factor of 0.1 (JVM) up to 0.4 (Python) depending on the Spark version, for both the request
-    and the limit; the CPU request is the driver cores.
+    and the limit; the CPU request is the driver cores, and the CPU limit what EG's launcher
+    made of KERNEL_CPUS_LIMIT (spark.kubernetes.driver.limit.cores).
     """
     problems = []
     mem = size_bytes(memory) or 0
@@ -204,4 +207,11 @@ def pod_resource_problems(requests: dict, limits: dict, memory: str, cpus: str) 
     req_cpu = quantity(requests.get("cpu", "")) if requests.get("cpu") else None
     if req_cpu is None or abs(req_cpu - float(cpus)) > 1e-9:
         problems.append(f"cpu request is {requests.get('cpu')}, expected {cpus}")
+    if cpus_limit is not None:
+        lim_cpu = quantity(limits["cpu"]) if limits.get("cpu") else None
+        wanted = quantity(cpus_limit)
+        if lim_cpu is None or wanted is None or abs(lim_cpu - wanted) > 1e-9:
+            problems.append(
+                f"cpu limit is {limits.get('cpu')}, expected {cpus_limit} from KERNEL_CPUS_LIMIT"
+            )
     return problems

@@ -132,3 +132,32 @@ def trend_chart(history: list[dict[str, Any]]) -> dict[str, str] | None:
     ax2.set_ylabel("starts / s", color="#f58518")
     ax.grid(alpha=0.3)
     return {"title": f"Trend across runs (storm of {level})", "png": _png(fig)}
+
+
+LAYER_COLOURS = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2")
+
+
+def layers_chart(starts: list[tuple[str, dict[str, float | None]]], layers: list[str]):
+    """Kernel starts as stacked bars, one segment per layer; an unknown layer leaves a gap
+    (hatched) rather than a guess."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, max(1.6, 0.45 * len(starts) + 1.2)))
+    for row, (_label, values) in enumerate(starts):
+        left = 0.0
+        for i, layer in enumerate(layers):
+            seconds = values.get(layer)
+            colour = LAYER_COLOURS[i % len(LAYER_COLOURS)]
+            if seconds is None:
+                continue
+            ax.barh(row, seconds, left=left, color=colour, label=layer if row == 0 else None)
+            left += seconds
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:  # every layer unknown: still a legend that says what would be shown
+        for i, layer in enumerate(layers):
+            ax.barh(0, 0, color=LAYER_COLOURS[i % len(LAYER_COLOURS)], label=layer)
+    ax.set_yticks(range(len(starts)), [label for label, _ in starts])
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds from the request")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize="small", ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.3))
+    return {"title": "Time to a usable kernel by layer", "png": _png(fig)}

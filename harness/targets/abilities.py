@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import psutil
-    from eg_harness.targets.base import GatewayEndpoint
+    from eg_harness.targets.base import GatewayEndpoint, KubernetesAccess
 
 
 class Ability(ABC):  # noqa: B024 - a marker base; each ability declares its methods
@@ -92,20 +92,54 @@ class ComponentControl(Ability):
         raise NotImplementedError
 
 
+class ClusterAccess(Ability):
+    """Read access to the cluster the gateway runs its kernels in (and, for the network and
+    pull scenarios, the right to start a probe pod). The kind target has it; an existing target
+    has it when its config has a `kubernetes:` section. One access path: every Kubernetes
+    scenario and the spark suite's driver-pod check reach the cluster through this."""
+
+    missing = (
+        "the target gives the harness no Kubernetes access (the kind target has it; an existing "
+        "target needs a kubernetes: section in its config)"
+    )
+
+    @abstractmethod
+    def kubernetes(self) -> KubernetesAccess:
+        """Where the cluster is (kubeconfig or in-cluster) and what the deployment looks like
+        there (gateway namespace and service, hub namespace, policy enforcement)."""
+
+
+class UnpullableImage(Ability):
+    """A kernel start whose image cannot be pulled (EG #683). A Kubernetes target offers it
+    without any cluster-side set-up: EG 3.3's container process proxies take a client's
+    KERNEL_IMAGE over the kernelspec's image_name (container.py _determine_kernel_images), so
+    the gateway's own Kubernetes kernelspec is started with an image that cannot exist."""
+
+    missing = "the target offers no kernel image that cannot be pulled (Kubernetes targets only)"
+
+    @abstractmethod
+    def unpullable_image(self) -> tuple[str | None, dict[str, str], str]:
+        """(kernelspec, start env, image): None as kernelspec means the gateway's kernelspec."""
+
+
 # Name in results.json's capabilities -> ability.
 ABILITIES: dict[str, type[Ability]] = {
     "process_view": ProcessView,
     "kernel_limits": KernelLimits,
     "hanging_kernelspec": HangingKernelspec,
     "component_control": ComponentControl,
+    "cluster_access": ClusterAccess,
+    "unpullable_image": UnpullableImage,
 }
 
 __all__ = [
     "ABILITIES",
     "Ability",
+    "ClusterAccess",
     "ComponentControl",
     "ComponentStop",
     "HangingKernelspec",
     "KernelLimits",
     "ProcessView",
+    "UnpullableImage",
 ]

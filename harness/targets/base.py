@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from eg_harness.clients.gateway import GatewayClient
 from eg_harness.runtime.runid import new_run_id
-from eg_harness.targets.abilities import ABILITIES, Ability
+from eg_harness.targets.abilities import ABILITIES, Ability, ClusterAccess, UnpullableImage
 
 A = TypeVar("A", bound=Ability)
 
@@ -69,11 +69,43 @@ class SparkChoice:
         return f"{self.memory}-{self.cpus}cpu"
 
 
+# An image reference that can never be pulled: the .invalid top-level domain never resolves
+# (RFC 2606), so the pull fails at once on any cluster, with or without internet.
+UNPULLABLE_IMAGE = "registry.invalid/eg-harness/no-such-image:0"
+
+
 @dataclass
 class KubernetesAccess:
-    kubeconfig: str | None = None  # None: in-cluster config or ~/.kube/config
-    namespace: str = "enterprise-gateway"
+    """How the harness reaches the cluster, and the facts of the deployment it checks there."""
+
+    kubeconfig: str | None = None  # None: in-cluster config, else ~/.kube/config
+    namespace: str = "enterprise-gateway"  # the gateway's namespace
     context: str | None = None
+    gateway_service: str = "enterprise-gateway"  # the gateway's Service in `namespace`
+    hub_namespace: str | None = None  # where user pods run; None: the user-pod checks skip
+    # Whether kernels share the gateway's namespace (EG_SHARED_NAMESPACE, the chart's
+    # kernel.shareGatewayNamespace); False: EG makes a namespace per kernel; None: either.
+    shared_namespace: bool | None = None
+    # Whether the cluster's network plugin enforces NetworkPolicy; None: unknown, so the
+    # "outsiders cannot reach the gateway" half of the network scenario skips.
+    network_policy_enforced: bool | None = None
+    unpullable_image: str = UNPULLABLE_IMAGE
+    unpullable_kernelspec: str | None = None  # None: the gateway's kernelspec
+
+
+class KubernetesCluster(ClusterAccess, UnpullableImage):
+    """A target's Kubernetes abilities as one object a target holds (see Target.offered): the
+    existing target builds it from its config, the kind target from the cluster it made."""
+
+    def __init__(self, access: KubernetesAccess) -> None:
+        self.access = access
+
+    def kubernetes(self) -> KubernetesAccess:
+        return self.access
+
+    def unpullable_image(self) -> tuple[str | None, dict[str, str], str]:
+        image = self.access.unpullable_image
+        return self.access.unpullable_kernelspec, {"KERNEL_IMAGE": image}, image
 
 
 @dataclass
@@ -91,7 +123,6 @@ class SparkEndpoint:
     # Whether the driver runs on the machine that runs Spark in local mode (local[N]), so that
     # the default parallelism equals the cores; False for cluster-mode drivers.
     local_mode: bool = True
-    kubernetes: KubernetesAccess | None = None
     recorded: dict[str, Any] = field(default_factory=dict)  # e.g. the image choice
 
 
@@ -113,10 +144,16 @@ class Target(ABC):
         self.faults: list[str] = []
         # Versions read from components met during the run (e.g. a spawned user server).
         self.observed_versions: dict[str, str] = {}
+        # Abilities held as objects rather than inherited, for those that depend on the
+        # target's configuration (e.g. Kubernetes access only with a kubernetes: section).
+        self.offered: list[object] = []
 
     def ability(self, kind: type[A]) -> A | None:
-        """This target as `kind` (e.g. ProcessView) if it has that ability, else None."""
-        return self if isinstance(self, kind) else None
+        """This target as `kind` (e.g. ProcessView) if it has that ability, or the object it
+        holds that has it, else None."""
+        if isinstance(self, kind):
+            return self
+        return next((a for a in self.offered if isinstance(a, kind)), None)
 
     @abstractmethod
     def provision(self, progress=print) -> None:
@@ -149,7 +186,7 @@ class Target(ABC):
         return {
             "has_hub": self.hub is not None,
             "has_spark": self.spark is not None,
-            "has_kubernetes": self.spark is not None and self.spark.kubernetes is not None,
+            "has_kubernetes": self.ability(ClusterAccess) is not None,
             **{name: self.ability(cls) is not None for name, cls in ABILITIES.items()},
             **self.capabilities.to_dict(),
         }

@@ -379,7 +379,10 @@ def test_unknown_key_suggestions(tmp_path, text, unknown, suggestion):
 def test_unknown_key_without_suggestion_lists_allowed_keys(tmp_path):
     message = error_for(write(tmp_path, "gateway: {url: http://gw}\nzzzzzz: 1\n"))
 
-    assert "unknown key 'zzzzzz'; allowed keys: gateway, hub, spark, allow_destructive" in message
+    assert (
+        "unknown key 'zzzzzz'; allowed keys: gateway, hub, spark, kubernetes, allow_destructive"
+        in message
+    )
     assert "did you mean" not in message
 
 
@@ -560,13 +563,30 @@ def test_spark_section_reads_choices(tmp_path):
           kernelspec: spark_python_kubernetes
           choices:
             - {memory: 2g, cpus: 2, user_options: {driver_memory: 2g}}
-          kubernetes: {namespace: eg}
+        kubernetes: {namespace: eg, hub_namespace: jhub, network_policy_enforced: true}
         """,
     )
-    spark = load_existing_config(path, environ={}).spark
+    config = load_existing_config(path, environ={})
+    spark = config.spark
     assert spark.kernelspec == "spark_python_kubernetes"
     assert spark.choices[0].cpus == "2" and spark.choices[0].memory == "2g"
-    assert spark.kubernetes.namespace == "eg" and spark.launch_timeout == 300
+    assert spark.launch_timeout == 300
+    kube = config.kubernetes
+    assert (kube.namespace, kube.hub_namespace) == ("eg", "jhub")
+    assert kube.network_policy_enforced is True
+
+
+def test_kubernetes_under_spark_points_to_the_top_level_section(tmp_path):
+    """The one Kubernetes access path is the top-level section; the old place is named."""
+    path = write(
+        tmp_path,
+        """
+        gateway: {url: http://gw}
+        spark: {kernelspec: s, choices: [{memory: 2g, cpus: 1}], kubernetes: {namespace: eg}}
+        """,
+    )
+    message = error_for(path)
+    assert "'spark.kubernetes' has moved to the top-level 'kubernetes' section" in message
 
 
 def test_spark_choice_with_a_kubernetes_unit_is_refused(tmp_path):

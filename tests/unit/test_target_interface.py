@@ -12,11 +12,13 @@ from eg_harness.runtime.runid import new_run_id
 from eg_harness.targets import make_target
 from eg_harness.targets.abilities import (
     ABILITIES,
+    ClusterAccess,
     HangingKernelspec,
     KernelLimits,
     ProcessView,
+    UnpullableImage,
 )
-from eg_harness.targets.base import Target
+from eg_harness.targets.base import UNPULLABLE_IMAGE, Target
 from eg_harness.targets.local.target import LocalTarget
 
 
@@ -52,15 +54,46 @@ def test_require_skips_with_the_abilitys_reason(tmp_path):
     assert require(local, ProcessView) is local
 
 
+LOCAL_ABILITIES = ("process_view", "kernel_limits", "hanging_kernelspec")
+
+
 def test_capabilities_derive_from_endpoints_and_abilities(tmp_path):
     caps = LocalTarget().describe()["capabilities"]
-    assert {name: caps[name] for name in ABILITIES} == dict.fromkeys(ABILITIES, True)
+    assert {name: caps[name] for name in ABILITIES} == {
+        name: name in LOCAL_ABILITIES for name in ABILITIES
+    }
+    assert caps["has_kubernetes"] is False
     assert caps["destructive_allowed"] is True
     assert caps["has_hub"] is False  # not provisioned: no hub endpoint yet
     existing = _existing(tmp_path).describe()["capabilities"]
     assert not any(existing[name] for name in ABILITIES)
     assert existing["has_hub"] is False and existing["has_spark"] is False
     assert existing["list_kernels"] is True
+
+
+def test_kubernetes_section_gives_cluster_access_and_an_unpullable_image(tmp_path):
+    """An ability held as an object: only an existing target whose config has a kubernetes:
+    section offers it, and the report lists it."""
+    path = tmp_path / "t.yaml"
+    path.write_text(
+        "gateway: {url: 'http://127.0.0.1:9', kernelspec: k8s_python}\n"
+        "kubernetes: {namespace: eg, kubeconfig: /nowhere/config, shared_namespace: true}\n"
+    )
+    target = make_target("existing", config_path=str(path), run_id="r-k")
+    access = require(target, ClusterAccess).kubernetes()
+    assert (access.namespace, access.kubeconfig, access.shared_namespace) == (
+        "eg",
+        "/nowhere/config",
+        True,
+    )
+    spec, env, image = require(target, UnpullableImage).unpullable_image()
+    assert (spec, env, image) == (None, {"KERNEL_IMAGE": UNPULLABLE_IMAGE}, UNPULLABLE_IMAGE)
+    caps = target.describe()["capabilities"]
+    assert caps["cluster_access"] and caps["unpullable_image"] and caps["has_kubernetes"]
+    with pytest.raises(pytest.skip.Exception, match="no Kubernetes access.*kubernetes: section"):
+        require(_existing(tmp_path), ClusterAccess)
+    with pytest.raises(pytest.skip.Exception, match="Kubernetes access"):
+        require(LocalTarget(), ClusterAccess)
 
 
 def test_every_target_has_a_run_id_and_diagnostics_dir(tmp_path):

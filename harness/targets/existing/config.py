@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import yaml
 from eg_harness.errors import ConfigError
+from eg_harness.targets.base import UNPULLABLE_IMAGE
 from eg_harness.targets.existing.yamlenv import (
     StrictLoader,
     Unset,
@@ -180,13 +181,20 @@ class SparkChoiceConfig(BaseModel):
 
 
 class KubernetesConfig(BaseModel):
-    """Read access to the cluster where driver pods run, to compare their resources."""
+    """Access to the cluster where the gateway runs kernel and driver pods, for the kubernetes
+    suite and the spark suite's driver-pod check (see targets/base.py KubernetesAccess)."""
 
     model_config = ConfigDict(extra="forbid")
 
     kubeconfig: str | None = None
     context: str | None = None
     namespace: str = "enterprise-gateway"
+    gateway_service: str = "enterprise-gateway"
+    hub_namespace: str | None = None
+    shared_namespace: bool | None = None
+    network_policy_enforced: bool | None = None
+    unpullable_image: str = UNPULLABLE_IMAGE
+    unpullable_kernelspec: str | None = None
 
 
 class SparkConfig(BaseModel):
@@ -204,7 +212,6 @@ class SparkConfig(BaseModel):
     oversize_memory: str = "4096g"
     # true when the driver runs Spark in local mode (local[N]): parallelism must equal the CPUs.
     local_mode: bool = False
-    kubernetes: KubernetesConfig | None = None
 
 
 class ExistingTargetConfig(BaseModel):
@@ -215,6 +222,7 @@ class ExistingTargetConfig(BaseModel):
     gateway: GatewayConfig
     hub: HubConfig | None = None
     spark: SparkConfig | None = None
+    kubernetes: KubernetesConfig | None = None
     allow_destructive: bool = False
     unauthorized_users: list[str] = Field(default_factory=lambda: ["root"])
 
@@ -295,8 +303,18 @@ def _suggest(key: str, parent: tuple, siblings: list[str]) -> str | None:
     return None
 
 
+# Keys that moved, and where to: a config written for an older harness gets the new place.
+MOVED = {("spark", "kubernetes"): "kubernetes"}
+
+
 def _unknown_key(loc: tuple) -> str:
     parent, key = loc[:-1], loc[-1]
+    moved = MOVED.get(tuple(p for p in loc if not isinstance(p, int)))
+    if moved:
+        return (
+            f"{_loc_str(loc)!r} has moved to the top-level {moved!r} section (one Kubernetes "
+            f"access for every suite): move it there (see {EXAMPLE_PATH})"
+        )
     model = _model_at(parent)
     siblings = list(model.model_fields) if model is not None else []
     text = f"unknown key {_loc_str((*parent, str(key)))!r}"

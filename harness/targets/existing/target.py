@@ -13,6 +13,7 @@ from eg_harness.targets.base import (
     GatewayEndpoint,
     HubEndpoint,
     KubernetesAccess,
+    KubernetesCluster,
     SparkChoice,
     SparkEndpoint,
     Target,
@@ -54,7 +55,6 @@ def apply_config(
         )
     if config.spark is not None:
         sp = config.spark
-        kube = sp.kubernetes
         target.spark = SparkEndpoint(
             kernelspec=sp.kernelspec,
             choices=[SparkChoice(c.memory, c.cpus, dict(c.user_options)) for c in sp.choices],
@@ -62,10 +62,11 @@ def apply_config(
             free_memory_option=sp.free_memory_option,
             oversize_memory=sp.oversize_memory,
             local_mode=sp.local_mode,
-            kubernetes=KubernetesAccess(kube.kubeconfig, kube.namespace, kube.context)
-            if kube
-            else None,
         )
+    # The one Kubernetes access path: ClusterAccess and UnpullableImage, held as an object.
+    target.offered = [a for a in target.offered if not isinstance(a, KubernetesCluster)]
+    if config.kubernetes is not None:
+        target.offered.append(KubernetesCluster(KubernetesAccess(**config.kubernetes.model_dump())))
     target.capabilities.list_kernels = gw.list_kernels
     target.capabilities.destructive_allowed = (
         config.allow_destructive if allow_destructive is None else allow_destructive

@@ -1,0 +1,68 @@
+"""A kernel started through a hub user's server is a pod of that user, where EG puts it, and
+nothing of it is left once it is shut down (EG #932: orphan pods).
+
+The user's name is what the hub's profile gives the user server as KERNEL_USERNAME, which the
+server copies into every kernel start and EG into the pod (its name and its env); a profile
+that forgets it makes every pod EG's own user (EG #661).
+"""
+
+from __future__ import annotations
+
+from eg_harness.checks.pods import (
+    expected_namespaces,
+    identity_problems,
+    leftover_problems,
+    pod_ref,
+    usernames_on,
+)
+from eg_harness.k8s.client import dns_label
+from eg_harness.runtime.waits import WaitTimeout, wait_for
+
+# EG deletes a kernel's pod (and the namespace it made for it) at shutdown; the API server then
+# waits for the kubelet. A bound, not a measurement.
+POD_GONE_S = 120.0
+
+
+def test_hub_kernel_is_its_users_pod_and_gone_after_shutdown(
+    kube, kernel_pods, user_server, target, run_state
+):
+    """One pod, in the expected namespace, naming the hub user; after shutdown no pod and no
+    namespace of the kernel is left."""
+    access = kube.access
+    user = user_server.name
+    handle = user_server.client.launch(target.gateway.kernelspec)
+    kernel_id = handle.id
+    problems: list[str] = []
+    try:
+        pods = kernel_pods(kernel_id)
+        namespaces = expected_namespaces(kernel_id, user, access.namespace, access.shared_namespace)
+        problems += identity_problems(pods, kernel_id, user, namespaces)
+        run_state.table_row(
+            "Kernel pods of hub users",
+            ["user", "kernel", "pod", "names the user as", "verdict"],
+            [
+                user,
+                kernel_id,
+                pod_ref(pods[0]),
+                usernames_on(pods[0]),
+                "ok" if not problems else "; ".join(problems),
+            ],
+        )
+    finally:
+        handle.close()
+    own_namespace = dns_label(f"{user}-{kernel_id}")
+    # EG deletes the namespace only if it made it (not shared, no KERNEL_NAMESPACE given).
+    check_namespace = own_namespace != access.namespace and access.shared_namespace is not True
+
+    def gone() -> bool:
+        if kube.kernel_pods(kernel_id):
+            return False
+        return not (check_namespace and kube.namespace_exists(own_namespace))
+
+    try:
+        wait_for(f"kernel {kernel_id}'s pod to be deleted", gone, POD_GONE_S, max_interval=2)
+    except WaitTimeout:
+        pass  # named below, pod by pod
+    left_ns = [own_namespace] if check_namespace and kube.namespace_exists(own_namespace) else []
+    problems += leftover_problems(kube.kernel_pods(kernel_id), kernel_id, left_ns)
+    assert not problems, "\n".join(problems)
