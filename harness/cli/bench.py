@@ -33,6 +33,13 @@ def add_parsers(sub) -> None:
     b.add_argument("--churn-users", type=int, default=3, help="0 to skip the churn phase")
     b.add_argument("--churn-seconds", type=float, default=30.0)
     b.add_argument("--workers", type=int, default=0, help="locust workers for the churn phase")
+    b.add_argument(
+        "--external-workers",
+        action="store_true",
+        help="the --workers connect from elsewhere (eg-harness load-worker, e.g. the Deployment "
+        "in clusters/incluster/); the master listens on 0.0.0.0:--master-port",
+    )
+    b.add_argument("--master-port", type=int, default=5557)
     b.add_argument("--run-id", default=None)
     b.add_argument("--report-dir", default=None)
     b.add_argument(
@@ -40,6 +47,17 @@ def add_parsers(sub) -> None:
         default="reports/bench-history.jsonl",
         help="JSON lines file each bench appends its figures to ('' for none)",
     )
+    w = sub.add_parser(
+        "load-worker",
+        help="run one locust worker for a bench's master elsewhere (until the master quits)",
+    )
+    w.set_defaults(func=cmd_load_worker)
+    w.add_argument("--target", choices=["existing"], default="existing")
+    w.add_argument("--target-config", required=True)
+    w.add_argument("--master-host", required=True)
+    w.add_argument("--master-port", type=int, default=5557)
+    w.add_argument("--journey", choices=["gateway", "hub"], default="gateway")
+    w.add_argument("--kernelspec", default=None)
     bl = sub.add_parser("baseline", help="save a bench's figures as a release-gate baseline")
     bl.set_defaults(func=cmd_baseline)
     bl.add_argument(
@@ -88,6 +106,20 @@ def _ladder(text: str) -> list[int]:
     return steps
 
 
+def cmd_load_worker(args) -> int:
+    """A worker of `bench --external-workers`: it reaches the same target as the master (its
+    own copy of the target config) and reports to the master."""
+    from eg_harness.load import runner
+    from eg_harness.targets import make_target
+
+    target = make_target(args.target, config_path=args.target_config)
+    sigterm_as_interrupt()
+    target.provision(console())  # an existing target: only proves it is reachable
+    return runner.run_worker(
+        target, args.master_host, args.master_port, args.journey, args.kernelspec
+    )
+
+
 def cmd_bench(args) -> int:
     from eg_harness.load import bench
     from eg_harness.load.plan import BenchSettings
@@ -100,7 +132,11 @@ def cmd_bench(args) -> int:
         churn_users=max(args.churn_users, 0),
         churn_seconds=args.churn_seconds,
         workers=max(args.workers, 0),
+        external_workers=args.external_workers,
+        master_port=args.master_port,
     )
+    if args.external_workers and not args.workers:
+        raise ConfigError("--external-workers needs --workers N: how many the master waits for")
     run_id = args.run_id or new_run_id()
     options = {"faults": args.local_fault} if args.target == "local" else {}
     target = make_target(args.target, config_path=args.target_config, run_id=run_id, **options)

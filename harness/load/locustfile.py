@@ -7,10 +7,15 @@ Each phase of a journey becomes a locust request whose type is the phase and who
 journey kind, so locust's CSVs and HTML have a row per phase; the same events are appended as
 JSON lines to events-<pid>.jsonl for the harness's exact percentiles and timelines.
 
+A worker sends its events to the master over locust's own messages ("egh_event"), and the
+master appends them to its file: workers on other machines or pods (clusters/incluster/) have
+no file system in common with the master.
+
 Modes (EGH_LOAD_CONFIG's "mode"):
 - storm: every user waits until all `users` have started, runs one journey at the same moment,
   then stops; the run ends when all journeys are done (local runner only).
-- churn: users run journeys back to back until locust's --run-time ends (works with workers).
+- churn: users run journeys back to back for "run_seconds" (locust's --run-time when alone;
+  with workers, the master stops them itself and waits for their journeys in hand).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from eg_harness.load.journeys import PhaseEvent, gateway_journey, hub_journey
 from eg_harness.runtime.secrets import register
 from locust import User, constant, events, task
 from locust.exception import StopUser
+from locust.runners import MasterRunner, WorkerRunner
 
 with open(os.environ["EGH_LOAD_CONFIG"]) as _fh:
     CONF = json.load(_fh)
@@ -40,10 +46,39 @@ _started = 0
 _finished = 0
 
 
+def _write(event: dict) -> None:
+    _events_file.write(json.dumps(event) + "\n")
+    _events_file.flush()
+
+
+@events.init.add_listener
+def _receive_worker_events(environment, **_kw) -> None:
+    if isinstance(environment.runner, MasterRunner):
+        environment.runner.register_message("egh_event", lambda msg, **_: _write(msg.data))
+
+
+@events.test_start.add_listener
+def _bound_a_run_with_workers(environment, **_kw) -> None:
+    """A master ends its run itself (runner.py passes no -t): `stop()` lets every worker finish
+    the journey in hand (the stop timeout) and waits until they report stopped, so their last
+    events have arrived; only then does it quit. Locust's -t would quit at once and lose them."""
+    if not isinstance(environment.runner, MasterRunner):
+        return
+
+    def stop_then_quit() -> None:
+        gevent.sleep(CONF["run_seconds"])
+        environment.runner.stop()
+        environment.runner.quit()
+
+    gevent.spawn(stop_then_quit)
+
+
 def _emitter(environment):
     def emit(ev: PhaseEvent) -> None:
-        _events_file.write(json.dumps(ev.to_dict()) + "\n")
-        _events_file.flush()
+        if isinstance(environment.runner, WorkerRunner):
+            environment.runner.send_message("egh_event", ev.to_dict())
+        else:
+            _write(ev.to_dict())
         environment.events.request.fire(
             request_type=ev.phase,
             name=ev.kind,

@@ -24,6 +24,10 @@ class BenchSettings:
     churn_users: int = 0  # 0: no churn phase
     churn_seconds: float = 30.0
     workers: int = 0  # locust worker processes for the churn phase
+    # Workers started elsewhere (a Deployment in the cluster, other machines) that connect to
+    # this master on `master_port`; the bench then starts none itself.
+    external_workers: bool = False
+    master_port: int = 5557
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -39,6 +43,8 @@ class Step:
     journey: str = "gateway"
     kernelspec: str | None = None
     workers: int = 0  # locust worker processes; 0: one local runner process
+    external_workers: bool = False  # the workers are started elsewhere and connect to us
+    master_port: int | None = None  # fixed port for external workers; None: a free one
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -62,7 +68,8 @@ class Step:
     def describe(self) -> str:
         if self.mode == "storm":
             return f"{self.users} {self.journey} journeys at once"
-        on = f" on {self.workers} workers" if self.workers else ""
+        kind = "external workers" if self.external_workers else "workers"
+        on = f" on {self.workers} {kind}" if self.workers else ""
         return f"{self.users} users churning {self.journey} journeys for {self.run_seconds}s{on}"
 
 
@@ -84,6 +91,8 @@ def plan(settings: BenchSettings, target: Target) -> list[Step]:
                 settings.journey,
                 kernelspec,
                 workers=settings.workers,
+                external_workers=settings.external_workers,
+                master_port=settings.master_port if settings.external_workers else None,
             )
         )
     return steps

@@ -96,6 +96,7 @@ def load_config(target: Target, step: Step, events_dir: Path) -> dict[str, Any]:
     conf: dict[str, Any] = {
         "mode": step.mode,
         "users": step.users,
+        "run_seconds": step.run_seconds,
         "journey": step.journey,
         "kernelspec": step.kernelspec,
         "events_dir": str(events_dir),
@@ -134,30 +135,35 @@ def _config_file(conf: dict[str, Any]) -> Iterator[str]:
 
 def locust_argv(step: Step, out_dir: Path, launch_timeout: float, master_port: int | None):
     """argv of the process that runs the step (local runner, or master when it has workers)."""
+    # With workers, the locustfile bounds the run itself (stop, wait for the workers' journeys
+    # and their events, then quit): locust's own -t would quit with journeys in flight.
+    run_time = () if step.workers else ("-t", f"{step.run_seconds}s")
     argv = [
         *_common_argv(),
         "--headless",
-        *("-u", str(step.users), "-r", str(step.users), "-t", f"{step.run_seconds}s"),
+        *("-u", str(step.users), "-r", str(step.users), *run_time),
         *("--stop-timeout", str(int(launch_timeout) + 30)),
         *("--csv", str(out_dir / "locust"), "--html", str(out_dir / "locust.html")),
         "--only-summary",
         *("--exit-code-on-error", "0"),
     ]
     if step.workers:
+        # External workers come from other pods or machines, so the master listens on them.
+        bind = "0.0.0.0" if step.external_workers else "127.0.0.1"
         argv += [
             "--master",
-            *("--master-bind-host", "127.0.0.1", "--master-bind-port", str(master_port)),
+            *("--master-bind-host", bind, "--master-bind-port", str(master_port)),
             *("--expect-workers", str(step.workers)),
             *("--expect-workers-max-wait", str(WORKERS_CONNECT_S)),
         ]
     return argv
 
 
-def worker_argv(master_port: int) -> list[str]:
+def worker_argv(master_port: int, master_host: str = "127.0.0.1") -> list[str]:
     return [
         *_common_argv(),
         "--worker",
-        *("--master-host", "127.0.0.1", "--master-port", str(master_port)),
+        *("--master-host", master_host, "--master-port", str(master_port)),
     ]
 
 
@@ -170,14 +176,49 @@ def _common_argv() -> list[str]:
 
 def _start(supervisor, step: Step, target: Target, conf_path: str, out_dir: Path):
     env = {**os.environ, "EGH_LOAD_CONFIG": conf_path}
-    port = ports.free_port() if step.workers else None
+    port = (step.master_port or ports.free_port()) if step.workers else None
     argv = locust_argv(step, out_dir, target.gateway.launch_timeout, port)
     master = supervisor.start("locust", argv, env=env, cwd=out_dir)
+    if step.external_workers:
+        return master, []  # they connect from elsewhere (clusters/incluster/locust-workers.yaml)
     workers = [
         supervisor.start(f"locust-worker-{i}", worker_argv(port), env=env, cwd=out_dir)
         for i in range(1, step.workers + 1)
     ]
     return master, workers
+
+
+def worker_config(target: Target, journey: str, kernelspec: str | None) -> dict[str, Any]:
+    """What an external worker's locustfile reads: the target's endpoints for a churn. Its
+    events go to the master over locust's own messages, so its events_dir stays empty."""
+    step = Step("churn", 1, 1, journey, kernelspec or target.gateway.kernelspec)
+    return load_config(target, step, Path(tempfile.mkdtemp(prefix="eg-harness-worker-")))
+
+
+def run_worker(
+    target: Target, master_host: str, master_port: int, journey: str, kernelspec: str | None
+) -> int:
+    """Run one external locust worker in the foreground until its master tells it to quit;
+    its exit status. The config (tokens) lives in a private file removed afterwards."""
+    import subprocess
+
+    conf = worker_config(target, journey, kernelspec)
+    with _config_file(conf) as conf_path:
+        env = {**os.environ, "EGH_LOAD_CONFIG": conf_path}
+        proc = subprocess.Popen(worker_argv(master_port, master_host), env=env)
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:  # SIGTERM of the pod: stop the worker, then leave
+            proc.terminate()
+            try:
+                return proc.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                return proc.wait()
+        finally:
+            import shutil
+
+            shutil.rmtree(conf["events_dir"], ignore_errors=True)
 
 
 def _exits_within(proc: processes.ManagedProcess, timeout: float) -> bool:
