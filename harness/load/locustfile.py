@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 
 import gevent
@@ -38,23 +39,29 @@ with open(os.environ["EGH_LOAD_CONFIG"]) as _fh:
 # Error texts in events are redacted like the harness's own: this process must know the tokens.
 register(CONF["gateway"]["token"])
 register((CONF.get("hub") or {}).get("api_token"))
-# Kept open for the life of the locust process; closed on locust's quitting event.
-_events_file = open(  # noqa: SIM115
-    os.path.join(CONF["events_dir"], f"events-{os.getpid()}.jsonl"), "a"
-)
+# One file per producing process: this one's, and on a master one per worker (by locust's node
+# id). Kept open for the life of the locust process; closed on locust's quitting event.
+_events_files: dict[str, object] = {}
 _started = 0
 _finished = 0
 
 
-def _write(event: dict) -> None:
-    _events_file.write(json.dumps(event) + "\n")
-    _events_file.flush()
+def _write(event: dict, producer: str | None = None) -> None:
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", producer or str(os.getpid()))
+    fh = _events_files.get(name)
+    if fh is None:
+        path = os.path.join(CONF["events_dir"], f"events-{name}.jsonl")
+        fh = _events_files[name] = open(path, "a")  # noqa: SIM115 - closed on quitting
+    fh.write(json.dumps(event) + "\n")
+    fh.flush()
 
 
 @events.init.add_listener
 def _receive_worker_events(environment, **_kw) -> None:
     if isinstance(environment.runner, MasterRunner):
-        environment.runner.register_message("egh_event", lambda msg, **_: _write(msg.data))
+        environment.runner.register_message(
+            "egh_event", lambda msg, **_: _write(msg.data, f"worker-{msg.node_id}")
+        )
 
 
 @events.test_start.add_listener
@@ -146,4 +153,5 @@ class JourneyUser(User):
 
 @events.quitting.add_listener
 def _close_events(environment, **_kw) -> None:
-    _events_file.close()
+    for fh in _events_files.values():
+        fh.close()

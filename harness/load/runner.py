@@ -240,7 +240,8 @@ def _stop(supervisor: processes.Supervisor) -> None:
 
 
 def read_events(events_dir: Path) -> list[dict[str, Any]]:
-    """Every phase event the locust processes wrote (one events-<pid>.jsonl each)."""
+    """Every phase event of the run: one events-<producer>.jsonl per locust process (a
+    worker's written by its master, from locust messages)."""
     events = []
     for f in sorted(events_dir.glob("events-*.jsonl")):
         for line in f.read_text().splitlines():

@@ -96,7 +96,12 @@ class ClusterAccess(Ability):
     """Read access to the cluster the gateway runs its kernels in (and, for the network and
     pull scenarios, the right to start a probe pod). The kind target has it; an existing target
     has it when its config has a `kubernetes:` section. One access path: every Kubernetes
-    scenario and the spark suite's driver-pod check reach the cluster through this."""
+    scenario and the spark suite's driver-pod check reach the cluster through this.
+
+    The kubernetes suite asks for it before the target is provisioned (so a target without a
+    cluster skips at once): a target that always has a cluster (kind) inherits it and answers
+    `kubernetes()` once provisioned; one whose access depends on its configuration holds a
+    `KubernetesCluster` (targets/base.py) in `offered` from construction."""
 
     missing = (
         "the target gives the harness no Kubernetes access (the kind target has it; an existing "

@@ -50,10 +50,13 @@ def unpullable_start(kube, target) -> PullStart:
             started = pool.submit(client.start_kernel, spec or target.gateway.kernelspec, env)
 
             def watch() -> bool:
-                for pod in kube.pods_named(dns_label(user)):
-                    said = pull_failure(pod, kube.events_of(pod))
-                    if said:
-                        seen["cluster_said"] = f"{pod_ref(pod)}: {said}"
+                try:  # what the cluster knows is evidence for the table, not a condition
+                    for pod in kube.pods_named(dns_label(user)):
+                        said = pull_failure(pod, kube.events_of(pod))
+                        if said:
+                            seen["cluster_said"] = f"{pod_ref(pod)}: {said}"
+                except Exception as exc:  # noqa: BLE001 - e.g. 403 on a cluster-wide list
+                    seen.setdefault("cluster_said", f"(could not read pods: {exc})"[:300])
                 return started.done()
 
             wait_for("the unpullable kernel's start to end", watch, LAUNCH_TIMEOUT + PAD + 60)

@@ -4,6 +4,7 @@ verdicts, the bench document."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,36 @@ def test_locust_argv_carries_no_token_and_a_master_only_with_workers(tmp_path):
     worker = runner.worker_argv(4567)
     assert "--worker" in worker and worker[worker.index("--master-port") + 1] == "4567"
     assert not [a for a in [*storm, *churn, *worker] if TOKEN in a]
+    # With workers the master ends the run itself (locustfile), so locust's -t is left out.
+    assert "-t" not in churn and churn[churn.index("--master-bind-host") + 1] == "127.0.0.1"
+
+
+def test_external_workers_get_a_listening_master_and_a_plan(tmp_path):
+    """bench --workers N --external-workers: the master listens on every interface at the
+    fixed port and the runner starts no worker; load-worker's config is a churn of the target."""
+    settings = BenchSettings(
+        ladder=[1], churn_users=4, workers=2, external_workers=True, master_port=5557
+    )
+    churn = plan(settings, _Target())[-1]
+    assert (churn.workers, churn.external_workers, churn.master_port) == (2, True, 5557)
+    assert (
+        plan(BenchSettings(ladder=[1], churn_users=2, workers=2), _Target())[-1].master_port is None
+    )
+    argv = runner.locust_argv(churn, tmp_path, 20, churn.master_port)
+    assert argv[argv.index("--master-bind-host") + 1] == "0.0.0.0"
+    assert argv[argv.index("--expect-workers") + 1] == "2"
+    remote = runner.worker_argv(5557, "eg-harness-locust-master.eg-harness.svc.cluster.local")
+    assert remote[remote.index("--master-host") + 1].startswith("eg-harness-locust-master.")
+    conf = runner.worker_config(_Target(), "gateway", None)
+    try:
+        assert (conf["mode"], conf["journey"], conf["gateway"]["token"]) == (
+            "churn",
+            "gateway",
+            TOKEN,
+        )
+        assert conf["run_seconds"] == 1 and Path(conf["events_dir"]).is_dir()
+    finally:
+        shutil.rmtree(conf["events_dir"])
 
 
 def test_load_config_gives_locust_the_step_and_the_endpoints(tmp_path):
