@@ -283,3 +283,24 @@ def test_down_deletes_created_clusters_and_only_the_runs_namespaces_of_reused_on
     reused = state.down_commands({"run_id": "r2", "cluster": "mine", "created": False})
     assert "--selector=eg-harness/run-id=r2" in reused[0]
     assert "cluster" not in reused[0]
+
+
+def test_the_installed_deployment_gives_the_kubernetes_suite_its_cluster(tmp_path, eg_dist):
+    """What the scenarios get once the plan has run: one Kubernetes access path with the
+    deployment's namespaces and service, through the existing target's model."""
+    from eg_harness.targets.abilities import ClusterAccess
+    from eg_harness.targets.existing.target import apply_config
+    from eg_harness.targets.kind.target import KindTarget, target_config
+
+    plan = _plan(tmp_path, eg_dist)
+    pins = load_pins()
+    kind = KindTarget(run_id="r-kind")
+    apply_config(kind, target_config(plan, pins))
+    access = kind.ability(ClusterAccess).kubernetes()
+    assert access.kubeconfig == str(plan.settings.kubeconfig)
+    assert (access.namespace, access.gateway_service, access.hub_namespace) == (
+        pins.eg["namespace"],
+        pins.eg["service"],
+        pins.hub["namespace"],
+    )
+    assert access.shared_namespace is False and access.network_policy_enforced is True

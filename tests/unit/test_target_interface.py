@@ -54,7 +54,7 @@ def test_require_skips_with_the_abilitys_reason(tmp_path):
     assert require(local, ProcessView) is local
 
 
-LOCAL_ABILITIES = ("process_view", "kernel_limits", "hanging_kernelspec")
+LOCAL_ABILITIES = ("process_view", "kernel_limits", "hanging_kernelspec", "component_control")
 
 
 def test_capabilities_derive_from_endpoints_and_abilities(tmp_path):
@@ -176,3 +176,16 @@ def test_console_through_pytest_uses_the_terminal_reporter_with_capture_off():
         "flush",
         "capture on",
     ]
+
+
+def test_kind_target_has_cluster_access_before_it_has_a_cluster():
+    """The kubernetes suite asks before provisioning: kind always has a cluster, so it says yes;
+    the access itself is there once the cluster is."""
+    from eg_harness.errors import TargetUnavailable
+    from eg_harness.targets.kind.target import KindTarget
+
+    kind = KindTarget(run_id="r-kind")
+    assert require(kind, ClusterAccess) is kind and kind.ability(UnpullableImage) is kind
+    assert kind.describe()["capabilities"]["has_kubernetes"] is True
+    with pytest.raises(TargetUnavailable, match="not provisioned yet"):
+        kind.kubernetes()

@@ -13,11 +13,12 @@ import shutil
 from pathlib import Path
 
 import yaml
-from eg_harness.errors import HarnessError
+from eg_harness.errors import HarnessError, TargetUnavailable
 from eg_harness.runtime import secrets
 from eg_harness.runtime.envs import cache_dir
 from eg_harness.runtime.ports import free_port
-from eg_harness.targets.base import Target
+from eg_harness.targets.abilities import ClusterAccess, UnpullableImage
+from eg_harness.targets.base import KubernetesAccess, KubernetesCluster, Target
 from eg_harness.targets.existing.config import ExistingTargetConfig
 from eg_harness.targets.existing.target import apply_config
 from eg_harness.targets.kind import diagnostics, preflight, state, tools
@@ -73,16 +74,20 @@ def target_config(plan: Plan, pins: Pins) -> ExistingTargetConfig:
                 "list_kernels": str(extra_env.get("EG_LIST_KERNELS", "False")).lower() == "true",
             },
             "hub": {"url": plan.hub_url, "api_token": s.hub_token, **pins.raw["hub"]},
-            "spark": {
-                **spark,
-                "local_mode": False,
-                # EG starts each kernel in its own namespace (kernel.shareGatewayNamespace is
-                # false in the chart and the seed), so pods are looked up in every namespace.
-                "kubernetes": {
-                    "kubeconfig": str(s.kubeconfig),
-                    "context": s.context,
-                    "namespace": "",
-                },
+            "spark": {**spark, "local_mode": False},
+            # The one Kubernetes access path (ClusterAccess, UnpullableImage). EG starts each
+            # kernel in its own namespace (kernel.shareGatewayNamespace is false in the chart
+            # and the seed); kernel pods are looked up in every namespace.
+            "kubernetes": {
+                "kubeconfig": str(s.kubeconfig),
+                "context": s.context,
+                "namespace": pins.eg["namespace"],
+                "gateway_service": pins.eg["service"],
+                "hub_namespace": pins.hub["namespace"],
+                "shared_namespace": False,
+                # kindnet enforces NetworkPolicy (kind >= v0.24); the plan adds the egress rule
+                # that lets user pods reach the gateway.
+                "network_policy_enforced": True,
             },
             # The cluster exists for this run only (or is the user's throw-away kind cluster).
             "allow_destructive": True,
@@ -91,7 +96,10 @@ def target_config(plan: Plan, pins: Pins) -> ExistingTargetConfig:
     )
 
 
-class KindTarget(Target):
+class KindTarget(Target, ClusterAccess, UnpullableImage):
+    """Always has a cluster, so it inherits ClusterAccess: the kubernetes suite can ask before
+    provisioning; the access itself exists once the cluster does."""
+
     kind = "kind"
 
     def __init__(
@@ -112,6 +120,18 @@ class KindTarget(Target):
         self.executor: Executor | None = None
         self._versions: dict[str, str] = {}
         self._reported = False  # the namespace report is taken once, at the first failure
+
+    def _cluster(self) -> KubernetesCluster:
+        found = next((a for a in self.offered if isinstance(a, KubernetesCluster)), None)
+        if found is None:
+            raise TargetUnavailable("the kind cluster is not provisioned yet")
+        return found
+
+    def kubernetes(self) -> KubernetesAccess:
+        return self._cluster().kubernetes()
+
+    def unpullable_image(self) -> tuple[str | None, dict[str, str], str]:
+        return self._cluster().unpullable_image()
 
     def provision(self, progress=print) -> None:
         versions = preflight.require(
