@@ -130,13 +130,16 @@ def test_the_target_config_the_job_mounts_loads(tmp_path):
 
 
 def test_dockerfile_copy_sources_exist():
-    text = (REPO / "Dockerfile").read_text()
+    from dockerfile_parse import DockerfileParser
+
+    parsed = DockerfileParser(path=str(REPO / "Dockerfile"))
     copies = [
-        line.split()[1:-1]
-        for line in text.splitlines()
-        if line.startswith("COPY ") and "--from=" not in line
+        i["value"].split()[:-1]
+        for i in parsed.structure
+        if i["instruction"] == "COPY" and "--from=" not in i["value"]
     ]
     sources = [s for group in copies for s in group]
+    assert parsed.baseimage and ":latest" not in parsed.baseimage
     assert sources, "the Dockerfile copies nothing"
     for src in sources:
         assert (REPO / src).exists(), f"Dockerfile COPY source {src} does not exist"
