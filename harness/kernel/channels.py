@@ -121,6 +121,9 @@ class KernelChannels:
         self.session = session or uuid.uuid4().hex
         self.username = username
         self.received: list[dict[str, Any]] = []
+        # Wall-clock arrival per msg_id: with the kernel's header.date it shows how far behind
+        # the kernel this client was (checks/backlog.py tells a dropping hop from a backlog).
+        self.arrivals: dict[str, float] = {}
         self._pending: list[dict[str, Any]] = []
         self._partial: dict[str, ExecuteResult] = {}
         self.control_frames = 0
@@ -238,6 +241,7 @@ class KernelChannels:
         if opcode == websocket.ABNF.OPCODE_TEXT:
             data = data.decode("utf-8")
         msg = self._decode(data)
+        self.arrivals[(msg.get("header") or {}).get("msg_id", "")] = time.time()
         self.received.append(msg)
         for hook in MESSAGE_HOOKS:
             hook(msg, self)

@@ -158,6 +158,23 @@ CATALOGUE: tuple[Fault, ...] = (
         ),
     ),
     Fault(
+        name="gateway_ws_drops_frames",
+        description=(
+            "a proxy in front of the gateway drops a run of 60 WebSocket data frames "
+            "(server to client) on every connection"
+        ),
+        symptom="outputs vanish mid-stream while the client keeps up: a loss, not a slow run",
+        proxy_mode="drop-frames",
+        caught_by=(
+            Catch(
+                suite="websocket",
+                select="many_small and gateway and v1",
+                test="test_many_small_outputs_in_order",
+                words=("outputs lost on gateway", "never arrived"),
+            ),
+        ),
+    ),
+    Fault(
         name="gateway_ws_refuses_upgrade",
         description="a proxy in front of the gateway refuses WebSocket upgrades",
         symptom="a proxy in front of EG refuses the WebSocket upgrade",

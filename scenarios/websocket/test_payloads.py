@@ -9,11 +9,13 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from typing import NoReturn
 
 import pytest
+from eg_harness.checks import backlog
 from eg_harness.checks.sequence import breaks
 from eg_harness.checks.verdict import calibrate
-from eg_harness.fixtures.verdict import timed_out
+from eg_harness.fixtures.verdict import inconclusive, timed_out
 from eg_harness.kernel import messages as m
 from eg_harness.kernel.channels import ReplyTimeout
 
@@ -162,12 +164,13 @@ def _burst(chans, n: int):
 
 
 @pytest.mark.stress
-def test_many_small_outputs_in_order(chans, hop):
+def test_many_small_outputs_in_order(chans, hop, run_state):
     """10,000 separately flushed outputs arrive, none lost, in order.
 
     The time allowed comes from this hop's pace in a 500-output burst just before (x5, at
     least 60 s). Still arriving when that runs out: inconclusive (a slow run, not a fault).
-    Nothing arriving for 30 s: a stall. Idle arrived with outputs missing: a loss.
+    Nothing arriving for 30 s before the kernel finished: a stall. Outputs missing after the
+    kernel finished: a loss, judged by the client's backlog where it happened (_judge_loss).
     """
     n = 10_000
 
@@ -189,12 +192,51 @@ def test_many_small_outputs_in_order(chans, hop):
             f"last message {exc.since_last_s:.1f}s before giving up; "
             f"last output {lines[-1] if lines else 'none'}"
         )
+        if exc.stalled and exc.partial.reply is not None and breaks(lines, n):
+            # The kernel had finished (its reply came): what is missing was lost, not late.
+            _judge_loss(chans, hop, run_state, exc.partial, n, idle_missing=True)
         timed_out(exc, f"10,000 outputs on {hop.name}", evidence)
     assert res.status == "ok", res.describe_error()
-    broke = breaks(res.stdout.split(), n)
-    notices = [line for line in res.stderr.splitlines() if RATE_NOTICE in line.lower()]
-    assert broke is None, f"outputs lost on {hop.name}: the kernel reported idle, yet {broke}" + (
-        f"; the relay said: {notices[0]!r}" if notices else ""
-    )
+    if breaks(res.stdout.split(), n):
+        _judge_loss(chans, hop, run_state, res, n, idle_missing=False)
     streams = sum(1 for f in res.iopub if m.msg_type(f) == "stream")
     assert streams >= 10, f"only {streams} stream messages: the outputs were not separate"
+
+
+def _judge_loss(chans, hop, run_state, res, n: int, *, idle_missing: bool) -> NoReturn:
+    """Fail a loss a hop caused; call a loss behind a ZMQ-sized backlog inconclusive.
+
+    libzmq drops IOPub messages for a subscriber more than a high-water mark behind (1,000 by
+    default), silently: on a machine too busy for the gateway to keep up, a correct deployment
+    loses a burst of outputs. The kernel's message counters and stamps say how many messages
+    never arrived and how far behind this client was when each gap opened (checks/backlog.py).
+    Every gap behind such a backlog: this run cannot tell whether the hops lose messages, and
+    the loss is tabled as what users on a starved gateway see. Any gap without it: a hop lost
+    them, a failure with the ranges and the counters as evidence.
+    """
+    broke = breaks(res.stdout.split(), n)
+    gaps = backlog.explain(chans.received, chans.arrivals)
+    finished = "no idle status came" if idle_missing else "the kernel reported idle"
+    what = f"outputs lost on {hop.name}: the kernel replied and {finished}, yet {broke}"
+    evidence = "; ".join(g.describe() for g in gaps) or "no gap in the kernel's message counters"
+    protocol = chans.subprotocol or "legacy"
+    if gaps and all(g.backpressure for g in gaps):
+        run_state.table_row(
+            "IOPub losses under backpressure",
+            ["hop", "protocol", "outputs lost", "kernel messages lost", "client behind (max)"],
+            [
+                hop.name,
+                protocol,
+                str(n - len(res.stdout.split())),
+                str(sum(g.lost for g in gaps)),
+                f"{max(g.behind_s for g in gaps):.1f}s / {max(g.behind_msgs for g in gaps)} msgs",
+            ],
+        )
+        inconclusive(
+            f"{what}; {evidence}. Past ZMQ's high-water mark ({backlog.ZMQ_DEFAULT_HWM} messages) "
+            "the kernel's PUB socket drops messages for a slow subscriber: the gateway was "
+            "starved of CPU, so this run cannot tell whether the hops lose messages"
+        )
+    notices = [line for line in res.stderr.splitlines() if RATE_NOTICE in line.lower()]
+    relay = f"; the relay said: {notices[0]!r}" if notices else ""
+    raise AssertionError(f"{what}; {evidence}{relay}")

@@ -57,9 +57,17 @@ def _recv_exact(sock: socket.socket, n: int, buf: bytearray) -> bytes:
     return out
 
 
-def _frame_filter(src: socket.socket, dst: socket.socket, buf: bytearray) -> None:
-    """Relay WebSocket frames, dropping binary data frames and their continuations."""
-    dropping = False
+# drop-frames: the data frames (counted from 1 per connection, server to client) a lossy hop
+# drops. Early enough to fall in the first 500-output burst of the stress scenario, where the
+# client cannot be a ZMQ high-water mark behind the kernel: a loss there is always a hop's.
+DROPPED_FRAMES = range(200, 260)
+
+
+def _frame_filter(
+    src: socket.socket, dst: socket.socket, buf: bytearray, mode: str = "drop-binary"
+) -> None:
+    """Relay WebSocket frames, dropping what `mode` says (binary frames, or a run of frames)."""
+    dropping, frames = False, 0
     try:
         while True:
             head = _recv_exact(src, 2, buf)
@@ -73,7 +81,11 @@ def _frame_filter(src: socket.socket, dst: socket.socket, buf: bytearray) -> Non
                 length = int.from_bytes(ext, "big")
             mask = _recv_exact(src, 4, buf) if masked else b""
             payload = _recv_exact(src, length, buf)
-            if opcode == 0x2:
+            if mode == "drop-frames":
+                frames += opcode in (0x1, 0x2)
+                if frames in DROPPED_FRAMES and opcode in (0x1, 0x2):
+                    continue
+            elif mode == "drop-binary" and opcode == 0x2:
                 dropping = not (head[0] & 0x80)  # unfinished binary: drop its continuations
                 continue
             if opcode == 0x0 and dropping:
@@ -104,14 +116,15 @@ def _handle(client: socket.socket, upstream_port: int, mode: str) -> None:
             return
         with socket.create_connection(("127.0.0.1", upstream_port)) as up:
             up.sendall(head)
-            if upgrade and mode == "drop-binary":
+            if upgrade and mode in ("drop-binary", "drop-frames"):
                 resp = _read_head(up)
                 client.sendall(resp)
                 t = threading.Thread(
-                    target=_frame_filter, args=(up, client, bytearray()), daemon=True
+                    target=_frame_filter, args=(up, client, bytearray(), mode), daemon=True
                 )
                 t.start()
-                _frame_filter(client, up, bytearray())
+                # Client to server: only drop-binary filters that direction.
+                _frame_filter(client, up, bytearray(), mode if mode == "drop-binary" else "relay")
                 t.join(5)
                 return
             t = threading.Thread(target=_pipe, args=(up, client), daemon=True)
@@ -132,7 +145,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--listen", type=int, required=True)
     ap.add_argument("--upstream", type=int, required=True)
-    ap.add_argument("--mode", choices=["drop-binary", "refuse-upgrade"], required=True)
+    modes = ["drop-binary", "drop-frames", "refuse-upgrade"]
+    ap.add_argument("--mode", choices=modes, required=True)
     args = ap.parse_args()
     serve(args.listen, args.upstream, args.mode)
 
