@@ -218,7 +218,7 @@ def _judge_loss(chans, hop, run_state, res, n: int, *, idle_missing: bool) -> No
     """
     broke = breaks(res.stdout.split(), n)
     gaps = backlog.explain(chans.received, chans.arrivals)
-    finished = "no idle status came" if idle_missing else "the kernel reported idle"
+    finished = "no idle status came" if idle_missing else "reported idle"
     what = f"outputs lost on {hop.name}: the kernel replied and {finished}, yet {broke}"
     evidence = "; ".join(g.describe() for g in gaps) or "no gap in the kernel's message counters"
     protocol = chans.subprotocol or "legacy"
