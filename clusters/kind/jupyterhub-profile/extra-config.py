@@ -1,16 +1,21 @@
-# hub.extraConfig for z2jh 3.2.1 (KubeSpawner 6.2.0): turns the profile's jupyter_gateway_url
-# override into gateway mode. KubeSpawner sets unknown override keys as plain attributes and
-# does nothing with them, so without this file the seed's profile starts an ordinary server.
-# Minimal version written by the kind target; the deployment audit owns this file.
+# The seed's jupyter_gateway_config.py (hub.extraConfig): turns a profile's
+# `jupyter_gateway_url` override into gateway mode for the user server.
+#
+# KubeSpawner sets unknown override keys as plain attributes and nothing reads them; this hook
+# runs after the profile is applied (KubeSpawner calls modify_pod_hook after
+# load_user_options), reads the attribute and gives the user server the seed's flags:
+#   jupyter lab --gateway-url ... --GatewayWebSocketConnection.kernel_ws_protocol=""
+#               --GatewayClient.request_timeout=600
+# The gateway's token comes from the hub's environment (hub.extraEnv.JUPYTER_GATEWAY_AUTH_TOKEN,
+# set per install with --set-string) into the user server's environment, never its argv.
 import os
 
 from kubernetes_asyncio.client.models import V1EnvVar
 
-FORM = "/usr/local/etc/jupyterhub/jupyter_gateway_form.html"
+GATEWAY_REQUEST_TIMEOUT = 600  # seconds; jupyter_server derives KERNEL_LAUNCH_TIMEOUT from it
 
 
-def _gateway_mode(spawner, pod):
-    """The seed's flags on the user server when its profile set jupyter_gateway_url."""
+def jupyter_gateway_mode(spawner, pod):
     url = getattr(spawner, "jupyter_gateway_url", None)
     if not url:
         return pod
@@ -19,19 +24,20 @@ def _gateway_mode(spawner, pod):
         *(container.args or []),
         f"--gateway-url={url}",
         "--GatewayWebSocketConnection.kernel_ws_protocol=",
-        "--GatewayClient.request_timeout=600",
+        f"--GatewayClient.request_timeout={GATEWAY_REQUEST_TIMEOUT}",
     ]
-    env = [e for e in (container.env or []) if e.name not in ("KERNEL_USERNAME",)]
-    # The gateway's token travels in the environment (never argv, which `ps` shows).
-    env.append(V1EnvVar(name="JUPYTER_GATEWAY_AUTH_TOKEN", value=os.environ["EG_AUTH_TOKEN"]))
-    # EG checks KERNEL_USERNAME against its authorized users; the hub user, not jovyan (EG #661).
+    env = list(container.env or [])
+    token = os.environ.get("JUPYTER_GATEWAY_AUTH_TOKEN", "")
+    if token:
+        env.append(V1EnvVar(name="JUPYTER_GATEWAY_AUTH_TOKEN", value=token))
+    # EG checks KERNEL_USERNAME against its authorized/unauthorized users.
     env.append(V1EnvVar(name="KERNEL_USERNAME", value=spawner.user.name))
     container.env = env
     return pod
 
 
-c.KubeSpawner.modify_pod_hook = _gateway_mode  # noqa: F821 - c is the hub's config
+c.KubeSpawner.modify_pod_hook = jupyter_gateway_mode
 
-if os.path.exists(FORM):
-    with open(FORM) as fh:
-        c.KubeSpawner.profile_form_template = fh.read()  # noqa: F821
+
+with open("/usr/local/etc/jupyterhub/jupyter_gateway_form.html") as _form:
+    c.KubeSpawner.profile_form_template = _form.read()
