@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from urllib.parse import urlparse
 
-from kubernetes.utils.quantity import parse_quantity
-
 from eg_harness.audit.deployment import Deployment, dotted, owner_of
 from eg_harness.audit.findings import Finding
 from eg_harness.audit.render import K8sObject
+from kubernetes.utils.quantity import parse_quantity
 
 WORKLOAD_KINDS = {"Deployment", "DaemonSet", "StatefulSet", "ReplicaSet", "Job", "Pod"}
 # Spark's JavaUtils.byteStringAs: digits and an optional b/k/m/g/t/p unit (with optional b),
@@ -154,10 +153,6 @@ def check_auth_token(ctx: Context) -> None:
             )
         return
     if not isinstance(value, str) or (intended is not None and value != str(intended)):
-        idx = [
-            i for i, e in enumerate(container.get("env") or []) if e.get("name") == "EG_AUTH_TOKEN"
-        ][0]
-        path = (*_container_path(obj, container), "env", idx, "value")
         shown = type(value).__name__ if not isinstance(value, str) else "a different string"
         ctx.add(
             "auth-token-not-string",
@@ -168,8 +163,14 @@ def check_auth_token(ctx: Context) -> None:
             "values must be strings), or EG gets a token the clients do not send.",
             "pass it with --set-string authToken=<token> and use a token with letters (or "
             "quote-safe characters only); never --set for a token of digits or true/false.",
-            claim=(obj.ref(), tuple(path)),
         )
+        # The same unquoted value reaches the image puller's KIP_AUTH_TOKEN: one cause, one
+        # finding, so the schema errors it causes are claimed by it.
+        for o in ctx.eg_objects:
+            for cpath, c in containers(o):
+                for i, e in enumerate(c.get("env") or []):
+                    if e.get("name") in ("EG_AUTH_TOKEN", "KIP_AUTH_TOKEN"):
+                        ctx.claimed.add((o.ref(), (*cpath, "env", i, "value")))
 
 
 def _container_path(obj, container):
@@ -205,9 +206,9 @@ def _image_tag(image: str) -> str | None:
 def check_images(ctx: Context) -> None:
     if not ctx.deployment.images_local:
         return
-    for release, objects, values, keyf in (
-        ("gateway", ctx.eg_objects, ctx.eg_values, ctx.eg_key),
-        ("hub", ctx.hub_objects + user_pods(ctx), ctx.hub_values, ctx.hub_key),
+    for objects, values, keyf in (
+        (ctx.eg_objects, ctx.eg_values, ctx.eg_key),
+        (ctx.hub_objects + user_pods(ctx), ctx.hub_values, ctx.hub_key),
     ):
         for obj in objects:
             for path, c in containers(obj):
@@ -405,7 +406,9 @@ def check_gateway_mode(ctx: Context) -> None:
         seen = True
         prof = build["profile"]
         server = build["pod"]["server"]
-        file, key = ctx.hub_key(("singleuser", "profileList", prof["index"], "kubespawner_override"))
+        file, key = ctx.hub_key(
+            ("singleuser", "profileList", prof["index"], "kubespawner_override")
+        )
         if server.get("error"):
             ctx.add(
                 "user-server-refuses-config",
@@ -755,7 +758,7 @@ def _ipblock_allows(block: dict) -> bool:
         net = ipaddress.ip_network(block.get("cidr", ""), strict=False)
     except ValueError:
         return False
-    if not KIND_POD_NET.subnet_of(net) if net.version == 4 else True:
+    if net.version != 4 or not KIND_POD_NET.subnet_of(net):
         return False
     for ex in block.get("except") or []:
         try:

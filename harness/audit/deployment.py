@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-
 from eg_harness import resources
 from eg_harness.errors import ConfigError
 from eg_harness.runtime import secrets
@@ -74,8 +73,7 @@ class Release:
                     value: object = Path(s.value).read_text()
                 except OSError as exc:
                     raise ConfigError(
-                        f"{s.flag} {s.key}: cannot read {s.value} ({exc.strerror}); "
-                        "fix the path"
+                        f"{s.flag} {s.key}: cannot read {s.value} ({exc.strerror}); fix the path"
                     ) from None
                 label = f"{s.value} ({s.flag} {s.key})"
             elif s.flag == "--set-string":
@@ -133,7 +131,8 @@ def load_values(path: Path) -> dict:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}:{where} is not valid YAML ({exc}); fix the syntax") from None
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ConfigError(f"{path}:{where} is not valid YAML ({problem}); fix the syntax") from None
     if doc is None:
         return {}
     if not isinstance(doc, dict):

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-
 from eg_harness.audit.deployment import Release
 from eg_harness.audit.tools import Helm
 from eg_harness.runtime import secrets
