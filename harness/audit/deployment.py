@@ -196,7 +196,7 @@ def kind_deployment(token: str | None = None) -> Deployment:
                 "hub.extraFiles.jupyter_gateway_form.stringData",
                 str(profile / "profile-form.html"),
             ),
-            SetArg("--set-string", "hub.extraEnv.JUPYTER_GATEWAY_AUTH_TOKEN", token, secret=True),
+            SetArg("--set-string", "hub.extraEnv.EG_AUTH_TOKEN", token, secret=True),
         ],
     )
     return Deployment(gateway, hub, images_local=True, label="kind (clusters/kind/)")

@@ -35,7 +35,7 @@ def _hub_args(*extra_values: str, extra_config: Path = PROFILE / "extra-config.p
         f"hub.extraFiles.jupyter_gateway_form.stringData={PROFILE / 'profile-form.html'}",
     ]
     if token:
-        args += ["--hub-set-string", f"hub.extraEnv.JUPYTER_GATEWAY_AUTH_TOKEN={TOKEN}"]
+        args += ["--hub-set-string", f"hub.extraEnv.EG_AUTH_TOKEN={TOKEN}"]
     return args
 
 

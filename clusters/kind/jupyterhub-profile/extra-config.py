@@ -6,8 +6,8 @@
 # load_user_options), reads the attribute and gives the user server the seed's flags:
 #   jupyter lab --gateway-url ... --GatewayWebSocketConnection.kernel_ws_protocol=""
 #               --GatewayClient.request_timeout=600
-# The gateway's token comes from the hub's environment (hub.extraEnv.JUPYTER_GATEWAY_AUTH_TOKEN,
-# set per install with --set-string) into the user server's environment, never its argv.
+# The gateway's token comes from the hub's environment (hub.extraEnv.EG_AUTH_TOKEN, which the
+# kind target sets per run) into the user server's environment, never its argv (`ps` shows argv).
 import os
 
 from kubernetes_asyncio.client.models import V1EnvVar
@@ -26,8 +26,8 @@ def jupyter_gateway_mode(spawner, pod):
         "--GatewayWebSocketConnection.kernel_ws_protocol=",
         f"--GatewayClient.request_timeout={GATEWAY_REQUEST_TIMEOUT}",
     ]
-    env = list(container.env or [])
-    token = os.environ.get("JUPYTER_GATEWAY_AUTH_TOKEN", "")
+    env = [e for e in (container.env or []) if e.name != "KERNEL_USERNAME"]
+    token = os.environ.get("EG_AUTH_TOKEN", "")
     if token:
         env.append(V1EnvVar(name="JUPYTER_GATEWAY_AUTH_TOKEN", value=token))
     # EG checks KERNEL_USERNAME against its authorized/unauthorized users.

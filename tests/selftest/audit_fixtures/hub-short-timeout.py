@@ -14,7 +14,7 @@ def jupyter_gateway_mode(spawner, pod):
         f"--gateway-url={url}",
         "--GatewayClient.request_timeout=30",
     ]
-    token = os.environ.get("JUPYTER_GATEWAY_AUTH_TOKEN", "")
+    token = os.environ.get("EG_AUTH_TOKEN", "")
     env = V1EnvVar(name="JUPYTER_GATEWAY_AUTH_TOKEN", value=token)
     container.env = [*(container.env or []), env]
     return pod
