@@ -170,11 +170,47 @@ class Deployment:
     label: str = "custom"
 
 
+def kind_network_overlay(profile_values: Path) -> Path | None:
+    """The egress rule the kind target adds when z2jh's policy would block the gateway (its own
+    rule, from harness/targets/kind/values.py), as a values file; None when not needed."""
+    import hashlib
+
+    from eg_harness.runtime import envs
+    from eg_harness.targets.kind import values as kind_values
+
+    base = load_values(profile_values)
+    namespace = "enterprise-gateway"
+    if not kind_values.gateway_egress_blocked(base, namespace):
+        return None
+    rules = list(((base.get("singleuser") or {}).get("networkPolicy") or {}).get("egress") or [])
+    doc = {
+        "singleuser": {
+            "networkPolicy": {"egress": [*rules, kind_values.gateway_egress_rule(namespace)]}
+        }
+    }
+    text = (
+        "# The kind target's overlay: z2jh's default policy blocks private IPs, so it adds an\n"
+        "# egress rule to the gateway (the seed's own install needs it too).\n"
+        + yaml.safe_dump(doc, sort_keys=False)
+    )
+    path = (
+        envs.cache_dir()
+        / "audit"
+        / (f"kind-network-overlay-{hashlib.sha256(text.encode()).hexdigest()[:12]}.yaml")
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.write_text(text)
+    return path
+
+
 def kind_deployment(token: str | None = None) -> Deployment:
-    """clusters/kind/ as the kind target installs it: a fresh token per run, passed as strings."""
+    """clusters/kind/ as the kind target installs it: a fresh token per run, passed as strings,
+    and the network rule the kind target adds over the seed's profile values."""
     token = token or secrets.new_token()
     secrets.register(token)
     profile = KIND_DIR / "jupyterhub-profile"
+    overlay = kind_network_overlay(profile / "values.yaml")
     gateway = Release(
         "kdp-enterprise-gateway",
         "enterprise-gateway",
@@ -184,7 +220,7 @@ def kind_deployment(token: str | None = None) -> Deployment:
     hub = Release(
         "jupyterhub",
         "jupyterhub",
-        [profile / "values.yaml"],
+        [profile / "values.yaml", *([overlay] if overlay else [])],
         [
             SetArg(
                 "--set-file",
