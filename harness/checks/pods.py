@@ -8,7 +8,8 @@ problem is a sentence naming the pod, the expected and the observed value.
 
 from __future__ import annotations
 
-from eg_harness.checks.spark import quantity
+from decimal import Decimal
+
 from eg_harness.k8s.client import dns_label
 
 # Where a pod may carry its user's name: EG's kernel-pod.yaml.j2 puts every KERNEL_* of the
@@ -121,6 +122,29 @@ RESOURCE_ENV = {
 }
 
 
+def quantity(text: str) -> Decimal | None:
+    """A resource quantity as the kubernetes client parses it (its mirror of the API server's
+    rules: 2Gi, 500m, 1G; not Spark's 2g), or None when the API server would refuse it."""
+    from kubernetes.utils import parse_quantity
+
+    try:
+        return parse_quantity(str(text).strip())
+    except ValueError:
+        return None
+
+
+def env_quantity_problems(env: dict[str, str]) -> list[str]:
+    """KERNEL_* resource values that EG's pod template would copy into a pod the API server
+    refuses (e.g. the seed's profile gives KERNEL_MEMORY=2g for Spark, and every non-Spark
+    kernel of that user inherits it)."""
+    return [
+        f"{var}={env[var]!r} is not a Kubernetes quantity (e.g. 2Gi, 500m): EG's pod template "
+        f"copies it verbatim into {section}.{resource} and the API server rejects the pod"
+        for var, (section, resource) in RESOURCE_ENV.items()
+        if var in env and quantity(env[var]) is None
+    ]
+
+
 def resources_of(pod) -> dict[str, dict[str, str]]:
     containers = pod.spec.containers or []
     res = containers[0].resources if containers else None
@@ -135,18 +159,13 @@ def kernel_resource_problems(pod, env: dict[str, str]) -> list[str]:
     as quantities (the API server may rewrite 0.5 as 500m); a limit below its request is named
     too, because the API server would have refused that pod."""
     got = resources_of(pod)
-    problems = []
+    problems = env_quantity_problems(env)
     for var, (section, resource) in RESOURCE_ENV.items():
         if var not in env:
             continue
         wanted = quantity(env[var])
         if wanted is None:
-            problems.append(
-                f"{var}={env[var]!r} is not a Kubernetes quantity (e.g. 2Gi, 500m): EG's pod "
-                f"template copies it verbatim into {section}.{resource} and the API server "
-                "rejects the pod"
-            )
-            continue
+            continue  # named above
         observed = got[section].get(resource)
         if observed is None:
             problems.append(

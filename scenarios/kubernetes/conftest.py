@@ -8,6 +8,8 @@ started for nothing.
 from __future__ import annotations
 
 import pytest
+from eg_harness.checks.pods import container_env, env_quantity_problems
+from eg_harness.errors import HarnessError
 from eg_harness.fixtures.abilities import require
 from eg_harness.k8s.client import Kube
 from eg_harness.runtime.waits import wait_for
@@ -37,3 +39,28 @@ def kernel_pods(kube: Kube):
         )
 
     return find
+
+
+@pytest.fixture
+def hub_launch(kube: Kube):
+    """hub_launch(server, kernelspec) -> a kernel started through a user server; when the start
+    fails, the failure also says what in the user's pod made it fail, where the harness can
+    tell (KERNEL_* resource values the API server refuses in every kernel pod)."""
+
+    def launch(server, kernelspec: str | None):
+        try:
+            return server.client.launch(kernelspec)
+        except HarnessError as exc:
+            hints = []
+            if kube.access.hub_namespace is not None:
+                try:
+                    pod = kube.user_pod(server.name)
+                    hints = env_quantity_problems(container_env(pod)) if pod is not None else []
+                except Exception:  # noqa: BLE001 - a hint, not the verdict
+                    hints = []
+            cause = f"; in {server.name}'s pod: " + "; ".join(hints) if hints else ""
+            raise AssertionError(
+                f"no kernel started through {server.name}'s server{cause}: {exc}"
+            ) from exc
+
+    return launch

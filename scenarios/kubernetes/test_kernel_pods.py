@@ -24,13 +24,13 @@ POD_GONE_S = 120.0
 
 
 def test_hub_kernel_is_its_users_pod_and_gone_after_shutdown(
-    kube, kernel_pods, user_server, target, run_state
+    kube, kernel_pods, hub_launch, user_server, target, run_state
 ):
     """One pod, in the expected namespace, naming the hub user; after shutdown no pod and no
     namespace of the kernel is left."""
     access = kube.access
     user = user_server.name
-    handle = user_server.client.launch(target.gateway.kernelspec)
+    handle = hub_launch(user_server, target.gateway.kernelspec)
     kernel_id = handle.id
     problems: list[str] = []
     try:

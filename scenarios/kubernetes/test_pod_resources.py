@@ -17,8 +17,6 @@ from eg_harness.checks.pods import (
     pod_ref,
     resources_of,
 )
-from eg_harness.checks.spark import quantity
-from eg_harness.errors import HarnessError
 
 # Small enough for any node; limit above request, as a profile would set them.
 REQUESTED = {
@@ -52,7 +50,7 @@ def test_kernel_pod_resources_match_the_start(kube, kernel_pods, gateway, target
 
 
 def test_profile_choice_reaches_the_kernel_pod(
-    kube, kernel_pods, target, throwaway_user_server, run_state
+    kube, kernel_pods, hub_launch, target, throwaway_user_server, run_state
 ):
     """Through the hub, for each profile choice: the kernel pod's env carries the choice's
     KERNEL_MEMORY and KERNEL_CPUS, and its resources are those values."""
@@ -63,15 +61,9 @@ def test_profile_choice_reaches_the_kernel_pod(
     for choice in choices:
         with throwaway_user_server(user_options=choice.user_options) as server:
             try:
-                handle = server.client.launch(target.gateway.kernelspec)
-            except HarnessError as exc:  # a refused or failed start, a channel that never opened
-                hint = (
-                    f" (its KERNEL_MEMORY {choice.memory!r} is not a Kubernetes quantity, so "
-                    "EG's pod template makes a pod the API server rejects)"
-                    if quantity(choice.memory) is None
-                    else ""
-                )
-                problems.append(f"{choice.label}: no kernel started{hint}: {exc}")
+                handle = hub_launch(server, target.gateway.kernelspec)
+            except AssertionError as exc:  # names the user pod's bad KERNEL_* where it can
+                problems.append(f"{choice.label}: {exc}")
                 continue
             try:
                 pod = kernel_pods(handle.id)[0]

@@ -375,3 +375,16 @@ def test_from_json_refuses_what_the_api_would_not_return():
     """The client's models validate: an event list without items is not silently empty."""
     with pytest.raises(ValueError, match="items"):
         from_json("CoreV1EventList", {})
+
+
+def test_the_seed_profiles_spark_sizes_break_every_non_spark_kernel_pod():
+    """The kind profile (as the seed writes it) sets KERNEL_MEMORY=1g/2g on the user server for
+    Spark; every kernel of that user inherits it, and a pod with memory 1g is refused: the
+    kubernetes client's own quantity parser (its mirror of the API server's) says so."""
+    profile_env = {"KERNEL_MEMORY": "2g", "KERNEL_CPUS": "1"}
+    assert pods.env_quantity_problems(profile_env) == [
+        "KERNEL_MEMORY='2g' is not a Kubernetes quantity (e.g. 2Gi, 500m): EG's pod template "
+        "copies it verbatim into requests.memory and the API server rejects the pod"
+    ]
+    assert pods.env_quantity_problems({"KERNEL_MEMORY": "2Gi", "KERNEL_CPUS_LIMIT": "1"}) == []
+    assert pods.quantity("250m") == pods.quantity("0.25") and pods.quantity("2gb") is None
