@@ -19,9 +19,35 @@ from eg_harness.runtime.runid import new_run_id
 
 
 def add_parsers(sub) -> None:
-    bw = sub.add_parser("bench-ws", help="benchmark: harness channels client vs a raw loop")
+    bw = sub.add_parser(
+        "bench-ws",
+        help="benchmark: harness channels client vs a raw loop; --sessions N: N concurrent "
+        "kernel sessions from one process",
+    )
     bw.set_defaults(func=cmd_bench_ws)
     bw.add_argument("--rounds", type=int, default=200)
+    bw.add_argument(
+        "--sessions", type=int, default=0, help="hold N concurrent sessions (asyncio, one core)"
+    )
+    bw.add_argument("--per-kernel", type=int, default=10, help="sessions sharing one kernel")
+    bw.add_argument("--period", type=float, default=30.0, help="seconds between executes")
+    bw.add_argument("--duration", type=float, default=60.0, help="seconds of load, all open")
+    bw.add_argument("--gateways", type=int, default=1, help="spread over N gateway processes")
+    bw.add_argument("--baseline-executes", type=int, default=40)
+    bw.add_argument(
+        "--gateway-env",
+        action="append",
+        default=[],
+        metavar="EG_NAME=VALUE",
+        help="an EG_* setting for every local gateway, e.g. EG_ZMQ_MAX_SOCKETS=4096",
+    )
+    bw.add_argument(
+        "--starve-generator",
+        action="store_true",
+        help="negative twin: block the generator's loop 90%% of the time (must exit 4)",
+    )
+    bw.add_argument("--run-id", default=None)
+    bw.add_argument("--report-dir", default=None)
     b = sub.add_parser("bench", help="benchmark: launch storms up a ladder, churn, knee, ceiling")
     b.set_defaults(func=cmd_bench)
     b.add_argument("--target", choices=["local", "existing"], default="local")
@@ -40,6 +66,12 @@ def add_parsers(sub) -> None:
         "in clusters/incluster/); the master listens on 0.0.0.0:--master-port",
     )
     b.add_argument("--master-port", type=int, default=5557)
+    b.add_argument(
+        "--spawn-limit",
+        type=int,
+        default=None,
+        help="local target: the hub's concurrent_spawn_limit (JupyterHub's default: 100)",
+    )
     b.add_argument("--run-id", default=None)
     b.add_argument("--report-dir", default=None)
     b.add_argument(
@@ -79,6 +111,8 @@ def add_parsers(sub) -> None:
 
 
 def cmd_bench_ws(args) -> int:
+    if args.sessions:
+        return cmd_bench_sessions(args)
     from eg_harness.load import bench_ws
     from eg_harness.targets.local.target import LocalTarget
 
@@ -94,6 +128,45 @@ def cmd_bench_ws(args) -> int:
         target.teardown()
     bench_ws.print_report(res)
     return EXIT_OK
+
+
+def cmd_bench_sessions(args) -> int:
+    from eg_harness.load import bench_sessions
+    from eg_harness.load.sessions import SessionsSettings
+    from eg_harness.targets.local.target import LocalTarget
+
+    if args.sessions < 1 or args.per_kernel < 1 or args.gateways < 1:
+        raise ConfigError("--sessions, --per-kernel and --gateways must be positive integers")
+    if args.period <= 0 or args.duration <= 0:
+        raise ConfigError("--period and --duration must be positive seconds")
+    settings = SessionsSettings(
+        sessions=args.sessions,
+        per_kernel=args.per_kernel,
+        period_s=args.period,
+        duration_s=args.duration,
+        gateways=args.gateways,
+        baseline_executes=max(args.baseline_executes, 1),
+        starve_generator=args.starve_generator,
+    )
+    gateway_env = {}
+    for item in args.gateway_env:
+        key, sep, value = item.partition("=")
+        if not sep or not key.startswith("EG_") or not key.replace("_", "").isalnum():
+            raise ConfigError(f"--gateway-env {item!r} must be EG_NAME=VALUE")
+        gateway_env[key] = value
+    run_id = args.run_id or new_run_id()
+    report_dir = Path(args.report_dir) if args.report_dir else resources.reports_root() / run_id
+    target = LocalTarget(run_id=run_id, gateway_env=gateway_env)
+    sigterm_as_interrupt()
+    results = bench_sessions.bench(target, settings, report_dir, run_id, progress=console())
+    bench_sessions.print_summary(results)
+    print(f"report: {report_dir / 'report.html'} (OpenMetrics: {report_dir / 'metrics.om'})")
+    if results.cleanup_left:
+        print(f"eg-harness: left behind: {results.cleanup_left}", file=sys.stderr)
+        return EXIT_FAILED
+    if not results.sessions["generator"]["valid"]:
+        return EXIT_INVALID
+    return EXIT_FAILED if results.failed else EXIT_OK
 
 
 def _ladder(text: str) -> list[int]:
@@ -134,11 +207,19 @@ def cmd_bench(args) -> int:
         workers=max(args.workers, 0),
         external_workers=args.external_workers,
         master_port=args.master_port,
+        spawn_limit=args.spawn_limit,
     )
     if args.external_workers and not args.workers:
         raise ConfigError("--external-workers needs --workers N: how many the master waits for")
+    if args.spawn_limit is not None and (args.target != "local" or args.spawn_limit < 1):
+        raise ConfigError(
+            "--spawn-limit is a positive number of spawns and sets the local target's hub; "
+            "an existing hub's limit is its own configuration"
+        )
     run_id = args.run_id or new_run_id()
     options = {"faults": args.local_fault} if args.target == "local" else {}
+    if args.spawn_limit is not None:
+        options["hub_settings"] = {"concurrent_spawn_limit": args.spawn_limit}
     target = make_target(args.target, config_path=args.target_config, run_id=run_id, **options)
     report_dir = Path(args.report_dir) if args.report_dir else resources.reports_root() / run_id
     history = Path(args.history) if args.history else None
@@ -152,6 +233,8 @@ def cmd_bench(args) -> int:
     if not doc["valid"]:
         return EXIT_INVALID
     if any(s["failed"] for s in [*doc["storms"], *([doc["churn"]] if doc["churn"] else [])]):
+        return EXIT_FAILED
+    if any((s.get("spawns") or {}).get("respected") is False for s in doc["storms"]):
         return EXIT_FAILED
     return EXIT_OK
 

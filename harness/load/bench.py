@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from eg_harness.load import logscan, runner, summary
+from eg_harness.load import logscan, runner, servers, summary
 from eg_harness.load.plan import BenchSettings, Step, plan, resolved_kernelspec
 from eg_harness.report import writer as report
 from eg_harness.report.model import Results, Table
@@ -38,10 +38,16 @@ def bench(
     try:
         target.provision(progress)
         steps = plan(settings, target)
-        summaries = [run_step(target, step, report_dir / "load", cores, progress) for step in steps]
+        with servers.ServerSampler(target, spawn_limit=settings.spawn_limit) as sampler:
+            summaries = [
+                run_step(target, step, report_dir / "load", cores, progress, settings.spawn_limit)
+                for step in steps
+            ]
         doc = summary.document(
             settings, resolved_kernelspec(settings, target), cores, target.describe(), summaries
         )
+        doc["_server_metrics"] = sampler.result()  # typed; goes to results, not the history
+        sampler.save_last_scrape(report_dir / "diagnostics")
     finally:
         cleanup = target.teardown()
     doc["cleanup"] = cleanup
@@ -51,10 +57,24 @@ def bench(
     return doc
 
 
-def run_step(target: Target, step: Step, load_dir: Path, cores: int, progress=print) -> dict:
+def run_step(
+    target: Target,
+    step: Step,
+    load_dir: Path,
+    cores: int,
+    progress=print,
+    spawn_limit: int | None = None,
+) -> dict:
     """One storm or churn through locust, summarised, with its figures said as it ends."""
     run = runner.run(target, step, load_dir / step.name, progress)
     s = summary.summarise(run, cores)
+    if step.journey == "hub":
+        s["spawns"] = sp = summary.spawn_concurrency(run.events, spawn_limit)
+        progress(
+            f"hub spawns: {sp['accepted']} accepted, at most {sp['max_in_flight']} in flight, "
+            f"{sp['throttled']} refused with 429"
+            + ("" if sp["limit"] is None else f" (concurrent_spawn_limit {sp['limit']})")
+        )
     if step.mode == "storm":
         s["_events"] = run.events  # for the timeline chart; dropped from results.json
         t = s["time_to_first_execute_s"]
@@ -150,6 +170,12 @@ def results_document(doc: dict, run_id: str, history: list[dict]) -> Results:
             )
         if s["failed"] and not s["errors"]:
             bad.append(f"{s['failed']} journeys never reported")
+        sp = s.get("spawns") or {}
+        if sp.get("respected") is False:
+            bad.append(
+                f"the hub had {sp['max_in_flight']} spawns in flight at once, past its "
+                f"concurrent_spawn_limit of {sp['limit']}"
+            )
         tests.append(
             {
                 "nodeid": f"bench::{name}",
@@ -215,6 +241,44 @@ def results_document(doc: dict, run_id: str, history: list[dict]) -> Results:
             "rows": phase_rows,
         }
     )
+    sm = doc.get("_server_metrics")
+    if sm is not None:
+        from eg_harness.load.bench_sessions import servers_table
+
+        tables.append(servers_table(sm))
+    hub_rows = [
+        [
+            s["concurrency"],
+            s["spawns"]["accepted"],
+            s["spawns"]["max_in_flight"],
+            s["spawns"]["throttled"],
+            "-" if s["spawns"]["limit"] is None else s["spawns"]["limit"],
+            {True: "yes", False: "NO", None: "limit not known"}[s["spawns"]["respected"]],
+            "-"
+            if not s.get("target_cpu_by_group_s")
+            else ", ".join(f"{g} {v:.1f}" for g, v in s["target_cpu_by_group_s"].items()),
+        ]
+        for s in doc["storms"]
+        if s.get("spawns")
+    ]
+    if hub_rows:
+        tables.append(
+            {
+                "title": "Hub storms: spawns against concurrent_spawn_limit, CPU by component",
+                "columns": [
+                    "concurrency",
+                    "spawns accepted",
+                    "most in flight",
+                    "refused (429)",
+                    "limit",
+                    "respected",
+                    "CPU s by group",
+                ],
+                "rows": hub_rows,
+                "note": "time to first execute of a hub journey runs from the spawn request; "
+                "its ceiling counts the gateway, kernels, hub, user servers and proxy",
+            }
+        )
     chart_list = []
     if doc["storms"]:
         chart_list.append(charts.latency_chart(doc["storms"]))
@@ -226,10 +290,19 @@ def results_document(doc: dict, run_id: str, history: list[dict]) -> Results:
                     biggest["_events"], f"Timeline of the storm of {biggest['concurrency']}"
                 )
             )
+            aligned = charts.storm_servers_chart(
+                biggest["_events"],
+                sm,
+                f"The storm of {biggest['concurrency']} and the servers, on one clock",
+            )
+            if aligned:
+                chart_list.append(aligned)
     trend = charts.trend_chart(history)
     if trend:
         chart_list.append(trend)
-    clean = json.loads(json.dumps(doc, default=str))  # a copy; the timeline events go below
+    clean = json.loads(
+        json.dumps({k: v for k, v in doc.items() if k != "_server_metrics"}, default=str)
+    )  # a copy without the timeline events (charts) and the typed server metrics
     for s in clean["storms"]:
         s.pop("_events", None)
     return Results(
@@ -245,6 +318,7 @@ def results_document(doc: dict, run_id: str, history: list[dict]) -> Results:
         charts=chart_list,
         cleanup=doc.get("cleanup"),
         throughput=clean,
+        server_metrics=sm,
     )
 
 

@@ -24,58 +24,90 @@ REAP_TIMEOUT_S = 30.0
 SAMPLE_EVERY_S = 0.25
 
 
-def _gateway_pid(target: Target) -> int | None:
+# component -> (group of its own CPU, group of its reaped children's CPU)
+GROUPS = {
+    "gateway": ("gateway", "kernels"),
+    "hub": ("hub", "user servers"),
+    "proxy": ("proxy",) * 2,
+}
+GATEWAY_GROUPS = ("gateway", "kernels")  # what a gateway journey's start costs
+
+
+def _components(target: Target) -> dict[str, int]:
     view = target.ability(ProcessView)
-    return view.gateway_pid() if view is not None else None
+    if view is None:
+        return {}
+    return {name: pid for name, pid in view.component_pids().items() if name in GROUPS}
+
+
+def cpu_by_group(target: Target) -> dict[str, float] | None:
+    """CPU each component and every child it has reaped have used so far, by group (gateway,
+    kernels, hub, user servers, proxy); None when the processes are not visible."""
+    pids = _components(target)
+    if "gateway" not in pids:
+        return None
+    out: dict[str, float] = {}
+    for name, pid in pids.items():
+        own, children = GROUPS[name]
+        try:
+            t = psutil.Process(pid).cpu_times()
+        except psutil.Error:
+            continue
+        out[own] = out.get(own, 0.0) + t.user + t.system
+        out[children] = out.get(children, 0.0) + t.children_user + t.children_system
+    return out
 
 
 def target_cpu_seconds(target: Target) -> float | None:
-    """CPU the gateway and every child it has reaped have used so far (local target only)."""
-    pid = _gateway_pid(target)
-    if pid is None:
-        return None
-    try:
-        t = psutil.Process(pid).cpu_times()
-    except psutil.Error:
-        return None
-    return t.user + t.system + t.children_user + t.children_system
+    """CPU the gateway and every kernel it has reaped have used so far (local target only)."""
+    groups = cpu_by_group(target)
+    return None if groups is None else sum(groups.get(g, 0.0) for g in GATEWAY_GROUPS)
 
 
-def _gateway_children(target: Target) -> int | None:
-    pid = _gateway_pid(target)
-    if pid is None:
-        return None
-    try:
-        return len(psutil.Process(pid).children())
-    except psutil.Error:
-        return None
+def _children(target: Target) -> dict[str, int]:
+    out = {}
+    for name, pid in _components(target).items():
+        with contextlib.suppress(psutil.Error):
+            out[name] = len(psutil.Process(pid).children())
+    return out
 
 
 class TargetCpu:
-    """The target's CPU spent between construction and `spent()`, kernels included."""
+    """The target's CPU spent between construction and `spent()`, by group: the gateway and
+    its kernels (a gateway journey's cost), and the hub, its user servers and the proxy (what
+    a hub journey costs besides)."""
 
     def __init__(self, target: Target) -> None:
         self.target = target
-        self.before = target_cpu_seconds(target)
-        self.children_before = _gateway_children(target) or 0
+        self.before = cpu_by_group(target)
+        self.children_before = _children(target)
+        self.by_group: dict[str, float] | None = None
 
     def spent(self) -> float | None:
+        """The gateway's and its kernels' CPU; `by_group` holds every group's afterwards."""
         if self.before is None:
             return None
         self._wait_reaped()
-        after = target_cpu_seconds(self.target)
-        return None if after is None else round(after - self.before, 3)
+        after = cpu_by_group(self.target)
+        if after is None:
+            return None
+        self.by_group = {g: round(after[g] - self.before.get(g, 0.0), 3) for g in sorted(after)}
+        return round(sum(self.by_group.get(g, 0.0) for g in GATEWAY_GROUPS), 3)
 
     def _wait_reaped(self) -> None:
-        # Kernel CPU lands in the gateway's children_* only once EG has waited for them. A
-        # kernel still exiting after the bound is left out (the figure is then a little low).
+        # A child's CPU lands in its parent's children_* only once the parent has waited for
+        # it (EG its kernels, the hub its user servers). One still exiting after the bound is
+        # left out (the figure is then a little low).
         def reaped() -> bool:
-            now = _gateway_children(self.target)
-            return now is None or now <= self.children_before
+            now = _children(self.target)
+            return all(n <= self.children_before.get(c, 0) for c, n in now.items())
 
         with contextlib.suppress(WaitTimeout):
             wait_for(
-                "the gateway to reap the load's kernels", reaped, REAP_TIMEOUT_S, max_interval=0.2
+                "the gateway and the hub to reap the load's kernels and servers",
+                reaped,
+                REAP_TIMEOUT_S,
+                max_interval=0.2,
             )
 
 

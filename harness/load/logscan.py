@@ -24,6 +24,11 @@ LOG_SIGNATURES = (
         "a start under a kernel limit failed with 500 while another kernel was starting",
     ),
     ("Waited too long", "a remote kernel did not report its ports within the launch timeout"),
+    (
+        "ZMQError: Too many open files",
+        "the gateway ran out of ZMQ sockets (libzmq's 1,024 per context, not the process's file "
+        "limit): every further WebSocket or kernel fails until some close",
+    ),
 )
 
 

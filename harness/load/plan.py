@@ -28,6 +28,7 @@ class BenchSettings:
     # this master on `master_port`; the bench then starts none itself.
     external_workers: bool = False
     master_port: int = 5557
+    spawn_limit: int | None = None  # the hub's concurrent_spawn_limit, when the bench sets it
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -45,6 +45,7 @@ class LoadRun:
     generator: dict[str, Any]
     target_cpu_s: float | None
     out_dir: Path
+    target_cpu_by_group: dict[str, float] | None = None
     timed_out: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -79,6 +80,7 @@ def run(target: Target, step: Step, out_dir: Path, progress=print) -> LoadRun:
         exit_code=master.popen.returncode,
         generator=watch.judge(event_window(events)),
         target_cpu_s=target_cpu.spent(),
+        target_cpu_by_group=target_cpu.by_group,
         out_dir=out_dir,
         timed_out=timed_out,
     )

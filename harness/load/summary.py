@@ -67,11 +67,12 @@ def summarise(run: LoadRun, cores: int) -> dict[str, Any]:
         makespan = None
     window = makespan if step.mode == "storm" else float(step.run_seconds)
     per_s = round(ok / window, 4) if window and ok else 0.0
-    cpu_per_start = round(run.target_cpu_s / ok, 4) if run.target_cpu_s and ok else None
+    cpu_s = run.target_cpu_s
     if step.journey == "hub":
-        # A hub journey also costs the hub and a user server, which the gateway's CPU
-        # accounting does not see: a ceiling from it would flatter the deployment.
-        cpu_per_start = None
+        # A hub journey also costs the hub, a user server and the proxy: the ceiling counts
+        # every group, or it would flatter the deployment.
+        cpu_s = round(sum((run.target_cpu_by_group or {}).values()), 3) or None
+    cpu_per_start = round(cpu_s / ok, 4) if cpu_s and ok else None
     ceiling = round(cores / cpu_per_start, 4) if cpu_per_start else None
     return {
         "mode": step.mode,
@@ -86,7 +87,8 @@ def summarise(run: LoadRun, cores: int) -> dict[str, Any]:
         "phases_s": {p: _pcts(v) for p, v in sorted(by_phase.items()) if p != TTFE},
         "makespan_s": round(makespan, 4) if makespan else None,
         "starts_per_s": per_s,
-        "target_cpu_s": run.target_cpu_s,
+        "target_cpu_s": cpu_s,
+        "target_cpu_by_group_s": run.target_cpu_by_group,
         "cpu_s_per_start": cpu_per_start,
         "ceiling_starts_per_s": ceiling,
         "ceiling_fraction": round(per_s / ceiling, 4) if ceiling else None,
@@ -95,6 +97,30 @@ def summarise(run: LoadRun, cores: int) -> dict[str, Any]:
         "notes": run.notes,
         "wall_s": run.wall_s,
         "out_dir": run.out_dir.name,
+    }
+
+
+def spawn_concurrency(events: list[dict[str, Any]], limit: int | None) -> dict[str, Any]:
+    """How many spawns the hub had in flight at once, from the client's side, against its
+    concurrent_spawn_limit: the most accepted spawns overlapping in time, and how many were
+    refused with 429 (JupyterHub's answer past the limit)."""
+    edges = []
+    for e in events:
+        if e["phase"] == "spawn" and e["ok"]:
+            edges += [(e["start"], 1), (e["start"] + e["seconds"], -1)]
+    peak = live = 0
+    for _t, step in sorted(edges, key=lambda x: (x[0], x[1])):  # an end before a start
+        live += step
+        peak = max(peak, live)
+    throttled = sum(
+        1 for e in events if e["phase"] == "spawn" and not e["ok"] and e["error_kind"] == "HTTP 429"
+    )
+    return {
+        "limit": limit,
+        "max_in_flight": peak,
+        "accepted": sum(1 for e in events if e["phase"] == "spawn" and e["ok"]),
+        "throttled": throttled,
+        "respected": None if limit is None else peak <= limit,
     }
 
 
@@ -134,8 +160,7 @@ def ceiling(steps: list[dict], churn: dict | None) -> dict[str, Any]:
     if not runs:
         return {
             "measured": False,
-            "reason": "the target's processes are not visible here, or the journey (hub) "
-            "costs more than the gateway's own accounting sees",
+            "reason": "the target's processes are not visible here",
         }
     ref = max(runs, key=lambda s: s["ok"])
     sustained = [churn] if churn and churn.get("ceiling_fraction") else runs

@@ -161,3 +161,95 @@ def layers_chart(starts: list[tuple[str, dict[str, float | None]]], layers: list
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize="small", ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.3))
     return {"title": "Time to a usable kernel by layer", "png": _png(fig)}
+
+
+GROUP_COLOURS = {
+    "gateway": "#4c78a8",
+    "kernels": "#54a24b",
+    "hub": "#b279a2",
+    "user servers": "#72b7b2",
+    "proxy": "#f58518",
+}
+
+
+def _server_axes(axes, server_metrics, shift: float, window: tuple[float, float] | None) -> None:
+    """CPU per group, then open fds per group (and hub servers running), on a clock shifted so
+    that 0 is the client's first request: the server's story under the client's."""
+    ax_cpu, ax_fd = axes
+    groups = sorted({s.group for s in server_metrics.samples})
+    for g in groups:
+        pts = [
+            (s.t + shift, s)
+            for s in server_metrics.samples
+            if s.group == g and (window is None or window[0] - 2 <= s.t + shift <= window[1] + 2)
+        ]
+        if not pts:
+            continue
+        xs = [x for x, _ in pts]
+        colour = GROUP_COLOURS.get(g)
+        cpu = [s.cpu_cores if s.cpu_cores is not None else float("nan") for _, s in pts]
+        ax_cpu.plot(xs, cpu, "-", color=colour, label=g)
+        fds = [s.fds for _, s in pts]
+        if any(f is not None for f in fds):
+            ys = [f if f is not None else float("nan") for f in fds]
+            ax_fd.plot(xs, ys, "-", color=colour, label=g)
+    ax_cpu.set_ylabel("CPU (cores)")
+    ax_cpu.grid(alpha=0.3)
+    ax_cpu.legend(fontsize="x-small", ncol=5, loc="upper left")
+    ax_fd.set_ylabel("open fds")
+    ax_fd.grid(alpha=0.3)
+    hub = server_metrics.hub
+    if hub is not None and hub.series.get("running_servers"):
+        ax_h = ax_fd.twinx()
+        pts = [(t + shift, v) for t, v in hub.series["running_servers"]]
+        if window is not None:
+            pts = [(x, v) for x, v in pts if window[0] - 2 <= x <= window[1] + 2]
+        ax_h.step([x for x, _ in pts], [v for _, v in pts], where="post", color="grey", ls="--")
+        ax_h.set_ylabel("hub: running servers", color="grey")
+
+
+def storm_servers_chart(events: list[dict[str, Any]], server_metrics, title: str):
+    """One storm's journeys, with the servers' CPU and open files beneath, on one clock."""
+    if not events or server_metrics is None or not server_metrics.samples:
+        return None
+    plt = _plt()
+    t0 = min(e["start"] for e in events)
+    end = max(e["start"] + e["seconds"] for e in events) - t0
+    fig, (ax_j, ax_cpu, ax_fd) = plt.subplots(3, 1, figsize=(6.4, 6.2), sharex=True)
+    first: dict[str, float] = {}
+    for e in events:
+        first[e["journey"]] = min(first.get(e["journey"], e["start"]), e["start"])
+    row_of = {j: i for i, j in enumerate(sorted(first, key=first.get))}
+    for e in events:
+        if e["phase"] in PHASE_COLOURS:
+            colour = PHASE_COLOURS[e["phase"]] if e["ok"] else "red"
+            ax_j.barh(row_of[e["journey"]], e["seconds"], left=e["start"] - t0, color=colour)
+    ax_j.set_yticks([])
+    ax_j.set_ylabel("journeys")
+    _server_axes((ax_cpu, ax_fd), server_metrics, server_metrics.t0_epoch - t0, (0.0, end))
+    ax_fd.set_xlabel("seconds since the storm's first request")
+    return {"title": title, "png": _png(fig)}
+
+
+def sessions_chart(doc: dict[str, Any], server_metrics):
+    """bench-ws --sessions: sessions held and execute p95 per second, the servers beneath."""
+    timeline = doc.get("timeline") or []
+    if not timeline:
+        return None
+    plt = _plt()
+    rows = 3 if server_metrics is not None and server_metrics.samples else 1
+    fig, axes = plt.subplots(rows, 1, figsize=(6.4, 2.2 * rows + 0.6), sharex=True)
+    ax = axes[0] if rows > 1 else axes
+    xs = [p["t"] for p in timeline]
+    ax.plot(xs, [p["sessions"] for p in timeline], "-", color="#4c78a8", label="sessions alive")
+    ax.set_ylabel("sessions")
+    ax2 = ax.twinx()
+    p95 = [p["p95_ms"] if p["p95_ms"] is not None else float("nan") for p in timeline]
+    ax2.plot(xs, p95, ".", color="#e45756")
+    ax2.set_ylabel("execute p95 (ms)", color="#e45756")
+    ax.grid(alpha=0.3)
+    if rows > 1:
+        _server_axes(axes[1:], server_metrics, server_metrics.t0_epoch - doc["t0_epoch"], None)
+    (axes[-1] if rows > 1 else ax).set_xlabel("seconds since the bench started")
+    title = f"{doc['sessions_held']} sessions under load, and the servers"
+    return {"title": title, "png": _png(fig)}

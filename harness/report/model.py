@@ -16,6 +16,9 @@ Schema history:
   ``cleanup`` is ``null`` when it was not recorded; ``throughput`` (bench) and ``load_runs``
   (suites) keep the load package's own summaries. Outcome ``inconclusive`` (a skip whose
   reason starts with "INCONCLUSIVE:") is counted apart from ``skipped``.
+  Later, without a version bump (optional fields only): ``server_metrics`` (what the servers
+  said about themselves during a bench: CPU, memory, open files and connections per component
+  group, JupyterHub's /hub/metrics) and ``sessions`` (``bench-ws --sessions``'s figures).
 """
 
 from __future__ import annotations
@@ -192,6 +195,66 @@ class Chart(_Strict):
     png: str = Field(pattern=r"^[A-Za-z0-9+/]+={0,2}$")
 
 
+class GroupSample(_Strict):
+    """One component group (gateway, kernels, hub, user servers, proxy) at one moment."""
+
+    t: float  # seconds since ServerMetrics.t0_epoch
+    group: str
+    cpu_cores: float | None  # CPU used since the previous sample, in cores (None: first)
+    rss_mb: float
+    fds: int | None = None  # open file descriptors (None: not readable here)
+    connections: int | None = None  # TCP connections of the group's own processes
+    processes: int = 0
+
+
+class GroupPeak(_Strict):
+    """A group's extremes over the sampled window: what a capacity plan needs."""
+
+    group: str
+    cpu_cores_max: float
+    cpu_cores_mean: float
+    rss_mb_max: float
+    fds_max: int | None = None
+    connections_max: int | None = None
+    processes_max: int = 0
+
+
+class HistogramFigure(_Strict):
+    """A Prometheus histogram over the bench window (its first scrape subtracted)."""
+
+    name: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    count: float
+    sum: float
+    p50: float | None = None  # estimated from buckets, like PromQL's histogram_quantile
+    p95: float | None = None
+
+
+class HubMetrics(_Strict):
+    """What JupyterHub's /hub/metrics said during the bench."""
+
+    url: str
+    scrapes: int = 0
+    errors: list[str] = Field(default_factory=list)
+    # name -> [[t, value], ...]: running servers, spawns by outcome, requests, over time
+    series: dict[str, list[list[float]]] = Field(default_factory=dict)
+    histograms: list[HistogramFigure] = Field(default_factory=list)
+    concurrent_spawn_limit: int | None = None  # as configured, when the target knows it
+
+
+class ServerMetrics(_Strict):
+    """Server-side figures sampled beside the client's spans, on the same clock (epoch
+    seconds), so a chart can lay them on a storm's timeline."""
+
+    interval_s: float
+    t0_epoch: float
+    source: str  # how the processes were seen ("ProcessView of the local target", ...)
+    groups: list[GroupPeak] = Field(default_factory=list)
+    samples: list[GroupSample] = Field(default_factory=list)
+    hub: HubMetrics | None = None
+    notes: list[str] = Field(default_factory=list)
+
+
 class Results(_Strict):
     schema_version: Literal[2] = SCHEMA_VERSION
     kind: Literal["suite", "bench"] = "suite"
@@ -210,6 +273,8 @@ class Results(_Strict):
     charts: list[Chart] = Field(default_factory=list)
     load_runs: dict[str, dict[str, Any]] = Field(default_factory=dict)
     throughput: dict[str, Any] | None = None
+    sessions: dict[str, Any] | None = None  # bench-ws --sessions: held, latencies, ratios
+    server_metrics: ServerMetrics | None = None
     cleanup: dict[str, list[str | int]] | None = None
     diagnostics: list[str] = Field(default_factory=list)
 

@@ -52,6 +52,12 @@ def write_report(
         texts[name] = redact(text)
         atomic_write(run_dir / name, texts[name])
         written[name] = run_dir / name
+    if clean.kind == "bench":
+        from eg_harness.report import openmetrics
+
+        for path in openmetrics.write(clean, run_dir):
+            atomic_write(path, redact(path.read_text()))
+            written[path.name] = path
     step_summary = append_step_summary(texts["summary.md"])
     if step_summary is not None:
         written["github_step_summary"] = step_summary

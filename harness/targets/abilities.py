@@ -37,6 +37,11 @@ class ProcessView(Ability):
     def run_processes(self) -> list[psutil.Process]:
         """Every live process the run created: components, user servers, kernels, launchers."""
 
+    @abstractmethod
+    def component_pids(self) -> dict[str, int]:
+        """Live components by name ("gateway", "gateway-2", "hub", "proxy", ...): what the
+        server-side metrics sample, with their children (kernels, user servers)."""
+
 
 class KernelLimits(Ability):
     missing = "the target cannot start a gateway with kernel limits of the harness's choosing"
@@ -46,6 +51,17 @@ class KernelLimits(Ability):
         self, *, max_kernels: int | None = None, per_user: int | None = None
     ) -> contextlib.AbstractContextManager[GatewayEndpoint]:
         """A gateway with these limits for the duration of the block, stopped afterwards."""
+
+
+class ExtraGateways(Ability):
+    missing = "the target cannot start more gateway processes (local target only)"
+
+    @abstractmethod
+    def extra_gateways(
+        self, count: int, progress=print
+    ) -> contextlib.AbstractContextManager[list[GatewayEndpoint]]:
+        """`count` more gateways like the main one, for the block, stopped afterwards: to
+        show what a load generator can hold beyond what one gateway process accepts."""
 
 
 class HangingKernelspec(Ability):
@@ -135,6 +151,7 @@ ABILITIES: dict[str, type[Ability]] = {
     "component_control": ComponentControl,
     "cluster_access": ClusterAccess,
     "unpullable_image": UnpullableImage,
+    "extra_gateways": ExtraGateways,
 }
 
 __all__ = [
@@ -147,4 +164,5 @@ __all__ = [
     "KernelLimits",
     "ProcessView",
     "UnpullableImage",
+    "ExtraGateways",
 ]

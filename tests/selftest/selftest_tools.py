@@ -64,7 +64,7 @@ def run_harness(args: list[str], tmp_path: Path, *, timeout: float = 600) -> Har
         str(report_dir),
         *args[1:],
     ]
-    if args and args[0] not in ("run", "bench"):
+    if args and args[0] not in ("run", "bench", "bench-ws"):
         cmd = [*harness_cmd(), *args]
     proc = subprocess.Popen(
         cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env()

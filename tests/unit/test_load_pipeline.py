@@ -162,7 +162,16 @@ def test_generator_judged_inside_the_load_window_only():
     assert busy["cpu_s_in_window"] == 1.0
 
 
-def _run(mode: str, users: int, ok: int, *, journey="gateway", generator_valid=True, notes=()):
+def _run(
+    mode: str,
+    users: int,
+    ok: int,
+    *,
+    journey="gateway",
+    generator_valid=True,
+    notes=(),
+    by_group=None,
+):
     events = []
     for i in range(ok):
         for phase, seconds in (("start_kernel", 0.1), ("time_to_first_execute", 0.5)):
@@ -171,15 +180,44 @@ def _run(mode: str, users: int, ok: int, *, journey="gateway", generator_valid=T
             )
     gen = {"valid": generator_valid, "busiest_process_cores": 0.9, "limit_cores": 0.8}
     step = Step(mode, users, 10, journey=journey)
-    return runner.LoadRun(step, events, 3.0, 0, gen, 2.0, Path("/x"), notes=list(notes))
+    return runner.LoadRun(
+        step, events, 3.0, 0, gen, 2.0, Path("/x"), notes=list(notes), target_cpu_by_group=by_group
+    )
 
 
-def test_a_hub_journey_gets_no_ceiling():
-    s = summary.summarise(_run("storm", 2, 2, journey="hub"), cores=2)
-    assert s["target_cpu_s"] == 2.0
-    assert s["cpu_s_per_start"] is None and s["ceiling_starts_per_s"] is None
-    assert s["ceiling_fraction"] is None
+def test_a_hub_journeys_ceiling_counts_every_component_or_none():
+    groups = {"gateway": 1.0, "kernels": 1.0, "hub": 2.0, "user servers": 3.0, "proxy": 1.0}
+    s = summary.summarise(_run("storm", 2, 2, journey="hub", by_group=groups), cores=2)
+    assert s["target_cpu_s"] == 8.0 and s["cpu_s_per_start"] == 4.0
+    assert s["ceiling_starts_per_s"] == 0.5 and s["target_cpu_by_group_s"] == groups
+    # Without the other components' accounting, the gateway's alone would flatter the hub.
+    blind = summary.summarise(_run("storm", 2, 2, journey="hub"), cores=2)
+    assert blind["cpu_s_per_start"] is None and blind["ceiling_starts_per_s"] is None
     assert summary.summarise(_run("storm", 2, 2), cores=2)["cpu_s_per_start"] == 1.0
+
+
+def test_spawn_concurrency_counts_accepted_spawns_in_flight_and_429s():
+    def ev(start, seconds, ok=True, kind=None):
+        return {"phase": "spawn", "start": start, "seconds": seconds, "ok": ok, "error_kind": kind}
+
+    events = [
+        ev(0.0, 5.0),
+        ev(0.1, 4.0),
+        ev(0.2, 0.1, False, "HTTP 429"),
+        ev(0.3, 0.1, False, "HTTP 500"),
+        ev(5.0, 2.0),  # starts as the first ends: never three at once
+        {"phase": "execute", "start": 0, "seconds": 9, "ok": True, "error_kind": None},
+    ]
+    got = summary.spawn_concurrency(events, limit=2)
+    assert got == {
+        "limit": 2,
+        "max_in_flight": 2,
+        "accepted": 3,
+        "throttled": 1,
+        "respected": True,
+    }
+    assert summary.spawn_concurrency(events, limit=1)["respected"] is False
+    assert summary.spawn_concurrency(events, limit=None)["respected"] is None
 
 
 def test_bench_document_splits_storms_from_churn_and_says_why_it_is_invalid():

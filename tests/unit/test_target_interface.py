@@ -13,6 +13,7 @@ from eg_harness.targets import make_target
 from eg_harness.targets.abilities import (
     ABILITIES,
     ClusterAccess,
+    ExtraGateways,
     HangingKernelspec,
     KernelLimits,
     ProcessView,
@@ -41,7 +42,7 @@ def _existing(tmp_path):
 def test_local_target_has_every_ability_and_existing_none(tmp_path):
     local = LocalTarget(run_id="r-local")
     existing = _existing(tmp_path)
-    for kind in (ProcessView, KernelLimits, HangingKernelspec):
+    for kind in (ProcessView, KernelLimits, HangingKernelspec, ExtraGateways):
         assert local.ability(kind) is local
         assert existing.ability(kind) is None
     assert local.hanging_kernelspec() == "never_ready"
@@ -54,7 +55,13 @@ def test_require_skips_with_the_abilitys_reason(tmp_path):
     assert require(local, ProcessView) is local
 
 
-LOCAL_ABILITIES = ("process_view", "kernel_limits", "hanging_kernelspec", "component_control")
+LOCAL_ABILITIES = (
+    "process_view",
+    "kernel_limits",
+    "hanging_kernelspec",
+    "component_control",
+    "extra_gateways",
+)
 
 
 def test_capabilities_derive_from_endpoints_and_abilities(tmp_path):

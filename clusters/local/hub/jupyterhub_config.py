@@ -29,6 +29,9 @@ c.JupyterHub.pid_file = f"{run_dir}/jupyterhub.pid"
 # Whether user servers stop with the hub: True here (JupyterHub's default), False in z2jh.
 c.JupyterHub.cleanup_servers = bool(settings.get("cleanup_servers", True))
 c.JupyterHub.last_activity_interval = 3600
+# JupyterHub's own default is 100; a bench of a class start may set it lower to see it hold.
+if settings.get("concurrent_spawn_limit") is not None:
+    c.JupyterHub.concurrent_spawn_limit = int(settings["concurrent_spawn_limit"])
 
 # The proxy is a separate process the harness runs, as it is a separate pod in z2jh.
 c.ConfigurableHTTPProxy.should_start = False
@@ -50,6 +53,7 @@ c.JupyterHub.load_roles = [
             "read:servers",
             "list:users",
             "read:users",
+            "read:metrics",  # /hub/metrics, sampled during a bench
         ],
         "services": ["eg-harness"],
     }

@@ -24,6 +24,7 @@ from eg_harness.targets import faults as fault_catalogue
 from eg_harness.targets.abilities import (
     ComponentControl,
     ComponentStop,
+    ExtraGateways,
     HangingKernelspec,
     KernelLimits,
     ProcessView,
@@ -33,7 +34,9 @@ from eg_harness.targets.local import gateway, hub, proxy, spark
 from eg_harness.targets.local.components import LocalRun
 
 
-class LocalTarget(Target, ProcessView, KernelLimits, HangingKernelspec, ComponentControl):
+class LocalTarget(
+    Target, ProcessView, KernelLimits, HangingKernelspec, ComponentControl, ExtraGateways
+):
     kind = "local"
 
     def __init__(
@@ -240,6 +243,35 @@ class LocalTarget(Target, ProcessView, KernelLimits, HangingKernelspec, Componen
     def signal_component(self, name: str, sig: int) -> None:
         with contextlib.suppress(ProcessLookupError):
             self._proc(name).popen.send_signal(sig)
+
+    @contextlib.contextmanager
+    def extra_gateways(self, count: int, progress=print):
+        """More gateways of this run, sharing the kernelspecs, each its own process, port and
+        token; stopped when the block ends (and by teardown's sweep if it never does)."""
+        assert self._run is not None and self._gw_env is not None
+        started = []
+        try:
+            for i in range(2, count + 2):
+                started.append(
+                    gateway.launch(
+                        self._run,
+                        self._gw_env,
+                        self._faults,
+                        progress,
+                        f"gateway-{i}",
+                        {},
+                        extra_env=self._gateway_env,
+                    )
+                )
+            yield [endpoint for endpoint, _proc in started]
+        finally:
+            for _endpoint, proc in started:
+                self._run.supervisor.stop(proc)
+
+    def component_pids(self) -> dict[str, int]:
+        if self._run is None:
+            return {}
+        return {p.name: p.pid for p in self._run.supervisor.procs if p.alive()}
 
     def hanging_kernelspec(self) -> str:
         return "never_ready"
