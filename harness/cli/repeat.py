@@ -108,6 +108,8 @@ def _child_argv(args, run_id: str, report_dir: Path) -> list[str]:
         argv += ["--local-fault", fault]
     if args.allow_destructive:
         argv.append("--allow-destructive")
+    if args.workers is not None:
+        argv += ["-n", args.workers]
     extra = [a for a in (args.pytest_args or []) if a != "--"]
     return argv + (["--", *extra] if extra else [])
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 from pathlib import Path
 
 from eg_harness import resources
@@ -20,7 +18,7 @@ from eg_harness.cli.common import (
     sigterm_as_interrupt,
     suites,
 )
-from eg_harness.errors import ConfigError, HarnessError
+from eg_harness.errors import ConfigError
 from eg_harness.runtime.progress import console
 from eg_harness.runtime.runid import new_run_id
 
@@ -56,17 +54,55 @@ def add_parsers(sub) -> None:
         action="store_true",
         help="print the whole plan (commands and values files) and run nothing",
     )
+    add_parallel_argument(run)
     repeat.add_arguments(run)
     run.add_argument(
         "pytest_args",
         nargs=argparse.REMAINDER,
         help="after --: extra pytest arguments (e.g. -k interrupt)",
     )
-    wt = sub.add_parser("walltime", help="benchmark: warm wall time of suites on the local target")
+    wt = sub.add_parser(
+        "walltime",
+        help="benchmark: warm wall time of suites on the local target, serial and parallel",
+    )
     wt.set_defaults(func=cmd_walltime)
     wt.add_argument("--suite", default="auth,startup")
-    wt.add_argument("--runs", type=int, default=2, help="measured runs after one warm-up")
+    wt.add_argument("--runs", type=int, default=1, help="measured runs per mode after a warm-up")
+    wt.add_argument(
+        "-n",
+        "--workers",
+        default="auto",
+        metavar="N|auto",
+        help="workers of the parallel runs (default auto); 0: serial runs only",
+    )
+    wt.add_argument("--slowest", type=int, default=10, help="list the N slowest tests of each mode")
+    wt.add_argument(
+        "pytest_args", nargs=argparse.REMAINDER, help="after --: extra pytest arguments"
+    )
     sub.add_parser("suites", help="list the suites").set_defaults(func=cmd_suites)
+
+
+def add_parallel_argument(parser) -> None:
+    parser.add_argument(
+        "-n",
+        "--workers",
+        default=None,
+        metavar="N|auto",
+        help="run in N pytest-xdist workers that share one stack (auto: one per core); tests "
+        "marked serial run alone after the others; one report as for a serial run",
+    )
+
+
+def parallel_pytest_args(workers: str | None) -> list[str]:
+    """pytest-xdist's options for `-n`: tests handed out one by one as workers free up
+    (worksteal), so a long stress test does not hold back a queue of short ones."""
+    if workers is None:
+        return []
+    if workers != "auto" and not (workers.isdigit() and int(workers) >= 0):
+        raise ConfigError(f"-n {workers}: give a number of workers (0: serial) or 'auto'")
+    if workers == "0":
+        return []
+    return ["-n", workers, "--dist", "worksteal"]
 
 
 def cmd_run(args) -> int:
@@ -140,6 +176,7 @@ def cmd_run(args) -> int:
         pytest_args.append(f"--kind-cluster={args.kind_cluster}")
     if args.keep_cluster:
         pytest_args.append("--keep-cluster")
+    pytest_args += parallel_pytest_args(args.workers)
     pytest_args += extra
     from eg_harness.fixtures.collector import RunState
 
@@ -171,58 +208,21 @@ def cmd_run(args) -> int:
 
 
 def cmd_walltime(args) -> int:
-    """Time whole `run`s in subprocesses; the first run warms caches and is not counted."""
-    import subprocess
-    import tempfile
+    """Time whole `run`s in subprocesses, serial and parallel alternately in one invocation so
+    both meet the same machine load; a first (parallel) run warms caches and is not counted."""
+    from eg_harness.cli import walltime
 
     selected_suites(args.suite)
-    say = console()
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="eg-harness-walltime-") as tmp:
-        for i in range(args.runs + 1):
-            label = "warm-up" if i == 0 else f"run {i}"
-            say(f"walltime {label}: eg-harness run --suite {args.suite}")
-            report_dir = Path(tmp) / f"r{i}"
-            t0 = time.monotonic()
-            proc = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "eg_harness",
-                    "run",
-                    "--suite",
-                    args.suite,
-                    "--report-dir",
-                    str(report_dir),
-                ],
-                capture_output=True,
-                text=True,
-            )
-            wall = time.monotonic() - t0
-            if proc.returncode != 0:
-                print(proc.stdout[-2000:], proc.stderr[-1000:], sep="\n")
-                raise HarnessError(f"the {label} failed (exit {proc.returncode}): fix it first")
-            results = json.loads((report_dir / "results.json").read_text())
-            spans = {s["name"]: s for s in results["spans"] if s["name"].startswith("target_")}
-            by_suite: dict[str, float] = {}
-            for t in results["tests"]:
-                by_suite[t["suite"]] = by_suite.get(t["suite"], 0.0) + t["duration_s"]
-            rows.append((label, wall, spans, by_suite))
-    print()
-    print(f"{'run':8} {'wall s':>8} {'provision s':>12} {'teardown s':>11}  per-suite test time s")
-    for label, wall, spans, by_suite in rows:
-        prov = spans.get("target_provision", {}).get("phases", {}).get("hub_ready", float("nan"))
-        down = spans.get("target_teardown", {}).get("phases", {}).get("stopped", float("nan"))
-        suites_txt = ", ".join(f"{k} {v:.1f}" for k, v in sorted(by_suite.items()))
-        print(f"{label:8} {wall:8.1f} {prov:12.1f} {down:11.1f}  {suites_txt}")
-    warm = [wall for label, wall, _s, _b in rows[1:]]
-    if warm:
-        best = min(warm)
-        print(
-            f"\nwarm wall time: best {best:.1f}s, mean {sum(warm) / len(warm):.1f}s "
-            f"({best / 180:.0%} of the 3-minute aim)"
-        )
-    return EXIT_OK
+    if args.runs < 1:
+        raise ConfigError(f"--runs {args.runs}: give 1 or more")
+    parallel_pytest_args(args.workers)  # a bad -n is a usage error before anything runs
+    extra = [a for a in (args.pytest_args or []) if a != "--"]
+    modes = [("serial", None)]
+    if args.workers != "0":
+        modes.append((f"-n {args.workers}", args.workers))
+    rows = walltime.measure(args.suite, modes, args.runs, extra, console())
+    print(walltime.render(rows, args.slowest))
+    return EXIT_OK if all(r.returncode == 0 for r in rows) else EXIT_FAILED
 
 
 def cmd_suites(args) -> int:

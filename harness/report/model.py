@@ -326,6 +326,20 @@ class Results(_Strict):
         ordered = sorted(groups.items(), key=lambda kv: not any(t.bad for t in kv[1]))
         return [(s, sorted(m, key=lambda t: outcome_rank(t.outcome))) for s, m in ordered]
 
+    def slowest(self, n: int = 15) -> list[TestResult]:
+        """Where the time went: the longest tests (setup and teardown included), longest first."""
+        return sorted(self.tests, key=lambda t: t.duration_s, reverse=True)[:n]
+
+    def time_by_suite(self) -> list[tuple[str, float, int]]:
+        """(suite, summed test seconds, tests), most time first. In a parallel run the sum is
+        worker time, more than the wall time it took."""
+        totals: dict[str, list] = {}
+        for t in self.tests:
+            entry = totals.setdefault(t.suite, [0.0, 0])
+            entry[0] += t.duration_s
+            entry[1] += 1
+        return sorted(((s, v[0], v[1]) for s, v in totals.items()), key=lambda x: -x[1])
+
 
 def outcome_rank(outcome: str) -> int:
     order = {

@@ -7,7 +7,7 @@ or an ability (targets/abilities.py) and skip with a reason when it is missing.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -181,6 +181,39 @@ class Target(ABC):
     def collect_diagnostics(self, dest: Path) -> list[Path]:
         return []
 
+    # -- sharing one provisioned target between processes (parallel runs) ------------------
+    def handoff(self) -> dict[str, Any]:
+        """What another process needs to use this provisioned target without provisioning it:
+        endpoints with their credentials, facts and versions, as plain data. Parallel runs
+        provision once (pytest-xdist's controller) and give this to every worker; it carries
+        tokens, so it travels only between processes of the run, never into a file or a log."""
+        return {
+            "kind": self.kind,
+            "run_id": self.run_id,
+            "gateway": asdict(self.gateway) if self.gateway else None,
+            "hub": asdict(self.hub) if self.hub else None,
+            "spark": asdict(self.spark) if self.spark else None,
+            "capabilities": self.capabilities.to_dict(),
+            "notes": list(self.notes),
+            "faults": list(self.faults),
+            "versions": self.versions(),
+        }
+
+    def attach(self, handoff: dict[str, Any]) -> None:
+        """Use a target another process provisioned (see handoff) instead of `provision()`."""
+        self.run_id = handoff["run_id"]
+        self.gateway = GatewayEndpoint(**handoff["gateway"]) if handoff["gateway"] else None
+        self.hub = HubEndpoint(**handoff["hub"]) if handoff["hub"] else None
+        self.spark = _spark_from(handoff["spark"]) if handoff["spark"] else None
+        self.capabilities = Capabilities(**handoff["capabilities"])
+        self.notes = list(handoff["notes"])
+        self.faults = list(handoff["faults"])
+
+    def release(self) -> dict[str, list[str]]:
+        """The end of an attached target's use: undo what *this* process started on it and
+        leave the shared stack to the process that provisioned it (which tears it down)."""
+        return {}
+
     def capability_report(self) -> dict[str, bool]:
         """What the report lists: the stored facts plus what the endpoints and abilities imply."""
         return {
@@ -200,3 +233,12 @@ class Target(ABC):
             "faults": list(self.faults),
             "notes": list(self.notes),
         }
+
+
+def _spark_from(data: dict[str, Any]) -> SparkEndpoint:
+    data = dict(data)
+    data["choices"] = [SparkChoice(**c) for c in data.get("choices", [])]
+    if data.get("kubernetes"):
+        data["kubernetes"] = KubernetesAccess(**data["kubernetes"])
+    known = {f.name for f in fields(SparkEndpoint)}
+    return SparkEndpoint(**{k: v for k, v in data.items() if k in known})

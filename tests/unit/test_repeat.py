@@ -72,13 +72,14 @@ def test_child_runs_carry_the_selection_and_their_own_report_dir(tmp_path):
         target_config=None,
         local_fault=["gateway_no_token"],
         allow_destructive=False,
+        workers="2",
         pytest_args=["--", "-k", "token"],
     )
     argv = repeat._child_argv(args, "rid-r1", tmp_path / "run-1")
     assert argv[1:4] == ["-m", "eg_harness", "run"]
     assert argv[argv.index("--run-id") : argv.index("--run-id") + 2] == ["--run-id", "rid-r1"]
     assert str(tmp_path / "run-1") in argv
-    assert argv[-5:] == ["--local-fault", "gateway_no_token", "--", "-k", "token"]
+    assert argv[-7:] == ["--local-fault", "gateway_no_token", "-n", "2", "--", "-k", "token"]
 
 
 def test_cpu_hog_is_stopped_on_error():

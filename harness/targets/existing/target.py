@@ -143,5 +143,11 @@ class ExistingTarget(Target):
     def versions(self) -> dict[str, str]:
         return dict(self._versions)
 
+    def attach(self, handoff: dict) -> None:
+        """The same YAML, read again in this process; endpoints and versions as the provisioning
+        process found them (it already proved them reachable)."""
+        super().attach(handoff)
+        self._versions.update(handoff["versions"])
+
     def teardown(self) -> dict[str, list[str]]:
         return {}

@@ -66,6 +66,9 @@ class LocalTarget(
         self._run: LocalRun | None = None
         self._gw_env: envs.PythonEnv | None = None
         self._versions: dict[str, str] = {}  # outlives the run, for the report
+        # Set on a target attached to a stack another process provisioned (parallel runs):
+        # its component pids; this process owns only what it starts itself.
+        self._shared_pids: dict[str, int] | None = None
         self.capabilities.destructive_allowed = True
         self.notes.extend(f"seeded fault {f.name}: {f.description}" for f in self._faults)
 
@@ -140,12 +143,48 @@ class LocalTarget(
             }
         )
 
+    # -- one stack, several processes (pytest-xdist workers) -------------------------------
+    def handoff(self) -> dict:
+        assert self._run is not None, "handoff() of a target that is not provisioned"
+        return {
+            **super().handoff(),
+            "run_dir": str(self.run_dir),
+            "pids": {p.name: p.pid for p in self._run.supervisor.procs},
+        }
+
+    def attach(self, handoff: dict) -> None:
+        super().attach(handoff)
+        self.run_dir = Path(handoff["run_dir"])
+        self._shared_pids = dict(handoff["pids"])
+        self._versions.update(handoff["versions"])
+        # This process's own supervisor: what it starts (a limited gateway) carries the run id
+        # and its logs land beside the stack's, where the owner's teardown collects them.
+        supervisor = processes.Supervisor(
+            self.run_id, self.run_dir / "logs", marker=str(self.run_dir)
+        )
+        self._run = LocalRun(self.run_id, self.run_dir, supervisor, versions=self._versions)
+
+    def release(self) -> dict[str, list[str]]:
+        """Stop only what this process started; never sweep the run (the stack is shared)."""
+        left: dict[str, list[str]] = {"processes": []}
+        if self._run is not None:
+            for proc in reversed(self._run.supervisor.procs):
+                self._run.supervisor.stop(proc)
+                if proc.alive():
+                    left["processes"].append(f"{proc.pid} {proc.name}")
+        self._run = None
+        return left
+
     # -- abilities -------------------------------------------------------------------------
     @contextlib.contextmanager
     def limited_gateway(self, *, max_kernels: int | None = None, per_user: int | None = None):
         """A second gateway of this run with kernel limits, for the limits scenario; the main
         gateway stays unlimited so no other suite meets a 403 it did not ask for."""
-        assert self._run is not None and self._gw_env is not None
+        assert self._run is not None
+        if self._gw_env is None:  # an attached target: the cached environment, not rebuilt
+            self._gw_env = envs.ensure_python_env(
+                "gateway", resources.LOCAL_CLUSTER / "gateway.lock", lambda _m: None
+            )
         limits = gateway.limits_for(self._faults, max_kernels, per_user)
         endpoint, proc = gateway.launch(
             self._run, self._gw_env, self._faults, lambda _m: None, "gateway-limited", limits
@@ -283,6 +322,9 @@ class LocalTarget(
         return self._pid_of("hub")
 
     def _pid_of(self, name: str) -> int | None:
+        if self._shared_pids is not None and name in self._shared_pids:
+            pid = self._shared_pids[name]
+            return pid if psutil.pid_exists(pid) else None
         if self._run is None:
             return None
         return next((p.pid for p in self._run.supervisor.procs if p.name == name), None)
