@@ -22,6 +22,9 @@ from eg_harness.targets.abilities import ProcessView
 PAD = 15.0  # seconds beyond the launch timeout that the layers may take to answer
 TABLE = "Bad driver memory values"
 COLUMNS = ["value", "hop", "outcome", "after (s)", "what the user sees", "names the cause"]
+# Every Spark launch process of the run counts as a leftover (a failed start has no kernel id
+# to tell them apart), so no other Spark kernel may be starting: alone in a parallel run.
+pytestmark = pytest.mark.serial
 
 
 def _bad_values(spark) -> list[tuple[str, str]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from eg_harness.fixtures.abilities import require
 from eg_harness.load import runner
 from eg_harness.load.journeys import GATEWAY_PHASES, TTFE
@@ -19,6 +20,8 @@ from eg_harness.report import charts
 from eg_harness.targets.abilities import ProcessView
 
 STORM = int(os.environ.get("EG_HARNESS_CI_STORM", "3"))
+# Accounts CPU and checks the generator's processes: in a parallel run it runs alone.
+pytestmark = pytest.mark.serial
 
 
 def _record(run_state, name: str, summary: dict) -> None:
