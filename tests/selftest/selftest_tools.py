@@ -116,3 +116,62 @@ def token_like_strings(directory: Path) -> list[str]:
         if path.is_file() and not path.is_symlink() and TOKEN_LIKE.search(path.read_bytes()):
             hits.append(str(path.relative_to(directory)))
     return hits
+
+
+# -- one count everywhere -----------------------------------------------------------------------
+OUTCOMES = ("passed", "failed", "error", "skipped", "inconclusive", "xfailed", "xpassed")
+
+
+def pytest_counts(stdout: str) -> dict[str, int]:
+    """pytest's own final summary line, as numbers per outcome."""
+    final = re.compile(r"\d+ (passed|failed)\b.* in [\d.]+s")
+    line = [ln for ln in stdout.splitlines() if final.search(ln)]
+    assert line, stdout[-2000:]
+    found = dict(
+        (kind.replace("errors", "error"), int(n))
+        for n, kind in re.findall(r"(\d+) ((?:subtests )?[a-z]+)", line[-1])
+    )
+    return {k: found.get(k, 0) for k in (*OUTCOMES, "subtests passed", "subtests skipped")}
+
+
+def assert_five_artifacts_count_alike(run: HarnessRun) -> dict:
+    """pytest's summary line, junit.xml, results.json, report.html and summary.md show the same
+    numbers (fixtures/counting.py); returns results.json's summary."""
+    import xml.etree.ElementTree as ET
+
+    import jsonschema
+
+    results = run.results
+    jsonschema.validate(results, json.loads((REPO / "reports" / "results.schema.json").read_text()))
+    summary = results["summary"]
+    assert summary["total"] == len(results["tests"])
+
+    from_pytest = pytest_counts(run.stdout)
+    for outcome in OUTCOMES:
+        assert from_pytest[outcome] == summary[outcome], (outcome, from_pytest, summary)
+    assert from_pytest["subtests passed"] == summary["subtests"]["passed"]
+    assert from_pytest["subtests skipped"] == summary["subtests"]["skipped"]
+
+    suite = ET.parse(run.report_dir / "junit.xml").getroot().find("testsuite")
+    assert int(suite.get("tests")) == summary["total"]
+    assert int(suite.get("failures")) == summary["failed"]
+    assert int(suite.get("errors")) == summary["error"]
+    skipped = summary["skipped"] + summary["inconclusive"] + summary["xfailed"]
+    assert int(suite.get("skipped")) == skipped
+    cases = suite.findall("testcase")
+    assert len(cases) == summary["total"]
+    assert sum(1 for c in cases if c.find("skipped") is not None) == skipped
+
+    md = (run.report_dir / "summary.md").read_text()
+    assert f"**{summary['total']} tests:** {summary['passed']} passed" in md
+    if summary["subtests"]["total"]:
+        assert f"{summary['subtests']['total']} sub-tests" in md
+
+    page = (run.report_dir / "report.html").read_text()
+    found = re.findall(r"<div class=\"n\">(\d+)</div><div class=\"l\">([a-z]+)</div>", page)
+    cards = {label: n for n, label in found}
+    assert int(cards["tests"]) == summary["total"]
+    for outcome in OUTCOMES:
+        assert int(cards[outcome]) == summary[outcome], outcome
+    assert page.count("<tr data-outcome=") == summary["total"]
+    return summary

@@ -12,7 +12,8 @@ import subprocess
 import pytest
 from selftest_tools import REPO, _env, harness_cmd
 
-pytestmark = pytest.mark.slow
+# Benches compare timings: in a parallel `./dev test` they run alone.
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 SMALL = ["--ladder", "1,2", "--churn-users", "0"]
 

@@ -6,11 +6,13 @@ caught, so `eg-harness down` (and the next run) must find and stop the orphans.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import threading
 import uuid
 
+import psutil
 import pytest
 from eg_harness.runtime.waits import wait_for
 from selftest_tools import REPO, _env, harness_cmd, leftovers
@@ -21,7 +23,9 @@ pytestmark = pytest.mark.slow
 class LiveRun:
     """The CLI in the background, its output readable while it runs."""
 
-    def __init__(self, tmp_path, args: list[str], command: str = "run") -> None:
+    def __init__(
+        self, tmp_path, args: list[str], command: str = "run", *, own_group: bool = False
+    ) -> None:
         self.run_id = "selftest-" + uuid.uuid4().hex[:8]
         cmd = [
             *harness_cmd(),
@@ -33,7 +37,15 @@ class LiveRun:
             *args,
         ]
         self.proc = subprocess.Popen(
-            cmd, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            cmd,
+            cwd=REPO,
+            env=_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            # Its own process group, so a test can Ctrl-C it as a terminal does: the whole
+            # foreground group (the harness and its xdist workers) gets the SIGINT.
+            start_new_session=own_group,
         )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -86,6 +98,44 @@ def test_interrupted_run_leaves_nothing(tmp_path, sig, moment):
     assert not leftovers(run.run_id), f"{leftovers(run.run_id)}\n{output}"
 
 
+@pytest.mark.parametrize(
+    ("sig", "to_group"),
+    [
+        (signal.SIGINT, True),  # Ctrl-C in a terminal: the controller and its workers
+        (signal.SIGTERM, False),  # CI's stop: the controller only; it must stop the workers
+    ],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_interrupted_parallel_run_leaves_nothing(tmp_path, sig, to_group):
+    """A parallel run stopped while its workers have kernels running: the workers, the one
+    shared stack, the kernels and the serial lock all go."""
+    run = LiveRun(tmp_path, ["--suite", "auth", "-n", "2"], own_group=to_group)
+    try:
+        run.wait_output("workers [")
+        wait_for(
+            "a worker's kernel to be running",
+            lambda: any("ipykernel" in p for p in leftovers(run.run_id)),
+            120,
+            detail=lambda: "output so far: " + "".join(run.lines)[-1500:],
+        )
+        started = psutil.Process(run.proc.pid).children(recursive=True)
+        assert len(started) > 2, "expected the stack's components and two workers"
+        if to_group:
+            os.killpg(run.proc.pid, sig)
+        else:
+            run.proc.send_signal(sig)
+        code = run.finish()
+    finally:
+        if run.proc.poll() is None:
+            run.proc.kill()
+    output = "".join(run.lines)[-3000:]
+    assert code == 130, f"exit {code} after {sig.name}:\n{output}"
+    assert not leftovers(run.run_id), f"{leftovers(run.run_id)}\n{output}"
+    alive = [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not alive, f"still running after the run ended: {alive}\n{output}"
+
+
+@pytest.mark.serial  # `down` also stops every stack `up` left: none of the other tests' may run
 def test_killed_run_is_cleaned_by_down(tmp_path):
     """SIGKILL leaves orphans by definition; `eg-harness down` must find and stop them."""
     run = LiveRun(tmp_path, ["--suite", "startup"])

@@ -9,15 +9,20 @@ from __future__ import annotations
 import pytest
 from selftest_tools import token_like_strings
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 
 def test_suites_pass_on_correct_local_target(harness):
-    # Every suite; the stress scenarios (big and many messages, malformed input) are left to
-    # the conformance run: they measure the system under test, not the harness's machinery.
-    run = harness(["run", "--suite", "all", "--", "-m", "not slow and not stress"], timeout=1500)
+    # Every suite, in two workers sharing one stack (as `eg-harness run -n 2`); the stress
+    # scenarios (big and many messages, malformed input) are left to the conformance run:
+    # they measure the system under test, not the harness's machinery.
+    run = harness(
+        ["run", "--suite", "all", "-n", "2", "--", "-m", "not slow and not stress"], timeout=1500
+    )
     assert run.returncode == 0, run.explain()
     res = run.results
+    names = [s["name"] for s in res["spans"]]
+    assert names.count("target_provision") == 1, "the workers must share one stack"
     assert res["schema_version"] == 2 and res["run_id"] == run.run_id
     assert res["target"]["kind"] == "local"
     outcomes = {t["nodeid"]: t["outcome"] for t in res["tests"]}

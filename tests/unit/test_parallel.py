@@ -210,9 +210,9 @@ def test_parallel_session_counts_once_and_merges_into_one_report(pytester):
     assert _final_counts(stdout) == {"failed": 1, "passed": 5, "xfailed": 1}
     suite = ET.parse(out / "junit.xml").getroot().find("testsuite")
     assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("7", "1", "1")
-    assert "seeded failure" in next(t for t in results["tests"] if t["outcome"] == "failed")[
-        "message"
-    ]
+    assert (
+        "seeded failure" in next(t for t in results["tests"] if t["outcome"] == "failed")["message"]
+    )
     (table,) = results["tables"]
     assert sorted(r[0] for r in table["rows"]) == [0, 1, 2, 3]
     assert {r[1] for r in table["rows"]} == {"gw0", "gw1"}, "both workers' rows are merged"
