@@ -253,6 +253,14 @@ class KernelChannels:
             return self._pending.pop(0)
         return self._recv_frame(timeout)
 
+    def take(self, match) -> dict[str, Any] | None:
+        """A frame already received and kept for whoever asks (a request's wait keeps frames
+        that are not its own) for which `match(frame)` holds, removed from the queue."""
+        for i, frame in enumerate(self._pending):
+            if match(frame):
+                return self._pending.pop(i)
+        return None
+
     # -- requests ------------------------------------------------------------------------
     def new(self, msg_type: str, content: dict[str, Any] | None = None, **kw) -> dict[str, Any]:
         return m.new_message(msg_type, content, session=self.session, username=self.username, **kw)
