@@ -67,7 +67,10 @@ def add_parsers(sub) -> None:
     )
     wt.set_defaults(func=cmd_walltime)
     wt.add_argument("--suite", default="auth,startup")
-    wt.add_argument("--runs", type=int, default=1, help="measured runs per mode after a warm-up")
+    wt.add_argument("--runs", type=int, default=1, help="measured runs per mode")
+    wt.add_argument(
+        "--warm-ups", type=int, default=1, help="uncounted runs first, to warm caches (default 1)"
+    )
     wt.add_argument(
         "-n",
         "--workers",
@@ -209,7 +212,7 @@ def cmd_run(args) -> int:
 
 def cmd_walltime(args) -> int:
     """Time whole `run`s in subprocesses, serial and parallel alternately in one invocation so
-    both meet the same machine load; a first (parallel) run warms caches and is not counted."""
+    both meet the same machine load; warm-up runs (parallel) warm caches and are not counted."""
     from eg_harness.cli import walltime
 
     selected_suites(args.suite)
@@ -220,7 +223,7 @@ def cmd_walltime(args) -> int:
     modes = [("serial", None)]
     if args.workers != "0":
         modes.append((f"-n {args.workers}", args.workers))
-    rows = walltime.measure(args.suite, modes, args.runs, extra, console())
+    rows = walltime.measure(args.suite, modes, args.runs, extra, console(), args.warm_ups)
     print(walltime.render(rows, args.slowest))
     return EXIT_OK if all(r.returncode == 0 for r in rows) else EXIT_FAILED
 

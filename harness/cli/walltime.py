@@ -29,10 +29,10 @@ class Measured:
     summary: dict[str, int] = field(default_factory=dict)
 
 
-def measure(suite: str, modes, runs: int, extra: list[str], say) -> list[Measured]:
+def measure(suite: str, modes, runs: int, extra: list[str], say, warm_ups: int = 1):
     rows = []
     with tempfile.TemporaryDirectory(prefix="eg-harness-walltime-") as tmp:
-        plan = [("warm-up", *modes[-1])]
+        plan = [("warm-up", *modes[-1])] * warm_ups
         plan += [(f"run {i}", *mode) for i in range(1, runs + 1) for mode in modes]
         for n, (label, mode, workers) in enumerate(plan):
             say(f"walltime {label} ({mode}): eg-harness run --suite {suite}")
