@@ -49,14 +49,6 @@ def render_summary_md(results: Results) -> str:
         if len(bad) > MAX_FAILURE_ROWS:
             out.append(f"\n…and {len(bad) - MAX_FAILURE_ROWS} more in report.html")
 
-    slowest = results.slowest(5)
-    if slowest:
-        out += ["", "### Slowest tests", "", "| Duration | Outcome | Test |", "|--:|---|---|"]
-        out += [
-            f"| {format_seconds(t.duration_s)} | {t.outcome} | {md_code(t.nodeid)} |"
-            for t in slowest
-        ]
-
     rows = aggregate_spans(results.spans)
     if rows:
         out += [
