@@ -222,4 +222,5 @@ def test_parallel_session_counts_once_and_merges_into_one_report(pytester):
     ]
     page = (out / "report.html").read_text()
     assert page.count("<tr data-outcome=") == 7 and "seeded failure" in page
+    assert "Where the time went" in page and "Slowest tests" in page
     assert list(pytester.path.glob("inside/*")) == []
