@@ -147,13 +147,22 @@ class Target(ABC):
         # Abilities held as objects rather than inherited, for those that depend on the
         # target's configuration (e.g. Kubernetes access only with a kubernetes: section).
         self.offered: list[object] = []
+        # Abilities the class has but this process may not use, with the reason.
+        self.withheld: dict[type[Ability], str] = {}
 
     def ability(self, kind: type[A]) -> A | None:
         """This target as `kind` (e.g. ProcessView) if it has that ability, or the object it
         holds that has it, else None."""
+        if any(issubclass(kind, w) for w in self.withheld):
+            return None
         if isinstance(self, kind):
             return self
         return next((a for a in self.offered if isinstance(a, kind)), None)
+
+    def why_missing(self, kind: type[Ability]) -> str:
+        """Why `ability(kind)` is None: the ability's own reason, or why this process withholds
+        it (e.g. a parallel run's worker cannot restart the stack its controller owns)."""
+        return next((why for w, why in self.withheld.items() if issubclass(kind, w)), kind.missing)
 
     @abstractmethod
     def provision(self, progress=print) -> None:

@@ -156,6 +156,10 @@ class LocalTarget(
         super().attach(handoff)
         self.run_dir = Path(handoff["run_dir"])
         self._shared_pids = dict(handoff["pids"])
+        self.withheld[ComponentControl] = (
+            "in a parallel run (-n) the stack's components belong to the xdist controller, so a "
+            "worker cannot stop and start them: run this scenario without -n"
+        )
         self._versions.update(handoff["versions"])
         # This process's own supervisor: what it starts (a limited gateway) carries the run id
         # and its logs land beside the stack's, where the owner's teardown collects them.
@@ -182,9 +186,9 @@ class LocalTarget(
         gateway stays unlimited so no other suite meets a 403 it did not ask for."""
         assert self._run is not None
         if self._gw_env is None:  # an attached target: the cached environment, not rebuilt
-            self._gw_env = envs.ensure_python_env(
-                "gateway", resources.LOCAL_CLUSTER / "gateway.lock", lambda _m: None
-            )
+            from eg_harness.upgrade import versions as version_sets
+
+            self._gw_env = version_sets.ensure("gateway", self.stack_versions, lambda _m: None)
         limits = gateway.limits_for(self._faults, max_kernels, per_user)
         endpoint, proc = gateway.launch(
             self._run, self._gw_env, self._faults, lambda _m: None, "gateway-limited", limits
