@@ -409,6 +409,27 @@ class KernelChannels:
             if reply is not None and iopub:
                 return reply
 
+    def wait_status(self, wanted: set[str], timeout: float) -> tuple[str, float, list[str]]:
+        """The first iopub status in `wanted` within `timeout`: (state, seconds, states seen).
+
+        For the statuses a server sends on its own (a restarter's "restarting" and "dead"), which
+        answer no request of ours; whatever else arrives meanwhile is dropped.
+        """
+        t0 = time.monotonic()
+        seen: list[str] = []
+        while (left := t0 + timeout - time.monotonic()) > 0:
+            frame = self.recv(min(left, 1.0))
+            if frame is None or frame.get("channel") != "iopub" or m.msg_type(frame) != "status":
+                continue
+            state = frame["content"].get("execution_state")
+            seen.append(state)
+            if state in wanted:
+                return state, time.monotonic() - t0, seen
+        raise ChannelsError(
+            f"no iopub status {sorted(wanted)} within {timeout:.0f}s "
+            f"(statuses seen: {seen or 'none'})"
+        )
+
     def close(self) -> None:
         try:
             self.ws.close(timeout=2)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import contextlib
 import signal
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import psutil
-    from eg_harness.targets.base import GatewayEndpoint, KubernetesAccess
+    from eg_harness.targets.base import GatewayEndpoint, KubernetesAccess, Target
 
 
 class Ability(ABC):  # noqa: B024 - a marker base; each ability declares its methods
@@ -41,6 +42,10 @@ class ProcessView(Ability):
     def component_pids(self) -> dict[str, int]:
         """Live components by name ("gateway", "gateway-2", "hub", "proxy", ...): what the
         server-side metrics sample, with their children (kernels, user servers)."""
+
+    @abstractmethod
+    def kernel_processes(self, kernel_id: str) -> list[int]:
+        """Every live process of one kernel (launcher, Spark driver, the kernel itself)."""
 
 
 class KernelLimits(Ability):
@@ -83,29 +88,59 @@ class ComponentStop:
 
 
 class ComponentControl(Ability):
-    missing = "the target cannot stop and start its components (local target only)"
+    """Faults injected into a running stack: stop, kill, hang and restart a component in place.
+
+    A restarted component keeps its address and credentials, as a Kubernetes pod behind its
+    Service does, so clients that held on (user servers, the proxy, the harness) find it again.
+    Scenarios that disturb every user of a stack ask for a short-lived one of their own
+    (`own_stack`), never the one other suites share.
+    """
+
+    missing = (
+        "the target cannot stop, kill, pause and restart its components in place "
+        "(local target only)"
+    )
 
     @abstractmethod
     def components(self) -> list[str]:
         """The components that can be stopped and started, e.g. gateway, hub, proxy."""
 
     @abstractmethod
+    def component_pid(self, name: str) -> int | None:
+        """The running component's main process id, or None while it is stopped."""
+
+    @abstractmethod
     def stop_component(
         self, name: str, *, sig: int = signal.SIGTERM, timeout: float = 30.0
     ) -> ComponentStop:
-        """Send `sig` to the component's own process, as a pod's container gets it, and wait
-        for it to exit; what it started and left running is reported, not killed (the caller
-        decides). Separate processes it spawned (a hub's user servers) are not touched."""
+        """Send `sig` as a pod's container gets it (SIGTERM to its main process, SIGKILL to all of
+        it) and wait for it to exit; what it started and left running is reported, not killed
+        (the caller decides). Separate processes it spawned (a hub's user servers) are not
+        touched."""
 
     @abstractmethod
     def start_component(self, name: str, **changes: Any) -> None:
         """Start a stopped component again at the same address with the same credentials.
         `changes` are what an operator would change with it: `versions` (a new release),
-        `env` (settings), `upgrade_db` (the hub's database migration first)."""
+        `env` (the gateway's environment), `config` (the gateway's traitlets), `settings` (the
+        hub's), `upgrade_db` (the hub's database migration first); a value of None unsets."""
 
     def signal_component(self, name: str, sig: int) -> None:
-        """Send a signal without waiting (SIGSTOP/SIGCONT for a hang)."""
+        """Send a signal to the whole component without waiting (SIGSTOP/SIGCONT for a hang)."""
         raise NotImplementedError
+
+    @abstractmethod
+    def own_stack(
+        self,
+        *,
+        gateway_env: dict[str, str] | None = None,
+        gateway_config: dict[str, Any] | None = None,
+        hub_settings: dict[str, Any] | None = None,
+        progress: Callable[[str], None] = print,
+    ) -> contextlib.AbstractContextManager[Target]:
+        """A fresh stack like this one (same faults and versions) with these deployment choices
+        (EG environment, EG traitlets such as culling, hub settings), torn down on exit; raises
+        if its teardown left anything behind. The stack it yields has these abilities too."""
 
 
 class ClusterAccess(Ability):

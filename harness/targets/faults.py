@@ -56,6 +56,9 @@ class Fault(_Record):
     caught_by: tuple[Catch, ...]
     gateway_env: dict[str, str] = Field(default_factory=dict)  # EG environment overrides
     gateway_env_unset: tuple[str, ...] = ()  # EG environment variables removed
+    gateway_config: dict[str, object] = Field(default_factory=dict)  # EG traitlets ("Cls.trait")
+    # A wrapper EG is started under (its argv, placeholders as in kernelspecs): an entrypoint.
+    gateway_argv_prefix: tuple[str, ...] = ()
     hub_settings: dict[str, object] = Field(default_factory=dict)  # read by the hub config
     proxy_mode: str | None = None  # a faultproxy mode put in front of the gateway
     kernelspec_patches: tuple[KernelspecPatch, ...] = ()
@@ -293,6 +296,71 @@ CATALOGUE: tuple[Fault, ...] = (
             ),
         ),
     ),
+    Fault(
+        name="gateway_no_restarter",
+        description="the gateway does not restart kernels that die (KernelManager.autorestart off)",
+        symptom="a killed kernel is never restarted: iopub says nothing, the user's kernel is gone",
+        gateway_config={"KernelManager.autorestart": False},
+        caught_by=(
+            Catch(
+                suite="resilience",
+                select="killed_kernel_is_restarted and python3 and not launcher",
+                test="test_killed_kernel_is_restarted_under_its_id",
+                words=("was killed and the gateway said nothing", "restarter"),
+            ),
+        ),
+    ),
+    Fault(
+        name="gateway_drops_sigterm",
+        description=(
+            "the gateway runs under an entrypoint that does not pass SIGTERM on (a shell as the "
+            "container's PID 1), so a rolling update kills it before it shuts kernels down"
+        ),
+        symptom="a gateway SIGTERM leaves its remote kernels running, orphaned",
+        gateway_argv_prefix=("{gateway_python}", "{launchers}/entrypoint_drops_sigterm.py"),
+        caught_by=(
+            Catch(
+                suite="resilience",
+                select="gateway_sigterm_shuts",
+                test="test_gateway_sigterm_shuts_its_kernels_down",
+                words=("orphaned by a gateway SIGTERM",),
+            ),
+        ),
+    ),
+    Fault(
+        name="hub_kills_servers",
+        description=(
+            "the hub kills user servers on stop without a grace period (KubeSpawner's "
+            "delete_grace_period 0), so they cannot shut their kernels down"
+        ),
+        symptom="a stopped user server leaves its kernels running on the gateway",
+        hub_settings={"delete_grace_period": 0},
+        caught_by=(
+            Catch(
+                suite="resilience",
+                select="stopped_server_deletes_kernels",
+                test="test_stopped_server_deletes_kernels_killed_one_leaves_them_to_the_culler",
+                words=("left its kernels behind on stop",),
+            ),
+        ),
+    ),
+    Fault(
+        name="gateway_culls_connected",
+        description=(
+            "the gateway culls idle kernels even while a client is connected (cull_connected "
+            "on), so a user who leaves a notebook open loses the kernel"
+        ),
+        symptom="an idle kernel with a user connected is culled",
+        gateway_config={"RemoteMappingKernelManager.cull_connected": True},
+        caught_by=(
+            Catch(
+                suite="resilience",
+                select="idle_disconnected_kernel_is_culled",
+                test="test_idle_disconnected_kernel_is_culled_connected_one_kept",
+                words=("with a client connected was culled", "cull_connected"),
+            ),
+        ),
+    ),
 )
 FAULTS: dict[str, Fault] = {f.name: f for f in CATALOGUE}
 
@@ -310,6 +378,7 @@ def resolve(names) -> list[Fault]:
     for fault in chosen:
         settings = [
             *((("gateway env", k), v) for k, v in fault.gateway_env.items()),
+            *((("gateway config", k), v) for k, v in fault.gateway_config.items()),
             *((("hub setting", k), v) for k, v in fault.hub_settings.items()),
             *([(("proxy", "mode"), fault.proxy_mode)] if fault.proxy_mode else []),
         ]

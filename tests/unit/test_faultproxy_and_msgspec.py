@@ -55,6 +55,9 @@ def test_conforming_and_violating_messages():
     bad = m.new_message("status", {"execution_state": "sleepy"}, session="s", channel="iopub")
     problem = violation(bad)
     assert problem and "execution_state" in problem and "status on iopub" in problem
+    for server_state in ("restarting", "dead"):  # a Jupyter server's restarter says these
+        frame = m.new_message("status", {"execution_state": server_state}, session="s")
+        assert violation(frame) is None, server_state
     assert violation(m.new_message("comm_msg", {"comm_id": "c", "data": {}}, session="s")) is None
 
 

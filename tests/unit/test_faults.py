@@ -43,6 +43,8 @@ def test_every_fault_changes_something():
             or f.proxy_mode
             or f.kernelspec_patches
             or f.limits_unset
+            or f.gateway_config
+            or f.gateway_argv_prefix
         ), f"{f.name} seeds nothing: the deployment would be healthy"
 
 
@@ -110,6 +112,45 @@ def test_gateway_env_and_limits_apply_generically():
     assert gateway.limits_for([FAULTS["gateway_limit_unset"]], 2, 1) == {}
     for fault in CATALOGUE:
         assert all(k.startswith("EG_") for k in [*fault.gateway_env, *fault.gateway_env_unset])
+
+
+def test_gateway_config_and_wrapper_reach_the_gateway(tmp_path, monkeypatch):
+    """A fault's EG traits land in the gateway's config file and its wrapper in front of argv,
+    after a scenario's settings, so the fault wins; a wrapper must be a real launcher."""
+    started = {}
+
+    class Supervisor:
+        def start(self, name, argv, *, env, cwd=None):
+            started.update(argv=argv, env=env)
+            raise RuntimeError("stop here")
+
+    from eg_harness.targets.local.components import LocalRun
+
+    run = LocalRun("r", tmp_path, Supervisor())  # type: ignore[arg-type]
+
+    class Env:
+        python = "/py"
+
+        def bin(self, name):
+            return f"/bin/{name}"
+
+    chosen = [FAULTS["gateway_culls_connected"], FAULTS["gateway_drops_sigterm"]]
+    with pytest.raises(RuntimeError, match="stop here"):
+        gateway.launch(
+            run,
+            Env(),  # type: ignore[arg-type]
+            chosen,
+            lambda _m: None,
+            extra_env={"EG_KERNEL_SESSION_PERSISTENCE": "True"},
+            extra_config={"RemoteMappingKernelManager.cull_connected": False},
+        )
+    config = (tmp_path / "gateway" / "gateway_config.py").read_text()
+    assert "c.RemoteMappingKernelManager.cull_connected = True\n" in config
+    assert started["env"]["EG_KERNEL_SESSION_PERSISTENCE"] == "True"
+    wrapper = started["argv"][:2]
+    assert wrapper[0] == "/py" and wrapper[1].endswith("launchers/entrypoint_drops_sigterm.py")
+    assert Path(wrapper[1]).is_file()
+    assert started["argv"][2] == "/bin/jupyter-enterprisegateway"
 
 
 def test_resolve_refuses_unknown_and_clashing_faults():

@@ -28,7 +28,9 @@ c.JupyterHub.cookie_secret_file = f"{run_dir}/jupyterhub_cookie_secret"
 c.JupyterHub.pid_file = f"{run_dir}/jupyterhub.pid"
 # Whether user servers stop with the hub: True here (JupyterHub's default), False in z2jh.
 c.JupyterHub.cleanup_servers = bool(settings.get("cleanup_servers", True))
-c.JupyterHub.last_activity_interval = 3600
+# Also how often the hub re-adds the routes of an external proxy that restarted empty (the
+# resilience suite sets it short to time that; JupyterHub's default is 300).
+c.JupyterHub.last_activity_interval = int(settings.get("last_activity_interval", 3600))
 # JupyterHub's own default is 100; a bench of a class start may set it lower to see it hold.
 if settings.get("concurrent_spawn_limit") is not None:
     c.JupyterHub.concurrent_spawn_limit = int(settings["concurrent_spawn_limit"])
@@ -67,6 +69,11 @@ c.Spawner.http_timeout = int(os.environ.get("EGH_SPAWN_TIMEOUT", "120"))
 c.Spawner.default_url = "/lab"
 c.SimpleLocalProcessSpawner.home_dir_template = f"{run_dir}/homes/{{username}}"
 c.ProfileSpawner.gateway_auth_token = os.environ["EGH_GATEWAY_TOKEN"]
+# The seed's GatewayClient.request_timeout (600); the resilience suite times a hung gateway
+# with a short one rather than wait ten minutes.
+c.ProfileSpawner.gateway_request_timeout = float(settings.get("gateway_request_timeout", 600))
+# KubeSpawner's delete_grace_period (its default, 1 s): SIGTERM, then SIGKILL after it.
+c.ProfileSpawner.delete_grace_period = int(settings.get("delete_grace_period", 1))
 # Components' children inherit the run id so teardown can prove nothing is left behind.
 c.Spawner.environment = {
     "EG_HARNESS_RUN_ID": os.environ["EG_HARNESS_RUN_ID"],

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import copy
 import re
+import signal
 
 from jupyterhub.spawner import SimpleLocalProcessSpawner
-from traitlets import Callable, Dict, List, Unicode
+from traitlets import Callable, Dict, Float, Integer, List, Unicode
 
 
 class ProfileSpawner(SimpleLocalProcessSpawner):
@@ -24,6 +25,13 @@ class ProfileSpawner(SimpleLocalProcessSpawner):
     gateway_auth_token = Unicode("", config=True, help="token the user servers send to EG")
     identity_hook = Callable(
         None, allow_none=True, config=True, help="(spawner) -> KERNEL_USERNAME or None"
+    )
+    gateway_request_timeout = Float(600.0, config=True, help="the user servers' request_timeout")
+    delete_grace_period = Integer(
+        1,
+        config=True,
+        help="KubeSpawner's: seconds between a stopping server's SIGTERM and its SIGKILL (as a "
+        "pod's deletion grace period); 0 kills it at once",
     )
 
     def _profile(self, slug: str | None) -> dict:
@@ -74,6 +82,24 @@ class ProfileSpawner(SimpleLocalProcessSpawner):
         apply_gateway_mode(self)
         return await super().start()
 
+    async def stop(self, now=False):
+        """Stop as Kubernetes stops a pod KubeSpawner deletes: SIGTERM, then SIGKILL after
+        `delete_grace_period` (0 or `now`: SIGKILL at once). Not JupyterHub's local-process
+        sequence, which starts with SIGINT: jupyter_server without a TTY takes that as a
+        KeyboardInterrupt and exits without shutting its kernels down, a stop the seed's
+        servers never get."""
+        if await self.poll() is not None:
+            return
+        if not now and self.delete_grace_period > 0:
+            await self._signal(signal.SIGTERM)
+            await self.wait_for_death(self.delete_grace_period)
+            if await self.poll() is not None:
+                return
+        await self._signal(signal.SIGKILL)
+        await self.wait_for_death(self.kill_timeout)
+        if await self.poll() is None:
+            self.log.warning("Process %i never died", self.pid)
+
 
 def _substitute(node, value: str):
     if isinstance(node, str):
@@ -99,9 +125,13 @@ def apply_gateway_mode(spawner: ProfileSpawner) -> None:
         *spawner.args,
         f"--gateway-url={url}",
         "--GatewayWebSocketConnection.kernel_ws_protocol=",
-        "--GatewayClient.request_timeout=600",
+        f"--GatewayClient.request_timeout={spawner.gateway_request_timeout:g}",
     ]
     env = dict(spawner.environment)
+    # jupyter_server raises request_timeout to KERNEL_LAUNCH_TIMEOUT (default 40) + 2, so a
+    # short request_timeout only holds with a launch timeout below it.
+    if spawner.gateway_request_timeout < 42:
+        env["KERNEL_LAUNCH_TIMEOUT"] = str(max(1, int(spawner.gateway_request_timeout) - 2))
     env["JUPYTER_GATEWAY_AUTH_TOKEN"] = spawner.gateway_auth_token
     if spawner.identity_hook is not None:
         username = spawner.identity_hook(spawner)

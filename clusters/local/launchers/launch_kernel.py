@@ -95,6 +95,11 @@ def main() -> None:
     )
     ap.add_argument("--runtime-dir", default=os.environ.get("JUPYTER_RUNTIME_DIR", "/tmp"))
     args, _unknown = ap.parse_known_args()
+    # A remote kernel (a pod) does not watch the gateway's process: it outlives a gateway crash
+    # and stops only when EG shuts it down or kills it, which is what EG's session persistence
+    # revives. jupyter_client sets JPY_PARENT_PID for children it launches; ipykernel would exit
+    # with the gateway, a behaviour of this machine, not of the modelled deployment.
+    os.environ.pop("JPY_PARENT_PID", None)
 
     if args.never_respond:
         print(f"launcher for {args.kernel_id}: seeded fault, never reporting ports", flush=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from typing import Any
 
 import httpx
 from eg_harness import resources
@@ -28,23 +29,25 @@ def launch(
     port: int | None = None,
     token: str | None = None,
     extra_env: dict[str, str] | None = None,
+    extra_config: dict[str, Any] | None = None,
 ) -> tuple[GatewayEndpoint, processes.ManagedProcess]:
     """Start one gateway of this run. The first ("gateway") renders the kernelspecs; a second
     (the limited one) shares them and adds `limits` to its environment. A restart passes the
-    old `port` and `token` (user servers know both) and may change the environment and its
-    settings (`extra_env`, e.g. session persistence)."""
+    old `port` and `token` (user servers know both) and may change the environment and the
+    traitlets (`extra_env`, e.g. session persistence; `extra_config`, e.g. culling): the
+    deployment's choices, applied before the faults so a fault still wins."""
     port = port or ports.free_port()
     run.ports[name] = port
     token = token or new_token()
     share = run.run_dir / "gateway" / "share" / "jupyter"
+    placeholders = {
+        "{gateway_python}": gw_env.python,
+        "{launchers}": str(resources.LOCAL_CLUSTER / "launchers"),
+        "{run_dir}": str(run.run_dir),
+    }
     if name == "gateway":
         # A restart on another release: its kernels run on that release's Python.
         shutil.rmtree(share / "kernels", ignore_errors=True)
-        placeholders = {
-            "{gateway_python}": gw_env.python,
-            "{launchers}": str(resources.LOCAL_CLUSTER / "launchers"),
-            "{run_dir}": str(run.run_dir),
-        }
         specs = kernelspecs.render(share / "kernels", faults, placeholders)
     else:
         specs = sorted(p.name for p in (share / "kernels").iterdir())
@@ -61,19 +64,25 @@ def launch(
     env["EG_AUTH_TOKEN"] = token
     # The policy the deployment is meant to enforce; a fault changes only what EG is told.
     unauthorized = [u for u in env["EG_UNAUTHORIZED_USERS"].split(",") if u]
+    env.update(extra_env or {})
     for fault in faults:
         env.update(fault.gateway_env)
         for key in fault.gateway_env_unset:
             env.pop(key, None)
     env.update(limits or {})
-    env.update(extra_env or {})
+    traits = dict(extra_config or {})
+    for fault in faults:
+        traits.update(fault.gateway_config)
     config = run.run_dir / "gateway" / f"{name}_config.py"
     config.write_text(
         f"c.EnterpriseGatewayApp.allowed_kernels = {sorted(specs)!r}\n"
         "c.EnterpriseGatewayApp.default_kernel_name = 'python3'\n"
         "c.KernelSpecManager.ensure_native_kernel = False\n"
+        + "".join(f"c.{trait} = {value!r}\n" for trait, value in sorted(traits.items()))
     )
+    wrapper = [kernelspecs.fill(arg, placeholders) for f in faults for arg in f.gateway_argv_prefix]
     argv = [
+        *wrapper,
         gw_env.bin("jupyter-enterprisegateway"),
         "--ip=127.0.0.1",
         f"--port={port}",

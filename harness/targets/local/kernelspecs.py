@@ -37,6 +37,11 @@ def patched(name: str, faults: list[Fault]) -> dict:
     return spec
 
 
+def fill(text: str, placeholders: dict[str, str]) -> str:
+    """One string with the placeholders filled in (e.g. a fault's wrapper argv)."""
+    return _fill(text, placeholders)
+
+
 def _fill(node, placeholders: dict[str, str]):
     if isinstance(node, str):
         for key, value in placeholders.items():

@@ -11,12 +11,15 @@ from eg_harness.runtime.secrets import new_token
 from eg_harness.targets.local.components import LocalRun
 
 
-def start_chp(run: LocalRun, proxy: envs.ProxyInstall, progress) -> str:
-    """Start configurable-http-proxy on fresh ports (the hub's port reserved too); returns its
-    API token, which the hub needs."""
-    public, api, hub = ports.free_port(), ports.free_port(), ports.free_port()
-    run.ports.update(proxy=public, proxy_api=api, hub=hub)
-    token = new_token()
+def start_chp(run: LocalRun, proxy: envs.ProxyInstall, progress, token: str | None = None) -> str:
+    """Start configurable-http-proxy on fresh ports (the hub's port reserved too), or on the
+    same ports with the same API `token` when it is started again (a restart in place);
+    returns the token, which the hub needs."""
+    if "proxy" not in run.ports:
+        run.ports.update(proxy=ports.free_port(), proxy_api=ports.free_port())
+        run.ports.update(hub=ports.free_port())
+    public, api, hub = run.ports["proxy"], run.ports["proxy_api"], run.ports["hub"]
+    token = token or new_token()
     env = run.env("proxy")
     env["CONFIGPROXY_AUTH_TOKEN"] = token
     argv = [

@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 import psutil
+from eg_harness.errors import HarnessError
 from eg_harness.runtime import envs, ports, processes
 from eg_harness.runtime.secrets import redact
 from eg_harness.runtime.timing import Span, recorder
@@ -47,17 +48,22 @@ class LocalTarget(
         *,
         versions=None,
         gateway_env: dict[str, str] | None = None,
+        gateway_config: dict | None = None,
         hub_settings: dict | None = None,
     ):
         """`versions` (upgrade/versions.py) picks the components' releases (default: today's
-        pins); `gateway_env` and `hub_settings` are deployment choices an operator makes (e.g.
-        session persistence, `cleanup_servers`), applied before any fault."""
+        pins); `gateway_env`, `gateway_config` (EG traitlets, e.g. culling) and `hub_settings`
+        are deployment choices an operator makes (e.g. session persistence, `cleanup_servers`),
+        applied before any fault."""
         super().__init__(run_id)
         from eg_harness.upgrade import versions as version_sets
 
         self.stack_versions = versions or version_sets.current()
         self._gateway_env = dict(gateway_env or {})
+        self._gateway_config = dict(gateway_config or {})
         self._hub_settings = dict(hub_settings or {})
+        self._chp: envs.ProxyInstall | None = None
+        self._own_stacks = 0  # short-lived stacks made from this one (they are numbered)
         self._proxy_token: str | None = None
         self._faults = fault_catalogue.resolve(faults)
         self.faults = [f.name for f in self._faults]
@@ -84,7 +90,7 @@ class LocalTarget(
         self._gw_env = gw_env
         hub_env = version_sets.ensure("hub", self.stack_versions, progress)
         self._hub_env = hub_env
-        chp = envs.ensure_proxy(progress)
+        chp = self._chp = envs.ensure_proxy(progress)
         span.mark("environments_ready")
         self.notes.append(
             "proxy: configurable-http-proxy from npm"
@@ -100,7 +106,12 @@ class LocalTarget(
         run = self._run = LocalRun(self.run_id, self.run_dir, supervisor, versions=self._versions)
         try:
             self.gateway, _proc = gateway.launch(
-                run, gw_env, self._faults, progress, extra_env=self._gateway_env
+                run,
+                gw_env,
+                self._faults,
+                progress,
+                extra_env=self._gateway_env,
+                extra_config=self._gateway_config,
             )
             modes = [f.proxy_mode for f in self._faults if f.proxy_mode]
             if modes:
@@ -199,7 +210,35 @@ class LocalTarget(
             self._run.supervisor.stop(proc)
 
     def components(self) -> list[str]:
-        return ["gateway", "hub"]
+        return ["gateway", "proxy", "hub"]
+
+    def component_pid(self, name: str) -> int | None:
+        proc = self._proc(name)
+        return proc.pid if proc.alive() else None
+
+    @contextlib.contextmanager
+    def own_stack(
+        self, *, gateway_env=None, gateway_config=None, hub_settings=None, progress=print
+    ):
+        """Numbered after this stack's run id, so its processes and run dir carry the run's id
+        as a prefix (the leak checks find them) while its own sweep never touches this one."""
+        self._own_stacks += 1
+        stack = LocalTarget(
+            faults=self.faults,
+            # The pid keeps two parallel workers' stacks apart (each sweeps by its run id).
+            run_id=f"{self.run_id}-own{self._own_stacks}-p{os.getpid()}",
+            versions=self.stack_versions,
+            gateway_env=gateway_env,
+            gateway_config=gateway_config,
+            hub_settings=hub_settings,
+        )
+        try:
+            stack.provision(progress)
+            yield stack  # the caller may set stack.diagnostics_dir for its logs
+        finally:
+            left = stack.teardown()
+            if any(left.values()):
+                raise HarnessError(f"the short-lived stack {stack.run_id} left behind: {left}")
 
     def _proc(self, name: str) -> processes.ManagedProcess:
         if self._run is None:
@@ -214,7 +253,12 @@ class LocalTarget(
         before = {p.pid: p for p in processes.descendants(proc.pid)}
         if proc.alive():
             with contextlib.suppress(ProcessLookupError):
-                proc.popen.send_signal(sig)
+                if (
+                    sig == signal.SIGTERM
+                ):  # a pod's PID 1 gets it (an entrypoint may not pass it on)
+                    proc.popen.send_signal(sig)
+                else:  # the whole container: the component runs in a session of its own
+                    os.killpg(proc.pid, sig)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.popen.wait(timeout)
         if proc.alive():  # did not stop in time: what Kubernetes does after its grace period
@@ -237,14 +281,15 @@ class LocalTarget(
             raise RuntimeError("the target is not provisioned")
         if self._proc(name).alive():
             raise RuntimeError(f"{name} is still running: stop it first")
-        unknown = set(changes) - {"versions", "env", "settings", "upgrade_db", "progress"}
+        unknown = set(changes) - {"versions", "env", "config", "settings", "upgrade_db", "progress"}
         if unknown:
             raise ValueError(f"unknown changes {sorted(unknown)}")
         say = changes.get("progress") or (lambda _m: None)
         if "versions" in changes:
             self.stack_versions = changes["versions"]
         if name == "gateway":
-            self._gateway_env = {**self._gateway_env, **changes.get("env", {})}
+            self._gateway_env = _merged(self._gateway_env, changes.get("env"))
+            self._gateway_config = _merged(self._gateway_config, changes.get("config"))
             self._gw_env = version_sets.ensure("gateway", self.stack_versions, say)
             port = run.ports["gateway"]
             endpoint, _p = gateway.launch(
@@ -255,11 +300,12 @@ class LocalTarget(
                 port=port,
                 token=self.gateway.token,
                 extra_env=self._gateway_env,
+                extra_config=self._gateway_config,
             )
             if "fault_proxy" not in run.ports:
                 self.gateway = endpoint
         elif name == "hub":
-            self._hub_settings = {**self._hub_settings, **changes.get("settings", {})}
+            self._hub_settings = _merged(self._hub_settings, changes.get("settings"))
             self._hub_env = version_sets.ensure("hub", self.stack_versions, say)
             upgrade_db = bool(changes.get("upgrade_db")) and not any(
                 "upgrade-db" in f.operator_skips for f in self._faults
@@ -276,6 +322,9 @@ class LocalTarget(
                 extra_settings=self._hub_settings,
                 upgrade_db=upgrade_db,
             )
+        elif name == "proxy":
+            assert self._chp is not None
+            proxy.start_chp(run, self._chp, say, token=self._proxy_token)
         else:
             raise ValueError(f"no component {name!r}: choose one of {', '.join(self.components())}")
         run.versions["jupyter_server (user servers)"] = (
@@ -285,7 +334,7 @@ class LocalTarget(
 
     def signal_component(self, name: str, sig: int) -> None:
         with contextlib.suppress(ProcessLookupError):
-            self._proc(name).popen.send_signal(sig)
+            os.killpg(self._proc(name).pid, sig)  # the whole container, e.g. a frozen pod
 
     @contextlib.contextmanager
     def extra_gateways(self, count: int, progress=print):
@@ -326,15 +375,27 @@ class LocalTarget(
         return self._pid_of("hub")
 
     def _pid_of(self, name: str) -> int | None:
+        """The component's latest process (a restart adds one), while it runs."""
         if self._shared_pids is not None and name in self._shared_pids:
             pid = self._shared_pids[name]
             return pid if psutil.pid_exists(pid) else None
         if self._run is None:
             return None
-        return next((p.pid for p in self._run.supervisor.procs if p.name == name), None)
+        proc = next((p for p in reversed(self._run.supervisor.procs) if p.name == name), None)
+        return proc.pid if proc is not None and proc.alive() else None
 
     def run_processes(self) -> list[psutil.Process]:
         return processes.run_processes(self.run_id, str(self.run_dir) if self.run_dir else None)
+
+    def kernel_processes(self, kernel_id: str) -> list[int]:
+        """By the id in their argv: the connection file, a launcher's --kernel-id, a Spark
+        driver's application name."""
+        found = []
+        for p in self.run_processes():
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                if any(kernel_id in arg for arg in p.cmdline()):
+                    found.append(p.pid)
+        return found
 
     def kernel_pid(self, kernel_id: str) -> int | None:
         """Find the kernel by its connection file, anywhere among this run's processes."""
@@ -382,3 +443,9 @@ class LocalTarget(
             out.write_text(redact(log.read_text(errors="replace")))
             written.append(out)
         return written
+
+
+def _merged(current: dict, change: dict | None) -> dict:
+    """`current` updated by `change`, where a value of None removes the key."""
+    out = {**current, **(change or {})}
+    return {k: v for k, v in out.items() if v is not None}

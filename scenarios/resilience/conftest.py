@@ -1,0 +1,98 @@
+"""What the resilience scenarios share: a stack of their own, and the findings table.
+
+Every scenario here injects one fault into a running stack with live kernels. Those that stop,
+kill or hang a component (marked `destructive`) get a short-lived stack of their own through
+the target's ComponentControl, so no other suite of the run meets a gateway that is down; on an
+existing target they skip unless its YAML says `allow_destructive: true` (and then still skip
+where the harness cannot control the components).
+
+Times (until a restart is noticed, until users can work again) are figures in the findings
+table and the metrics, never asserted as absolute times: the bounds in the scenarios only keep
+a broken deployment from hanging the run, and are generous multiples of the upstream settings
+they follow (EG's 3 s `time_to_dead`, the launch timeout, the culler's interval).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import pytest
+from eg_harness.fixtures.abilities import require
+from eg_harness.fixtures.collector import state_of
+from eg_harness.runtime import progress
+from eg_harness.targets.abilities import ComponentControl
+
+FINDINGS = "resilience: faults injected into a running stack"
+COLUMNS = ["fault", "what the user saw", "figure", "verdict"]
+NOTE = (
+    "Each row is one fault injected into a stack with live kernels. 'upstream' rows record "
+    "what EG 3.3 / jupyter_server / JupyterHub do by design or by a known defect (cited), not "
+    "a failure of the deployment; 'derived' rows are computed from a measured row, not measured. "
+    "Figures are this run's, on a shared machine."
+)
+
+
+@pytest.fixture
+def finding(run_state):
+    """finding(fault, what the user saw, figure, verdict): a row of the findings table."""
+
+    def add(fault: str, saw: str, figure: str, verdict: str) -> None:
+        run_state.table_row(FINDINGS, COLUMNS, [fault, saw, figure, verdict], note=NOTE)
+
+    return add
+
+
+@pytest.fixture(scope="session")
+def own_stack_of(target, request):
+    """own_stack_of(gateway_env=, gateway_config=, hub_settings=) -> context manager of a
+    short-lived stack with those deployment choices;
+    skips without the ability or, on an existing target, without allow_destructive."""
+
+    @contextlib.contextmanager
+    def make(**settings):
+        if not target.capabilities.destructive_allowed:
+            pytest.skip("injects faults into components: set allow_destructive: true to allow it")
+        control = require(target, ComponentControl)
+        state = state_of(request.config)
+        say = progress.through_pytest(request.config)
+        with control.own_stack(progress=say, **settings) as stack:
+            if state.report_dir is not None:
+                stack.diagnostics_dir = state.report_dir / "diagnostics" / stack.run_id
+            yield stack
+
+    return make
+
+
+CULL_IDLE_TIMEOUT = 10  # the culling stack's gateway (EG's image: 43200; EG's code: 0, off)
+CULL_INTERVAL = 2
+ROUTE_CHECK_INTERVAL = 5  # the culling stack's hub last_activity_interval (JupyterHub: 300)
+CULLING = dict(
+    gateway_config={
+        "RemoteMappingKernelManager.cull_idle_timeout": CULL_IDLE_TIMEOUT,
+        "RemoteMappingKernelManager.cull_interval": CULL_INTERVAL,
+    },
+    hub_settings={"last_activity_interval": ROUTE_CHECK_INTERVAL},
+)
+
+
+@dataclass(frozen=True)
+class Culling:
+    idle_timeout: float = CULL_IDLE_TIMEOUT
+    interval: float = CULL_INTERVAL
+    route_check: float = ROUTE_CHECK_INTERVAL
+
+
+@pytest.fixture(scope="session")
+def culling() -> Culling:
+    """The culling stack's timings, for the scenarios' bounds and findings."""
+    return Culling()
+
+
+@pytest.fixture(scope="session")
+def culling_stack(own_stack_of):
+    """One short-lived stack whose gateway culls idle kernels after CULL_IDLE_TIMEOUT and whose
+    hub re-checks proxy routes every ROUTE_CHECK_INTERVAL, shared by the culling and the
+    hub/proxy/user-server scenarios (a stack costs seconds to start)."""
+    with own_stack_of(**CULLING) as stack:
+        yield stack

@@ -1,0 +1,135 @@
+"""A kernel's process dies under a live client: the gateway's restarter must bring it back.
+
+EG's restarter (jupyter_client's, polled every `time_to_dead`, 3 s) notices a dead kernel,
+says `restarting` on iopub, and starts a new process under the same kernel id; the state is
+lost. A kernel that keeps dying is given up after `restart_limit` (5) attempts: iopub says
+`dead` and the kernel is removed (404), with nothing left running. For remote kernels
+(python3_launcher: EG's remote-launch protocol through DistributedProcessProxy) the restarter
+learns of the death through the process proxy's poll of the launcher.
+
+These scenarios disturb only kernels they start, so they run on the run's shared stack; they
+need the target's process view to kill a kernel.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+from eg_harness.clients.gateway import GatewayHTTPError
+from eg_harness.fixtures.abilities import require
+from eg_harness.kernel.channels import ChannelsError
+from eg_harness.runtime.waits import wait_for
+from eg_harness.targets.abilities import ProcessView
+
+TIME_TO_DEAD = 3.0  # jupyter_client's restarter poll interval, which EG keeps
+RESTART_LIMIT = 5  # jupyter_client's KernelRestarter.restart_limit
+
+
+@pytest.mark.parametrize("kernelspec", ["python3", "python3_launcher"])
+def test_killed_kernel_is_restarted_under_its_id(gateway, target, kernelspec, run_state, finding):
+    """SIGKILL to the kernel: iopub says restarting, the id stays, the state is gone."""
+    view = require(target, ProcessView, "the scenario kills the kernel's process")
+    if kernelspec not in gateway.kernelspecs()["kernelspecs"]:
+        pytest.skip(f"the gateway has no {kernelspec} kernelspec")
+    handle = gateway.launch(kernelspec)
+    try:
+        assert handle.execute("marker = 'before the fault'").status == "ok"
+        pid = view.kernel_pid(handle.id)
+        assert pid, f"cannot find the process of kernel {handle.id}"
+        os.kill(pid, signal.SIGKILL)
+        bound = 5 * TIME_TO_DEAD + 15
+        try:
+            state, noticed, seen = handle.channels.wait_status({"restarting", "dead"}, bound)
+        except ChannelsError as exc:
+            raise AssertionError(
+                f"kernel {handle.id} ({kernelspec}) was killed and the gateway said nothing "
+                f"within {bound:.0f}s ({exc}): no restarter is watching its kernels"
+            ) from None
+        assert state == "restarting", (
+            f"kernel {handle.id} ({kernelspec}) was killed and iopub said {state!r} "
+            f"(statuses: {seen}): the gateway's restarter did not restart it"
+        )
+        new_pid = wait_for(
+            f"a new process for kernel {handle.id}",
+            lambda: (p := view.kernel_pid(handle.id)) and p != pid and p,
+            gateway.launch_timeout,
+        )
+        assert gateway.get_kernel(handle.id)["id"] == handle.id
+        t_ready = time.monotonic()
+        try:
+            handle.channels.wait_ready(min(15.0, gateway.launch_timeout))
+            socket, verdict = "the open WebSocket reached the new process", "correct (EG restarter)"
+        except ChannelsError as exc:
+            # jupyter_server 1.x (EG's) connects a WebSocket's ZMQ streams once, to the ports of
+            # the moment; a remote kernel restarts on new ports. A new WebSocket must work.
+            handle.channels.close()
+            handle.channels = gateway.channels(handle.id)
+            handle.channels.wait_ready(gateway.launch_timeout)
+            socket = f"the open WebSocket reached nothing ({exc}); a new WebSocket works"
+            verdict = "upstream: clients must reconnect (new ports after a remote restart)"
+        usable = noticed + (time.monotonic() - t_ready)
+        res = handle.execute("print('marker' in globals())")
+        assert res.stdout.strip() == "False", (
+            f"state survived the kernel's death: {res.stdout!r} (old pid {pid}, new {new_pid})"
+        )
+        run_state.metric("kernel_kill_noticed_s", noticed, "s", kernelspec=kernelspec)
+        finding(
+            f"{kernelspec} kernel process killed (SIGKILL)",
+            f"iopub 'restarting'; same kernel id, new process, variables gone; {socket}",
+            f"noticed after {noticed:.1f}s; usable again after {usable:.1f}s",
+            verdict,
+        )
+    finally:
+        handle.close()
+
+
+def test_kernel_that_keeps_dying_is_dead_then_404(gateway, target, finding):
+    """Killed again after every restart: past restart_limit, iopub says dead and the id 404s."""
+    view = require(target, ProcessView, "the scenario kills the kernel's process")
+    handle = gateway.launch("python3")
+    kills = 0
+    try:
+        t0 = time.monotonic()
+        deadline = t0 + (RESTART_LIMIT + 2) * (TIME_TO_DEAD + gateway.launch_timeout)
+        statuses: list[str] = []
+        while "dead" not in statuses:
+            assert time.monotonic() < deadline, (
+                f"kernel {handle.id} killed {kills} times is still not dead (statuses: "
+                f"{statuses}): the restarter never gives up"
+            )
+            for pid in view.kernel_processes(handle.id):
+                os.kill(pid, signal.SIGKILL)
+                kills += 1
+            frame = handle.channels.recv(0.05)
+            if (
+                frame
+                and frame.get("channel") == "iopub"
+                and frame["content"].get("execution_state")
+            ):
+                statuses.append(frame["content"]["execution_state"])
+        dead_after = time.monotonic() - t0
+        restarts = statuses.count("restarting")
+
+        def gone() -> bool:
+            try:
+                gateway.get_kernel(handle.id)
+            except GatewayHTTPError as exc:
+                return exc.status == 404
+            return False
+
+        wait_for(f"kernel {handle.id} to answer 404 after 'dead'", gone, 30)
+        left = view.kernel_processes(handle.id)
+        assert not left, f"the dead kernel {handle.id} left processes running: {left}"
+        assert restarts >= 1, f"iopub said dead without a restart attempt: {statuses}"
+        handle.client.created.remove(handle.id)
+        finding(
+            "python3 kernel killed again after every restart",
+            f"iopub 'restarting' x{restarts}, then 'dead'; the id then 404; nothing left",
+            f"dead after {dead_after:.1f}s and {kills} kills",
+            "correct (restart_limit 5)",
+        )
+    finally:
+        handle.close()
