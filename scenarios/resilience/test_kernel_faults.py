@@ -7,8 +7,8 @@ lost. A kernel that keeps dying is given up after `restart_limit` (5) attempts: 
 (python3_launcher: EG's remote-launch protocol through DistributedProcessProxy) the restarter
 learns of the death through the process proxy's poll of the launcher.
 
-These scenarios disturb only kernels they start, so they run on the run's shared stack; they
-need the target's process view to kill a kernel.
+These scenarios disturb only kernels they start, so they run on the run's shared stack (still
+marked destructive: they kill processes on the target); they need the target's process view.
 """
 
 from __future__ import annotations
@@ -17,12 +17,15 @@ import os
 import signal
 import time
 
+import psutil
 import pytest
 from eg_harness.clients.gateway import GatewayHTTPError
 from eg_harness.fixtures.abilities import require
 from eg_harness.kernel.channels import ChannelsError
 from eg_harness.runtime.waits import wait_for
 from eg_harness.targets.abilities import ProcessView
+
+pytestmark = pytest.mark.destructive  # kills processes on the target
 
 TIME_TO_DEAD = 3.0  # jupyter_client's restarter poll interval, which EG keeps
 RESTART_LIMIT = 5  # jupyter_client's KernelRestarter.restart_limit
@@ -133,3 +136,73 @@ def test_kernel_that_keeps_dying_is_dead_then_404(gateway, target, finding):
         )
     finally:
         handle.close()
+
+
+@pytest.mark.slow
+def test_killed_spark_driver_is_restarted_under_its_id(gateway, target, finding):
+    """SIGKILL to a Spark kernel's driver JVM: EG's proxy poll notices, the kernel restarts
+    with a new driver under the same id, and nothing of the old driver is left running."""
+    view = require(target, ProcessView, "the scenario kills the driver's process")
+    if target.spark is None:
+        pytest.skip("the target has no Spark kernelspec (spark: section / java)")
+    spec = target.spark.kernelspec
+    client = target.gateway.client(launch_timeout=target.spark.launch_timeout)
+    client.created = gateway.created  # the fixture's cleanup covers this client's kernels
+    handle = client.launch(spec, first_code="marker = sc.applicationId")
+    try:
+
+        def drivers() -> list[int]:
+            return [
+                pid
+                for pid in view.kernel_processes(handle.id)
+                if "java" in os.path.basename(psutil.Process(pid).cmdline()[0])
+            ]
+
+        old = drivers()
+        assert old, f"cannot find the driver JVM of Spark kernel {handle.id}"
+        before = set(view.kernel_processes(handle.id))
+        os.kill(old[0], signal.SIGKILL)
+        try:
+            state, noticed, seen = handle.channels.wait_status(
+                {"restarting", "dead"}, 5 * TIME_TO_DEAD + 15
+            )
+        except ChannelsError as exc:
+            raise AssertionError(
+                f"Spark kernel {handle.id}'s driver was killed and the gateway said nothing "
+                f"({exc}): no restarter is watching it"
+            ) from None
+        assert state == "restarting", f"the killed driver's kernel went {state!r} ({seen})"
+        wait_for(
+            "a new driver JVM",
+            lambda: drivers() and set(drivers()).isdisjoint(old),
+            client.launch_timeout,
+        )
+        handle.channels.close()
+        handle.channels = client.channels(handle.id)
+        handle.channels.wait_ready(client.launch_timeout)
+        res = handle.execute("print('marker' in globals(), sc.applicationId)")
+        assert res.stdout.split()[:1] == ["False"], f"state survived the driver: {res.stdout!r}"
+        left = wait_for_left(before, view, handle.id)
+        assert not left, f"processes of the killed driver still run: {left}"
+        finding(
+            f"{spec} driver JVM killed (SIGKILL)",
+            "iopub 'restarting'; same kernel id, a new driver (new application id), variables "
+            "gone; a new WebSocket needed (new ports); nothing of the old driver left",
+            f"noticed after {noticed:.1f}s",
+            "correct (EG's process-proxy poll and restarter)",
+        )
+    finally:
+        handle.close()
+
+
+def wait_for_left(before: set[int], view, kernel_id: str) -> list[int]:
+    """The old processes of a kernel still running after a bounded wait for them to go."""
+    try:
+        wait_for(
+            "the old driver's processes to exit",
+            lambda: not (before & set(view.kernel_processes(kernel_id))),
+            15,
+        )
+    except AssertionError:
+        return sorted(before & set(view.kernel_processes(kernel_id)))
+    return []

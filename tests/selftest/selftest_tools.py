@@ -100,8 +100,12 @@ def leftovers(run_id: str) -> list[str]:
         try:
             if p.status() == psutil.STATUS_ZOMBIE:
                 continue
-            if p.environ().get("EG_HARNESS_RUN_ID") == run_id or any(
-                marker in a for a in p.cmdline()
+            owner = p.environ().get("EG_HARNESS_RUN_ID") or ""
+            # A short-lived stack of the run (ComponentControl.own_stack) is "<run id>-ownN".
+            if (
+                owner == run_id
+                or owner.startswith(f"{run_id}-own")
+                or any(marker in a for a in p.cmdline())
             ):
                 left.append(f"{p.pid} {' '.join(p.cmdline())[:120]}")
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):

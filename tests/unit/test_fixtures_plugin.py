@@ -297,3 +297,38 @@ def test_markers_exist_outside_the_repo_and_misspelt_ones_fail(pytester):
     assert collector.collection_errors == ["test_marks.py"]
     assert collector.tests["test_marks.py"].result().outcome == "error"
     assert "strees" in collector.tests["test_marks.py"].result().message
+
+
+def test_destructive_tests_skip_on_a_target_that_forbids_them(pytester):
+    """The `destructive` marker is enforced, not decorative: a target without permission skips
+    the test with the way to allow it, one with permission runs it."""
+    pytester.makeconftest(
+        """
+        import pytest
+        from eg_harness.targets.base import Capabilities
+
+        class FakeTarget:
+            def __init__(self, allowed):
+                self.capabilities = Capabilities(destructive_allowed=allowed)
+
+        @pytest.fixture(scope="session")
+        def target(request):
+            return FakeTarget(request.config.getoption("allow_destructive") is True)
+        """
+    )
+    pytester.makepyfile(
+        test_d="""
+        import pytest
+
+        @pytest.mark.destructive
+        def test_kills(target):
+            pass
+
+        def test_harmless(target):
+            pass
+        """
+    )
+    result = pytester.runpytest_inprocess("-rs")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["*allow_destructive: true*"])
+    pytester.runpytest_inprocess("--allow-destructive").assert_outcomes(passed=2)

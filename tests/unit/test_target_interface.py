@@ -197,3 +197,43 @@ def test_kind_target_has_cluster_access_before_it_has_a_cluster():
     assert kind.describe()["capabilities"]["has_kubernetes"] is True
     with pytest.raises(TargetUnavailable, match="not provisioned yet"):
         kind.kubernetes()
+
+
+def test_own_stacks_are_numbered_after_the_run_and_keep_its_faults(monkeypatch):
+    """A short-lived stack carries the run's id as a prefix (leak checks find it; its own
+    sweep cannot touch the parent's processes) and the parent's faults and versions."""
+    from eg_harness.targets.abilities import ComponentControl
+    from eg_harness.targets.local import target as local_module
+
+    made = []
+
+    def fake_provision(self, progress=print):
+        made.append(self)
+
+    monkeypatch.setattr(local_module.LocalTarget, "provision", fake_provision)
+    monkeypatch.setattr(local_module.LocalTarget, "teardown", lambda self: {"processes": []})
+    parent = LocalTarget(faults=["gateway_culls_connected"], run_id="r-9")
+    control = require(parent, ComponentControl)
+    with control.own_stack(gateway_config={"X.y": 1}, progress=lambda _m: None) as one:
+        assert one.run_id == "r-9-own1" and one.faults == ["gateway_culls_connected"]
+        assert one._gateway_config == {"X.y": 1}
+    with control.own_stack(progress=lambda _m: None) as two:
+        assert two.run_id == "r-9-own2" and two.stack_versions == parent.stack_versions
+    assert made == [one, two]
+
+
+def test_an_own_stack_that_leaves_something_raises(monkeypatch):
+    from eg_harness.errors import HarnessError
+    from eg_harness.targets.local import target as local_module
+
+    monkeypatch.setattr(local_module.LocalTarget, "provision", lambda self, progress=print: None)
+    monkeypatch.setattr(local_module.LocalTarget, "teardown", lambda self: {"processes": ["1 x"]})
+    with pytest.raises(HarnessError, match="left behind"), LocalTarget().own_stack():
+        pass
+
+
+def test_component_changes_merge_and_none_unsets():
+    from eg_harness.targets.local.target import _merged
+
+    assert _merged({"A": "1", "B": "2"}, {"B": None, "C": "3"}) == {"A": "1", "C": "3"}
+    assert _merged({"A": "1"}, None) == {"A": "1"}

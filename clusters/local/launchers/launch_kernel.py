@@ -23,6 +23,7 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 import uuid
 
@@ -70,6 +71,19 @@ def _spark_namespace() -> dict:
     spark = SparkSession.builder.getOrCreate()
     print(f"SparkSession ready in {time.time() - t0:.1f}s: {spark.sparkContext.master}", flush=True)
     return {"spark": spark, "sc": spark.sparkContext}
+
+
+def _end_with_the_driver() -> None:
+    """The Python side of a Spark driver shares the driver's pod: when the JVM that started it
+    dies, so does it (on Kubernetes the pod goes; here the orphan would keep its ports)."""
+    driver = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == driver:
+            time.sleep(1)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="driver-watch", daemon=True).start()
 
 
 def _run_kernel_here(conn_file: str, kernel_class: str, namespace: dict) -> None:
@@ -130,6 +144,7 @@ def main() -> None:
     with socket.create_connection((host, int(port)), timeout=30) as s:
         s.sendall(_payload(reported, args.public_key))
     if namespace is not None:
+        _end_with_the_driver()
         _run_kernel_here(conn_file, args.kernel_class_name, namespace)
         return
     # exec keeps the pid EG recorded, so EG's signals (interrupt, shutdown) reach the kernel.
