@@ -22,10 +22,14 @@ pytestmark = [pytest.mark.destructive]
 
 @pytest.fixture
 def gw(culling_stack, request):
+    clients = state_of(request.config).clients
     client = culling_stack.gateway.client()
-    state_of(request.config).clients.append(client)
+    clients.append(client)
     yield client
+    if culling_stack.component_pid("gateway") is None:  # a failed scenario left it down
+        culling_stack.start_component("gateway")
     client.cleanup()
+    clients.remove(client)
     client.close()
 
 

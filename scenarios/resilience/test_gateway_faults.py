@@ -44,10 +44,16 @@ def stack(own_stack_of):
 
 @pytest.fixture
 def gw(stack, request):
+    """The stack's gateway; a scenario that failed with the gateway down leaves it started again
+    for the next one, and the kernels it started deleted."""
+    clients = state_of(request.config).clients
     client = stack.gateway.client()
-    state_of(request.config).clients.append(client)
+    clients.append(client)
     yield client
+    if stack.component_pid("gateway") is None:
+        stack.start_component("gateway")
     client.cleanup()
+    clients.remove(client)
     client.close()
 
 

@@ -148,7 +148,8 @@ def test_killed_spark_driver_is_restarted_under_its_id(gateway, target, finding)
     spec = target.spark.kernelspec
     client = target.gateway.client(launch_timeout=target.spark.launch_timeout)
     client.created = gateway.created  # the fixture's cleanup covers this client's kernels
-    handle = client.launch(spec, first_code="marker = sc.applicationId")
+    handle = client.launch(spec, first_code="marker = sc.applicationId\nprint(marker)")
+    old_app = handle.first_result.stdout.strip()
     try:
 
         def drivers() -> list[int]:
@@ -178,21 +179,39 @@ def test_killed_spark_driver_is_restarted_under_its_id(gateway, target, finding)
             client.launch_timeout,
         )
         handle.channels.close()
-        handle.channels = client.channels(handle.id)
-        handle.channels.wait_ready(client.launch_timeout)
+        handle.channels = reconnect(client, handle.id, client.launch_timeout)
         res = handle.execute("print('marker' in globals(), sc.applicationId)")
         assert res.stdout.split()[:1] == ["False"], f"state survived the driver: {res.stdout!r}"
+        new_app = res.stdout.split()[-1]
+        assert new_app != old_app, f"the restarted kernel still has the old driver {old_app}"
         left = wait_for_left(before, view, handle.id)
         assert not left, f"processes of the killed driver still run: {left}"
         finding(
             f"{spec} driver JVM killed (SIGKILL)",
-            "iopub 'restarting'; same kernel id, a new driver (new application id), variables "
-            "gone; a new WebSocket needed (new ports); nothing of the old driver left",
+            f"iopub 'restarting'; same kernel id, a new driver ({old_app} -> {new_app}), "
+            "variables gone (the harness reconnected with a new WebSocket); nothing of the old "
+            "driver left",
             f"noticed after {noticed:.1f}s",
             "correct (EG's process-proxy poll and restarter)",
         )
     finally:
         handle.close()
+
+
+def reconnect(client, kernel_id: str, timeout: float):
+    """A new WebSocket that reaches the kernel, retried as a client would while the kernel is
+    still restarting (EG drops a socket whose kernel does not answer its nudges)."""
+
+    def attempt():
+        chans = client.channels(kernel_id)
+        try:
+            chans.wait_ready(20)
+        except ChannelsError:
+            chans.close()
+            raise
+        return chans
+
+    return wait_for(f"a WebSocket that reaches kernel {kernel_id}", attempt, timeout)
 
 
 def wait_for_left(before: set[int], view, kernel_id: str) -> list[int]:
