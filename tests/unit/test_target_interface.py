@@ -215,10 +215,11 @@ def test_own_stacks_are_numbered_after_the_run_and_keep_its_faults(monkeypatch):
     parent = LocalTarget(faults=["gateway_culls_connected"], run_id="r-9")
     control = require(parent, ComponentControl)
     with control.own_stack(gateway_config={"X.y": 1}, progress=lambda _m: None) as one:
-        assert one.run_id == "r-9-own1" and one.faults == ["gateway_culls_connected"]
+        assert one.run_id == f"r-9-own1-p{os.getpid()}"
+        assert one.faults == ["gateway_culls_connected"]
         assert one._gateway_config == {"X.y": 1}
     with control.own_stack(progress=lambda _m: None) as two:
-        assert two.run_id == "r-9-own2" and two.stack_versions == parent.stack_versions
+        assert two.run_id.startswith("r-9-own2-") and two.stack_versions == parent.stack_versions
     assert made == [one, two]
 
 
