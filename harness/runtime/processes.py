@@ -196,6 +196,19 @@ def run_processes(run_id: str, marker: str | None = None) -> list[psutil.Process
     return found
 
 
+def kernel_processes(procs: Iterable[psutil.Process]) -> set[str]:
+    """The kernels among `procs` (found by their connection file), as "pid command" lines."""
+    out = set()
+    for p in procs:
+        try:
+            cmd = p.cmdline()
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
+            continue
+        if any("kernel-" in a and a.endswith(".json") for a in cmd):
+            out.add(f"{p.pid} {' '.join(cmd)[:100]}")
+    return out
+
+
 def sweep_run(run_id: str, marker: str | None = None) -> list[psutil.Process]:
     procs = run_processes(run_id, marker)
     if procs:

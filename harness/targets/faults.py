@@ -192,6 +192,23 @@ CATALOGUE: tuple[Fault, ...] = (
         ),
     ),
     Fault(
+        name="gateway_ws_hangs_on_garbage",
+        description=(
+            "a proxy in front of the gateway stalls a WebSocket once a client sends a text frame "
+            "that is not JSON: it neither relays nor closes"
+        ),
+        symptom="a proxy in front of EG leaves a socket hanging after a malformed frame",
+        proxy_mode="hang-on-garbage",
+        caught_by=(
+            Catch(
+                suite="abuse",
+                select="gateway-ws-text-not-json",
+                test="test_bad_input_is_refused_clearly",
+                words=("no answer and no close within", "a hang"),
+            ),
+        ),
+    ),
+    Fault(
         name="gateway_max_kernels",
         description="the gateway allows at most 2 kernels (EG_MAX_KERNELS=2)",
         symptom="a storm of 3 meets EG_MAX_KERNELS=2 and must report errors, never pass",

@@ -5,13 +5,17 @@ WebSocket upgrade or mangle binary frames. This relay reproduces both, so the We
 can prove it notices:
 - `drop-binary`: after the upgrade, binary data frames (and their continuations) are dropped
   in both directions; text and control frames pass;
-- `refuse-upgrade`: a request asking to upgrade to WebSocket gets 403; plain HTTP passes.
+- `refuse-upgrade`: a request asking to upgrade to WebSocket gets 403; plain HTTP passes;
+- `hang-on-garbage`: once a client sends a text frame that is not JSON, that WebSocket is
+  stalled: nothing more is relayed in either direction and nothing is closed (a proxy that
+  chokes on a malformed frame and leaves the user's socket hanging).
 Run as `python -m harness.faultproxy --listen PORT --upstream PORT --mode MODE`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import socket
 import threading
 
@@ -98,6 +102,61 @@ def _frame_filter(
         _shut(src, dst)
 
 
+def _read_frame(sock: socket.socket, buf: bytearray) -> tuple[bytes, bytes, int, bool]:
+    """(raw frame bytes, unmasked payload, opcode, fin) of the next WebSocket frame."""
+    head = _recv_exact(sock, 2, buf)
+    opcode, fin, masked, length = (
+        head[0] & 0x0F,
+        bool(head[0] & 0x80),
+        head[1] & 0x80,
+        head[1] & 0x7F,
+    )
+    ext = b""
+    if length == 126:
+        ext = _recv_exact(sock, 2, buf)
+        length = int.from_bytes(ext, "big")
+    elif length == 127:
+        ext = _recv_exact(sock, 8, buf)
+        length = int.from_bytes(ext, "big")
+    mask = _recv_exact(sock, 4, buf) if masked else b""
+    payload = _recv_exact(sock, length, buf)
+    data = bytes(b ^ mask[i % 4] for i, b in enumerate(payload)) if mask else payload
+    return head + ext + mask + payload, data, opcode, fin
+
+
+def _stall_on_garbage(client: socket.socket, up: socket.socket) -> None:
+    """Relay a WebSocket until the client sends a complete text frame that is not JSON; from
+    then on swallow everything both ways and close nothing."""
+    stalled = threading.Event()
+
+    def down() -> None:
+        try:
+            while chunk := up.recv(_CHUNK):
+                if not stalled.is_set():
+                    client.sendall(chunk)
+        except OSError:
+            pass
+
+    threading.Thread(target=down, daemon=True).start()
+    buf = bytearray()
+    try:
+        while True:
+            raw, data, opcode, fin = _read_frame(client, buf)
+            if stalled.is_set():
+                continue
+            if opcode == 0x1 and fin:
+                try:
+                    json.loads(data)
+                except ValueError:
+                    stalled.set()
+                    continue
+            up.sendall(raw)
+    except (OSError, ConnectionError):
+        pass
+    finally:
+        _shut(client, up)
+
+
 def _handle(client: socket.socket, upstream_port: int, mode: str) -> None:
     with client:
         head = _read_head(client)
@@ -116,6 +175,10 @@ def _handle(client: socket.socket, upstream_port: int, mode: str) -> None:
             return
         with socket.create_connection(("127.0.0.1", upstream_port)) as up:
             up.sendall(head)
+            if upgrade and mode == "hang-on-garbage":
+                client.sendall(_read_head(up))
+                _stall_on_garbage(client, up)
+                return
             if upgrade and mode in ("drop-binary", "drop-frames"):
                 resp = _read_head(up)
                 client.sendall(resp)
@@ -145,7 +208,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--listen", type=int, required=True)
     ap.add_argument("--upstream", type=int, required=True)
-    modes = ["drop-binary", "drop-frames", "refuse-upgrade"]
+    modes = ["drop-binary", "drop-frames", "refuse-upgrade", "hang-on-garbage"]
     ap.add_argument("--mode", choices=modes, required=True)
     args = ap.parse_args()
     serve(args.listen, args.upstream, args.mode)

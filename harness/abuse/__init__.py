@@ -1,0 +1,1 @@
+"""Bad input: the catalogue of malformed requests and frames, and how they are sent."""

@@ -1,0 +1,125 @@
+"""Fixtures of the bad-input suite: the two layers a case is sent to, a bystander of another
+user, and the kernels the deployment runs (counted before and after every case).
+
+Bad input may disturb other users of a shared deployment (a hung worker, a crashed server), so
+on an existing target the suite runs only with `allow_destructive`.
+"""
+
+from __future__ import annotations
+
+import pytest
+from eg_harness.abuse.send import Layer
+from eg_harness.runtime.processes import kernel_processes
+from eg_harness.targets.abilities import ProcessView
+
+
+@pytest.fixture(autouse=True)
+def _destructive_allowed(target):
+    if not target.capabilities.destructive_allowed:
+        pytest.skip(
+            "bad input may disturb other users of the target: set allow_destructive: true "
+            "(or --allow-destructive) to send it"
+        )
+
+
+class Bystander:
+    """Another user's live kernel on the gateway. Each probe opens a fresh socket to it (an idle
+    socket held across cases would meet the gateway's ping timeout), so "still served" means a
+    new connection of another user works and its kernel executes."""
+
+    def __init__(self, client, kernel_id: str) -> None:
+        self.client, self.kernel_id = client, kernel_id
+
+    def execute(self, code: str, timeout: float) -> str:
+        with self.client.channels(self.kernel_id, connect_timeout=timeout) as ch:
+            ch.wait_ready(timeout)
+            return ch.execute(code, timeout=timeout).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def bystander(target):
+    client = target.gateway.client(username="egh-abuse-bystander")
+    handle = client.launch(target.gateway.kernelspec)
+    handle.channels.close()
+    try:
+        yield Bystander(client, handle.id)
+    finally:
+        client.cleanup()
+        client.close()
+
+
+@pytest.fixture(scope="module")
+def layers(target, request):
+    """name -> Layer, made on first use: the gateway with its token, and a gateway-mode user
+    server behind the hub's proxy with its user's token; each with a live kernel of its own."""
+    made: dict[str, Layer] = {}
+    clients = []
+
+    def get(name: str) -> Layer:
+        if name not in made:
+            if name == "gateway":
+                client = target.gateway.client(username="egh-abuse")
+                clients.append(client)
+            else:
+                if target.hub is None:
+                    pytest.skip("the target has no hub (add a hub: section to the target config)")
+                client = request.getfixturevalue("module_user_server").client
+            spec = target.gateway.kernelspec or "python3"
+            model = client.start_kernel(spec)
+            made[name] = Layer(name, client, model["id"], spec)
+        return made[name]
+
+    yield get
+    # The hub layer's kernel goes with its user server (module_user_server cleans up).
+    if "gateway" in made:
+        made["gateway"].client.shutdown_quietly(made["gateway"].kernel_id)
+    for client in clients:
+        client.cleanup()
+        client.close()
+
+
+class Running:
+    """What runs on the deployment: kernels the gateway lists and kernels the layer lists. A
+    case must leave both as it found them (kernel processes are compared once for the module:
+    scanning every process per case would cost more than the cases)."""
+
+    def __init__(self, target, layer: Layer) -> None:
+        self.target, self.layer = target, layer
+        self.gateway = target.gateway.client()
+
+    def snapshot(self) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        if self.target.capabilities.list_kernels:
+            out["gateway kernels"] = {k["id"] for k in self.gateway.list_kernels()}
+        if self.layer.name != "gateway":
+            out[f"{self.layer.name} kernels"] = {k["id"] for k in self.layer.client.list_kernels()}
+        return out
+
+    def remove(self, kernel_ids: set[str]) -> None:
+        for kernel_id in kernel_ids:
+            self.layer.client.shutdown_quietly(kernel_id)
+            self.gateway.shutdown_quietly(kernel_id)
+
+    def close(self) -> None:
+        self.gateway.close()
+
+
+@pytest.fixture(scope="module")
+def processes_at_start(target, bystander):
+    """Kernel processes before the first case (the bystander's included), with a process view."""
+    if not isinstance(target, ProcessView):
+        return None
+    return kernel_processes(target.run_processes())
+
+
+@pytest.fixture
+def running(target):
+    made: list[Running] = []
+
+    def make(layer: Layer) -> Running:
+        made.append(Running(target, layer))
+        return made[-1]
+
+    yield make
+    for r in made:
+        r.close()
