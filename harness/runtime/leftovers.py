@@ -44,7 +44,8 @@ class Leftovers:
 
 
 def run_processes(run_id: str) -> list[psutil.Process]:
-    """Live processes of a run: its id in their environment, or its run dir in their argv."""
+    """Live processes of a run (and of stacks of its own): its id in their environment, or its
+    run dir in their argv."""
     marker = f"eg-harness-{run_id}-"
     spared = {os.getpid(), *(p.pid for p in psutil.Process().parents())}
     found = []
@@ -54,7 +55,13 @@ def run_processes(run_id: str) -> list[psutil.Process]:
         try:
             if p.status() == psutil.STATUS_ZOMBIE:
                 continue
-            if p.environ().get(RUN_ID_ENV) == run_id or any(marker in a for a in p.cmdline()):
+            owner = p.environ().get(RUN_ID_ENV) or ""
+            # A short-lived stack of the run (ComponentControl.own_stack) is "<run id>-ownN-...".
+            if (
+                owner == run_id
+                or owner.startswith(f"{run_id}-own")
+                or any(marker in a for a in p.cmdline())
+            ):
                 found.append(p)
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
             continue

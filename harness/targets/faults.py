@@ -202,7 +202,7 @@ CATALOGUE: tuple[Fault, ...] = (
         caught_by=(
             Catch(
                 suite="abuse",
-                select="gateway-ws-text-not-json",
+                select="bad_input_is_refused_clearly and gateway-ws-text-not-json",
                 test="test_bad_input_is_refused_clearly",
                 words=("no answer and no close within", "a hang"),
             ),

@@ -12,12 +12,11 @@ import re
 import signal
 import subprocess
 import sys
-import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
+from eg_harness.runtime import leftovers as inventory
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN_LIKE = re.compile(rb"(?<![0-9a-f])[0-9a-f]{48}(?![0-9a-f])")  # secrets.new_token()
@@ -93,25 +92,10 @@ def _env() -> dict[str, str]:
 
 
 def leftovers(run_id: str) -> list[str]:
-    """Processes of a run still alive: by the run id in their environment or their argv."""
-    marker = f"eg-harness-{run_id}-"
-    left = []
-    for p in psutil.process_iter(["pid"]):
-        try:
-            if p.status() == psutil.STATUS_ZOMBIE:
-                continue
-            owner = p.environ().get("EG_HARNESS_RUN_ID") or ""
-            # A short-lived stack of the run (ComponentControl.own_stack) is "<run id>-ownN".
-            if (
-                owner == run_id
-                or owner.startswith(f"{run_id}-own")
-                or any(marker in a for a in p.cmdline())
-            ):
-                left.append(f"{p.pid} {' '.join(p.cmdline())[:120]}")
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
-            continue
-    left += [f"run dir {d}" for d in Path(tempfile.gettempdir()).glob(f"{marker}*")]
-    return left
+    """What a run left: processes carrying its id, ports they listen on, its run dir and state
+    files (the same inventory `eg-harness soak` counts)."""
+    found = inventory.of_run(run_id)
+    return [*found.processes, *found.ports, *(f"run dir {d}" for d in found.dirs)]
 
 
 def token_like_strings(directory: Path) -> list[str]:

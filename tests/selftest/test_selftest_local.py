@@ -27,6 +27,7 @@ def test_suites_pass_on_correct_local_target(harness):
     assert res["target"]["kind"] == "local"
     outcomes = {t["nodeid"]: t["outcome"] for t in res["tests"]}
     assert {t["suite"] for t in res["tests"]} == {
+        "abuse",
         "auth",
         "startup",
         "websocket",
@@ -48,9 +49,12 @@ def test_suites_pass_on_correct_local_target(harness):
         if nodeid.endswith("::test_driver_pod_resources_match_the_profile"):
             assert outcome == "skipped", outcome  # the local target's drivers are not pods
             continue
+        if "/abuse/" in nodeid and outcome == "xfailed":
+            continue  # bad input that meets a known upstream defect (strict: cited per case)
         if outcome != "passed":
             assert "hub" in nodeid, f"{nodeid} {outcome}"
     tables = {t["title"] for t in res["tables"]}
+    assert "Bad input" in tables, tables
     assert "WebSocket protocol negotiation per hop" in tables, tables
     assert {"Spark driver resources", "Bad driver memory values"} <= tables, tables
     spark_starts = [s for s in res["spans"] if s["name"] == "spark_start" and s["ok"]]

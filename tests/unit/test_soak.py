@@ -1,0 +1,76 @@
+"""The soak's plan, table and leftover inventory, without running a stack."""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+from eg_harness.cli import soak
+from eg_harness.errors import ConfigError
+from eg_harness.runtime import leftovers
+
+
+def test_plan_is_replayable_from_its_seed_and_keeps_the_first_run_clean():
+    a = soak.plan(20, 6, 4, seed=1234, fault="gateway_no_token")
+    assert a == soak.plan(20, 6, 4, seed=1234, fault="gateway_no_token")
+    assert a != soak.plan(20, 6, 4, seed=1235, fault="gateway_no_token")
+    assert a[0].kind == "clean"
+    kinds = [r.kind for r in a]
+    assert kinds.count("interrupt") == 6 and kinds.count("fault") == 4
+    for r in a:
+        if r.kind == "interrupt":
+            assert 0 < r.interrupt_fraction < 1
+        assert (r.fault is not None) == (r.kind == "fault")
+
+
+@pytest.mark.parametrize(("runs", "interrupts", "failures"), [(0, 0, 0), (3, 2, 1), (2, -1, 0)])
+def test_plan_refuses_what_does_not_fit(runs, interrupts, failures):
+    with pytest.raises(ConfigError):
+        soak.plan(runs, interrupts, failures, seed=1, fault=None)
+
+
+def test_default_fault_is_one_the_suite_catches():
+    assert soak.default_fault(["auth"]) == "gateway_no_token"
+    assert soak.default_fault(["conformance"]) is None
+
+
+def test_table_totals_every_category():
+    results = [
+        soak.RunResult(1, "clean", "r1", 0, 30.0),
+        soak.RunResult(
+            2,
+            "interrupt",
+            "r2",
+            130,
+            9.0,
+            interrupted_at_s=8.5,
+            left={"processes": ["1 x", "2 y"], "dirs": ["/tmp/d"]},
+        ),
+        soak.RunResult(3, "interrupt", "r3", 0, 31.0),
+        soak.RunResult(4, "fault", "r4", 1, 32.0, stuck=True, left={"ports": ["127.0.0.1:1"]}),
+    ]
+    text = soak.render(results)
+    lines = text.splitlines()
+    assert "Ctrl-C at 8.5s" in text and "finished before Ctrl-C" in text and "STUCK" in text
+    total = lines[-1].split()
+    assert total[0] == "all" and total[1:] == ["2", "1", "1", "0", "0", "0"]
+
+
+def test_leftovers_of_a_run_find_its_dirs_and_nothing_else():
+    run_id = "unit-" + uuid.uuid4().hex[:8]
+    assert leftovers.of_run(run_id).total == 0
+    d = Path(tempfile.mkdtemp(prefix=f"eg-harness-{run_id}-"))
+    try:
+        found = leftovers.of_run(run_id)
+        assert found.dirs == [str(d)] and found.counts()["dirs"] == 1 and found.total == 1
+    finally:
+        d.rmdir()
+
+
+def test_endpoint_ports_are_local_ones_only():
+    got = leftovers.ports_of(
+        {"gateway": "http://127.0.0.1:8888", "hub": "http://example.org:8000", "x": "nonsense"}
+    )
+    assert got == [8888]
