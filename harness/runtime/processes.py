@@ -197,15 +197,16 @@ def run_processes(run_id: str, marker: str | None = None) -> list[psutil.Process
 
 
 def kernel_processes(procs: Iterable[psutil.Process]) -> set[str]:
-    """The kernels among `procs` (found by their connection file), as "pid command" lines."""
+    """The kernels among `procs`, found by their connection file: "pid kernel-<id>.json"."""
     out = set()
     for p in procs:
         try:
             cmd = p.cmdline()
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
             continue
-        if any("kernel-" in a and a.endswith(".json") for a in cmd):
-            out.add(f"{p.pid} {' '.join(cmd)[:100]}")
+        files = [os.path.basename(a) for a in cmd if "kernel-" in a and a.endswith(".json")]
+        if files:
+            out.add(f"{p.pid} {files[0]}")
     return out
 
 

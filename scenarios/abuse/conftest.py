@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 from eg_harness.abuse.send import Layer
+from eg_harness.kernel.channels import ChannelsError
 from eg_harness.runtime.processes import kernel_processes
 from eg_harness.targets.abilities import ProcessView
 
@@ -23,17 +24,34 @@ def _destructive_allowed(target):
 
 
 class Bystander:
-    """Another user's live kernel on the gateway. Each probe opens a fresh socket to it (an idle
-    socket held across cases would meet the gateway's ping timeout), so "still served" means a
-    new connection of another user works and its kernel executes."""
+    """Another user's live kernel on the gateway, with a socket of theirs held open.
+
+    Before each case the socket is touched (a kernel_info, which also answers the gateway's
+    pings; one that idled out before the case is reopened without blame); after the case the
+    same socket must still execute. So a bad input that drops other users' sockets, or stalls
+    the gateway, shows as this user's failure."""
 
     def __init__(self, client, kernel_id: str) -> None:
         self.client, self.kernel_id = client, kernel_id
+        self.ch = None
+
+    def ready(self, timeout: float) -> None:
+        if self.ch is not None:
+            try:
+                self.ch.kernel_info(timeout=timeout)
+                return
+            except ChannelsError:
+                self.ch.close()
+                self.ch = None
+        self.ch = self.client.channels(self.kernel_id, connect_timeout=timeout)
+        self.ch.wait_ready(timeout)
 
     def execute(self, code: str, timeout: float) -> str:
-        with self.client.channels(self.kernel_id, connect_timeout=timeout) as ch:
-            ch.wait_ready(timeout)
-            return ch.execute(code, timeout=timeout).stdout.strip()
+        return self.ch.execute(code, timeout=timeout).stdout.strip()
+
+    def close(self) -> None:
+        if self.ch is not None:
+            self.ch.close()
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +60,9 @@ def bystander(target):
     handle = client.launch(target.gateway.kernelspec)
     handle.channels.close()
     try:
-        yield Bystander(client, handle.id)
+        watcher = Bystander(client, handle.id)
+        yield watcher
+        watcher.close()
     finally:
         client.cleanup()
         client.close()

@@ -45,13 +45,14 @@ def _param(case, layer):
 @pytest.mark.parametrize(("case", "layer"), [_param(c, ly) for c, ly in items()])
 def test_bad_input_is_refused_clearly(case, layer, layers, bystander, running, run_state):
     ctx = layers(layer)
+    bystander.ready(BOUND_S)
     watch = running(ctx)
     before = watch.snapshot()
     problems: list[str] = []
     marker = uuid.uuid4().hex[:8]
 
     def probe() -> None:
-        """Another user's kernel still executes, on a new connection of theirs."""
+        """Another user's kernel still executes, on the socket they held open meanwhile."""
         try:
             got = bystander.execute(f"print('{marker}')", timeout=BOUND_S)
             if got != marker:
