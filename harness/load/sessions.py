@@ -45,8 +45,8 @@ LAG_LIMIT_FRACTION = 0.5  # loop lag p95 above this fraction of the median laten
 KERNEL_ATTEMPTS = 3  # a kernel that never answers is replaced at most twice
 KERNEL_READY_S = 60.0
 BROKEN_AFTER = 3  # consecutive failed session opens on a gateway: it stopped accepting
-STARVE_BUSY_S = 0.09  # --starve-generator: the loop is blocked this long ...
-STARVE_EVERY_S = 0.1  # ... out of every this long
+STARVE_BUSY_S = 0.9  # --starve-generator: the loop is blocked this long ...
+STARVE_EVERY_S = 1.0  # ... out of every this long (a lag no gateway latency hides)
 
 
 @dataclass
