@@ -8,8 +8,9 @@ group) at a random moment and which get a seeded fault so their scenarios fail. 
 it counts what the run left (runtime/leftovers.py: processes carrying the run id, listening
 ports, run and temp dirs, state files; on a reused deployment, kernels, hub users and servers
 that were not there before), removes it so the next run starts clean, and at the end prints a
-table with the totals. Any leftover, or a run that did not stop after its Ctrl-C, fails the
-soak (exit 1).
+table with the totals. Any leftover, a run that did not stop after its Ctrl-C, or a run that
+was not interrupted yet ended without a verdict (no results.json, or an exit code other than 0
+or 1), fails the soak (exit 1).
 """
 
 from __future__ import annotations
@@ -123,6 +124,7 @@ class RunResult:
     seconds: float
     interrupted_at_s: float | None = None
     stuck: bool = False  # did not stop after its Ctrl-C (or its time limit) and was killed
+    broken: str = ""  # a run that was not interrupted yet ended without a verdict: why
     left: dict[str, list[str]] = field(default_factory=dict)
 
     @property
@@ -214,6 +216,18 @@ def _endpoint_ports(report_dir: Path) -> list[int]:
     return leftovers.ports_of((doc.get("target") or {}).get("endpoints") or {})
 
 
+def _broken(result: RunResult, report_dir: Path) -> str:
+    """Why a run that was not cut short gave no verdict: a soak whose runs never got going
+    would count no leftovers and prove nothing."""
+    if result.interrupted_at_s is not None:
+        return ""
+    if result.exit_code not in (EXIT_OK, EXIT_FAILED):
+        return f"exit {result.exit_code}"
+    if not (report_dir / "results.json").exists():
+        return "no results.json (see the run's log)"
+    return ""
+
+
 def _clean(run_id: str, left: leftovers.Leftovers) -> None:
     """Remove what a run left, so the next run starts from a clean machine."""
     processes.sweep_run(run_id, f"eg-harness-{run_id}-")
@@ -249,6 +263,8 @@ def render(results: list[RunResult]) -> str:
             kind = f"Ctrl-C at {at:.1f}s" if at is not None else "finished before Ctrl-C"
         if r.stuck:
             kind += " STUCK"
+        if r.broken:
+            kind += " BROKEN"
         counts = "  ".join(f"{len(r.left.get(c, [])):>9}" for c in cats)
         lines.append(f"{r.index:>4}  {kind:24} {r.exit_code!s:>5} {r.seconds:6.1f}  {counts}")
     totals = "  ".join(f"{sum(len(r.left.get(c, [])) for r in results):>9}" for c in cats)
@@ -309,10 +325,13 @@ def cmd_soak(args) -> int:
             if deployment is not None:
                 deployment.add_new(found, before)
             result.left = {c: getattr(found, c) for c in leftovers.CATEGORIES}
+            result.broken = _broken(result, report_dir)
             results.append(result)
             say(
                 f"soak run {planned.index}: exit {result.exit_code} in {result.seconds:.0f}s, "
-                f"{found.total} left" + ("; STUCK after Ctrl-C" if result.stuck else "")
+                f"{found.total} left"
+                + ("; STUCK after Ctrl-C" if result.stuck else "")
+                + (f"; BROKEN: {result.broken}" if result.broken else "")
             )
             for line in found.lines():
                 say(f"  left: {line}")
@@ -321,9 +340,10 @@ def cmd_soak(args) -> int:
         text = render(results)
         left = sum(r.leftovers for r in results)
         stuck = sum(r.stuck for r in results)
+        broken = sum(bool(r.broken) for r in results)
         summary = (
             f"soak {soak_id}: {len(results)}/{args.runs} run(s) of --suite {args.suite}, seed "
-            f"{seed}: {left} leftover(s), {stuck} stuck run(s)"
+            f"{seed}: {left} leftover(s), {stuck} stuck run(s), {broken} broken run(s)"
         )
         print(f"\n{summary}\n{text}", flush=True)
         (parent / "soak.txt").write_text(f"{summary}\n{text}\n")
@@ -336,9 +356,10 @@ def cmd_soak(args) -> int:
                     "runs": [asdict(r) | {"leftovers": r.leftovers} for r in results],
                     "leftovers": left,
                     "stuck": stuck,
+                    "broken": broken,
                 },
                 indent=2,
             )
         )
         print(f"soak table: {parent / 'soak.txt'}")
-    return EXIT_FAILED if left or stuck else EXIT_OK
+    return EXIT_FAILED if left or stuck or broken else EXIT_OK

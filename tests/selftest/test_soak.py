@@ -44,6 +44,7 @@ def test_soak_of_three_runs_with_an_interrupt_leaves_nothing(harness, tmp_path):
     assert f"seed {SEED}" in run.stdout and "(replay with --seed 6)" in run.stdout
     doc = json.loads((out / "soak.json").read_text())
     assert doc["seed"] == int(SEED) and doc["leftovers"] == 0 and doc["stuck"] == 0
+    assert doc["broken"] == 0
     runs = doc["runs"]
     assert [r["kind"] for r in runs] == ["clean", "interrupt", "clean"]
     assert runs[0]["exit_code"] == 0 and runs[2]["exit_code"] == 0, runs

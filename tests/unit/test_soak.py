@@ -50,10 +50,12 @@ def test_table_totals_every_category():
         ),
         soak.RunResult(3, "interrupt", "r3", 0, 31.0),
         soak.RunResult(4, "fault", "r4", 1, 32.0, stuck=True, left={"ports": ["127.0.0.1:1"]}),
+        soak.RunResult(5, "clean", "r5", 1, 0.2, broken="no results.json"),
     ]
     text = soak.render(results)
     lines = text.splitlines()
     assert "Ctrl-C at 8.5s" in text and "finished before Ctrl-C" in text and "STUCK" in text
+    assert "BROKEN" in text
     total = lines[-1].split()
     assert total[0] == "all" and total[1:] == ["2", "1", "1", "0", "0", "0"]
 
@@ -74,3 +76,13 @@ def test_endpoint_ports_are_local_ones_only():
         {"gateway": "http://127.0.0.1:8888", "hub": "http://example.org:8000", "x": "nonsense"}
     )
     assert got == [8888]
+
+
+def test_a_run_that_never_got_going_is_broken(tmp_path):
+    never = soak.RunResult(3, "clean", "r", 1, 0.1)
+    assert soak._broken(never, tmp_path) == "no results.json (see the run's log)"
+    (tmp_path / "results.json").write_text("{}")
+    assert soak._broken(never, tmp_path) == ""
+    assert soak._broken(soak.RunResult(3, "clean", "r", 2, 0.1), tmp_path) == "exit 2"
+    cut = soak.RunResult(4, "interrupt", "r", 130, 5.0, interrupted_at_s=4.0)
+    assert soak._broken(cut, tmp_path / "nothing") == ""
