@@ -139,6 +139,7 @@ def _child_argv(args, run_id: str, report_dir: Path, fault: str | None) -> list[
         target_config=args.target_config,
         local_fault=[fault] if fault else [],
         allow_destructive=False,
+        workers=None,  # one run at a time, serially: interrupts and counts stay attributable
         pytest_args=args.pytest_args,
     )
     return repeat._child_argv(child, run_id, report_dir)

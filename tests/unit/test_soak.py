@@ -86,3 +86,16 @@ def test_a_run_that_never_got_going_is_broken(tmp_path):
     assert soak._broken(soak.RunResult(3, "clean", "r", 2, 0.1), tmp_path) == "exit 2"
     cut = soak.RunResult(4, "interrupt", "r", 130, 5.0, interrupted_at_s=4.0)
     assert soak._broken(cut, tmp_path / "nothing") == ""
+
+
+def test_each_run_is_an_eg_harness_run_with_its_own_id_and_fault(tmp_path):
+    import argparse
+
+    args = argparse.Namespace(
+        target="local", suite="auth", target_config=None, pytest_args=["--", "-k", "x"]
+    )
+    argv = soak._child_argv(args, "soak-s2", tmp_path / "run-2", "gateway_no_token")
+    assert argv[1:4] == ["-m", "eg_harness", "run"]
+    assert argv[argv.index("--run-id") : argv.index("--run-id") + 2] == ["--run-id", "soak-s2"]
+    assert "--local-fault" in argv and "gateway_no_token" in argv
+    assert argv[-3:] == ["--", "-k", "x"] and "-n" not in argv
