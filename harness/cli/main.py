@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from eg_harness.cli import audit, bench, report, run, soak, stack
+from eg_harness.cli import audit, bench, report, run, soak, stack, upgrade
 from eg_harness.cli.common import EXIT_INTERRUPTED
 from eg_harness.errors import HarnessError
 from eg_harness.runtime import secrets
 
 # Each adds its subcommands; a new command is a new module.
-COMMAND_MODULES = (run, stack, bench, report, audit, soak)
+COMMAND_MODULES = (run, stack, bench, report, audit, soak, upgrade)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -55,6 +55,12 @@ def add_parsers(sub) -> None:
         help="print the whole plan (commands and values files) and run nothing",
     )
     add_parallel_argument(run)
+    run.add_argument(
+        "--phase",
+        choices=["before", "after"],
+        help="around an operator's own upgrade: recorded in results.json, the run id ends "
+        "with it and reports/latest-<phase> points at it, for `eg-harness diff`",
+    )
     repeat.add_arguments(run)
     run.add_argument(
         "pytest_args",
@@ -114,6 +120,8 @@ def cmd_run(args) -> int:
     chosen = selected_suites(args.suite)
     if args.repeat < 1:
         raise ConfigError(f"--repeat {args.repeat}: give a number of runs, 1 or more")
+    if args.phase and args.repeat > 1:
+        raise ConfigError("--phase takes one run: drop --repeat")
     if args.target == "existing":
         if not args.target_config:
             raise ConfigError(
@@ -147,6 +155,8 @@ def cmd_run(args) -> int:
 
         faults.resolve(args.local_fault)  # unknown or clashing faults: one line, exit 2
     run_id = args.run_id or new_run_id()
+    if args.phase and not args.run_id:
+        run_id = f"{run_id}-{args.phase}"
     report_dir = Path(args.report_dir) if args.report_dir else resources.reports_root() / run_id
     if repeat.wanted(args):
         sigterm_as_interrupt()
@@ -180,6 +190,8 @@ def cmd_run(args) -> int:
     if args.keep_cluster:
         pytest_args.append("--keep-cluster")
     pytest_args += parallel_pytest_args(args.workers)
+    if args.phase:
+        pytest_args.append(f"--eg-phase={args.phase}")
     pytest_args += extra
     from eg_harness.fixtures.collector import RunState
 
@@ -189,6 +201,10 @@ def cmd_run(args) -> int:
     if collector.target_exit_code is not None:
         return collector.target_exit_code
     report = report_dir / "report.html"
+    if args.phase and report.exists():
+        from eg_harness.report.files import point_latest
+
+        point_latest(report_dir, f"latest-{args.phase}")
     if report.exists():
         latest = report_dir.parent / "latest" / "report.html"
         print(f"report: {latest if latest.exists() else report}")

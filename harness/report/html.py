@@ -16,6 +16,7 @@ from urllib.parse import quote
 import jinja2
 from eg_harness.report.model import OUTCOMES, SCHEMA_VERSION, Results, Span, outcome_rank
 from eg_harness.report.stats import aggregate_spans, format_ms, format_seconds
+from eg_harness.upgrade import table as upgrade_table
 from markupsafe import Markup
 
 # Past these sizes a failure message is folded away, so one huge traceback cannot push every
@@ -69,6 +70,7 @@ def render_html(results: Results, *, base_dir: Path | None = None) -> str:
         spans=[_span_view(s, len(results.spans) <= OPEN_SPANS_LIMIT) for s in results.spans],
         diagnostics=[_diagnostic(d, base_dir) for d in results.diagnostics],
         cell=_cell,
+        upgrade=upgrade_table.view(results.upgrade) if results.upgrade else None,
         target_extra={
             k: v for k, v in (results.target.model_extra or {}).items() if v not in (None, {}, [])
         },

@@ -38,6 +38,11 @@ def render_summary_md(results: Results) -> str:
         out += ["", "### Versions", "", "| Component | Version |", "|---|---|"]
         out += [f"| {md_cell(k)} | {md_cell(v)} |" for k, v in results.target.versions.items()]
 
+    if results.phase:
+        out += ["", f"Phase: **{results.phase}** an operator's upgrade"]
+    if results.upgrade is not None:
+        out += upgrade_md(results)
+
     bad = [t for t in results.tests if t.bad]
     if bad:
         out += ["", "### Failures", "", "| Outcome | Test | Message |", "|---|---|---|"]
@@ -87,6 +92,22 @@ def render_summary_md(results: Results) -> str:
         out += ["", "**Diagnostics:** " + ", ".join(md_code(d) for d in results.diagnostics)]
     out += ["", "Full report: `report.html` in the run directory.", ""]
     return "\n".join(out)
+
+
+def upgrade_md(results: Results) -> list[str]:
+    from eg_harness.upgrade.table import view
+
+    v = view(results.upgrade)
+    out = ["", "### Upgrade A → B with live users", "", "| Component | A | B |", "|---|---|---|"]
+    out += [f"| {md_cell(k)} | {md_code(a)} | {md_code(b)} |" for k, a, b in v["versions"]]
+    out += ["", "| " + " | ".join(md_cell(c) for c in v["columns"]) + " |"]
+    out.append("|" + "---|" * len(v["columns"]))
+    out += ["| " + " | ".join(md_cell(cell_text(c)) for c in r) + " |" for r in v["rows"]]
+    out += ["", md_cell(v["note"])]
+    if v["suites"]:
+        counts = ", ".join(f"{n} {k}" for k, n in (v["suites_summary"] or {}).items())
+        out += ["", f"Suites on the upgraded stack: {md_code(v['suites'])} ({counts})"]
+    return out
 
 
 def counts_line(results: Results) -> str:

@@ -19,6 +19,9 @@ Schema history:
   Later, without a version bump (optional fields only): ``server_metrics`` (what the servers
   said about themselves during a bench: CPU, memory, open files and connections per component
   group, JupyterHub's /hub/metrics) and ``sessions`` (``bench-ws --sessions``'s figures).
+  Added without a version bump (optional fields, old documents stay valid): ``kind``
+  ``upgrade`` and its ``upgrade`` section (eg-harness upgrade), and ``phase`` (``before`` /
+  ``after`` an operator's own upgrade, ``eg-harness run --phase``).
 """
 
 from __future__ import annotations
@@ -255,9 +258,58 @@ class ServerMetrics(_Strict):
     notes: list[str] = Field(default_factory=list)
 
 
+class UpgradeUser(_Strict):
+    """What one user kept and saw during one upgrade step (harness/upgrade/table.py)."""
+
+    user: str
+    server_kept: bool = False
+    server_version: str = ""
+    route_kept: bool = False
+    kernels_kept: int = 0
+    state_kept: int = 0
+    websockets_kept: int = 0
+    websocket_end: str | None = None
+    errors: list[str] = Field(default_factory=list)
+    first_error_s: float | None = None
+    recovered_s: float | None = None  # 0: never interrupted; None: no working cell in time
+    recovered_by: str = ""
+
+
+class UpgradeStep(_Strict):
+    """One operator step of an upgrade and the facts gathered around it."""
+
+    step: str
+    action: str
+    from_versions: str = ""
+    to_versions: str = ""
+    users: int = 0
+    kernels: int = 0
+    websockets: int = 0
+    persistence: bool = False
+    cleanup_servers: bool = False
+    operator_s: float = 0.0
+    step_error: str | None = None
+    outlived: list[str] = Field(default_factory=list)
+    orphans: list[str] = Field(default_factory=list)
+    per_user: list[UpgradeUser] = Field(default_factory=list)
+
+
+class Upgrade(_Strict):
+    """An upgrade A -> B with live users: each step's facts, and the suites run on B."""
+
+    from_versions: dict[str, str]
+    to_versions: dict[str, str]
+    recover_timeout_s: float
+    steps: list[UpgradeStep] = Field(default_factory=list)
+    suites_on_b: str | None = None  # the report dir of the suites run on the upgraded stack
+    suites_on_b_summary: dict[str, int] | None = None
+    suites_on_b_exit: int | None = None
+
+
 class Results(_Strict):
     schema_version: Literal[2] = SCHEMA_VERSION
-    kind: Literal["suite", "bench"] = "suite"
+    kind: Literal["suite", "bench", "upgrade"] = "suite"
+    phase: Literal["before", "after"] | None = None  # around an operator's own upgrade
     run_id: str
     started_at: str | None = None
     finished_at: str | None = None
@@ -275,6 +327,7 @@ class Results(_Strict):
     throughput: dict[str, Any] | None = None
     sessions: dict[str, Any] | None = None  # bench-ws --sessions: held, latencies, ratios
     server_metrics: ServerMetrics | None = None
+    upgrade: Upgrade | None = None
     cleanup: dict[str, list[str | int]] | None = None
     diagnostics: list[str] = Field(default_factory=list)
 

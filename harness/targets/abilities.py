@@ -136,10 +136,12 @@ class ComponentControl(Ability):
         gateway_env: dict[str, str] | None = None,
         gateway_config: dict[str, Any] | None = None,
         hub_settings: dict[str, Any] | None = None,
+        versions: Any = None,
         progress: Callable[[str], None] = print,
     ) -> contextlib.AbstractContextManager[Target]:
-        """A fresh stack like this one (same faults and versions) with these deployment choices
-        (EG environment, EG traitlets such as culling, hub settings), torn down on exit; raises
+        """A fresh stack like this one (same faults; same versions unless `versions`, a version
+        set of upgrade/versions.py, names others) with these deployment choices (EG
+        environment, EG traitlets such as culling, hub settings), torn down on exit; raises
         if its teardown left anything behind. The stack it yields has these abilities too."""
 
 

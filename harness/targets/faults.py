@@ -10,7 +10,7 @@ forgets), applied generically by the local target: a new fault is a new record, 
 from __future__ import annotations
 
 from eg_harness.errors import ConfigError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class _Record(BaseModel):
@@ -68,6 +68,18 @@ class Fault(_Record):
     @property
     def suite(self) -> str:
         return self.caught_by[0].suite
+
+    @field_validator("operator_skips")
+    @classmethod
+    def _known_steps(cls, steps: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = set(steps) - set(OPERATOR_STEPS)
+        if unknown:
+            raise ValueError(f"unknown operator steps {sorted(unknown)}: known {OPERATOR_STEPS}")
+        return steps
+
+
+# The operator steps of an upgrade a fault can make the operator forget (targets/local).
+OPERATOR_STEPS = ("upgrade-db",)
 
 
 CATALOGUE: tuple[Fault, ...] = (
@@ -375,6 +387,22 @@ CATALOGUE: tuple[Fault, ...] = (
                 select="idle_disconnected_kernel_is_culled",
                 test="test_idle_disconnected_kernel_is_culled_connected_one_kept",
                 words=("with a client connected was culled", "cull_connected"),
+            ),
+        ),
+    ),
+    Fault(
+        name="hub_skips_upgrade_db",
+        description=(
+            "the operator starts JupyterHub B on A's database without `jupyterhub upgrade-db`"
+        ),
+        symptom="JupyterHub 6 refuses the 5.x database, so the upgrade's hub step cannot finish",
+        operator_skips=("upgrade-db",),
+        caught_by=(
+            Catch(
+                suite="upgrade",
+                select="upgrade_keeps_users_working",
+                test="test_upgrade_keeps_users_working",
+                words=("the hub step could not be completed", "upgrade-db"),
             ),
         ),
     ),

@@ -44,13 +44,19 @@ class LocalRun:
     def wait_ready(self, name: str, proc: processes.ManagedProcess, ready, url: str):
         """Wait for `ready()` to answer truthy; a component that exits or hangs is exit 3."""
 
+        exited = object()
+
         def check():
+            # A return, not a raise: wait_for takes exceptions for "not yet".
             if not proc.alive():
-                raise _Exited()
+                return exited
             return ready()
 
         try:
-            return wait_for(f"{name} to answer at {url}", check, READY_TIMEOUT, interval=0.1)
+            value = wait_for(f"{name} to answer at {url}", check, READY_TIMEOUT, interval=0.1)
+            if value is exited:
+                raise _Exited()
+            return value
         except _Exited:
             raise TargetUnavailable(
                 f"{name} exited with code {proc.popen.returncode} before it was ready; "

@@ -36,7 +36,12 @@ from eg_harness.targets.local.components import LocalRun
 
 
 class LocalTarget(
-    Target, ProcessView, KernelLimits, HangingKernelspec, ComponentControl, ExtraGateways
+    Target,
+    ProcessView,
+    KernelLimits,
+    HangingKernelspec,
+    ComponentControl,
+    ExtraGateways,
 ):
     kind = "local"
 
@@ -218,7 +223,13 @@ class LocalTarget(
 
     @contextlib.contextmanager
     def own_stack(
-        self, *, gateway_env=None, gateway_config=None, hub_settings=None, progress=print
+        self,
+        *,
+        gateway_env=None,
+        gateway_config=None,
+        hub_settings=None,
+        versions=None,
+        progress=print,
     ):
         """Numbered after this stack's run id, so its processes and run dir carry the run's id
         as a prefix (the leak checks find them) while its own sweep never touches this one."""
@@ -227,7 +238,7 @@ class LocalTarget(
             faults=self.faults,
             # The pid keeps two parallel workers' stacks apart (each sweeps by its run id).
             run_id=f"{self.run_id}-own{self._own_stacks}-p{os.getpid()}",
-            versions=self.stack_versions,
+            versions=versions or self.stack_versions,
             gateway_env=gateway_env,
             gateway_config=gateway_config,
             hub_settings=hub_settings,
