@@ -2,7 +2,8 @@
 
 This file is executed by that environment's Python as a script, never imported by the harness:
 the harness's own pins do not carry KubeSpawner, JupyterHub 4, jupyter_server 2 or 108 MB of
-Kubernetes schemas. It reads one JSON request on stdin and writes one JSON answer on stdout.
+Kubernetes schemas. It reads JSON requests on stdin, one per line, and writes one JSON answer
+line on stdout for each; every request is answered by a child forked for it (_forked).
 
 - ``validate``: every object against the strict JSON schemas of one Kubernetes version
   (kubernetes-validate's bundled schemas, every error rather than the first).
@@ -29,6 +30,13 @@ import sys
 import traceback
 
 MAX_COMBINATIONS = 64
+
+# jsonschema imports rfc3987_syntax, when installed, for its "iri" format checker, and that
+# module builds 38 Lark grammars on import: about 1.5 s of CPU in every process that imports
+# jsonschema (KubeSpawner's kubernetes_asyncio and jupyter_server's jupyter_events do). Formats
+# are never asserted here (the schemas are validated without a format checker; jupyter_server
+# only parses a command line), so the import is refused and jsonschema leaves that checker out.
+sys.modules.setdefault("rfc3987_syntax", None)
 
 
 # ---------------------------------------------------------------- validate
@@ -312,6 +320,7 @@ def _parse_server(argv: list[str], env: dict) -> dict:
     """What jupyter_server makes of the user pod's command line and environment."""
     code = r"""
 import hashlib, json, sys
+sys.modules.setdefault("rfc3987_syntax", None)  # as in the probe: formats are not checked
 out = {}
 try:
     from jupyter_server.serverapp import ServerApp
@@ -492,21 +501,73 @@ def _offline_kubeconfig() -> None:
     atexit.register(os.unlink, path)
 
 
-def main() -> int:
-    request = json.load(sys.stdin)
-    _offline_kubeconfig()
+def _answer(request: dict) -> dict:
     mode = request.get("mode")
     if mode == "validate":
-        answer = _validate(request)
-    elif mode == "hub":
-        answer = asyncio.run(_hub(request))
-    elif mode == "versions":
+        return _validate(request)
+    if mode == "hub":
+        return asyncio.run(_hub(request))
+    if mode == "versions":
         from kubernetes_validate import utils as kv
 
-        answer = {"versions": kv.all_versions()}
-    else:
-        answer = {"error": f"unknown mode {mode!r}"}
-    sys.stdout.write(json.dumps(answer, default=str))
+        return {"versions": kv.all_versions()}
+    return {"error": f"unknown mode {mode!r}"}
+
+
+# What each mode imports: loaded once, by the serving process, before its first request of
+# that mode (most of a request's cost is these imports).
+_ENGINES = {
+    "validate": ("jsonschema", "referencing", "kubernetes_validate.utils"),
+    "hub": ("kubespawner", "jupyterhub.utils", "kubernetes_asyncio.client", "traitlets.config"),
+}
+
+
+def _forked(request: dict) -> str:
+    """The answer to one request, computed in a child forked for it.
+
+    A hub request executes the deployment's extra config, which may change os.environ,
+    sys.modules or KubeSpawner itself: in a child of its own nothing of it reaches the next
+    request, exactly as when every request had a process of its own, without paying the
+    imports again.
+    """
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: answer, write, and leave without running the parent's atexit
+        os.close(read)
+        os.dup2(2, 1)  # a print() in extra config must not reach the answer stream
+        try:
+            text = json.dumps(_answer(request), default=str)
+        except BaseException as exc:  # noqa: BLE001 - reported to the harness
+            traceback.print_exc()
+            text = json.dumps({"probe_error": f"{type(exc).__name__}: {exc}"})
+        with os.fdopen(write, "w") as fh:
+            fh.write(text)
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as fh:
+        text = fh.read()
+    _, status = os.waitpid(pid, 0)
+    return text or json.dumps({"probe_error": f"the request's process ended ({status=})"})
+
+
+def main() -> int:
+    """One JSON request per line on stdin, one JSON answer per line on stdout, until EOF.
+
+    The harness keeps one such process for all the audits it runs (tools.run_probe); it ends
+    when its stdin closes, so it cannot outlive the harness process that started it.
+    """
+    import importlib
+
+    _offline_kubeconfig()
+    try:
+        for line in sys.stdin:
+            request = json.loads(line)
+            for module in _ENGINES.get(request.get("mode"), ()):
+                importlib.import_module(module)
+            sys.stdout.write(_forked(request) + "\n")
+            sys.stdout.flush()
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: leave quietly
+        return 130
     return 0
 
 

@@ -9,13 +9,17 @@ PATH (>= 3.5) is used instead of the wheel's when present, and the result says w
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
 import os
 import re
+import select
 import shutil
 import subprocess
 import tarfile
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +36,31 @@ def pins() -> dict:
 
 
 def tool_env(progress: envs.Progress = print) -> envs.PythonEnv:
-    return envs.ensure_python_env("audit-tools", AUDIT_DIR / "tools.lock", progress)
+    env = envs.ensure_python_env("audit-tools", AUDIT_DIR / "tools.lock", progress)
+    _compile_bytecode(env, progress)
+    return env
+
+
+def _compile_bytecode(env: envs.PythonEnv, progress: envs.Progress) -> None:
+    """Compile the tool environment's modules once, where Python would not write them.
+
+    With PYTHONDONTWRITEBYTECODE set (it is, on the shared development machine) every probe
+    process compiled ~1,200 modules from source again: seconds of CPU per audit for nothing.
+    """
+    marker = env.path / ".eg-harness-bytecode"
+    if marker.exists():
+        return
+    with envs._locked(env.path.with_name(f".{env.path.name}-bytecode.lock")):
+        if marker.exists():
+            return
+        progress(f"compiling the {env.name} environment's modules (once)")
+        # Exit status ignored: some packages ship files that are not Python 3 on purpose.
+        subprocess.run(
+            [env.python, "-m", "compileall", "-q", "-j", "0", str(env.path / "lib")],
+            capture_output=True,
+            timeout=900,
+        )
+        marker.write_text("")
 
 
 @dataclass(frozen=True)
@@ -45,6 +73,7 @@ class Helm:
         return f"helm {self.version} ({self.source}: {self.path})"
 
 
+@functools.cache  # once per binary and process: every audit of a test session asks
 def _helm_version(path: str) -> str | None:
     try:
         out = subprocess.run(
@@ -172,17 +201,79 @@ def z2jh_chart(explicit: str | None, fetch: bool, helm: Helm, progress=print) ->
     return cached
 
 
+class _Probe:
+    """probe.py in the tool environment, kept for every audit of this process.
+
+    Starting Python and importing KubeSpawner, JupyterHub and the schema libraries was most of
+    an audit's CPU; one process serves every request instead (each in a child forked for it,
+    so one deployment's extra config cannot change the next one's answer). It reads its stdin
+    until EOF, so it ends with this process even when this one is killed.
+    """
+
+    def __init__(self, env: envs.PythonEnv):
+        self.python = env.python
+        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
+        self.proc = subprocess.Popen(
+            [env.python, str(Path(__file__).with_name("probe.py"))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            text=True,
+        )
+
+    def ask(self, request: dict, timeout: float) -> str:
+        proc = self.proc
+        try:
+            proc.stdin.write(json.dumps(request) + "\n")
+            proc.stdin.flush()
+            ready, _, _ = select.select([proc.stdout], [], [], timeout)
+            return proc.stdout.readline() if ready else ""
+        except OSError:  # a broken pipe: the probe died
+            return ""
+
+    def close(self) -> str:
+        """Stop the probe; the last line it wrote on stderr (why it failed, if it did)."""
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=30)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            self.proc.kill()
+            self.proc.wait()
+        self.stderr.seek(0)
+        tail = self.stderr.read().decode(errors="replace").strip().splitlines()[-1:]
+        self.stderr.close()
+        return tail[0] if tail else f"exit {self.proc.returncode}"
+
+
+_probe: _Probe | None = None
+_probe_lock = threading.Lock()
+
+
 def run_probe(env: envs.PythonEnv, request: dict, timeout: float = 600) -> dict:
-    """Run harness/audit/probe.py in the tool environment; one JSON in, one JSON out."""
-    probe = Path(__file__).with_name("probe.py")
-    proc = subprocess.run(
-        [env.python, str(probe)],
-        input=json.dumps(request),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if proc.returncode != 0:
-        tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
-        raise TargetUnavailable(f"the audit probe ({request.get('mode')}) failed: {tail[0]}")
-    return json.loads(proc.stdout)
+    """Ask harness/audit/probe.py in the tool environment; one JSON in, one JSON out."""
+    global _probe
+    mode = request.get("mode")
+    with _probe_lock:
+        if _probe is not None and (_probe.python != env.python or _probe.proc.poll() is not None):
+            close_probe()
+        if _probe is None:
+            _probe = _Probe(env)
+        line = _probe.ask(request, timeout)
+        if not line:
+            why = close_probe()
+            raise TargetUnavailable(f"the audit probe ({mode}) gave no answer: {why}")
+    answer = json.loads(line)
+    if "probe_error" in answer:
+        raise TargetUnavailable(f"the audit probe ({mode}) failed: {answer['probe_error']}")
+    return answer
+
+
+@atexit.register
+def close_probe() -> str:
+    """Stop the probe process (at exit, or to start afresh); nothing of it is left."""
+    global _probe
+    probe, _probe = _probe, None
+    return probe.close() if probe else ""

@@ -4,8 +4,11 @@ KubeSpawner, jupyter_server, Kubernetes schemas) from the cached audit tool envi
 Each broken deployment is the kind values plus one small fixture file (audit_fixtures/); the
 test expects exactly the findings it names, by check, file and key. Some fixtures are traps
 the issue lists; others (wrong types, unknown fields, a failing extra config) must be caught
-by schema validation or by running the real code. Cost: about 5 s per gateway-only case and
-20-60 s per case that builds user pods with KubeSpawner, on a busy 2-core machine.
+by schema validation or by running the real code. Every audit here shares one probe process
+(tools.run_probe), each request in a child forked for it: the token case without EG_AUTH_TOKEN,
+after cases that set it, fails if one request's environment leaks into the next (checked by
+answering in-process instead). Cost: about 10 s of CPU for the file (68 s before the shared
+probe), 1-2 s per case that builds user pods, well under 1 s per gateway-only case.
 """
 
 from __future__ import annotations
@@ -197,3 +200,20 @@ def test_unreadable_input_is_exit_2(tmp_path, args, capsys):
     assert main(["audit", *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("eg-harness: ")
+
+
+def test_one_probe_serves_the_audits_and_ends_with_its_stdin(tmp_path):
+    """The probe process every audit of a process shares: each request answered in a child it
+    has reaped by the time the answer arrives, and gone, by itself, once its stdin closes (as
+    at exit, or when the harness process dies)."""
+    import psutil
+    from eg_harness.audit import tools
+
+    code, _doc = _audit(tmp_path, "--eg-values", EG_VALUES, "--eg-set-string", f"authToken={TOKEN}")
+    assert code == 0
+    probe = tools._probe
+    assert probe is not None and probe.proc.poll() is None
+    assert psutil.Process(probe.proc.pid).children(recursive=True) == []
+    tools.close_probe()
+    assert probe.proc.returncode == 0  # it ended on EOF; close_probe did not have to kill it
+    assert tools._probe is None
