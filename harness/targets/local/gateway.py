@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -56,6 +57,7 @@ def launch(
     env["JUPYTER_PATH"] = str(share)
     # The local stand-ins for what a Kubernetes deployment's EG does (see eg_extensions/).
     env["PYTHONPATH"] = str(resources.LOCAL_CLUSTER / "eg_extensions")
+    env["PATH"] = f"{safe_kill_dir(run)}:{env.get('PATH', '')}"
     env["EG_KERNEL_LOG_DIR"] = str(run.run_dir / "logs")
     env["EG_RESPONSE_IP"] = "127.0.0.1"
     # The Spark driver's scratch space stays inside the run dir, so teardown removes it.
@@ -122,3 +124,25 @@ def limits_for(faults: list[Fault], max_kernels: int | None, per_user: int | Non
     if per_user is not None:
         limits["EG_MAX_KERNELS_PER_USER"] = str(per_user)
     return limits
+
+
+SAFE_KILL = """#!/bin/sh
+# EG 3.3 signals a kernel it has no process handle for (one revived from a persisted session)
+# with `kill -<signal> -<pgid>` (processproxy.local_signal). procps-ng 4.0.x's kill reads
+# "-<pgid>" as an option and signals pid -1: every process the user may signal, the whole
+# machine for root. Ending the options first keeps the meaning EG intends.
+sig="$1"
+shift
+exec {real} "$sig" -- "$@"
+"""
+
+
+def safe_kill_dir(run: LocalRun) -> Path:
+    """A directory whose `kill` passes "--" before the pid, first on the gateway's PATH."""
+    real = shutil.which("kill") or "/bin/kill"
+    bindir = run.run_dir / "gateway" / "bin"
+    bindir.mkdir(parents=True, exist_ok=True)
+    shim = bindir / "kill"
+    shim.write_text(SAFE_KILL.replace("{real}", real))
+    shim.chmod(0o755)
+    return bindir
