@@ -72,6 +72,20 @@ def add_parsers(sub) -> None:
         default=None,
         help="local target: the hub's concurrent_spawn_limit (JupyterHub's default: 100)",
     )
+    b.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run the ladder (and churn) N times on one deployment; the gate and diff judge "
+        "changes against the spread of these repeats",
+    )
+    b.add_argument(
+        "--workload",
+        default=None,
+        metavar="FILE",
+        help="run a workload/SLO file instead of the ladder (clusters/examples/workload-*.yaml)",
+    )
     b.add_argument("--run-id", default=None)
     b.add_argument("--report-dir", default=None)
     b.add_argument(
@@ -198,6 +212,8 @@ def cmd_bench(args) -> int:
     from eg_harness.load.plan import BenchSettings
     from eg_harness.targets import make_target
 
+    if args.workload:
+        return cmd_workload(args)
     settings = BenchSettings(
         ladder=_ladder(args.ladder),
         journey=args.journey,
@@ -208,7 +224,10 @@ def cmd_bench(args) -> int:
         external_workers=args.external_workers,
         master_port=args.master_port,
         spawn_limit=args.spawn_limit,
+        repeat=args.repeat,
     )
+    if args.repeat < 1:
+        raise ConfigError(f"--repeat {args.repeat} must be 1 or more (3 or more to judge noise)")
     if args.external_workers and not args.workers:
         raise ConfigError("--external-workers needs --workers N: how many the master waits for")
     if args.spawn_limit is not None and (args.target != "local" or args.spawn_limit < 1):
@@ -236,6 +255,34 @@ def cmd_bench(args) -> int:
         return EXIT_FAILED
     if any((s.get("spawns") or {}).get("respected") is False for s in doc["storms"]):
         return EXIT_FAILED
+    return EXIT_OK
+
+
+def cmd_workload(args) -> int:
+    from eg_harness.load import workload, workload_bench
+    from eg_harness.targets import make_target
+
+    wl = workload.load(args.workload)  # a bad file is exit 2 before anything starts
+    if args.repeat != 1:
+        raise ConfigError("--repeat does not apply to --workload: lengthen duration_s instead")
+    run_id = args.run_id or new_run_id()
+    options = {"faults": args.local_fault} if args.target == "local" else {}
+    target = make_target(args.target, config_path=args.target_config, run_id=run_id, **options)
+    report_dir = Path(args.report_dir) if args.report_dir else resources.reports_root() / run_id
+    say = console()
+    sigterm_as_interrupt()
+    doc = workload_bench.run(target, wl, report_dir, run_id, progress=say)
+    left = {k: v for k, v in (doc["cleanup"] or {}).items() if v}
+    if left:
+        print(f"eg-harness: left behind: {left}", file=sys.stderr)
+        return EXIT_FAILED
+    if not doc["valid"]:
+        return EXIT_INVALID
+    missed = [v for v in doc["objectives"] if not v["met"]]
+    if missed:
+        print(f"OBJECTIVES NOT MET: {len(missed)} of {len(doc['objectives'])}")
+        return EXIT_FAILED
+    print(f"all {len(doc['objectives'])} objectives met")
     return EXIT_OK
 
 
@@ -280,8 +327,24 @@ def cmd_gate(args) -> int:
     if regressed:
         print(
             f"REGRESSION: {len(regressed)} of {len(checks)} checks: "
-            + "; ".join(f"{c.level} {c.figure}" for c in regressed)
+            + "; ".join(f"{c.level} {c.figure} {c.change.describe()}" for c in regressed)
         )
         return EXIT_FAILED
-    print(f"gate passed: {len(checks)} checks within thresholds")
+    unsure = [c for c in checks if c.change.verdict == "unsure"]
+    single = [c for c in checks if c.change.beyond is None]
+    print(
+        f"gate passed: {len(checks)} checks; {len(checks) - len(unsure) - len(single)} within "
+        f"their limits at {thresholds.confidence:.0%} confidence"
+        + (
+            f"; {len(unsure)} not shown to regress (their intervals straddle the limit: more "
+            "--repeat would tell)"
+            if unsure
+            else ""
+        )
+        + (
+            f"; {len(single)} judged on single figures (no repeats: noise unknown)"
+            if single
+            else ""
+        )
+    )
     return EXIT_OK

@@ -39,15 +39,35 @@ def bench(
         target.provision(progress)
         steps = plan(settings, target)
         with servers.ServerSampler(target, spawn_limit=settings.spawn_limit) as sampler:
-            summaries = [
-                run_step(target, step, report_dir / "load", cores, progress, settings.spawn_limit)
-                for step in steps
-            ]
+            if settings.repeat > 1:
+                warm_up(target, steps[0], report_dir / "load", progress)
+            rounds = []
+            for r in range(1, settings.repeat + 1):
+                if settings.repeat > 1:
+                    progress(f"repeat {r}/{settings.repeat}")
+                tag = f"-r{r}" if settings.repeat > 1 else ""
+                rounds.append(
+                    [
+                        run_step(
+                            target,
+                            s,
+                            report_dir / "load",
+                            cores,
+                            progress,
+                            settings.spawn_limit,
+                            tag,
+                        )
+                        for s in steps
+                    ]
+                )
+            summaries = pooled(rounds, cores)
         doc = summary.document(
             settings, resolved_kernelspec(settings, target), cores, target.describe(), summaries
         )
         doc["_server_metrics"] = sampler.result()  # typed; goes to results, not the history
         sampler.save_last_scrape(report_dir / "diagnostics")
+        if settings.repeat > 1:
+            doc["rounds"] = [[_public(s) for _run, s in one] for one in rounds]
     finally:
         cleanup = target.teardown()
     doc["cleanup"] = cleanup
@@ -57,6 +77,33 @@ def bench(
     return doc
 
 
+def warm_up(target: Target, first: Step, load_dir: Path, progress=print) -> None:
+    """One unmeasured journey before repeated rounds: the gateway's first kernel start pays for
+    cold imports and caches, which would make the first repeat an outlier of its own and widen
+    every interval the gate and the diff draw from the repeats."""
+    step = Step("storm", 1, first.seconds, first.journey, first.kernelspec)
+    run = runner.run(target, step, load_dir / "warmup", progress)
+    if not any(e["phase"] == summary.TTFE for e in run.events):
+        progress("warm-up journey did not reach its first execute (the rounds will tell)")
+
+
+def pooled(rounds: list[list[tuple[runner.LoadRun, dict]]], cores: int) -> list[dict]:
+    """Each step's summary; with repeats, each step's rounds pooled into one (summary.pool)."""
+    if len(rounds) == 1:
+        return [s for _run, s in rounds[0]]
+    out = []
+    for i in range(len(rounds[0])):
+        runs = [one[i][0] for one in rounds]
+        s = summary.pool(runs, [one[i][1] for one in rounds], cores)
+        s["_events"] = runs[-1].events  # the timeline shows the last repeat, not all overlaid
+        out.append(s)
+    return out
+
+
+def _public(s: dict) -> dict:
+    return {k: v for k, v in s.items() if not k.startswith("_")}
+
+
 def run_step(
     target: Target,
     step: Step,
@@ -64,9 +111,10 @@ def run_step(
     cores: int,
     progress=print,
     spawn_limit: int | None = None,
-) -> dict:
+    tag: str = "",
+) -> tuple[runner.LoadRun, dict]:
     """One storm or churn through locust, summarised, with its figures said as it ends."""
-    run = runner.run(target, step, load_dir / step.name, progress)
+    run = runner.run(target, step, load_dir / (step.name + tag), progress)
     s = summary.summarise(run, cores)
     if step.journey == "hub":
         s["spawns"] = sp = summary.spawn_concurrency(run.events, spawn_limit)
@@ -84,8 +132,9 @@ def run_step(
             f"{s['starts_per_s']:.2f} starts/s" + ("" if s["valid"] else " (INVALID)")
         )
     else:
-        progress(f"churn: {s['ok']} journeys, {s['starts_per_s']:.2f} starts/s")
-    return s
+        s["_events"] = run.events
+        progress(f"{step.mode}: {s['ok']} journeys, {s['starts_per_s']:.2f} starts/s")
+    return run, s
 
 
 def render(doc: dict, run_id: str, report_dir: Path, history: Path | None, progress=print) -> None:
@@ -279,6 +328,8 @@ def results_document(doc: dict, run_id: str, history: list[dict]) -> Results:
                 "its ceiling counts the gateway, kernels, hub, user servers and proxy",
             }
         )
+    if doc.get("repeats", 1) > 1:
+        tables.append(per_repeat_table(doc))
     chart_list = []
     if doc["storms"]:
         chart_list.append(charts.latency_chart(doc["storms"]))
@@ -303,7 +354,7 @@ def results_document(doc: dict, run_id: str, history: list[dict]) -> Results:
     clean = json.loads(
         json.dumps({k: v for k, v in doc.items() if k != "_server_metrics"}, default=str)
     )  # a copy without the timeline events (charts) and the typed server metrics
-    for s in clean["storms"]:
+    for s in [*clean["storms"], *([clean["churn"]] if clean.get("churn") else [])]:
         s.pop("_events", None)
     return Results(
         kind="bench",
@@ -320,6 +371,32 @@ def results_document(doc: dict, run_id: str, history: list[dict]) -> Results:
         throughput=clean,
         server_metrics=sm,
     )
+
+
+def per_repeat_table(doc: dict) -> dict:
+    """Each level's figures repeat by repeat: the spread a gate or a diff judges noise by."""
+    rows = []
+    for s in [*doc["storms"], *([doc["churn"]] if doc.get("churn") else [])]:
+        per = s.get("per_repeat") or {}
+        for i, (p50, p95, rate, err) in enumerate(
+            zip(
+                per.get("p50_ttfe_s", []),
+                per.get("p95_ttfe_s", []),
+                per.get("starts_per_s", []),
+                per.get("error_rate", []),
+            ),
+            1,
+        ):
+            level = s["concurrency"] if s["mode"] == "storm" else f"churn x{s['concurrency']}"
+            rows.append([level, i, _s(p50), _s(p95), f"{rate:.2f}", f"{err:.0%}"])
+    return {
+        "title": f"Per-repeat figures ({doc['repeats']} repeats on one deployment)",
+        "columns": ["concurrency", "repeat", "TTFE p50", "p95", "starts/s", "error rate"],
+        "rows": rows,
+        "note": "The storms and churn table pools every repeat's journeys; these are the "
+        "figures of each repeat alone, whose spread `eg-harness gate` and `eg-harness diff` "
+        "judge changes against.",
+    }
 
 
 def print_bench(doc: dict) -> None:

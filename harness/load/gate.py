@@ -1,9 +1,15 @@
-"""Release gate: compare a bench's figures with a saved baseline under thresholds.
+"""Release gate: compare a bench's figures with a saved baseline under thresholds, knowing
+the noise.
 
 Compared level by level (a storm of 5 with a storm of 5): p95 time-to-first-execute may grow by
 at most 20%, throughput may drop by at most 15%, and the error rate may not rise, unless a
-thresholds YAML says otherwise. Figures from a run whose load generator was the bottleneck are
-not evidence either way: the gate refuses them (exit 4) instead of passing or failing on them.
+thresholds YAML says otherwise. Benches made with ``--repeat N`` carry each level's figures
+repeat by repeat; the gate bootstraps the change of the repeats' mean and calls a regression
+only when the whole confidence interval lies past the threshold, so two normal runs on a busy
+machine pass without loosening the thresholds, and each verdict says how sure it is. Without
+repeats it can only compare single figures, and says so. Figures from a run whose load
+generator was the bottleneck are not evidence either way: the gate refuses them (exit 4)
+instead of passing or failing on them.
 """
 
 from __future__ import annotations
@@ -18,9 +24,10 @@ import yaml
 from eg_harness.errors import ConfigError
 from eg_harness.load.summary import SCHEMA as BENCH_SCHEMA
 from eg_harness.load.summary import figures
+from eg_harness.report import noise
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-BASELINE_SCHEMA = "eg-harness-baseline/1"
+BASELINE_SCHEMA = "eg-harness-baseline/1"  # figures may carry per_repeat lists (optional)
 EXIT_REGRESSION, EXIT_INVALID = 1, 4
 
 
@@ -28,8 +35,12 @@ class Thresholds(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     p95_ttfe_max_increase: float = Field(0.20, ge=0)
+    p50_ttfe_max_increase: float = Field(0.20, ge=0)
     throughput_max_decrease: float = Field(0.15, ge=0, le=1)
     error_rate_max_increase: float = Field(0.0, ge=0, le=1)
+    # How sure a regression must be: the interval of the change at this level must clear the
+    # threshold as a whole.
+    confidence: float = Field(0.95, gt=0.5, lt=1)
 
 
 def load_thresholds(path: str | None) -> Thresholds:
@@ -83,34 +94,119 @@ def make_baseline(source: str | Path, out: str | Path) -> dict[str, Any]:
     return doc
 
 
+# What the gate judges per level: (label, figure key, threshold field, bad direction, relative)
+FIGURES = (
+    (
+        "p95 time to first execute (s)",
+        "p95_ttfe_s",
+        "p95_ttfe_max_increase",
+        "higher_is_worse",
+        True,
+    ),
+    ("throughput (starts/s)", "starts_per_s", "throughput_max_decrease", "lower_is_worse", True),
+    ("error rate", "error_rate", "error_rate_max_increase", "higher_is_worse", False),
+)
+
+
+STATISTIC = noise.REPEAT_STATISTIC
+
+
+def samples(level: dict[str, Any], key: str) -> list[float]:
+    """A level's figure repeat by repeat; a bench without repeats gives its one figure."""
+    per = (level.get("per_repeat") or {}).get(key)
+    if per:
+        return [float(v) for v in per if v is not None]
+    v = level.get(key)
+    if key in ("starts_per_s", "error_rate") and v is None:
+        v = 0.0
+    return [] if v is None else [float(v)]
+
+
 @dataclass
 class Check:
     level: str
     figure: str
-    baseline: float | None
-    current: float | None
+    base: list[float]
+    cur: list[float]
     limit: str
+    change: noise.Change
     regressed: bool
 
-    def row(self) -> list[str]:
-        def f(v):
-            return "-" if v is None else f"{v:.3f}"
+    @property
+    def baseline(self) -> float | None:
+        return self.change.a
 
-        change = "-"
-        if self.baseline and self.current is not None:
-            change = f"{(self.current - self.baseline) / self.baseline:+.0%}"
+    @property
+    def current(self) -> float | None:
+        return self.change.b
+
+    @property
+    def verdict(self) -> str:
+        c = self.change
+        if c.verdict == "missing":
+            return "REGRESSED (no figure)" if self.regressed else "ok (no figure)"
+        if c.verdict == "no spread":
+            return ("REGRESSED" if self.regressed else "ok") + " (single runs: noise unknown)"
+        return {
+            "regressed": "REGRESSED",
+            "improved": "ok (better)",
+            "ok": "ok",
+            "unsure": "not shown",
+        }[c.verdict]
+
+    @property
+    def sureness(self) -> str:
+        """How sure the verdict is, in words a release manager can act on."""
+        c = self.change
+        if c.beyond is None:
+            return "cannot tell: no spread (run both benches with --repeat 3 or more)"
+        pct = f"{c.beyond:.0%} of resamples past the limit"
+        if c.verdict == "regressed":
+            return f"sure at {c.confidence:.0%}: {pct}"
+        if c.verdict in ("ok", "improved"):
+            return f"within the limit at {c.confidence:.0%}: {pct}"
+        return f"not sure: {pct}; more repeats would tell"
+
+    def row(self) -> list[str]:
+        c = self.change
+        if c.verdict == "missing" or c.change is None:
+            change, ci = "-", "-"
+        else:
+            change = _fmt_change(c.change, c.relative)
+            ci = (
+                "-"
+                if c.low is None
+                else f"{_fmt_change(c.low, c.relative)}..{_fmt_change(c.high, c.relative)}"
+            )
         return [
             self.level,
             self.figure,
-            f(self.baseline),
-            f(self.current),
+            spread(self.base),
+            spread(self.cur),
             change,
+            ci,
             self.limit,
-            "REGRESSED" if self.regressed else "ok",
+            self.verdict,
+            self.sureness,
         ]
 
 
+COLUMNS = ["level", "figure", "baseline", "current", "change", "95% CI", "allowed", "verdict"]
+COLUMNS = [*COLUMNS, "how sure"]
+
+
+def _fmt_change(v: float, relative: bool) -> str:
+    return f"{v * 100:+.0f}%" if relative else f"{v:+.3f}"
+
+
+spread = noise.spread
+
+
 def compare(base: dict[str, Any], cur: dict[str, Any], th: Thresholds) -> list[Check]:
+    """Level by level, each figure's repeats against the baseline's: a regression only when
+    the bootstrap interval of the change lies wholly past the threshold. Without repeats on
+    either side there is no spread, and the single figures are compared as they are (the
+    verdict says so)."""
     checks: list[Check] = []
     levels = [
         ("storm " + k, base["storms"][k], cur["storms"][k])
@@ -119,39 +215,28 @@ def compare(base: dict[str, Any], cur: dict[str, Any], th: Thresholds) -> list[C
     if base.get("churn") and cur.get("churn"):
         levels.append(("churn", base["churn"], cur["churn"]))
     for level, b, c in levels:
-        bp, cp = b.get("p95_ttfe_s"), c.get("p95_ttfe_s")
-        checks.append(
-            Check(
-                level,
-                "p95 time to first execute (s)",
-                bp,
-                cp,
-                f"<= +{th.p95_ttfe_max_increase:.0%}",
-                bp is not None and (cp is None or cp > bp * (1 + th.p95_ttfe_max_increase)),
+        for label, key, field, direction, relative in FIGURES:
+            limit_v = getattr(th, field)
+            a_s, b_s = samples(b, key), samples(c, key)
+            change = noise.compare(
+                a_s,
+                b_s,
+                threshold=limit_v,
+                direction=direction,
+                statistic=STATISTIC,
+                relative=relative,
+                confidence=th.confidence,
             )
-        )
-        bt, ct = b.get("starts_per_s") or 0.0, c.get("starts_per_s") or 0.0
-        checks.append(
-            Check(
-                level,
-                "throughput (starts/s)",
-                bt,
-                ct,
-                f">= -{th.throughput_max_decrease:.0%}",
-                ct < bt * (1 - th.throughput_max_decrease),
-            )
-        )
-        be, ce = b.get("error_rate") or 0.0, c.get("error_rate") or 0.0
-        checks.append(
-            Check(
-                level,
-                "error rate",
-                be,
-                ce,
-                f"<= +{th.error_rate_max_increase:.0%} (absolute)",
-                ce > be + th.error_rate_max_increase + 1e-12,
-            )
-        )
+            if change.verdict == "missing":
+                regressed = bool(a_s) and not b_s  # the current run lost a figure it had
+            elif change.verdict == "no spread":
+                bad = change.change if direction == "higher_is_worse" else -change.change
+                regressed = bad > limit_v + 1e-12
+            else:
+                regressed = change.regressed
+            sign = "+" if direction == "higher_is_worse" else "-"
+            limit = f"{sign}{limit_v:.0%}" if relative else f"{sign}{limit_v:.3f} (absolute)"
+            checks.append(Check(level, label, a_s, b_s, limit, change, regressed))
     return checks
 
 
@@ -159,7 +244,7 @@ def markdown(checks: list[Check], title: str) -> str:
     """The gate's table for a CI job summary ($GITHUB_STEP_SUMMARY)."""
     regressed = [c for c in checks if c.regressed]
     head = f"### {'❌ REGRESSION' if regressed else '✅ gate passed'}: {title}\n\n"
-    cols = ["level", "figure", "baseline", "current", "change", "allowed", "verdict"]
+    cols = COLUMNS
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(c.row()) + " |" for c in checks]
     return head + "\n".join(lines) + "\n"
@@ -170,9 +255,12 @@ def print_checks(checks: list[Check], title: str) -> None:
     from rich.table import Table
 
     table = Table(title=title)
-    for c in ["level", "figure", "baseline", "current", "change", "allowed", "verdict"]:
+    for c in COLUMNS:
         table.add_column(c)
     for check in checks:
         style = "bold red" if check.regressed else None
         table.add_row(*check.row(), style=style)
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)
+    console.print(table)

@@ -12,7 +12,7 @@ from typing import Any
 from eg_harness.errors import ConfigError
 from eg_harness.targets.base import Target
 
-MODES = ("storm", "churn")
+MODES = ("storm", "churn", "workload")
 STORM_GRACE_S = 30.0  # a storm is capped at twice the launch timeout plus this
 
 
@@ -29,6 +29,7 @@ class BenchSettings:
     external_workers: bool = False
     master_port: int = 5557
     spawn_limit: int | None = None  # the hub's concurrent_spawn_limit, when the bench sets it
+    repeat: int = 1  # rounds of the whole plan on one deployment: the figures' noise
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -46,6 +47,8 @@ class Step:
     workers: int = 0  # locust worker processes; 0: one local runner process
     external_workers: bool = False  # the workers are started elsewhere and connect to us
     master_port: int | None = None  # fixed port for external workers; None: a free one
+    spawn_rate: float | None = None  # users arriving per second; None: all at once
+    workload: dict[str, Any] | None = None  # a workload file's locust config (workload mode)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -59,7 +62,7 @@ class Step:
     @property
     def name(self) -> str:
         """The step's output folder under load/, and its label in messages."""
-        return f"storm-{self.users:03d}" if self.mode == "storm" else "churn"
+        return f"storm-{self.users:03d}" if self.mode == "storm" else self.mode
 
     @property
     def run_seconds(self) -> int:
@@ -71,6 +74,11 @@ class Step:
             return f"{self.users} {self.journey} journeys at once"
         kind = "external workers" if self.external_workers else "workers"
         on = f" on {self.workers} {kind}" if self.workers else ""
+        if self.mode == "workload":
+            return (
+                f"workload: {self.users} users arriving at {self.spawn_rate:g}/s, "
+                f"{self.journey} journeys for {self.run_seconds}s{on}"
+            )
         return f"{self.users} users churning {self.journey} journeys for {self.run_seconds}s{on}"
 
 
@@ -97,6 +105,24 @@ def plan(settings: BenchSettings, target: Target) -> list[Step]:
             )
         )
     return steps
+
+
+def workload_step(wl: Any, target: Target) -> Step:
+    """A workload file (load/workload.py) as one locust step."""
+    if wl.journey == "hub" and target.hub is None:
+        raise ConfigError(
+            f"workload {wl.name!r} uses the hub journey: the target needs a hub (hub: section)"
+        )
+    return Step(
+        "workload",
+        wl.users,
+        wl.duration_s,
+        wl.journey,
+        target.gateway.kernelspec,
+        workers=0,
+        spawn_rate=wl.arrival.rate_per_s,
+        workload=wl.locust_config(),
+    )
 
 
 def storm_cap(target: Target) -> float:

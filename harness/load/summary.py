@@ -22,7 +22,7 @@ SCHEMA = "eg-harness-bench/1"
 KNEE_GAIN = 1.05  # the next step must add at least 5% throughput to count as still scaling
 
 
-def _pcts(values: list[float]) -> dict[str, float | None]:
+def pcts(values: list[float]) -> dict[str, float | None]:
     if not values:
         return {"p50": None, "p95": None, "p99": None, "max": None, "count": 0}
     return {
@@ -48,6 +48,9 @@ def summarise(run: LoadRun, cores: int) -> dict[str, Any]:
     ttfe = by_phase.get(TTFE, [])
     ok = len(ttfe)
     failed = sum(1 for j in journeys.values() if not any(e["phase"] == TTFE for e in j["events"]))
+    # Journeys that reached their first execute but failed later (a cell, the shutdown): not
+    # failed starts, but a user who saw an error all the same.
+    errored = sum(1 for j in journeys.values() if any(not e["ok"] for e in j["events"]))
     step = run.step
     expected = step.users if step.mode == "storm" else len(journeys)
     missing = max(expected - len(journeys), 0)  # journeys that never reported anything
@@ -83,8 +86,11 @@ def summarise(run: LoadRun, cores: int) -> dict[str, Any]:
         "error_rate": round((failed + missing) / expected, 4) if expected else 0.0,
         "errors": dict(errors),
         "error_examples": first_errors,
-        "time_to_first_execute_s": _pcts(ttfe),
-        "phases_s": {p: _pcts(v) for p, v in sorted(by_phase.items()) if p != TTFE},
+        "journeys_with_errors": errored + missing,
+        "time_to_first_execute_s": pcts(ttfe),
+        # The raw times, so a gate or a diff can bootstrap intervals from the run itself.
+        "ttfe_samples_s": [round(v, 4) for v in ttfe],
+        "phases_s": {p: pcts(v) for p, v in sorted(by_phase.items()) if p != TTFE},
         "makespan_s": round(makespan, 4) if makespan else None,
         "starts_per_s": per_s,
         "target_cpu_s": cpu_s,
@@ -122,6 +128,73 @@ def spawn_concurrency(events: list[dict[str, Any]], limit: int | None) -> dict[s
         "throttled": throttled,
         "respected": None if limit is None else peak <= limit,
     }
+
+
+PER_REPEAT = ("p95_ttfe_s", "p50_ttfe_s", "starts_per_s", "error_rate")
+
+
+def pool(runs: list[LoadRun], per_round: list[dict[str, Any]], cores: int) -> dict[str, Any]:
+    """One level's repeats as one summary: percentiles over every journey of every repeat,
+    counts summed, the rate as the median repeat's, and each repeat's own figures kept
+    (``per_repeat``) so a gate or a diff can see the run-to-run spread."""
+    import statistics
+
+    merged = LoadRun(
+        step=runs[0].step,
+        events=[e for r in runs for e in r.events],
+        wall_s=round(sum(r.wall_s for r in runs), 3),
+        exit_code=max((r.exit_code or 0) for r in runs),
+        generator=max(
+            (r.generator for r in runs),
+            key=lambda g: (not g.get("valid", True), g.get("busiest_process_cores", 0)),
+        ),
+        target_cpu_s=(
+            round(sum(r.target_cpu_s for r in runs), 4)
+            if all(r.target_cpu_s is not None for r in runs)
+            else None
+        ),
+        out_dir=runs[0].out_dir,
+        timed_out=any(r.timed_out for r in runs),
+        notes=[f"repeat {i}: {n}" for i, r in enumerate(runs, 1) for n in r.notes],
+        target_cpu_by_group=_summed([r.target_cpu_by_group for r in runs]),
+    )
+    s = summarise(merged, cores)
+    errors: Counter[str] = Counter()
+    for one in per_round:
+        errors.update(one["errors"])
+    journeys = sum(one["journeys"] for one in per_round)
+    failed = sum(one["failed"] for one in per_round)
+    rate = statistics.median(one["starts_per_s"] for one in per_round)
+    spans = [one["makespan_s"] for one in per_round if one["makespan_s"]]
+    s.update(
+        journeys=journeys,
+        ok=sum(one["ok"] for one in per_round),
+        failed=failed,
+        error_rate=round(failed / journeys, 4) if journeys else 0.0,
+        journeys_with_errors=sum(one["journeys_with_errors"] for one in per_round),
+        errors=dict(errors),
+        starts_per_s=round(rate, 4),
+        makespan_s=round(statistics.median(spans), 4) if spans else None,
+        ceiling_fraction=(
+            round(rate / s["ceiling_starts_per_s"], 4) if s["ceiling_starts_per_s"] else None
+        ),
+        repeats=len(per_round),
+        per_repeat={k: [_comparable(one)[k] for one in per_round] for k in PER_REPEAT},
+        out_dir=", ".join(r.out_dir.name for r in runs),
+    )
+    if per_round[-1].get("spawns"):
+        s["spawns"] = per_round[-1]["spawns"]  # hub journeys: the last repeat's spawn figures
+    return s
+
+
+def _summed(groups: list[dict[str, float] | None]) -> dict[str, float] | None:
+    if not groups or any(g is None for g in groups):
+        return None
+    out: dict[str, float] = {}
+    for g in groups:
+        for k, v in g.items():
+            out[k] = round(out.get(k, 0.0) + v, 3)
+    return out
 
 
 def knee(steps: list[dict[str, Any]]) -> dict[str, Any]:
@@ -201,6 +274,7 @@ def document(
         "schema": SCHEMA,
         "settings": settings.to_dict() | {"kernelspec": kernelspec},
         "machine": {"cores": cores},
+        "repeats": settings.repeat,
         "target": target,
         "storms": steps,
         "churn": churn,
@@ -212,8 +286,13 @@ def document(
 
 
 def figures(doc: dict) -> dict[str, Any]:
-    """The comparable subset of a bench: what baselines store and gates compare."""
-    out: dict[str, Any] = {"storms": {}, "valid": doc.get("valid", True)}
+    """The comparable subset of a bench: what baselines store and gates compare, with each
+    level's per-repeat figures when the bench was repeated (its noise)."""
+    out: dict[str, Any] = {
+        "storms": {},
+        "valid": doc.get("valid", True),
+        "repeats": doc.get("repeats", 1),
+    }
     for s in doc.get("storms", []):
         out["storms"][str(s["concurrency"])] = _comparable(s)
     if doc.get("churn"):
@@ -222,12 +301,15 @@ def figures(doc: dict) -> dict[str, Any]:
 
 
 def _comparable(s: dict[str, Any]) -> dict[str, Any]:
-    return {
+    out = {
         "p95_ttfe_s": s["time_to_first_execute_s"]["p95"],
         "p50_ttfe_s": s["time_to_first_execute_s"]["p50"],
         "starts_per_s": s["starts_per_s"],
         "error_rate": s["error_rate"],
     }
+    if s.get("per_repeat"):
+        out["per_repeat"] = s["per_repeat"]
+    return out
 
 
 def append_history(path: Path, doc: dict, run_id: str) -> None:

@@ -229,3 +229,25 @@ def test_log_findings_count_known_signatures(tmp_path):
     meaning = logscan.LOG_SIGNATURES[0][1]
     assert logscan.log_findings(log) == [["Address already in use", 2, meaning]]
     assert logscan.log_findings(tmp_path / "missing.log") == []
+
+
+def test_repeats_pool_into_one_summary_keeping_each_repeats_figures():
+    runs = [
+        _run(2, _events(2, 1.0, t0=1000.0)),
+        _run(2, _events(2, 2.0, t0=2000.0)),
+        _run(2, _events(1, 3.0, failed=1, t0=3000.0), valid=False),
+    ]
+    per = [summary.summarise(r, cores=2) for r in runs]
+    s = summary.pool(runs, per, cores=2)
+    assert s["repeats"] == 3 and s["journeys"] == 6 and s["ok"] == 5 and s["failed"] == 1
+    assert s["error_rate"] == round(1 / 6, 4) and s["errors"] == {"start_kernel: HTTP 403": 1}
+    # Percentiles over every journey of every repeat; the rate is the median repeat's.
+    assert s["time_to_first_execute_s"]["count"] == 5 and len(s["ttfe_samples_s"]) == 5
+    assert s["starts_per_s"] == sorted(p["starts_per_s"] for p in per)[1]
+    assert s["per_repeat"]["p95_ttfe_s"] == [p["time_to_first_execute_s"]["p95"] for p in per]
+    assert s["per_repeat"]["error_rate"] == [0.0, 0.0, 0.5]
+    # One repeat whose generator was the bottleneck makes the whole level invalid.
+    assert not s["valid"] and not s["generator"]["valid"]
+    assert s["cpu_s_per_start"] == round(3.0 / 5, 4)
+    figs = summary.figures({"storms": [s], "valid": False, "repeats": 3})
+    assert figs["repeats"] == 3 and figs["storms"]["2"]["per_repeat"]["starts_per_s"]
