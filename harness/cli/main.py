@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from eg_harness.cli import audit, bench, report, run, soak, stack, upgrade
+from eg_harness.cli import audit, bench, diff, report, run, soak, stack, upgrade
 from eg_harness.cli.common import EXIT_INTERRUPTED
 from eg_harness.errors import HarnessError
 from eg_harness.runtime import secrets
 
 # Each adds its subcommands; a new command is a new module.
-COMMAND_MODULES = (run, stack, bench, report, audit, soak, upgrade)
+COMMAND_MODULES = (run, stack, bench, report, audit, soak, upgrade, diff)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -196,3 +196,12 @@ def _relative_href(item: str, base_dir: Path | None) -> str | None:
     if ".." in path.parts:
         return None
     return path.as_posix()
+
+
+def render_diff(d: Any) -> str:
+    """diff.html: a run diff (report/diff.py ``RunDiff``) as one self-contained page."""
+    from eg_harness.report.diff import FIGURE_COLUMNS, REGRESSING, figure_row
+
+    return _env.get_template("diff.html.j2").render(
+        d=d, regressing=REGRESSING, figure_columns=FIGURE_COLUMNS, figure_row=figure_row
+    )

@@ -1,0 +1,41 @@
+"""`eg-harness diff RUN_A RUN_B`: what changed between two runs, judged against their noise."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from eg_harness.cli.common import EXIT_FAILED, EXIT_OK
+from eg_harness.report.files import append_step_summary
+
+
+def add_parsers(sub) -> None:
+    d = sub.add_parser(
+        "diff",
+        help="compare two runs (report dirs, results.json, or --repeat dirs); exit 1 on a "
+        "regression",
+    )
+    d.set_defaults(func=cmd_diff)
+    d.add_argument("run_a", metavar="RUN_A", help="the earlier run: report dir or results.json")
+    d.add_argument("run_b", metavar="RUN_B", help="the later run")
+    d.add_argument("--out", default=None, help="write diff.txt, diff.json and diff.html here")
+    d.add_argument("--json", action="store_true", help="print the diff as JSON instead of text")
+
+
+def cmd_diff(args) -> int:
+    from eg_harness.report import diff, html
+
+    d = diff.diff(args.run_a, args.run_b)
+    text = diff.render_text(d)
+    doc = json.dumps(d.dump(), indent=2) + "\n"
+    print(doc if args.json else text, end="")
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "diff.txt").write_text(text)
+        (out / "diff.json").write_text(doc)
+        (out / "diff.html").write_text(html.render_diff(d))
+        if not args.json:
+            print(f"diff: {out / 'diff.html'}")
+    append_step_summary(f"### Run diff\n\n```\n{text}```\n")
+    return EXIT_FAILED if d.regressed else EXIT_OK
