@@ -9,6 +9,7 @@ inside locust users (harness/locustfile.py) and in plain threads (the limits sce
 from __future__ import annotations
 
 import contextlib
+import random
 import time
 import uuid
 from collections.abc import Callable
@@ -105,6 +106,7 @@ def _kernel_phases(
     env: dict[str, str] | None,
     code: str,
     timeout: float,
+    notebook: Notebook | None = None,
 ) -> None:
     if j.t0 is None:  # a hub journey's user has waited since the spawn request
         j.mark_start()
@@ -122,11 +124,55 @@ def _kernel_phases(
             if res.status != "ok":
                 raise RuntimeError(f"execute failed: {res.describe_error()}")
         j.first_execute_done()
+        if notebook is not None:
+            notebook.run(j, chans, timeout)
     finally:
         if chans is not None:
             chans.close()
         with j.phase("shutdown"):
             client.delete_kernel(kernel_id)
+
+
+class Notebook:
+    """A user working in a notebook once the kernel answered its first execute (a workload
+    file's `notebook:`): its cells, each after a think time, each a timed `cell` phase whose
+    output must arrive whole; then idle with the kernel open, run the notebook again, or
+    close, until the event's deadline (epoch seconds)."""
+
+    def __init__(self, spec: dict[str, Any], deadline: float, rng: random.Random) -> None:
+        self.cells = int(spec["cells"])
+        self.code = spec["code"]
+        self.output_bytes = int(spec.get("output_bytes") or 0)
+        self.think = tuple(spec.get("think_s") or (0.0, 0.0))
+        self.then = spec.get("then", "idle")
+        self.deadline = deadline
+        self.rng = rng
+
+    def _pause(self, seconds: float) -> bool:
+        """The user's own pause (not a wait for anything); False once the event is over."""
+        left = self.deadline - time.time()
+        if left <= 0:
+            return False
+        time.sleep(min(seconds, left))
+        return time.time() < self.deadline
+
+    def run(self, j: Journey, chans, timeout: float) -> None:
+        while True:
+            for _ in range(self.cells):
+                if not self._pause(self.rng.uniform(*self.think)):
+                    return
+                with j.phase("cell"):
+                    res = chans.execute(self.code, timeout=timeout)
+                    if res.status != "ok":
+                        raise RuntimeError(f"cell failed: {res.describe_error()}")
+                    got = len(res.stdout.rstrip("\n"))
+                    if got != self.output_bytes:
+                        raise RuntimeError(f"cell output: {got} of {self.output_bytes} bytes")
+            if self.then == "close":
+                return
+            if self.then == "idle":
+                self._pause(self.deadline - time.time())
+                return
 
 
 def gateway_journey(
@@ -136,10 +182,11 @@ def gateway_journey(
     *,
     env: dict[str, str] | None = None,
     code: str = "1+1",
+    notebook: Notebook | None = None,
 ) -> str:
-    """Start kernel -> open channels -> kernel_info -> execute -> shut down."""
+    """Start kernel -> open channels -> kernel_info -> execute -> [notebook] -> shut down."""
     j = Journey("gateway", emit)
-    _kernel_phases(j, client, kernelspec, env, code, client.launch_timeout)
+    _kernel_phases(j, client, kernelspec, env, code, client.launch_timeout, notebook)
     return j.id
 
 
@@ -154,8 +201,10 @@ def hub_journey(
     spawn_timeout: float,
     launch_timeout: float,
     code: str = "1+1",
+    notebook: Notebook | None = None,
 ) -> str:
-    """Create user -> spawn a gateway-profile server -> start kernel -> execute -> stop.
+    """Create user -> spawn a gateway-profile server -> start kernel -> execute -> [notebook]
+    -> stop.
 
     Its time to first execute runs from the spawn request: at the start of a class, what a
     student waits for is the server and then the kernel, not the kernel alone."""
@@ -170,7 +219,7 @@ def hub_journey(
         token = hub.create_token(name)
         server = hub.user_server(name, token, launch_timeout=launch_timeout)
         try:
-            _kernel_phases(j, server, kernelspec, None, code, launch_timeout)
+            _kernel_phases(j, server, kernelspec, None, code, launch_timeout, notebook)
         finally:
             server.close()
         with j.phase("stop_server"):

@@ -16,19 +16,23 @@ Modes (EGH_LOAD_CONFIG's "mode"):
   then stops; the run ends when all journeys are done (local runner only).
 - churn: users run journeys back to back for "run_seconds" (locust's --run-time when alone;
   with workers, the master stops them itself and waits for their journeys in hand).
+- workload: users arrive at the workload file's rate (locust's spawn rate); each picks a
+  profile by weight, starts a kernel and works through the notebook (journeys.Notebook) until
+  the event's end; a user whose session failed starts a new one, as a person would reload.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import time
 
 import gevent
 from eg_harness.clients.gateway import GatewayClient
 from eg_harness.clients.hub import HubClient
-from eg_harness.load.journeys import PhaseEvent, gateway_journey, hub_journey
+from eg_harness.load.journeys import Notebook, PhaseEvent, gateway_journey, hub_journey
 from eg_harness.runtime.secrets import register
 from locust import User, constant, events, task
 from locust.exception import StopUser
@@ -44,6 +48,7 @@ register((CONF.get("hub") or {}).get("api_token"))
 _events_files: dict[str, object] = {}
 _started = 0
 _finished = 0
+_deadline: float | None = None  # workload: the event's end, from the first user's arrival
 
 
 def _write(event: dict, producer: str | None = None) -> None:
@@ -112,6 +117,12 @@ class JourneyUser(User):
             HubClient(CONF["hub"]["url"], CONF["hub"]["api_token"]) if CONF.get("hub") else None
         )
         _started += 1
+        if CONF["mode"] == "workload":
+            global _deadline
+            if _deadline is None:
+                _deadline = time.time() + CONF["workload"]["duration_s"]
+            # One stream of choices per user, from the file's seed: reruns choose alike.
+            self.rng = random.Random(f"{CONF['workload']['seed']}-{_started}-{os.getpid()}")
         if CONF["mode"] == "storm":
             # A storm is N requests at once: hold every user until the last one is spawned.
             deadline = time.monotonic() + CONF["storm_gather_timeout"]
@@ -124,9 +135,22 @@ class JourneyUser(User):
         if self.hub is not None:
             self.hub.close()
 
+    def _session(self) -> tuple[str | None, dict, dict, Notebook | None]:
+        """kernelspec, KERNEL_* env, hub user_options and notebook of the next journey."""
+        wl = CONF.get("workload")
+        if CONF["mode"] != "workload" or not wl:
+            return CONF["kernelspec"], {}, {}, None
+        if time.time() >= _deadline:
+            raise StopUser()  # the event is over: no new session
+        profiles = wl["profiles"]
+        p = self.rng.choices(profiles, weights=[x["weight"] for x in profiles])[0]
+        notebook = Notebook(wl["notebook"], _deadline, self.rng)
+        return p["kernelspec"] or CONF["kernelspec"], p["env"], p["user_options"], notebook
+
     @task
     def journey(self) -> None:
         global _finished
+        kernelspec, env, options, notebook = self._session()
         try:
             if CONF["journey"] == "hub":
                 hub = CONF["hub"]
@@ -134,14 +158,17 @@ class JourneyUser(User):
                     self.hub,
                     prefix=hub["user_prefix"],
                     profile=hub["profile"],
-                    user_options=hub["user_options"],
-                    kernelspec=CONF["kernelspec"],
+                    user_options={**hub["user_options"], **options},
+                    kernelspec=kernelspec,
                     emit=self.emit,
                     spawn_timeout=hub["spawn_timeout"],
                     launch_timeout=CONF["gateway"]["launch_timeout"],
+                    notebook=notebook,
                 )
             else:
-                gateway_journey(self.gateway, CONF["kernelspec"], self.emit)
+                gateway_journey(
+                    self.gateway, kernelspec, self.emit, env=env or None, notebook=notebook
+                )
         except Exception:
             pass  # the failed phase was already reported as an event
         if CONF["mode"] == "storm":

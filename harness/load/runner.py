@@ -103,6 +103,7 @@ def load_config(target: Target, step: Step, events_dir: Path) -> dict[str, Any]:
         "kernelspec": step.kernelspec,
         "events_dir": str(events_dir),
         "storm_gather_timeout": STORM_GATHER_TIMEOUT_S,
+        "workload": step.workload,
         "gateway": {
             "url": gw.url,
             "token": gw.token,
@@ -143,7 +144,7 @@ def locust_argv(step: Step, out_dir: Path, launch_timeout: float, master_port: i
     argv = [
         *_common_argv(),
         "--headless",
-        *("-u", str(step.users), "-r", str(step.users), *run_time),
+        *("-u", str(step.users), "-r", f"{step.spawn_rate or step.users:g}", *run_time),
         *("--stop-timeout", str(int(launch_timeout) + 30)),
         *("--csv", str(out_dir / "locust"), "--html", str(out_dir / "locust.html")),
         "--only-summary",
