@@ -167,3 +167,49 @@ def judge(
         "limit_cores": GENERATOR_BUSY_LIMIT,
         "valid": busiest < GENERATOR_BUSY_LIMIT,
     }
+
+
+PROBE_WORK_S = 0.005  # CPU time of one probe sample
+PROBE_EVERY_S = 0.1
+
+
+class ContentionProbe:
+    """How much slower this machine runs CPU work right now than an idle core would.
+
+    A thread repeatedly runs a few milliseconds of pure-Python work and divides the wall time
+    it took by the CPU time it got: 1.0 is an idle core, 3.0 means a runnable process got a
+    third of a core. On a shared machine that factor drifts by tens of percent between two
+    benches minutes apart, and every kernel start's CPU-bound part stretches with it; dividing
+    a time by the factor measured over the same seconds gives a figure that moves with the
+    deployment rather than with the neighbours (the gate's "adjusted" figures).
+    """
+
+    def __init__(self) -> None:
+        self.series: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while True:
+            w0, c0 = time.perf_counter(), time.thread_time()
+            n = 0
+            while time.thread_time() - c0 < PROBE_WORK_S:
+                n += 1  # the work itself: count until the thread got its CPU time
+            wall, spent = time.perf_counter() - w0, time.thread_time() - c0
+            if spent > 0:
+                self.series.append((time.time(), wall / spent))
+            if self._stop.wait(PROBE_EVERY_S):  # a sampling period, not a wait for a state
+                return
+
+    def halt(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def judge(self, window: tuple[float, float] | None) -> dict[str, Any]:
+        """The mean slowdown inside `window` (epoch seconds; None: all samples)."""
+        self.halt()
+        inside = [r for t, r in self.series if window is None or window[0] <= t <= window[1]]
+        if not inside:
+            return {"slowdown": None, "samples": 0}
+        return {"slowdown": round(sum(inside) / len(inside), 3), "samples": len(inside)}

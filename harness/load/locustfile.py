@@ -170,7 +170,10 @@ class JourneyUser(User):
                     self.gateway, kernelspec, self.emit, env=env or None, notebook=notebook
                 )
         except Exception:
-            pass  # the failed phase was already reported as an event
+            # The failed phase was already reported as an event. A person whose notebook failed
+            # pauses before trying again, rather than hammering the gateway.
+            if notebook is not None:
+                gevent.sleep(self.rng.uniform(*notebook.think))
         if CONF["mode"] == "storm":
             _finished += 1
             if _finished >= CONF["users"]:

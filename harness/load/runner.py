@@ -48,6 +48,7 @@ class LoadRun:
     target_cpu_by_group: dict[str, float] | None = None
     timed_out: bool = False
     notes: list[str] = field(default_factory=list)
+    machine: dict[str, Any] = field(default_factory=dict)  # cpu.ContentionProbe's verdict
 
 
 def run(target: Target, step: Step, out_dir: Path, progress=print) -> LoadRun:
@@ -58,6 +59,7 @@ def run(target: Target, step: Step, out_dir: Path, progress=print) -> LoadRun:
     target_cpu = cpu.TargetCpu(target)
     bound = step.run_seconds + target.gateway.launch_timeout + FINISH_GRACE_S
     watch = None
+    probe = cpu.ContentionProbe()
     t0 = time.monotonic()
     with _config_file(load_config(target, step, events_dir)) as conf_path:
         try:
@@ -71,6 +73,7 @@ def run(target: Target, step: Step, out_dir: Path, progress=print) -> LoadRun:
             _stop(supervisor)
             if watch is not None:
                 watch.halt()
+            probe.halt()
     wall = time.monotonic() - t0
     events = read_events(events_dir)
     result = LoadRun(
@@ -83,6 +86,7 @@ def run(target: Target, step: Step, out_dir: Path, progress=print) -> LoadRun:
         target_cpu_by_group=target_cpu.by_group,
         out_dir=out_dir,
         timed_out=timed_out,
+        machine=probe.judge(event_window(events)),
     )
     if timed_out:
         result.notes.append(f"locust did not finish within {bound:.0f}s and was stopped")

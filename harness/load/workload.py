@@ -110,6 +110,13 @@ class Workload(_Strict):
     def _some_objective(self) -> Workload:
         if not self.objectives.items():
             raise ValueError(f"name at least one objective ({', '.join(Objectives.model_fields)})")
+        arriving = (self.users - 1) / self.arrival.rate_per_s
+        if arriving >= self.duration_s:
+            raise ValueError(
+                f"at {self.arrival.rate_per_s:g} users/s the last of {self.users} users would "
+                f"arrive {arriving:g} s in, after the event's {self.duration_s:g} s: raise "
+                "arrival.rate_per_s or duration_s"
+            )
         return self
 
     def locust_config(self) -> dict[str, Any]:

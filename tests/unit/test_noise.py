@@ -168,3 +168,50 @@ def test_gate_without_repeats_compares_single_figures_and_says_noise_is_unknown(
     p95 = next(c for c in checks if c.figure.startswith("p95"))
     assert p95.regressed and p95.verdict == "REGRESSED (single runs: noise unknown)"
     assert "cannot tell" in p95.sureness
+
+
+def _level_m(p50s, slowdowns):
+    adj = [p / s for p, s in zip(p50s, slowdowns)]
+    return {
+        "p95_ttfe_s": max(p50s),
+        "p50_ttfe_s": float(np.mean(p50s)),
+        "starts_per_s": 1.0,
+        "error_rate": 0.0,
+        "per_repeat": {
+            "p95_ttfe_s": p50s,
+            "p50_ttfe_s": p50s,
+            "starts_per_s": [2 / p for p in p50s],
+            "error_rate": [0.0] * len(p50s),
+            "machine_slowdown": slowdowns,
+            "p50_ttfe_adjusted_s": adj,
+        },
+    }
+
+
+def test_a_busier_machine_is_not_a_regression_but_a_held_start_still_is():
+    th = gate.Thresholds()
+    base = _figs(s2=_level_m([1.0, 1.1, 0.95, 1.05, 1.0], [1.5, 1.6, 1.45, 1.55, 1.5]))
+    # The neighbours doubled their load: every time doubled with the machine's slowdown.
+    busy = _figs(s2=_level_m([2.0, 2.2, 1.9, 2.1, 2.0], [3.0, 3.2, 2.9, 3.1, 3.0]))
+    checks = gate.compare(base, busy, th)
+    assert not [c for c in checks if c.regressed], [c.row() for c in checks]
+    machine = next(c for c in checks if c.figure == gate.MACHINE)
+    assert machine.verdict == "busier" and not machine.regressed
+    raw = next(c for c in checks if c.figure == "p50 time to first execute (s)")
+    assert raw.change.verdict == "regressed" and raw.verdict == "not judged: the machine was busier"
+    # Held 1.5 s on the same busier machine: the adjusted time still clears the threshold.
+    held = _figs(s2=_level_m([3.5, 3.7, 3.4, 3.6, 3.5], [3.0, 3.2, 2.9, 3.1, 3.0]))
+    bad = {c.figure for c in gate.compare(base, held, th) if c.regressed}
+    assert bad == {"p50 time to first execute, adjusted for machine load (s)"}
+
+
+def test_the_contention_probe_measures_this_machine():
+    from eg_harness.load import cpu
+
+    from eg_harness.runtime.waits import wait_for
+
+    probe = cpu.ContentionProbe()
+    wait_for("two probe samples", lambda: len(probe.series) >= 2, 10)
+    got = probe.judge(None)
+    assert got["samples"] >= 2 and got["slowdown"] >= 0.99, got  # wall time >= CPU time
+    assert probe.judge((0.0, 1.0))["slowdown"] is None  # no sample in a window long past

@@ -72,6 +72,7 @@ def test_defaults_fill_a_minimal_file(tmp_path):
             "name at least one objective (p50_time_to_first_execute_s",
         ),
         (GOOD.replace("duration_s: 20\n", ""), "duration_s: Field required"),
+        (GOOD.replace("users: 3", "users: 30"), "the last of 30 users would arrive 29 s in"),
         ("name: [unclosed\n", "is not valid YAML at line"),
         ("- a list\n", "must be a mapping"),
     ],
