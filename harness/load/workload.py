@@ -14,6 +14,7 @@ whether the run was large enough to be sure.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -255,7 +256,14 @@ def judge(
             continue
         met = within(measured)
         conf = f"{round(wl.confidence * 100)}%"
-        if low is None or high is None:
+        q = float(metric[1:3]) if metric[0] == "p" and metric[1:3].isdigit() else None
+        enough = math.ceil(100 / (100 - q)) if q else 0  # samples before a pQ has a value above it
+        if q and n < enough:
+            sure = (
+                f"not sure: {n} samples cannot bound a p{q:.0f} (its interval cannot reach past "
+                f"the largest value seen; {enough} or more needed)"
+            )
+        elif low is None or high is None:
             sure = "exact" if metric == "orphan_kernels" else "one value: no interval"
         elif within(low) and within(high):
             sure = f"sure at {conf}: the whole interval meets it"

@@ -207,7 +207,6 @@ def test_a_busier_machine_is_not_a_regression_but_a_held_start_still_is():
 
 def test_the_contention_probe_measures_this_machine():
     from eg_harness.load import cpu
-
     from eg_harness.runtime.waits import wait_for
 
     probe = cpu.ContentionProbe()

@@ -180,3 +180,10 @@ def test_nothing_measured_is_not_met(tmp_path):
     w = _wl(tmp_path, "objectives:\n  p95_cell_latency_s: {max: 5}\n")
     [v] = workload.judge(w, [], [], 3, 3, 0)
     assert not v.met and v.measured is None and "nothing was measured" in v.text
+
+
+def test_too_few_sessions_cannot_be_sure_of_a_p95(tmp_path):
+    w = _wl(tmp_path, "objectives:\n  p95_time_to_first_execute_s: {max: 30}\n")
+    [v] = workload.judge(w, [4.7, 3.3, 4.9, 4.1], [], 4, 0, 0)
+    assert v.met and v.sure.startswith("not sure: 4 samples cannot bound a p95")
+    assert "20 or more needed" in v.sure
