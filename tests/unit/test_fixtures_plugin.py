@@ -101,13 +101,13 @@ def test_user_names_are_unique_valid_and_say_which_test(test_name, says):
     assert len(names) == 50
     for name in names:
         assert name.startswith("egh-") and HUB_NAME.match(name), name
-        assert len(name) <= len("egh-") + 18 + 6, name
+        assert len(name) <= len("egh-") + 18 + 9, name
         assert "test-" not in name and not name.removeprefix("egh-").startswith("-")
         assert name.startswith(says), name
 
 
 def test_user_name_of_a_module_drops_the_file_suffix():
-    assert re.fullmatch(r"egh-channels-[0-9a-f]{5}", user_name("egh-", "test_channels.py"))
+    assert re.fullmatch(r"egh-channels-[0-9a-f]{8}", user_name("egh-", "test_channels.py"))
 
 
 # -- pytest-html extras ------------------------------------------------------------------------
