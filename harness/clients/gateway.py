@@ -168,6 +168,13 @@ class GatewayClient:
         out.update(env or {})
         return out
 
+    def launch_timeout_for(self, env: dict[str, str] | None) -> float:
+        """The launch timeout a start sending `env` gets: its KERNEL_LAUNCH_TIMEOUT, if any."""
+        try:
+            return max(self.launch_timeout, float((env or {})["KERNEL_LAUNCH_TIMEOUT"]))
+        except (KeyError, ValueError):
+            return self.launch_timeout
+
     def start_kernel(
         self, name: str | None = None, env: dict[str, str] | None = None, **kw
     ) -> dict[str, Any]:
@@ -178,7 +185,9 @@ class GatewayClient:
         )
         if name:
             body["name"] = name
-        kw.setdefault("timeout", self.launch_timeout + 30)
+        # Never give up before the gateway does: a start the client abandons still completes on
+        # the gateway, as a kernel nobody knows (seen under load: a 64 s Spark start, orphaned).
+        kw.setdefault("timeout", self.launch_timeout_for(body.get("env")) + 30)
         model = self._call("POST", "/api/kernels", (201, 200), json=body, **kw).json()
         with self._lock:
             self.created.append(model["id"])
@@ -269,17 +278,18 @@ class GatewayClient:
         span.mark("requested")
         kernel_id = None
         chans = None
+        bound = self.launch_timeout_for(self.kernel_env(env) if env is not None else None)
         try:
             model = self.start_kernel(name, env)
             kernel_id = model["id"]
             span.attrs["kernelspec"] = model.get("name", name)
             span.mark("accepted")
-            chans = self.channels(kernel_id, connect_timeout=self.launch_timeout)
+            chans = self.channels(kernel_id, connect_timeout=bound)
             span.mark("channels_open")
-            chans.wait_ready(self.launch_timeout)
+            chans.wait_ready(bound)
             span.mark("kernel_info_reply")
             span.attrs["kernel_info_requests"] = chans.nudges
-            res = chans.execute(first_code, timeout=self.launch_timeout)
+            res = chans.execute(first_code, timeout=bound)
             if res.status != "ok":
                 raise AssertionError(f"first execute failed: {res.describe_error()}")
             span.mark("first_execute_reply")

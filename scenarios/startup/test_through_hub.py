@@ -8,6 +8,7 @@ the server quietly runs kernels in its own pod. So the check is the effect, not 
 from __future__ import annotations
 
 import psutil
+import pytest
 from eg_harness.clients.gateway import GatewayHTTPError
 from eg_harness.targets.abilities import ProcessView
 
@@ -47,4 +48,41 @@ def test_user_server_offers_gateway_kernelspecs(user_server, gateway):
     assert theirs == ours, (
         f"the user server offers kernelspecs {sorted(theirs)} but the gateway offers "
         f"{sorted(ours)}: the user server is not in gateway mode"
+    )
+
+
+LAZY_LAUNCH_TIMEOUT = (
+    "jupyter_server settles KERNEL_LAUNCH_TIMEOUT (request_timeout - launch_timeout_pad) in "
+    "GatewayClient.init_connection_args, which runs on the first gateway request, after a kernel "
+    "start has built its env (gateway/managers.py start_kernel): a start that is a fresh "
+    "server's first request goes out without it and gets the gateway's default launch timeout"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=LAZY_LAUNCH_TIMEOUT)
+def test_first_kernel_start_gets_the_launch_timeout_of_later_ones(hub, hub_user, target):
+    """A kernel start as a new server's very first request (a notebook link opened right after
+    the spawn) gets the same launch timeout as the starts after it."""
+    hcfg = target.hub
+    options = {k: v for k, v in hcfg.user_options.items() if k != "profile"}
+    hub.spawn(hub_user, hcfg.profile, options, timeout=hcfg.spawn_timeout)
+    client = hub.user_server(
+        hub_user, hub.create_token(hub_user), launch_timeout=target.gateway.launch_timeout
+    )
+    code = "import os; print(os.environ.get('KERNEL_LAUNCH_TIMEOUT', 'unset'))"
+    seen = []
+    try:
+        for _ in range(2):
+            handle = client.launch(target.gateway.kernelspec, first_code=code)
+            try:
+                seen.append(handle.first_result.stdout.strip())
+            finally:
+                handle.close()
+    finally:
+        client.cleanup()
+        client.close()
+    first, later = seen
+    assert first == later, (
+        f"the first kernel start of a new server got KERNEL_LAUNCH_TIMEOUT={first}, "
+        f"the next one {later}: the first start runs on the gateway's default launch timeout"
     )

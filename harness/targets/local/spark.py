@@ -11,7 +11,10 @@ from eg_harness import resources
 from eg_harness.targets.base import SparkChoice, SparkEndpoint
 
 KERNELSPEC = "spark_python_local"
-LAUNCH_TIMEOUT = 90.0
+# What the seed's user servers give a kernel start: their request_timeout (600) less
+# jupyter_server's 2 s pad. A tighter bound fails correct deployments on a busy machine: Spark
+# starts took 50-65 s here with one core kept busy. Failures still come fast (bad values: < 25 s).
+LAUNCH_TIMEOUT = 598.0
 NO_JAVA = (
     "Spark kernels unavailable: no java on PATH or in JAVA_HOME "
     "(install a Java 17 runtime, e.g. apt-get install openjdk-17-jre-headless)"
