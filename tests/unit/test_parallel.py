@@ -91,6 +91,8 @@ def test_local_target_attaches_to_the_owners_stack_and_releases_only_its_own(tmp
     assert owner.ability(ComponentControl) is owner and worker.ability(ComponentControl) is None
     assert "run this scenario without -n" in worker.why_missing(ComponentControl)
     assert worker.gateway_pid() is None  # the owner started no gateway here
+    worker._shared_pids = {"gateway": os.getpid(), "hub": 2**22 + 17}  # one alive, one not
+    assert worker.component_pids() == {"gateway": os.getpid()}, "the owner's, by pid"
     assert worker.release() == {"processes": []}
     assert tmp_path.is_dir(), "a worker must never remove the shared run directory"
 

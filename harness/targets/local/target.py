@@ -201,10 +201,7 @@ class LocalTarget(
         """A second gateway of this run with kernel limits, for the limits scenario; the main
         gateway stays unlimited so no other suite meets a 403 it did not ask for."""
         assert self._run is not None
-        if self._gw_env is None:  # an attached target: the cached environment, not rebuilt
-            from eg_harness.upgrade import versions as version_sets
-
-            self._gw_env = version_sets.ensure("gateway", self.stack_versions, lambda _m: None)
+        self._ensure_gateway_env()
         limits = gateway.limits_for(self._faults, max_kernels, per_user)
         endpoint, proc = gateway.launch(
             self._run, self._gw_env, self._faults, lambda _m: None, "gateway-limited", limits
@@ -351,7 +348,8 @@ class LocalTarget(
     def extra_gateways(self, count: int, progress=print):
         """More gateways of this run, sharing the kernelspecs, each its own process, port and
         token; stopped when the block ends (and by teardown's sweep if it never does)."""
-        assert self._run is not None and self._gw_env is not None
+        assert self._run is not None
+        self._ensure_gateway_env()
         started = []
         try:
             for i in range(2, count + 2):
@@ -372,9 +370,18 @@ class LocalTarget(
                 self._run.supervisor.stop(proc)
 
     def component_pids(self) -> dict[str, int]:
+        # An attached target (a parallel run's worker): the owner's components, by pid.
+        shared = {n: pid for n, pid in (self._shared_pids or {}).items() if psutil.pid_exists(pid)}
         if self._run is None:
-            return {}
-        return {p.name: p.pid for p in self._run.supervisor.procs if p.alive()}
+            return shared
+        return {**shared, **{p.name: p.pid for p in self._run.supervisor.procs if p.alive()}}
+
+    def _ensure_gateway_env(self) -> None:
+        """An attached target has not provisioned: the cached environment, found, not rebuilt."""
+        if self._gw_env is None:
+            from eg_harness.upgrade import versions as version_sets
+
+            self._gw_env = version_sets.ensure("gateway", self.stack_versions, lambda _m: None)
 
     def hanging_kernelspec(self) -> str:
         return "never_ready"
