@@ -332,7 +332,7 @@ def cmd_gate(args) -> int:
         return EXIT_FAILED
     checks = [c for c in checks if c.figure != gate.MACHINE]
     unsure = [c for c in checks if c.change.verdict == "unsure" or c.note]
-    single = [c for c in checks if c.change.beyond is None]
+    single = [c for c in checks if c.change.beyond is None or c.change.verdict == "too few"]
     print(
         f"gate passed: {len(checks)} checks; {len(checks) - len(unsure) - len(single)} within "
         f"their limits at {thresholds.confidence:.0%} confidence"
@@ -343,7 +343,7 @@ def cmd_gate(args) -> int:
             else ""
         )
         + (
-            f"; {len(single)} judged on single figures (no repeats: noise unknown)"
+            f"; {len(single)} judged on single figures (too few repeats: noise unknown)"
             if single
             else ""
         )

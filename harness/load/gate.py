@@ -178,6 +178,8 @@ class Check:
             return "REGRESSED (no figure)" if self.regressed else "ok (no figure)"
         if c.verdict == "no spread":
             return ("REGRESSED" if self.regressed else "ok") + " (single runs: noise unknown)"
+        if c.verdict == "too few":
+            return ("REGRESSED" if self.regressed else "ok") + " (too few repeats: noise unknown)"
         return {
             "regressed": "REGRESSED",
             "improved": "ok (better)",
@@ -192,7 +194,9 @@ class Check:
         if self.figure == MACHINE:
             return "the machine's own load: figures that move with it are not judged when busier"
         if c.beyond is None:
-            return "cannot tell: no spread (run both benches with --repeat 3 or more)"
+            return "cannot tell: no spread (run both benches with --repeat 5 or more)"
+        if c.verdict == "too few":
+            return "cannot tell: too few repeats for the noise (run both with --repeat 5 or more)"
         pct = f"{c.beyond:.0%} of resamples past the limit"
         if c.verdict == "regressed":
             return f"sure at {c.confidence:.0%}: {pct}"
@@ -290,7 +294,7 @@ def compare(base: dict[str, Any], cur: dict[str, Any], th: Thresholds) -> list[C
             note = ""
             if change.verdict == "missing":
                 regressed = bool(a_s) and not b_s  # the current run lost a figure it had
-            elif change.verdict == "no spread":
+            elif change.verdict in ("no spread", "too few"):
                 bad = change.change if direction == "higher_is_worse" else -change.change
                 regressed = bad > limit_v + 1e-12
             else:

@@ -368,6 +368,7 @@ VERDICTS = {
     "ok": "within noise",
     "unsure": "within noise",
     "no spread": "not judged (no repeats)",
+    "too few": "not judged (too few repeats)",
     "missing": "missing",
 }
 

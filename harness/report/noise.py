@@ -117,7 +117,7 @@ class Change:
     n_a: int
     n_b: int
     confidence: float
-    verdict: Literal["regressed", "improved", "ok", "unsure", "no spread", "missing"]
+    verdict: Literal["regressed", "improved", "ok", "unsure", "too few", "no spread", "missing"]
     beyond: float | None  # share of resamples past the threshold, bad direction
     threshold: float
     direction: str
@@ -138,6 +138,11 @@ class Change:
             return f"{v * 100:+.0f}%" if self.relative else f"{v:+.3g}"
 
         lim = fmt(self.threshold if self.direction == "higher_is_worse" else -self.threshold)
+        if self.verdict == "too few":
+            return (
+                f"{fmt(self.change)} ({self.n_a} vs {self.n_b} repeats are too few to show a "
+                f"change at {round(self.confidence * 100)}%: run more repeats; limit {lim})"
+            )
         if self.verdict == "no spread":
             return (
                 f"{fmt(self.change)} (single figures: {self.n_a} vs {self.n_b} repeat(s), so the "
@@ -200,6 +205,11 @@ def compare(
     point = float(delta(xa, xb))
     if xa.size < 2 or xb.size < 2:
         return Change(**common, change=point, low=None, high=None, verdict="no spread", beyond=None)
+    # A floor under the bootstrap, which at a handful of values draws intervals too narrow:
+    # even if every value of B lay beyond every value of A, that ordering has a chance of
+    # 1 / C(n_a + n_b, n_a) when nothing changed. If that chance is above the interval's
+    # one-sided error, no interval from these samples can show a change (2 vs 2 repeats: 1 in 6).
+    too_few = math.comb(int(xa.size + xb.size), int(xa.size)) * (1 - confidence) / 2 < 1
     from scipy import stats
 
     with warnings.catch_warnings():
@@ -217,7 +227,9 @@ def compare(
     sign = 1.0 if direction == "higher_is_worse" else -1.0
     beyond = float(np.mean(np.asarray(res.bootstrap_distribution) * sign > threshold))
     bad_lo, bad_hi = sorted((lo * sign, hi * sign))  # the interval, worse = larger
-    if bad_lo > threshold:
+    if too_few:
+        verdict = "too few"
+    elif bad_lo > threshold:
         verdict = "regressed"
     elif bad_hi < 0:
         verdict = "improved"

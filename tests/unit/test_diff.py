@@ -173,8 +173,12 @@ def _bench(run_id: str, p95s: list[float], rates: list[float]) -> Results:
 
 
 def test_bench_against_bench_uses_each_levels_repeats(tmp_path):
-    base = _save(_bench("b1", [2.10, 1.93, 2.11], [0.95, 1.0, 0.94]), tmp_path / "b1")
-    held = _save(_bench("b2", [3.5, 3.6, 3.7], [0.55, 0.53, 0.52]), tmp_path / "b2")
+    base = _save(
+        _bench("b1", [2.10, 1.93, 2.11, 2.0, 2.05], [0.95, 1.0, 0.94, 0.97, 0.96]), tmp_path / "b1"
+    )
+    held = _save(
+        _bench("b2", [3.5, 3.6, 3.7, 3.55, 3.65], [0.55, 0.53, 0.52, 0.54, 0.53]), tmp_path / "b2"
+    )
     d = diff.diff(base, held)
     verdicts = {f.figure: f.verdict for f in d.figures}
     assert verdicts == {
@@ -183,11 +187,20 @@ def test_bench_against_bench_uses_each_levels_repeats(tmp_path):
         "throughput": "worse beyond noise",
         "error rate": "within noise",
     }
-    assert d.regressed and d.a.repeats == 3
+    assert d.regressed and d.a.repeats == 5
     text = diff.render_text(d)
-    assert "REGRESSED: 3" in text and "2.047 (n=3: 1.930..2.110)" in text
+    assert "REGRESSED: 3" in text and "2.038 (n=5: 1.930..2.110)" in text
     page = html.render_diff(d)
     assert "Run diff" in page and "worse beyond noise" in page and "<script" not in page
+
+
+def test_two_repeats_a_side_are_too_few_to_call_a_change(tmp_path):
+    # Two normal `run --repeat 2` runs on this machine: every span of B above every span of A
+    # (the machine got busier) happens 1 time in 6 by chance; the diff must not call it.
+    a = _repeat_dir(tmp_path, "a", [0.445, 0.467], ["passed"] * 2)
+    b = _repeat_dir(tmp_path, "b", [0.568, 0.765], ["passed"] * 2)
+    d = diff.diff(a, b)
+    assert d.figures[0].verdict == "not judged (too few repeats)" and not d.regressed
 
 
 def test_a_suite_against_a_bench_only_lists_tests_on_each_side(tmp_path):

@@ -42,8 +42,8 @@ def test_a_shift_far_beyond_the_spread_is_a_sure_regression():
 
 
 def test_overlapping_samples_are_not_shown_to_regress():
-    a = [1.2, 1.9, 2.5]
-    b = [1.3, 2.0, 2.6]
+    a = [1.2, 1.9, 2.5, 1.6, 2.2]
+    b = [1.3, 2.0, 2.6, 1.7, 2.3]
     c = noise.compare(a, b, threshold=0.2)
     assert c.verdict == "unsure" and not c.regressed
     assert 0 < c.beyond < 1 and c.low < 0.2 < c.high
@@ -53,16 +53,24 @@ def test_overlapping_samples_are_not_shown_to_regress():
 def test_direction_and_absolute_changes():
     # Throughput: lower is worse.
     drop = noise.compare(
-        [4.0, 4.1, 3.9], [2.0, 2.1, 1.9], threshold=0.15, direction="lower_is_worse"
+        [4.0, 4.1, 3.9, 4.0], [2.0, 2.1, 1.9, 2.0], threshold=0.15, direction="lower_is_worse"
     )
     assert drop.verdict == "regressed" and drop.change == pytest.approx(-0.5, abs=0.02)
     rise = noise.compare(
-        [4.0, 4.1, 3.9], [6.0, 6.1, 5.9], threshold=0.15, direction="lower_is_worse"
+        [4.0, 4.1, 3.9, 4.0], [6.0, 6.1, 5.9, 6.0], threshold=0.15, direction="lower_is_worse"
     )
     assert rise.verdict == "improved"
     # An error rate from 0: a relative change is undefined, so the change is absolute.
-    err = noise.compare([0.0, 0.0, 0.0], [0.5, 0.5, 0.5], threshold=0.0, relative=True)
+    err = noise.compare([0.0] * 4, [0.5] * 4, threshold=0.0, relative=True)
     assert not err.relative and err.change == 0.5 and err.verdict == "regressed"
+
+
+def test_too_few_repeats_cannot_show_a_change_however_far_apart():
+    # 2 vs 2: B above A in every value happens 1 time in 6 by chance alone.
+    c = noise.compare([1.0, 1.1], [5.0, 5.1], threshold=0.2)
+    assert c.verdict == "too few" and not c.regressed and c.low is not None
+    assert "too few to show a change" in c.describe()
+    assert noise.compare([1.0, 1.1, 1.05, 0.95], [5.0, 5.1, 4.9, 5.0], threshold=0.2).regressed
 
 
 def test_single_figures_have_no_spread_and_say_so():
@@ -131,28 +139,43 @@ def _figs(**levels):
 def test_gate_judges_repeats_against_their_spread():
     th = gate.Thresholds()
     base = _figs(
-        s1=_level([1.24, 1.89, 2.50], [0.81, 0.53, 0.40]),
-        s2=_level([2.10, 1.93, 2.11], [0.95, 1.0, 0.94]),
+        s1=_level([1.24, 1.89, 2.50, 1.6, 2.1], [0.81, 0.53, 0.40, 0.6, 0.5]),
+        s2=_level([2.10, 1.93, 2.11, 2.0, 2.05], [0.95, 1.0, 0.94, 0.97, 0.96]),
     )
-    # Another normal run: storm 1's spread is wide (+30% on its median is within the noise).
+    # Another normal run: storm 1's spread is wide (+20% on its mean is within the noise).
     normal = _figs(
-        s1=_level([1.6, 2.4, 2.9], [0.6, 0.42, 0.35]),
-        s2=_level([2.2, 2.0, 2.15], [0.9, 0.98, 0.93]),
+        s1=_level([1.6, 2.4, 2.9, 1.9, 2.2], [0.6, 0.42, 0.35, 0.5, 0.45]),
+        s2=_level([2.2, 2.0, 2.15, 2.1, 2.05], [0.9, 0.98, 0.93, 0.95, 0.96]),
     )
     checks = gate.compare(base, normal, th)
     assert not [c for c in checks if c.regressed], [c.row() for c in checks]
     assert {c.verdict for c in checks} <= {"ok", "not shown", "ok (better)"}
-    # Held 1.5 s: storm 2 is past the limit as a whole interval; storm 1 only may be unsure.
+    # Held 1.5 s: storm 2 is past the limit as a whole interval.
     held = _figs(
-        s1=_level([2.9, 3.4, 4.0], [0.33, 0.29, 0.25]),
-        s2=_level([3.5, 3.6, 3.7], [0.55, 0.53, 0.52]),
+        s1=_level([2.9, 3.4, 4.0, 3.1, 3.6], [0.33, 0.29, 0.25, 0.3, 0.28]),
+        s2=_level([3.5, 3.6, 3.7, 3.55, 3.65], [0.55, 0.53, 0.52, 0.54, 0.53]),
     )
     bad = {(c.level, c.figure) for c in gate.compare(base, held, th) if c.regressed}
     assert ("storm 2", "p95 time to first execute (s)") in bad
     assert ("storm 2", "throughput (starts/s)") in bad
     row = next(c for c in gate.compare(base, held, th) if c.level == "storm 2").row()
-    assert row[2] == "2.047 (n=3: 1.930..2.110)" and row[7] == "REGRESSED"
+    assert row[2] == "2.038 (n=5: 1.930..2.110)" and row[7] == "REGRESSED"
     assert row[8].startswith("sure at 95%")
+    # Three repeats a side are too few to show anything at 95%: judged on the figures alone.
+    three = {
+        k: {**v, "per_repeat": {f: x[:3] for f, x in v["per_repeat"].items()}}
+        for k, v in held["storms"].items()
+    }
+    base3 = {
+        k: {**v, "per_repeat": {f: x[:3] for f, x in v["per_repeat"].items()}}
+        for k, v in base["storms"].items()
+    }
+    p95 = next(
+        c
+        for c in gate.compare({"storms": base3}, {"storms": three}, th)
+        if c.level == "storm 2" and c.figure.startswith("p95")
+    )
+    assert p95.verdict == "REGRESSED (too few repeats: noise unknown)"
 
 
 def test_gate_without_repeats_compares_single_figures_and_says_noise_is_unknown():
