@@ -12,9 +12,9 @@ high-water mark lifted (an experiment, not a deployment setting), 3 of 3 runs lo
 A hop that drops messages (a broken relay or proxy) loses them without that backlog. The
 client can tell the two apart from the messages themselves: jupyter_client's Session ends every
 msg_id in a per-session counter and stamps header.date when the kernel builds the message. So
-for a gap in the outputs we know how many kernel messages never arrived, and how far behind the
-kernel this client was when the gap opened. Everything the gateway buffers sits between the
-ZMQ queue and this client, so the client's backlog is an upper bound on the gateway's ZMQ
+for a gap in the outputs we know how many kernel messages never arrived, and how far behind
+the kernel this client was when they were sent. Everything the gateway buffers sits between
+the ZMQ queue and this client, so the client's backlog is an upper bound on the gateway's ZMQ
 queue: below one high-water mark, the ZMQ queue cannot have overflowed and a hop lost them.
 """
 
@@ -63,7 +63,7 @@ class Gap:
     after: int  # counter of the last message before the gap
     lost: int  # kernel messages missing in between
     behind_s: float  # how long the last message before the gap had queued beyond the quickest
-    behind_msgs: int  # kernel messages sent but not yet arrived when it arrived
+    behind_msgs: int  # messages sent before it that had not reached the client when it was sent
 
     @property
     def backpressure(self) -> bool:
@@ -72,7 +72,7 @@ class Gap:
 
     def describe(self) -> str:
         return (
-            f"{self.lost} kernel messages after #{self.after} never arrived; when the gap opened "
+            f"{self.lost} kernel messages after #{self.after} never arrived; when they were sent "
             f"this client was {self.behind_s:.1f}s and about {self.behind_msgs} messages behind "
             "the kernel"
         )
@@ -93,37 +93,33 @@ def points(frames: list[dict[str, Any]], arrivals: dict[str, float]) -> list[Poi
     return sorted(busiest, key=lambda p: p.n)
 
 
-def _counter_at(pts: list[Point], when: float) -> float:
-    """The kernel's message counter at kernel time `when`, interpolated between stamps."""
-    sent = [p.sent for p in pts]
-    i = bisect.bisect_right(sent, when)
-    if i == 0:
-        return pts[0].n
-    if i == len(pts):
-        return pts[-1].n
-    a, b = pts[i - 1], pts[i]
-    span = b.sent - a.sent
-    return a.n + (b.n - a.n) * ((when - a.sent) / span if span > 0 else 1.0)
-
-
 def gaps(pts: list[Point], *, min_lost: int = 1) -> list[Gap]:
-    """Every run of missing counters, with the client's backlog where it opened.
+    """Every run of missing counters, with the backlog the lost messages were sent into.
 
-    The quickest transit (arrived - sent) in the stream is the baseline: it carries the clock
-    offset between kernel and client, so only the queueing beyond it counts as backlog.
+    A PUB socket drops a message when, at the moment it is sent, the subscriber's queue is
+    full. So the backlog that counts is the one at the send time of the gap (taken as the send
+    time of the message just before it): how many earlier messages had not yet reached this
+    client then. The quickest transit (arrived - sent) in the stream is the baseline: it
+    carries the clock offset between kernel and client, so only queueing beyond it counts.
     """
     if len(pts) < 2:
         return []
     base = min(p.arrived - p.sent for p in pts)
-    by_sent = sorted(pts, key=lambda p: p.sent)
+    by_arrival = sorted(pts, key=lambda p: p.arrived)
+    arrived_at = [p.arrived for p in by_arrival]
+    delivered, highest = [], -1  # highest counter that had arrived, by arrival order
+    for p in by_arrival:
+        highest = max(highest, p.n)
+        delivered.append(highest)
     out = []
     for prev, nxt in zip(pts, pts[1:]):
         lost = nxt.n - prev.n - 1
         if lost < min_lost:
             continue
+        i = bisect.bisect_right(arrived_at, prev.sent + base)
+        reached = delivered[i - 1] if i else pts[0].n - 1
         behind_s = max(0.0, (prev.arrived - prev.sent) - base)
-        sent_by_then = _counter_at(by_sent, prev.arrived - base)
-        out.append(Gap(prev.n, lost, behind_s, max(0, round(sent_by_then - prev.n))))
+        out.append(Gap(prev.n, lost, behind_s, max(0, prev.n - reached)))
     return out
 
 

@@ -59,3 +59,12 @@ def test_frames_without_counters_or_arrival_times_are_ignored():
     frames.append({"header": {"msg_id": "legacy-uuid-without-counter", "date": "x"}})
     frames.append({"header": {"msg_id": "abc123_4242_999"}})  # no date
     assert backlog.explain(frames, arrivals) == []
+
+
+def test_the_tail_of_a_stream_lost_behind_a_backlog_is_backpressure():
+    # The last outputs vanish; the kernel's reply (counter 10,000) still comes. When those
+    # outputs were sent the client was thousands behind, though few messages came after them.
+    frames, arrivals = _stream(10_001, send_rate=5000, drain_rate=1000, lost=range(9970, 10_000))
+    (gap,) = backlog.explain(frames, arrivals)
+    assert (gap.after, gap.lost) == (9969, 30)
+    assert gap.backpressure, gap.describe()
