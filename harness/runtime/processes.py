@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -45,6 +46,28 @@ class ManagedProcess:
         except OSError:
             return "(no log)"
         return redact("\n".join(text.splitlines()[-lines:]))
+
+    def errors(self, entries: int = 4) -> str:
+        """The last error entries of the log (a line logged at E/C level or a traceback, with
+        its continuation lines): a hub's log also carries its user servers' chatter, which can
+        push the reason it died out of the tail."""
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        found: list[list[str]] = []
+        for i, line in enumerate(lines):
+            if ERROR_LINE.match(line):
+                entry = [line]
+                for more in lines[i + 1 : i + 6]:
+                    if more.startswith("[") or not more.strip():
+                        break
+                    entry.append(more)
+                found.append(entry)
+        return redact("\n".join("\n".join(e) for e in found[-entries:]))
+
+
+ERROR_LINE = re.compile(r"^\[(E|C)[ \d]|^Traceback|^\w+Error: ")
 
 
 def _describe(p: psutil.Process) -> str:

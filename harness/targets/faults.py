@@ -175,8 +175,8 @@ CATALOGUE: tuple[Fault, ...] = (
     Fault(
         name="gateway_ws_drops_frames",
         description=(
-            "a proxy in front of the gateway drops a run of 60 WebSocket data frames "
-            "(server to client) on every connection"
+            "a proxy in front of the gateway drops a run of 60 output (stream) messages "
+            "on every WebSocket connection"
         ),
         symptom="outputs vanish mid-stream while the client keeps up: a loss, not a slow run",
         proxy_mode="drop-frames",

@@ -58,9 +58,11 @@ class LocalRun:
                 raise _Exited()
             return value
         except _Exited:
+            errors = proc.errors()
             raise TargetUnavailable(
                 f"{name} exited with code {proc.popen.returncode} before it was ready; "
-                f"last log lines:\n{proc.tail()}"
+                + (f"its last errors:\n{errors}\n" if errors else "")
+                + f"last log lines:\n{proc.tail()}"
             ) from None
         except WaitTimeout as exc:
             raise TargetUnavailable(f"{exc}; last log lines of {name}:\n{proc.tail()}") from None

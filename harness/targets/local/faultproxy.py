@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import socket
 import threading
 
@@ -61,10 +62,13 @@ def _recv_exact(sock: socket.socket, n: int, buf: bytearray) -> bytes:
     return out
 
 
-# drop-frames: the data frames (counted from 1 per connection, server to client) a lossy hop
-# drops. Early enough to fall in the first 500-output burst of the stress scenario, where the
-# client cannot be a ZMQ high-water mark behind the kernel: a loss there is always a hop's.
-DROPPED_FRAMES = range(200, 260)
+# drop-frames: the `stream` messages (counted from 1 per connection, server to client) a lossy
+# hop drops. Only outputs, so every reply still arrives; early enough to fall in the first
+# 500-output burst of the stress scenario, where the client cannot be a ZMQ high-water mark
+# behind the kernel: a loss there is always a hop's. The msg_type is in the header's JSON in
+# both the legacy (text) and the v1 (binary) framing.
+DROPPED_STREAMS = range(50, 110)
+STREAM = re.compile(rb'"msg_type":\s*"stream"')
 
 
 def _frame_filter(
@@ -86,9 +90,10 @@ def _frame_filter(
             mask = _recv_exact(src, 4, buf) if masked else b""
             payload = _recv_exact(src, length, buf)
             if mode == "drop-frames":
-                frames += opcode in (0x1, 0x2)
-                if frames in DROPPED_FRAMES and opcode in (0x1, 0x2):
-                    continue
+                if opcode in (0x1, 0x2) and STREAM.search(payload):
+                    frames += 1
+                    if frames in DROPPED_STREAMS:
+                        continue
             elif mode == "drop-binary" and opcode == 0x2:
                 dropping = not (head[0] & 0x80)  # unfinished binary: drop its continuations
                 continue
