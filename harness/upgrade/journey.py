@@ -366,7 +366,7 @@ class Upgrade:
         done = threading.Event()
         probes = []
         for user in self.users:
-            uf = UserFacts(user.name)
+            uf = UserFacts(user=user.name)
             facts.per_user.append(uf)
             th = threading.Thread(target=self._probe, args=(user, t0, done, uf), daemon=True)
             th.start()

@@ -188,7 +188,7 @@ def upgrade(
             from_versions=plan.origin.as_dict(),
             to_versions=plan.dest.as_dict(),
             recover_timeout_s=plan.recover_timeout,
-            steps=[f.to_dict() for f in steps],
+            steps=steps,
             suites_on_b="suites-on-b/report.html" if suites_out else None,
             suites_on_b_summary=(suites_out or {}).get("summary"),
             suites_on_b_exit=(suites_out or {}).get("exit"),

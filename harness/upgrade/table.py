@@ -8,8 +8,9 @@ completed, a user never got a working cell back within the bound, or something w
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from eg_harness.report.model import UpgradeStep, UpgradeUser
 
 # Upstream behaviour the table cites (REFERENCE: "Upgrades, restarts and faults").
 EG_1156 = (
@@ -38,46 +39,10 @@ SERVER_STOP = (
 )
 
 
-@dataclass
-class UserFacts:
-    user: str
-    server_kept: bool = False
-    server_version: str = ""  # jupyter_server of the user's server after the step
-    route_kept: bool = False
-    kernels_kept: int = 0
-    state_kept: int = 0
-    websockets_kept: int = 0
-    websocket_end: str | None = None
-    errors: list[str] = field(default_factory=list)
-    first_error_s: float | None = None  # since the step began
-    recovered_s: float | None = None  # working cell again (0: never interrupted; None: never)
-    recovered_by: str = ""
-
-
-@dataclass
-class StepFacts:
-    step: str
-    action: str
-    from_versions: str = ""
-    to_versions: str = ""
-    users: int = 0
-    kernels: int = 0
-    websockets: int = 0
-    persistence: bool = False
-    cleanup_servers: bool = False
-    operator_s: float = 0.0
-    step_error: str | None = None
-    outlived: list[str] = field(default_factory=list)
-    orphans: list[str] = field(default_factory=list)
-    per_user: list[UserFacts] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> StepFacts:
-        users = [UserFacts(**u) for u in data.get("per_user", [])]
-        return cls(**{**data, "per_user": users})
+# The facts are the results model's own records: gathered by journey.py, judged here, written
+# as they are into results.json.
+StepFacts = UpgradeStep
+UserFacts = UpgradeUser
 
 
 def totals(f: StepFacts) -> dict[str, int]:
@@ -226,7 +191,7 @@ NOTE = (
 
 def view(upgrade: Any) -> dict[str, Any]:
     """What report.html and summary.md show of a results document's `upgrade` section."""
-    steps = [StepFacts.from_dict(st.model_dump()) for st in upgrade.steps]
+    steps = list(upgrade.steps)
     keys = sorted(set(upgrade.from_versions) | set(upgrade.to_versions))
     return {
         "versions": [

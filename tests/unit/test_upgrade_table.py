@@ -13,7 +13,7 @@ from eg_harness.upgrade.table import StepFacts, UserFacts
 
 def _step(step="gateway", *, kept=0, ws_end="open, but no output arrives (silent)", **kw):
     user = UserFacts(
-        "u1",
+        user="u1",
         server_kept=True,
         route_kept=True,
         kernels_kept=kept,
@@ -122,7 +122,7 @@ def test_upgrade_section_renders_in_html_and_markdown():
                 "from_versions": {"gateway": "3.2.3"},
                 "to_versions": {"gateway": "3.3.0"},
                 "recover_timeout_s": 60,
-                "steps": [f.to_dict()],
+                "steps": [f.model_dump()],
             },
         }
     )
