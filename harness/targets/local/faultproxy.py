@@ -78,29 +78,19 @@ def _frame_filter(
     dropping, frames = False, 0
     try:
         while True:
-            head = _recv_exact(src, 2, buf)
-            opcode, masked, length = head[0] & 0x0F, head[1] & 0x80, head[1] & 0x7F
-            ext = b""
-            if length == 126:
-                ext = _recv_exact(src, 2, buf)
-                length = int.from_bytes(ext, "big")
-            elif length == 127:
-                ext = _recv_exact(src, 8, buf)
-                length = int.from_bytes(ext, "big")
-            mask = _recv_exact(src, 4, buf) if masked else b""
-            payload = _recv_exact(src, length, buf)
+            raw, data, opcode, fin = _read_frame(src, buf)
             if mode == "drop-frames":
-                if opcode in (0x1, 0x2) and STREAM.search(payload):
+                if opcode in (0x1, 0x2) and STREAM.search(data):
                     frames += 1
                     if frames in DROPPED_STREAMS:
                         continue
             elif mode == "drop-binary" and opcode == 0x2:
-                dropping = not (head[0] & 0x80)  # unfinished binary: drop its continuations
+                dropping = not fin  # unfinished binary: drop its continuations
                 continue
             if opcode == 0x0 and dropping:
-                dropping = not (head[0] & 0x80)
+                dropping = not fin
                 continue
-            dst.sendall(head + ext + mask + payload)
+            dst.sendall(raw)
     except (OSError, ConnectionError):
         pass
     finally:
