@@ -10,15 +10,14 @@ compared with a snapshot taken before the run.
 from __future__ import annotations
 
 import contextlib
-import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import psutil
+from eg_harness.runtime import processes
 from eg_harness.runtime.envs import cache_dir
-from eg_harness.runtime.processes import RUN_ID_ENV
 
 CATEGORIES = ("processes", "ports", "dirs", "kernels", "users", "servers")
 
@@ -44,28 +43,9 @@ class Leftovers:
 
 
 def run_processes(run_id: str) -> list[psutil.Process]:
-    """Live processes of a run (and of stacks of its own): its id in their environment, or its
+    """Live processes of a run and of stacks of its own: its id in their environment, or its
     run dir in their argv."""
-    marker = f"eg-harness-{run_id}-"
-    spared = {os.getpid(), *(p.pid for p in psutil.Process().parents())}
-    found = []
-    for p in psutil.process_iter(["pid"]):
-        if p.pid in spared:
-            continue
-        try:
-            if p.status() == psutil.STATUS_ZOMBIE:
-                continue
-            owner = p.environ().get(RUN_ID_ENV) or ""
-            # A short-lived stack of the run (ComponentControl.own_stack) is "<run id>-ownN-...".
-            if (
-                owner == run_id
-                or owner.startswith(f"{run_id}-own")
-                or any(marker in a for a in p.cmdline())
-            ):
-                found.append(p)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
-            continue
-    return found
+    return processes.run_processes(run_id, f"eg-harness-{run_id}-", own_stacks=True)
 
 
 def _describe(p: psutil.Process) -> str:
@@ -88,7 +68,7 @@ def _run_id_of(pid: int | None) -> str | None:
     if pid is None:
         return None
     with contextlib.suppress(psutil.Error, OSError):
-        return psutil.Process(pid).environ().get(RUN_ID_ENV)
+        return psutil.Process(pid).environ().get(processes.RUN_ID_ENV)
     return None
 
 

@@ -195,8 +195,12 @@ def signals_deferred():
             signal.signal(sig, handler)
 
 
-def run_processes(run_id: str, marker: str | None = None) -> list[psutil.Process]:
-    """Live processes of this run: its id in their environment, or `marker` in their argv.
+def run_processes(
+    run_id: str, marker: str | None = None, *, own_stacks: bool = False
+) -> list[psutil.Process]:
+    """Live processes of this run: its id in their environment, or `marker` in their argv;
+    with `own_stacks`, also those of its short-lived stacks (ComponentControl.own_stack), whose
+    run ids are "<run id>-ownN-...".
 
     EG gives kernels a minimal environment (PATH and KERNEL_*), so kernels are found by their
     connection file, which lives under the run directory (the marker).
@@ -210,8 +214,11 @@ def run_processes(run_id: str, marker: str | None = None) -> list[psutil.Process
         try:
             if p.status() == psutil.STATUS_ZOMBIE:
                 continue
-            if p.environ().get(RUN_ID_ENV) == run_id or (
-                marker and any(marker in arg for arg in p.cmdline())
+            owner = p.environ().get(RUN_ID_ENV) or ""
+            if (
+                owner == run_id
+                or (own_stacks and owner.startswith(f"{run_id}-own"))
+                or (marker and any(marker in arg for arg in p.cmdline()))
             ):
                 found.append(p)
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
