@@ -80,20 +80,8 @@ def estimate(
     value = float(_stat(statistic)(xs))
     if xs.size < 2:
         return Estimate(statistic, value, None, None, int(xs.size), confidence)
-    from scipy import stats
-
     f = _stat(statistic)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # degenerate (all-equal) samples: the interval is a point
-        res = stats.bootstrap(
-            (xs,),
-            lambda x, axis: f(x, axis=axis),
-            confidence_level=confidence,
-            n_resamples=resamples,
-            method="percentile",
-            vectorized=True,
-            rng=np.random.default_rng(SEED),
-        )
+    res = _bootstrap((xs,), lambda x, axis: f(x, axis=axis), confidence, resamples)
     lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
     return Estimate(statistic, value, lo, hi, int(xs.size), confidence)
 
@@ -210,19 +198,7 @@ def compare(
     # 1 / C(n_a + n_b, n_a) when nothing changed. If that chance is above the interval's
     # one-sided error, no interval from these samples can show a change (2 vs 2 repeats: 1 in 6).
     too_few = math.comb(int(xa.size + xb.size), int(xa.size)) * (1 - confidence) / 2 < 1
-    from scipy import stats
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # zero-width distributions are points, not errors
-        res = stats.bootstrap(
-            (xa, xb),
-            lambda x, y, axis: delta(x, y, axis=axis),
-            confidence_level=confidence,
-            n_resamples=resamples,
-            method="percentile",
-            vectorized=True,
-            rng=np.random.default_rng(SEED),
-        )
+    res = _bootstrap((xa, xb), lambda x, y, axis: delta(x, y, axis=axis), confidence, resamples)
     lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
     sign = 1.0 if direction == "higher_is_worse" else -1.0
     beyond = float(np.mean(np.asarray(res.bootstrap_distribution) * sign > threshold))
@@ -267,3 +243,20 @@ def spread(values: Sequence[float]) -> str:
     if len(vs) == 1:
         return f"{mean:.3f}"
     return f"{mean:.3f} (n={len(vs)}: {min(vs):.3f}..{max(vs):.3f})"
+
+
+def _bootstrap(samples: tuple, statistic, confidence: float, resamples: int):
+    """scipy's percentile bootstrap, seeded so a figure reads the same twice."""
+    from scipy import stats  # imported on first use: scipy costs a second at start-up
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # degenerate (all-equal) samples: the interval is a point
+        return stats.bootstrap(
+            samples,
+            statistic,
+            confidence_level=confidence,
+            n_resamples=resamples,
+            method="percentile",
+            vectorized=True,
+            rng=np.random.default_rng(SEED),
+        )
