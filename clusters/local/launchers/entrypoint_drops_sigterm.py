@@ -18,8 +18,11 @@ def main() -> None:
     child = subprocess.Popen(sys.argv[1:])
 
     def on_term(_signum, _frame) -> None:
-        child.kill()
-        child.wait()
+        # os.waitpid, not child.wait(): the handler runs inside the main thread's child.wait(),
+        # which holds Popen's non-reentrant wait lock (a second wait() would deadlock until the
+        # harness gives up and SIGKILLs this wrapper, 60 s later).
+        os.kill(child.pid, signal.SIGKILL)
+        os.waitpid(child.pid, 0)
         os._exit(128 + signal.SIGKILL)
 
     signal.signal(signal.SIGTERM, on_term)
