@@ -31,7 +31,12 @@ STORM_GATHER_TIMEOUT_S = 30.0  # a storm's users wait this long for each other t
 WORKERS_CONNECT_S = 60  # --expect-workers-max-wait
 FINISH_GRACE_S = 90.0  # beyond run time + launch timeout, before locust counts as hung
 STOP_TIMEOUT_S = 15.0  # after SIGTERM, before a locust process tree is killed
-WORKER_EXIT_S = 30.0  # for workers to leave once their master has finished
+# For workers to leave once their master has finished. Locust 2.47's master forgets a worker
+# when it reports "client_stopped" (runners.py), so the quit it sends after stop() reaches no
+# one and a worker lingers until its master's heartbeat has been missing 60 s. Its journeys and
+# events were delivered before the master quit (stop() waits for them), so after a short grace
+# the workers are stopped (SIGTERM: locust quits) instead of waited for.
+WORKER_EXIT_S = 2.0
 
 
 @dataclass

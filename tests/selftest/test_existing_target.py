@@ -15,7 +15,8 @@ from eg_harness.runtime import ports
 from eg_harness.targets.local.target import LocalTarget
 from selftest_tools import REPO, _env, harness_cmd
 
-pytestmark = pytest.mark.slow
+# xdist_group: a module-scoped fixture, made once on one worker
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("existing")]
 
 
 def _deployment(faults=()):

@@ -26,6 +26,9 @@ from eg_harness.targets.kind.target import make_plan
 from jupyter_client.kernelspec import KernelSpec
 from selftest_tools import REPO, harness_cmd
 
+# a module-scoped fixture, made once on one worker
+pytestmark = pytest.mark.xdist_group("kind")
+
 
 def _cli(args, tmp_path, **env):
     full = {**os.environ, "EG_HARNESS_REPORTS": str(tmp_path / "reports"), **env}

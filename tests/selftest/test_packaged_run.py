@@ -21,7 +21,8 @@ import pytest
 from eg_harness.report import browser
 from selftest_tools import REPO, HarnessRun, _env, assert_five_artifacts_count_alike, leftovers
 
-pytestmark = pytest.mark.slow
+# xdist_group: a module-scoped fixture, made once on one worker
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("packaged")]
 UV = Path(sys.executable).parent / "uv"
 RUN_ID = "packaged"
 

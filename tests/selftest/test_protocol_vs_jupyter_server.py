@@ -21,6 +21,9 @@ from jupyter_server.services.kernels.connection.base import (
     serialize_binary_message, serialize_msg_to_ws_v1, deserialize_msg_from_ws_v1,
     deserialize_binary_message)
 from jupyter_client.session import json_packer
+
+# a module-scoped fixture, made once on one worker
+pytestmark = pytest.mark.xdist_group("protocol")
 out = []
 for m in json.load(sys.stdin):
     m["buffers"] = [base64.b64decode(b) for b in m["buffers"]]
