@@ -15,6 +15,9 @@ from eg_harness import resources
 from eg_harness.kernel.framing import decode_legacy, decode_v1, encode_legacy, encode_v1
 from eg_harness.runtime import envs
 
+# a module-scoped fixture, made once on one worker
+pytestmark = pytest.mark.xdist_group("protocol")
+
 SERIALIZE = r"""
 import base64, json, sys
 from jupyter_server.services.kernels.connection.base import (
@@ -22,8 +25,6 @@ from jupyter_server.services.kernels.connection.base import (
     deserialize_binary_message)
 from jupyter_client.session import json_packer
 
-# a module-scoped fixture, made once on one worker
-pytestmark = pytest.mark.xdist_group("protocol")
 out = []
 for m in json.load(sys.stdin):
     m["buffers"] = [base64.b64decode(b) for b in m["buffers"]]
