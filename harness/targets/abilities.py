@@ -93,7 +93,7 @@ class ComponentControl(Ability):
     A restarted component keeps its address and credentials, as a Kubernetes pod behind its
     Service does, so clients that held on (user servers, the proxy, the harness) find it again.
     Scenarios that disturb every user of a stack ask for a short-lived one of their own
-    (`own_stack`), never the one other suites share.
+    (OwnStacks), never the one other suites share.
     """
 
     missing = (
@@ -128,6 +128,16 @@ class ComponentControl(Ability):
     def signal_component(self, name: str, sig: int) -> None:
         """Send a signal to the whole component without waiting (SIGSTOP/SIGCONT for a hang)."""
         raise NotImplementedError
+
+
+class OwnStacks(Ability):
+    """Short-lived stacks of its own for scenarios that stop, kill or upgrade components.
+
+    Apart from ComponentControl because it needs nothing of the shared stack: a parallel run's
+    worker cannot restart the controller's gateway, but it can stand up and tear down a stack
+    of its own (named after the run and its pid, so the leak checks still find it)."""
+
+    missing = "the target cannot stand up a short-lived stack of its own (local target only)"
 
     @abstractmethod
     def own_stack(
@@ -186,6 +196,7 @@ ABILITIES: dict[str, type[Ability]] = {
     "kernel_limits": KernelLimits,
     "hanging_kernelspec": HangingKernelspec,
     "component_control": ComponentControl,
+    "own_stacks": OwnStacks,
     "cluster_access": ClusterAccess,
     "unpullable_image": UnpullableImage,
     "extra_gateways": ExtraGateways,
@@ -199,6 +210,7 @@ __all__ = [
     "ComponentStop",
     "HangingKernelspec",
     "KernelLimits",
+    "OwnStacks",
     "ProcessView",
     "UnpullableImage",
     "ExtraGateways",

@@ -2,7 +2,7 @@
 
 Every scenario here injects one fault into a running stack with live kernels. Those that stop,
 kill or hang a component (marked `destructive`) get a short-lived stack of their own through
-the target's ComponentControl, so no other suite of the run meets a gateway that is down; on an
+the target's OwnStacks ability, so no other suite of the run meets a gateway that is down; on an
 existing target they skip unless its YAML says `allow_destructive: true` (and then still skip
 where the harness cannot control the components).
 
@@ -21,7 +21,7 @@ import pytest
 from eg_harness.fixtures.abilities import require
 from eg_harness.fixtures.collector import state_of
 from eg_harness.runtime import progress
-from eg_harness.targets.abilities import ComponentControl
+from eg_harness.targets.abilities import OwnStacks
 
 FINDINGS = "resilience: faults injected into a running stack"
 COLUMNS = ["fault", "what the user saw", "figure", "verdict"]
@@ -51,7 +51,7 @@ def own_stack_of(target, request):
 
     @contextlib.contextmanager
     def make(**settings):
-        control = require(target, ComponentControl)
+        control = require(target, OwnStacks)
         state = state_of(request.config)
         say = progress.through_pytest(request.config)
         with control.own_stack(progress=say, **settings) as stack:

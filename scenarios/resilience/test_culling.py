@@ -17,7 +17,7 @@ from eg_harness.clients.gateway import GatewayHTTPError
 from eg_harness.fixtures.collector import state_of
 from eg_harness.runtime.waits import wait_for
 
-pytestmark = [pytest.mark.destructive]
+pytestmark = [pytest.mark.destructive, pytest.mark.own_stack]
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from eg_harness.fixtures.hub_users import throwaway_server
 from eg_harness.kernel.channels import ChannelsError
 from eg_harness.runtime.waits import wait_for
 
-pytestmark = [pytest.mark.destructive, pytest.mark.needs_hub]
+pytestmark = [pytest.mark.destructive, pytest.mark.own_stack, pytest.mark.needs_hub]
 
 HUB_REQUEST_TIMEOUT = 4.0  # the user servers' GatewayClient.request_timeout on this stack
 SEED_REQUEST_TIMEOUT = 600.0  # the seed's profile

@@ -24,7 +24,7 @@ from eg_harness.fixtures.collector import state_of
 from eg_harness.fixtures.hub_users import throwaway_server
 from eg_harness.runtime.waits import wait_for
 
-pytestmark = [pytest.mark.destructive, pytest.mark.needs_hub]
+pytestmark = [pytest.mark.destructive, pytest.mark.own_stack, pytest.mark.needs_hub]
 
 
 @pytest.fixture

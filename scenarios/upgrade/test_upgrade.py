@@ -16,17 +16,17 @@ from __future__ import annotations
 import pytest
 from eg_harness.fixtures.abilities import require
 from eg_harness.runtime import progress
-from eg_harness.targets.abilities import ComponentControl
+from eg_harness.targets.abilities import OwnStacks
 from eg_harness.upgrade import table, versions
 from eg_harness.upgrade.journey import Plan, Upgrade
 
-pytestmark = [pytest.mark.slow, pytest.mark.destructive]
+pytestmark = [pytest.mark.slow, pytest.mark.destructive, pytest.mark.own_stack]
 
 RECOVER_TIMEOUT = 120.0
 
 
 def test_upgrade_keeps_users_working(target, run_state, request):
-    control = require(target, ComponentControl)
+    control = require(target, OwnStacks)
     plan = Plan(
         origin=versions.default_from(),
         dest=versions.current(),

@@ -18,7 +18,7 @@ from eg_harness.fixtures.collector import RunState
 from eg_harness.fixtures.xdist import alone_or_together
 from eg_harness.runtime import processes, secrets
 from eg_harness.targets import make_target
-from eg_harness.targets.abilities import ComponentControl, ProcessView
+from eg_harness.targets.abilities import ComponentControl, OwnStacks, ProcessView
 from eg_harness.targets.base import GatewayEndpoint, HubEndpoint, SparkChoice, SparkEndpoint
 from eg_harness.targets.local.components import LocalRun
 from eg_harness.targets.local.target import LocalTarget
@@ -90,6 +90,8 @@ def test_local_target_attaches_to_the_owners_stack_and_releases_only_its_own(tmp
     assert worker.ability(ProcessView) is worker
     assert owner.ability(ComponentControl) is owner and worker.ability(ComponentControl) is None
     assert "run this scenario without -n" in worker.why_missing(ComponentControl)
+    # ...but it can stand up a short-lived stack of its own (resilience, upgrade scenarios)
+    assert worker.ability(OwnStacks) is worker
     assert worker.gateway_pid() is None  # the owner started no gateway here
     worker._shared_pids = {"gateway": os.getpid(), "hub": 2**22 + 17}  # one alive, one not
     assert worker.component_pids() == {"gateway": os.getpid()}, "the owner's, by pid"

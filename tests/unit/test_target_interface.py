@@ -61,6 +61,7 @@ LOCAL_ABILITIES = (
     "kernel_limits",
     "hanging_kernelspec",
     "component_control",
+    "own_stacks",
     "extra_gateways",
 )
 
@@ -202,7 +203,7 @@ def test_kind_target_has_cluster_access_before_it_has_a_cluster():
 def test_own_stacks_are_numbered_after_the_run_and_keep_its_faults(monkeypatch):
     """A short-lived stack carries the run's id as a prefix (leak checks find it; its own
     sweep cannot touch the parent's processes) and the parent's faults and versions."""
-    from eg_harness.targets.abilities import ComponentControl
+    from eg_harness.targets.abilities import OwnStacks
     from eg_harness.targets.local import target as local_module
 
     made = []
@@ -213,7 +214,7 @@ def test_own_stacks_are_numbered_after_the_run_and_keep_its_faults(monkeypatch):
     monkeypatch.setattr(local_module.LocalTarget, "provision", fake_provision)
     monkeypatch.setattr(local_module.LocalTarget, "teardown", lambda self: {"processes": []})
     parent = LocalTarget(faults=["gateway_culls_connected"], run_id="r-9")
-    control = require(parent, ComponentControl)
+    control = require(parent, OwnStacks)
     with control.own_stack(gateway_config={"X.y": 1}, progress=lambda _m: None) as one:
         assert one.run_id == f"r-9-own1-p{os.getpid()}"
         assert one.faults == ["gateway_culls_connected"]

@@ -28,6 +28,7 @@ from eg_harness.targets.abilities import (
     ExtraGateways,
     HangingKernelspec,
     KernelLimits,
+    OwnStacks,
     ProcessView,
 )
 from eg_harness.targets.base import Target
@@ -41,6 +42,7 @@ class LocalTarget(
     KernelLimits,
     HangingKernelspec,
     ComponentControl,
+    OwnStacks,
     ExtraGateways,
 ):
     kind = "local"
