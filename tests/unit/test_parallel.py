@@ -172,6 +172,9 @@ from eg_harness.runtime.waits import WaitTimeout, wait_for
 def test_alone(inside):
     others = [p.read_text() for p in inside.iterdir() if p.name != str(os.getpid())]
     assert not others, f"ran beside {others}"
+    # The serial phase starts after every parallel test, whichever worker ran them.
+    done = inside.parent / "done"
+    assert done.is_dir() and len(list(done.iterdir())) == 4, "a parallel test ran after me"
 
 @pytest.mark.parametrize("n", range(4))
 def test_together(n, inside, run_state):
@@ -184,6 +187,8 @@ def test_together(n, inside, run_state):
         met = False
     worker = os.environ["PYTEST_XDIST_WORKER"]
     run_state.table_row("Finding", ["n", "worker", "met"], [n, worker, met])
+    (inside.parent / "done").mkdir(exist_ok=True)
+    (inside.parent / "done" / str(n)).write_text(worker)
 
 def test_fails():
     assert False, "seeded failure"
