@@ -58,7 +58,10 @@ def _read_results(row: Measured, path: Path) -> None:
     if not path.is_file():
         return
     results = json.loads(path.read_text())
-    spans = {s["name"]: s for s in results["spans"] if s["name"].startswith("target_")}
+    spans: dict[str, dict] = {}
+    for s in results["spans"]:  # the run's own stack comes first; short-lived ones after it
+        if s["name"].startswith("target_"):
+            spans.setdefault(s["name"], s)
     row.provision_s = spans.get("target_provision", {}).get("phases", {}).get("hub_ready")
     row.teardown_s = spans.get("target_teardown", {}).get("phases", {}).get("stopped")
     for t in results["tests"]:

@@ -21,8 +21,10 @@ def test_suites_pass_on_correct_local_target(harness):
     )
     assert run.returncode == 0, run.explain()
     res = run.results
-    names = [s["name"] for s in res["spans"]]
-    assert names.count("target_provision") == 1, "the workers must share one stack"
+    provisions = [s["attrs"]["stack"] for s in res["spans"] if s["name"] == "target_provision"]
+    # One shared stack; the resilience scenarios' short-lived stacks are named after the run.
+    assert provisions.count(run.run_id) == 1, f"the workers must share one stack: {provisions}"
+    assert all(p.startswith(f"{run.run_id}-own") for p in provisions if p != run.run_id)
     assert res["schema_version"] == 2 and res["run_id"] == run.run_id
     assert res["target"]["kind"] == "local"
     outcomes = {t["nodeid"]: t["outcome"] for t in res["tests"]}

@@ -87,7 +87,8 @@ class LocalTarget(
 
     # -- provisioning --------------------------------------------------------------------
     def provision(self, progress=print) -> None:
-        span = Span("target_provision", {"target": "local"}, test="(session)")
+        # The run id tells the run's stack from its short-lived ones (OwnStacks).
+        span = Span("target_provision", {"target": "local", "stack": self.run_id}, test="(session)")
         span.mark("requested")
         for line in processes.sweep_orphans():
             progress(f"stopped components left by an earlier killed run ({line})")
