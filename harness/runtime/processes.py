@@ -199,7 +199,7 @@ def run_processes(
     run_id: str, marker: str | None = None, *, own_stacks: bool = False
 ) -> list[psutil.Process]:
     """Live processes of this run: its id in their environment, or `marker` in their argv;
-    with `own_stacks`, also those of its short-lived stacks (ComponentControl.own_stack), whose
+    with `own_stacks`, also those of its short-lived stacks (OwnStacks.own_stack), whose
     run ids are "<run id>-ownN-...".
 
     EG gives kernels a minimal environment (PATH and KERNEL_*), so kernels are found by their
