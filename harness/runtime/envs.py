@@ -24,7 +24,7 @@ from pathlib import Path
 from eg_harness import resources
 from eg_harness.errors import TargetUnavailable
 
-ENV_LAYOUT = "1"  # bump when the way environments are built changes
+ENV_LAYOUT = "2"  # bump when the way environments are built changes (2: bytecode compiled)
 
 Progress = Callable[[str], None]
 
@@ -136,7 +136,9 @@ def ensure_python_env(name: str, lockfile: Path, progress: Progress = print) -> 
         uv = uv_bin()
         _run([uv, "venv", "-q", "--python", python, str(path)], f"{name} venv")
         _run(
-            [uv, "pip", "sync", "-q", "--python", str(path / "bin" / "python"), str(lockfile)],
+            # Compiled now: with PYTHONDONTWRITEBYTECODE set (CI images often set it) every
+            # gateway, hub, user server and kernel start would recompile its imports.
+            [uv, "pip", "sync", "-q", "--compile-bytecode", "--python", str(path / "bin" / "python"), str(lockfile)],
             f"{name} packages",
         )
         marker.write_text(json.dumps({"lockfile": str(lockfile), "python": python}))
