@@ -136,9 +136,10 @@ def ensure_python_env(name: str, lockfile: Path, progress: Progress = print) -> 
         uv = uv_bin()
         _run([uv, "venv", "-q", "--python", python, str(path)], f"{name} venv")
         _run(
-            # Compiled now: with PYTHONDONTWRITEBYTECODE set (CI images often set it) every
-            # gateway, hub, user server and kernel start would recompile its imports.
-            [uv, "pip", "sync", "-q", "--compile-bytecode", "--python", str(path / "bin" / "python"), str(lockfile)],
+            # Compiled now: with PYTHONDONTWRITEBYTECODE set (as on our development and CI
+            # machines) every gateway, hub, user server and kernel would recompile on import.
+            [uv, "pip", "sync", "-q", "--compile-bytecode", "--python", str(path / "bin/python")]
+            + [str(lockfile)],
             f"{name} packages",
         )
         marker.write_text(json.dumps({"lockfile": str(lockfile), "python": python}))
