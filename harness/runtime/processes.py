@@ -240,9 +240,17 @@ def kernel_processes(procs: Iterable[psutil.Process]) -> set[str]:
     return out
 
 
+# A component being stopped can still be starting a child (a gateway mid-launch forks a
+# kernel after the scan that found the gateway): a sweep scans again until a scan finds
+# nothing, this many times at most.
+SWEEP_ROUNDS = 4
+
+
 def sweep_run(run_id: str, marker: str | None = None) -> list[psutil.Process]:
-    procs = run_processes(run_id, marker)
-    if procs:
+    for _ in range(SWEEP_ROUNDS):
+        procs = run_processes(run_id, marker)
+        if not procs:
+            break
         _terminate(procs, timeout=5)
     return run_processes(run_id, marker)
 
@@ -266,7 +274,22 @@ def stale_run_dirs() -> list[Path]:
 def sweep_orphans() -> list[str]:
     """Stop components of earlier runs whose harness process is gone (killed with -9), and
     remove their run dirs."""
-    stopped = []
+    counts: dict[str, int] = {}
+    for _ in range(SWEEP_ROUNDS):
+        by_run = _orphans_by_run()
+        if not by_run:
+            break
+        for run_id, procs in by_run.items():
+            _terminate(procs, timeout=5)
+            counts[run_id] = counts.get(run_id, 0) + len(procs)
+    stopped = [f"{run_id}: {n} process(es)" for run_id, n in counts.items()]
+    for d in stale_run_dirs():
+        shutil.rmtree(d, ignore_errors=True)
+        stopped.append(f"{d.name}: run dir")
+    return stopped
+
+
+def _orphans_by_run() -> dict[str, list[psutil.Process]]:
     by_run: dict[str, list[psutil.Process]] = {}
     for p in psutil.process_iter(["pid"]):
         try:
@@ -276,13 +299,7 @@ def sweep_orphans() -> list[str]:
         run_id, owner = env.get(RUN_ID_ENV), env.get(OWNER_ENV)
         if run_id and owner and owner.isdigit() and not psutil.pid_exists(int(owner)):
             by_run.setdefault(run_id, []).append(p)
-    for run_id, procs in by_run.items():
-        _terminate(procs, timeout=5)
-        stopped.append(f"{run_id}: {len(procs)} process(es)")
-    for d in stale_run_dirs():
-        shutil.rmtree(d, ignore_errors=True)
-        stopped.append(f"{d.name}: run dir")
-    return stopped
+    return by_run
 
 
 def _gone(pid: int) -> bool:

@@ -178,6 +178,37 @@ def test_sweep_run_leaves_other_runs_alone(tmp_path: Path):
         _kill_all([], [a, b])
 
 
+# A component that starts a child while it is being stopped (a gateway mid-launch forks a
+# kernel): the child appears after the scan that found its parent.
+FORKS_ON_TERM = (
+    "import os, signal, subprocess, sys, time\n"
+    "def stop(*_):\n"
+    "    subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'],\n"
+    "                     start_new_session=True)\n"
+    "    os._exit(0)\n"
+    "signal.signal(signal.SIGTERM, stop)\n"
+    "print('ready', flush=True)\n"
+    "time.sleep(120)\n"
+)
+
+
+def test_sweep_run_also_stops_what_a_stopping_process_starts():
+    run_id = _run_id()
+    parent = subprocess.Popen(
+        [sys.executable, "-c", FORKS_ON_TERM],
+        env=_clean_env(**{p.RUN_ID_ENV: run_id}),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert parent.stdout.readline().strip() == "ready"
+        assert p.sweep_run(run_id) == []
+        assert p.run_processes(run_id) == []
+    finally:
+        _kill_all(_pids(p.run_processes(run_id)), [parent])
+
+
 def _dead_pid() -> int:
     short = subprocess.Popen([sys.executable, "-c", "pass"])
     short.wait(10)
