@@ -290,15 +290,29 @@ def sweep_orphans() -> list[str]:
 
 
 def _orphans_by_run() -> dict[str, list[psutil.Process]]:
+    """Processes of runs whose harness is gone: by the run id in their environment, or by a
+    stale run dir in their argv (EG gives kernels a minimal environment without the run id;
+    their connection file is in the run dir). A kernel whose gateway was SIGKILLed outlives
+    it until its parent poller notices, and one the gateway was still launching may never."""
+    stale = [str(d) for d in stale_run_dirs()]
+    spared = {os.getpid(), *(p.pid for p in psutil.Process().parents())}
     by_run: dict[str, list[psutil.Process]] = {}
     for p in psutil.process_iter(["pid"]):
+        if p.pid in spared:
+            continue
         try:
             env = p.environ()
+            run_id, owner = env.get(RUN_ID_ENV), env.get(OWNER_ENV)
+            if run_id and owner and owner.isdigit() and not psutil.pid_exists(int(owner)):
+                by_run.setdefault(run_id, []).append(p)
+            elif stale and p.status() != psutil.STATUS_ZOMBIE:
+                argv = p.cmdline()
+                for d in stale:
+                    if any(d in arg for arg in argv):
+                        by_run.setdefault(Path(d).name, []).append(p)
+                        break
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
             continue
-        run_id, owner = env.get(RUN_ID_ENV), env.get(OWNER_ENV)
-        if run_id and owner and owner.isdigit() and not psutil.pid_exists(int(owner)):
-            by_run.setdefault(run_id, []).append(p)
     return by_run
 
 

@@ -251,6 +251,33 @@ def test_sweep_orphans_stops_only_processes_whose_owner_is_dead(monkeypatch):
         _kill_all([], [orphan, owned])
 
 
+def test_sweep_orphans_stops_a_kernel_found_only_by_its_stale_run_dir(monkeypatch, tmp_path):
+    # A kernel carries no run id (EG keeps its environment minimal), only its connection file
+    # under the run dir; the dir's owner (the harness) was killed.
+    monkeypatch.setattr(p.tempfile, "gettempdir", lambda: str(tmp_path))
+    run_dir = tmp_path / f"eg-harness-{_run_id()}-x1"
+    run_dir.mkdir()
+    (run_dir / p.OWNER_FILE).write_text(str(_dead_pid()))
+    kernel = subprocess.Popen(
+        [sys.executable, "-c", SLEEP, str(run_dir / "kernel-1.json")],
+        env=_clean_env(),
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        real_iter = psutil.process_iter
+        monkeypatch.setattr(
+            psutil,
+            "process_iter",
+            lambda *a, **k: (proc for proc in real_iter(*a, **k) if proc.pid == kernel.pid),
+        )
+        stopped = p.sweep_orphans()
+        assert f"{run_dir.name}: 1 process(es)" in stopped, stopped
+        kernel.wait(5)  # raises TimeoutExpired if the sweep did not stop it
+        assert not run_dir.exists()
+    finally:
+        _kill_all([], [kernel])
+
+
 def test_wait_gone():
     popen = subprocess.Popen([sys.executable, "-c", SLEEP], stdin=subprocess.DEVNULL)
     try:
