@@ -7,6 +7,7 @@ and numerous outputs are what users see truncated or reordered.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 import uuid
 from typing import NoReturn
@@ -242,21 +243,33 @@ def _judge_loss(chans, hop, run_state, res, n: int, *, idle_missing: bool) -> No
     evidence = "; ".join(g.describe() for g in gaps) or "no gap in the kernel's message counters"
     protocol = chans.subprotocol or "legacy"
     if gaps and all(g.backpressure for g in gaps):
+        # The machine's load says whether the gateway was starved or simply slower than a
+        # kernel printing in a tight loop: both happen (the latter on a quiet machine too).
+        load = f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
         run_state.table_row(
             "IOPub losses under backpressure",
-            ["hop", "protocol", "outputs lost", "kernel messages lost", "client behind (max)"],
+            [
+                "hop",
+                "protocol",
+                "outputs lost",
+                "kernel messages lost",
+                "client behind (max)",
+                "load average",
+            ],
             [
                 hop.name,
                 protocol,
                 str(n - len(res.stdout.split())),
                 str(sum(g.lost for g in gaps)),
                 f"{max(g.behind_s for g in gaps):.1f}s / {max(g.behind_msgs for g in gaps)} msgs",
+                load,
             ],
         )
         inconclusive(
             f"{what}; {evidence}. Past ZMQ's high-water mark ({backlog.ZMQ_DEFAULT_HWM} messages) "
-            "the kernel's PUB socket drops messages for a slow subscriber: the gateway was "
-            "starved of CPU, so this run cannot tell whether the hops lose messages"
+            "the kernel's PUB socket drops messages for a subscriber that far behind: the "
+            f"gateway fell behind the kernel's output (load average {load}), so this run cannot "
+            "tell whether a hop also loses messages"
         )
     notices = [line for line in res.stderr.splitlines() if RATE_NOTICE in line.lower()]
     relay = f"; the relay said: {notices[0]!r}" if notices else ""
