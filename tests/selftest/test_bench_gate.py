@@ -17,8 +17,7 @@ import subprocess
 import pytest
 from selftest_tools import REPO, _env, harness_cmd
 
-# Benches compare timings: in a parallel `./dev test` they run alone.
-pytestmark = [pytest.mark.slow, pytest.mark.serial]
+pytestmark = pytest.mark.slow
 
 # One level, five repeats: the gate's power comes from repeats, not from a loose threshold.
 REPEATED = ["--ladder", "2", "--churn-users", "0", "--repeat", "5"]
@@ -30,6 +29,9 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+# The gate compares timings of three benches: in a parallel `./dev test` it runs alone. The
+# kernel-limit bench below judges counts (errors, the knee), not times: it runs beside others.
+@pytest.mark.serial
 def test_gate_fails_a_held_start_and_passes_two_normal_runs(harness, tmp_path):
     history = str(tmp_path / "history.jsonl")
     normal = harness(["bench", *REPEATED, "--history", history], timeout=900)
