@@ -6,8 +6,8 @@ against a repeated baseline from a normal run, naming the figure that regressed 
 is; a second normal run passes the same gate with the default thresholds. Nothing is loosened
 for this busy machine: the gate only calls a regression when the bootstrap interval of the
 change, from the runs' own repeats, lies wholly past the threshold. A max-kernels limit must
-show up as errors, never as a pass. Cost: about 5 minutes (three benches, each a warm-up
-and 5 storms of 2).
+show up as errors, never as a pass. Cost: about a minute on a quiet machine (three benches,
+each a warm-up and 5 storms of 2).
 """
 
 from __future__ import annotations
