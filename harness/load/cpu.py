@@ -213,3 +213,31 @@ class ContentionProbe:
         if not inside:
             return {"slowdown": None, "samples": 0}
         return {"slowdown": round(sum(inside) / len(inside), 3), "samples": len(inside)}
+
+
+class ProcessCpu:
+    """CPU named processes (the gateway, a kernel) spend from construction on, as cores busy
+    over a window the caller names: a flood that outruns the gateway says whether the gateway's
+    one thread was saturated or merely behind."""
+
+    def __init__(self, pids: dict[str, int | None]) -> None:
+        self.start = time.monotonic()
+        self._before: dict[str, tuple[psutil.Process, float]] = {}
+        for name, pid in pids.items():
+            with contextlib.suppress(psutil.Error, TypeError):
+                proc = psutil.Process(pid)
+                self._before[name] = (proc, _own_cpu(proc))
+
+    def cores(self, until: float) -> dict[str, float]:
+        """Cores each process kept busy from construction to `until` (a monotonic time)."""
+        window = max(until - self.start, 1e-3)
+        out = {}
+        for name, (proc, before) in self._before.items():
+            with contextlib.suppress(psutil.Error):
+                out[name] = round((_own_cpu(proc) - before) / window, 2)
+        return out
+
+
+def _own_cpu(proc: psutil.Process) -> float:
+    t = proc.cpu_times()
+    return t.user + t.system

@@ -19,6 +19,8 @@ from eg_harness.checks.verdict import calibrate
 from eg_harness.fixtures.verdict import inconclusive, timed_out
 from eg_harness.kernel import messages as m
 from eg_harness.kernel.channels import ChannelsError, ReplyTimeout
+from eg_harness.load import cpu
+from eg_harness.targets.abilities import ProcessView
 
 ECHO_TARGET = """
 def _eg_harness_echo(comm, open_msg):
@@ -183,8 +185,18 @@ def _burst(chans, n: int):
     return req
 
 
+def _flood_cpu(target, kernel_id: str) -> cpu.ProcessCpu:
+    view = target.ability(ProcessView)
+    pids = (
+        {}
+        if view is None
+        else {"gateway": view.gateway_pid(), "kernel": view.kernel_pid(kernel_id)}
+    )
+    return cpu.ProcessCpu(pids)
+
+
 @pytest.mark.stress
-def test_many_small_outputs_in_order(chans, hop, run_state):
+def test_many_small_outputs_in_order(chans, hop, hop_kernel, target, run_state):
     """10,000 separately flushed outputs arrive, none lost, in order.
 
     The time allowed comes from this hop's pace in a 500-output burst just before (x5, at
@@ -202,6 +214,7 @@ def test_many_small_outputs_in_order(chans, hop, run_state):
 
     pace = calibrate(small, 500)
     bound = pace.bound(n)
+    busy = _flood_cpu(target, hop_kernel)  # what the gateway and the kernel spend on it
     t0 = time.monotonic()
     try:
         res = chans.request(_burst(chans, n), bound, quiet_limit=QUIET_LIMIT)
@@ -216,16 +229,18 @@ def test_many_small_outputs_in_order(chans, hop, run_state):
         )
         if exc.stalled and exc.partial.reply is not None and breaks(lines, n):
             # The kernel had finished (its reply came): what is missing was lost, not late.
-            _judge_loss(chans, hop, run_state, exc.partial, n, idle_missing=True)
+            _judge_loss(chans, hop, run_state, exc.partial, n, idle_missing=True, busy=busy)
         timed_out(exc, f"10,000 outputs on {hop.name}", evidence)
     assert res.status == "ok", res.describe_error()
     if breaks(res.stdout.split(), n):
-        _judge_loss(chans, hop, run_state, res, n, idle_missing=False)
+        _judge_loss(chans, hop, run_state, res, n, idle_missing=False, busy=busy)
     streams = sum(1 for f in res.iopub if m.msg_type(f) == "stream")
     assert streams >= 10, f"only {streams} stream messages: the outputs were not separate"
 
 
-def _judge_loss(chans, hop, run_state, res, n: int, *, idle_missing: bool) -> NoReturn:
+def _judge_loss(
+    chans, hop, run_state, res, n: int, *, idle_missing: bool, busy: cpu.ProcessCpu | None = None
+) -> NoReturn:
     """Fail a loss a hop caused; call a loss behind a ZMQ-sized backlog inconclusive.
 
     libzmq drops IOPub messages for a subscriber more than a high-water mark behind (1,000 by
@@ -243,9 +258,11 @@ def _judge_loss(chans, hop, run_state, res, n: int, *, idle_missing: bool) -> No
     evidence = "; ".join(g.describe() for g in gaps) or "no gap in the kernel's message counters"
     protocol = chans.subprotocol or "legacy"
     if gaps and all(g.backpressure for g in gaps):
-        # The machine's load says whether the gateway was starved or simply slower than a
-        # kernel printing in a tight loop: both happen (the latter on a quiet machine too).
+        # Whether the gateway was starved, or its one thread saturated by a kernel printing in
+        # a tight loop: its cores busy while the stream arrived, beside the machine's load.
         load = f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+        cores = busy.cores(chans.last_frame_at) if busy is not None else {}
+        spent = ", ".join(f"{k} {v:.2f}" for k, v in cores.items()) or "not visible"
         run_state.table_row(
             "IOPub losses under backpressure",
             [
@@ -254,6 +271,7 @@ def _judge_loss(chans, hop, run_state, res, n: int, *, idle_missing: bool) -> No
                 "outputs lost",
                 "kernel messages lost",
                 "client behind (max)",
+                "cores busy while it arrived",
                 "load average",
             ],
             [
@@ -262,14 +280,15 @@ def _judge_loss(chans, hop, run_state, res, n: int, *, idle_missing: bool) -> No
                 str(n - len(res.stdout.split())),
                 str(sum(g.lost for g in gaps)),
                 f"{max(g.behind_s for g in gaps):.1f}s / {max(g.behind_msgs for g in gaps)} msgs",
+                spent,
                 load,
             ],
         )
         inconclusive(
             f"{what}; {evidence}. Past ZMQ's high-water mark ({backlog.ZMQ_DEFAULT_HWM} messages) "
             "the kernel's PUB socket drops messages for a subscriber that far behind: the "
-            f"gateway fell behind the kernel's output (load average {load}), so this run cannot "
-            "tell whether a hop also loses messages"
+            f"gateway fell behind the kernel's output (cores busy while it arrived: {spent}; "
+            f"load average {load}), so this run cannot tell whether a hop also loses messages"
         )
     notices = [line for line in res.stderr.splitlines() if RATE_NOTICE in line.lower()]
     relay = f"; the relay said: {notices[0]!r}" if notices else ""
