@@ -239,8 +239,10 @@ def cmd_walltime(args) -> int:
     modes = [("serial", None)]
     if args.workers != "0":
         modes.append((f"-n {args.workers}", args.workers))
-    rows = walltime.measure(args.suite, modes, args.runs, extra, console(), args.warm_ups)
+    keep = resources.reports_root() / f"walltime-{new_run_id()}"
+    rows = walltime.measure(args.suite, modes, args.runs, extra, console(), args.warm_ups, keep)
     print(walltime.render(rows, args.slowest))
+    print(f"each run's report: {keep}/r<N>/report.html")
     return EXIT_OK if all(r.returncode == 0 for r in rows) else EXIT_FAILED
 
 

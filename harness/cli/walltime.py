@@ -29,14 +29,19 @@ class Measured:
     summary: dict[str, int] = field(default_factory=dict)
 
 
-def measure(suite: str, modes, runs: int, extra: list[str], say, warm_ups: int = 1):
+def measure(
+    suite: str, modes, runs: int, extra: list[str], say, warm_ups: int = 1, keep: Path | None = None
+):
+    """Each run's report goes to `keep`/r<N> when given (what a slow test said is worth reading
+    after the table: an inconclusive flood names its evidence), else to a temporary dir."""
     rows = []
     with tempfile.TemporaryDirectory(prefix="eg-harness-walltime-") as tmp:
+        root = keep if keep is not None else Path(tmp)
         plan = [("warm-up", *modes[-1])] * warm_ups
         plan += [(f"run {i}", *mode) for i in range(1, runs + 1) for mode in modes]
         for n, (label, mode, workers) in enumerate(plan):
             say(f"walltime {label} ({mode}): eg-harness run --suite {suite}")
-            report_dir = Path(tmp) / f"r{n}"
+            report_dir = root / f"r{n}"
             argv = [sys.executable, "-m", "eg_harness", "run", "--suite", suite]
             argv += ["--report-dir", str(report_dir)]
             if workers is not None:
