@@ -224,7 +224,9 @@ class ProcessCpu:
         self.start = time.monotonic()
         self._before: dict[str, tuple[psutil.Process, float]] = {}
         for name, pid in pids.items():
-            with contextlib.suppress(psutil.Error, TypeError):
+            if pid is None:  # not running (psutil.Process(None) would be this process)
+                continue
+            with contextlib.suppress(psutil.Error):
                 proc = psutil.Process(pid)
                 self._before[name] = (proc, _own_cpu(proc))
 

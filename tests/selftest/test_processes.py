@@ -10,6 +10,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -286,3 +287,21 @@ def test_wait_gone():
         assert p.wait_gone(popen.pid, timeout=5) is True  # a zombie counts as gone
     finally:
         _kill_all([], [popen])
+
+
+def test_process_cpu_tells_a_busy_process_from_an_idle_one():
+    from eg_harness.load.cpu import ProcessCpu
+
+    # The busy one spins until its stdin closes; the idle one sleeps.
+    spin = "import sys, select\nwhile not select.select([sys.stdin], [], [], 0)[0]:\n    pass\n"
+    busy = subprocess.Popen([sys.executable, "-c", spin], stdin=subprocess.PIPE)
+    idle = subprocess.Popen([sys.executable, "-c", SLEEP], stdin=subprocess.DEVNULL)
+    try:
+        watch = ProcessCpu({"busy": busy.pid, "idle": idle.pid, "gone": None})
+        t0 = time.monotonic()
+        wait_for("a second to pass", lambda: time.monotonic() - t0 >= 1.0, 5, max_interval=0.1)
+        cores = watch.cores(time.monotonic())
+        assert set(cores) == {"busy", "idle"}, cores  # a missing pid is left out, not an error
+        assert cores["busy"] > 0.3 and cores["idle"] < 0.1, cores
+    finally:
+        _kill_all([], [busy, idle])
