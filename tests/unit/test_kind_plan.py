@@ -304,3 +304,15 @@ def test_the_installed_deployment_gives_the_kubernetes_suite_its_cluster(tmp_pat
         pins.hub["namespace"],
     )
     assert access.shared_namespace is False and access.network_policy_enforced is True
+
+
+def test_the_kind_hub_service_has_the_local_hub_services_scopes():
+    # One harness, two hubs: a bench samples /hub/metrics on either, so the kind overlay's role
+    # must grant what the local hub's role grants (read:metrics was missing once).
+    from eg_harness import resources
+
+    config = (resources.LOCAL_CLUSTER / "hub" / "jupyterhub_config.py").read_text()
+    block = re.search(r'"scopes": \[(.*?)\]', config, re.S)
+    assert block, "no scopes list in the local hub config"
+    local = set(re.findall(r'"([a-z:]+)"', block.group(1)))
+    assert set(values.HUB_SERVICE_SCOPES) == local

@@ -28,6 +28,7 @@ HUB_SERVICE_SCOPES = [
     "read:servers",
     "list:users",
     "read:users",
+    "read:metrics",  # /hub/metrics, sampled during a bench (as the local hub's role allows)
 ]
 
 
