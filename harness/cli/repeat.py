@@ -10,7 +10,9 @@ results are counted apart, never as failures.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -18,7 +20,7 @@ from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 
-from eg_harness.cli.common import EXIT_FAILED, EXIT_OK
+from eg_harness.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from eg_harness.report.model import Results
 from eg_harness.report.writer import load_results
 
@@ -114,6 +116,35 @@ def _child_argv(args, run_id: str, report_dir: Path) -> list[str]:
     return argv + (["--", *extra] if extra else [])
 
 
+CHILD_TEARDOWN_S = 180.0  # a child run tearing its stack down after an interrupt
+
+
+def run_child(argv: list[str]) -> int:
+    """One child run, to its end, and its exit code.
+
+    An interrupt of this process alone (`kill -INT <pid>`, a CI runner's SIGTERM) is passed on
+    as SIGINT and the child is waited for, so it tears its stack down and the repeat still
+    writes its table; subprocess.run would SIGKILL the child a quarter second after the
+    interrupt and orphan its stack. A terminal's Ctrl-C reaches both: the second SIGINT is
+    harmless (the child defers signals during teardown).
+    """
+    from eg_harness.runtime.processes import signals_deferred
+
+    proc = subprocess.Popen(argv)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        with signals_deferred():
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(CHILD_TEARDOWN_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        return EXIT_INTERRUPTED
+
+
 def cmd_repeat(args, parent_id: str, parent: Path) -> int:
     parent.mkdir(parents=True, exist_ok=True)
     runs: list[dict[str, str]] = []
@@ -123,7 +154,7 @@ def cmd_repeat(args, parent_id: str, parent: Path) -> int:
             run_id = f"{parent_id}-r{i}"
             print(f"[eg-harness] repeat {i}/{args.repeat}: run id {run_id}", flush=True)
             t0 = time.monotonic()
-            code = subprocess.run(_child_argv(args, run_id, parent / f"run-{i}")).returncode
+            code = run_child(_child_argv(args, run_id, parent / f"run-{i}"))
             codes.append(code)
             saved = parent / f"run-{i}" / "results.json"
             runs.append(outcomes_of(load_results(saved)) if saved.exists() else {})

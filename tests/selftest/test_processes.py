@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -305,3 +306,46 @@ def test_process_cpu_tells_a_busy_process_from_an_idle_one():
         assert cores["busy"] > 0.3 and cores["idle"] < 0.1, cores
     finally:
         _kill_all([], [busy, idle])
+
+
+# A child run that takes a while to tear down after SIGINT, as `eg-harness run` does.
+TEARS_DOWN = (
+    "import pathlib, signal, sys, time\n"
+    "out = pathlib.Path(sys.argv[1])\n"
+    "def stop(*_):\n"
+    "    time.sleep(1.0)\n"
+    "    out.write_text('torn down')\n"
+    "    sys.exit(130)\n"
+    "signal.signal(signal.SIGINT, stop)\n"
+    "out.write_text('ready')\n"
+    "time.sleep(120)\n"
+)
+# The repeat's parent: one child run through repeat.run_child, its exit code printed.
+PARENT_OF_ONE_RUN = (
+    "import sys\n"
+    "from eg_harness.cli.common import sigterm_as_interrupt\n"
+    "from eg_harness.cli.repeat import run_child\n"
+    "sigterm_as_interrupt()\n"
+    "print('child exit', run_child([sys.executable, '-c', sys.argv[1], sys.argv[2]]), flush=True)\n"
+)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_repeat_lets_its_child_run_tear_down(tmp_path, sig):
+    """A signal to the `--repeat` parent alone (not its process group) reaches the child run
+    as SIGINT, and the parent waits for its teardown instead of killing it."""
+    out = tmp_path / "child"
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT_OF_ONE_RUN, TEARS_DOWN, str(out)],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # the signal goes to the parent only, as `kill -INT <pid>`
+    )
+    try:
+        wait_for("the child run to start", lambda: out.exists() and out.read_text() == "ready", 30)
+        parent.send_signal(sig)
+        stdout, _ = parent.communicate(timeout=30)
+        assert out.read_text() == "torn down", "the child run was killed before its teardown"
+        assert "child exit 130" in stdout, stdout
+    finally:
+        _kill_all([], [parent])
