@@ -7,8 +7,9 @@ lost. A kernel that keeps dying is given up after `restart_limit` (5) attempts: 
 (python3_launcher: EG's remote-launch protocol through DistributedProcessProxy) the restarter
 learns of the death through the process proxy's poll of the launcher.
 
-These scenarios disturb only kernels they start, so they run on the run's shared stack (still
-marked destructive: they kill processes on the target); they need the target's process view.
+These scenarios disturb only kernels they start, so they run on the run's shared stack, beside
+other tests in a parallel run (`own_kernels`; still `destructive`: they kill processes on the
+target, which an existing target must allow); they need the target's process view.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from eg_harness.kernel.channels import ChannelsError
 from eg_harness.runtime.waits import wait_for
 from eg_harness.targets.abilities import ProcessView
 
-pytestmark = pytest.mark.destructive  # kills processes on the target
+# Kills processes on the target, but only of kernels it started.
+pytestmark = [pytest.mark.destructive, pytest.mark.own_kernels]
 
 TIME_TO_DEAD = 3.0  # jupyter_client's restarter poll interval, which EG keeps
 RESTART_LIMIT = 5  # jupyter_client's KernelRestarter.restart_limit

@@ -15,7 +15,7 @@ from eg_harness.cli import walltime
 from eg_harness.cli.run import parallel_pytest_args
 from eg_harness.errors import ConfigError
 from eg_harness.fixtures.collector import RunState
-from eg_harness.fixtures.xdist import alone_or_together
+from eg_harness.fixtures.xdist import alone_or_together, is_serial
 from eg_harness.runtime import processes, secrets
 from eg_harness.targets import make_target
 from eg_harness.targets.abilities import ComponentControl, OwnStacks, ProcessView
@@ -48,6 +48,23 @@ def test_parallel_tests_share_the_room_and_a_serial_one_excludes_them(tmp_path):
         assert not _try(tmp_path / "room", fcntl.LOCK_SH), "no test may start beside it"
         assert not _try(tmp_path / "turnstile", fcntl.LOCK_SH), "new tests queue behind it"
     assert _try(tmp_path / "room", fcntl.LOCK_EX) and _try(tmp_path / "turnstile", fcntl.LOCK_EX)
+
+
+class _Item:
+    def __init__(self, *marks: str):
+        self.marks = set(marks)
+
+    def get_closest_marker(self, name):
+        return name if name in self.marks else None
+
+
+def test_only_tests_that_disturb_others_run_alone():
+    assert is_serial(_Item("serial"))
+    assert is_serial(_Item("destructive"))
+    assert is_serial(_Item("serial", "own_kernels"))  # serial wins: it measures something
+    assert not is_serial(_Item("destructive", "own_stack"))
+    assert not is_serial(_Item("destructive", "own_kernels"))
+    assert not is_serial(_Item("stress"))
 
 
 def test_the_lock_is_released_when_the_test_raises(tmp_path):
