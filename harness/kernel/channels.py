@@ -44,11 +44,22 @@ class ReplyTimeout(ChannelsError):
     stream still flowing at the deadline means a slow run, a long silence means a stall.
     """
 
-    def __init__(self, text: str, *, partial: ExecuteResult, since_last_s: float, stalled: bool):
+    def __init__(
+        self,
+        text: str,
+        *,
+        partial: ExecuteResult,
+        since_last_s: float,
+        stalled: bool,
+        overtaken: str | None = None,
+    ):
         super().__init__(text)
         self.partial = partial  # what did arrive: the reply (if any) and iopub so far
         self.since_last_s = since_last_s
-        self.stalled = stalled  # ended by `quiet_limit` (nothing arriving), not by the deadline
+        # Ended by `quiet_limit` (nothing arriving) or by a probe answered first (`overtaken`
+        # says which of its messages), not by the deadline.
+        self.stalled = stalled
+        self.overtaken = overtaken
 
 
 @dataclass
@@ -125,6 +136,10 @@ class KernelChannels:
         # the kernel this client was (checks/backlog.py tells a dropping hop from a backlog).
         self.arrivals: dict[str, float] = {}
         self._pending: list[dict[str, Any]] = []
+        # Probes a request wait sent behind its request (collect's `probe_after`): their
+        # answers are evidence, kept apart from the frames a test reads.
+        self._probe_ids: set[str] = set()
+        self._probe_frames: list[dict[str, Any]] = []
         self._partial: dict[str, ExecuteResult] = {}
         self.control_frames = 0
         self.nudges = 0
@@ -245,6 +260,9 @@ class KernelChannels:
         self.received.append(msg)
         for hook in MESSAGE_HOOKS:
             hook(msg, self)
+        if self._probe_ids and m.parent_id(msg) in self._probe_ids:
+            self._probe_frames.append(msg)  # a probe's answer: no test asked for it
+            return None
         return msg
 
     def recv(self, timeout: float) -> dict[str, Any] | None:
@@ -273,11 +291,17 @@ class KernelChannels:
         wait_idle: bool = True,
         stdin_answers: list[str] | None = None,
         quiet_limit: float | None = None,
+        probe_after: float | None = None,
     ) -> ExecuteResult:
         """Send `msg` and collect its reply (and iopub up to idle) within `timeout` seconds."""
         self.send(msg)
         return self.collect(
-            msg, timeout, wait_idle=wait_idle, stdin_answers=stdin_answers, quiet_limit=quiet_limit
+            msg,
+            timeout,
+            wait_idle=wait_idle,
+            stdin_answers=stdin_answers,
+            quiet_limit=quiet_limit,
+            probe_after=probe_after,
         )
 
     def collect(
@@ -289,23 +313,49 @@ class KernelChannels:
         stdin_answers: list[str] | None = None,
         until: Any = None,
         quiet_limit: float | None = None,
+        probe_after: float | None = None,
     ) -> ExecuteResult:
         """Collect what answers an already-sent `msg`.
 
         `until(frame) -> bool` stops early (e.g. at the first `busy`), leaving the rest for a
         later `collect` of the same request. `quiet_limit` gives up early when nothing for
         `msg` has arrived for that long: a stalled stream, told apart from a slow one.
+
+        `probe_after`: after that long with nothing for `msg` (and again after each further
+        silence as long), a kernel_info_request is sent behind it. The kernel answers shell
+        requests one at a time, in order, and publishes iopub on one ordered socket, so a probe
+        whose reply (or idle) arrives while `msg`'s has not proves that it was lost, not late:
+        the wait ends there, a stall, instead of waiting `quiet_limit` out. A hop that loses
+        the probes too still ends at `quiet_limit`.
         """
         result = self._partial.pop(msg["header"]["msg_id"], None) or ExecuteResult(msg, None)
         answers = list(stdin_answers or [])
         idle = not wait_idle or any(m.is_idle_for(f, msg) for f in result.iopub)
         deadline = time.monotonic() + timeout
-        last_for_it = time.monotonic()
+        last_for_it = last_probe = time.monotonic()
+        probes: list[dict[str, Any]] = []
         while result.reply is None or not idle:
             now = time.monotonic()
             stop = deadline if quiet_limit is None else min(deadline, last_for_it + quiet_limit)
+            if probe_after is not None:
+                if now >= max(last_for_it, last_probe) + probe_after and now < stop:
+                    probes.append(self._probe())
+                    last_probe = now
+                overtaken = self._overtaken(probes, result, idle)
+                if overtaken:
+                    quiet = now - last_for_it
+                    raise self._reply_timeout(
+                        msg, result, timeout, quiet, stalled=True, overtaken=overtaken
+                    )
+                stop = min(stop, max(last_for_it, last_probe) + probe_after)
             remaining = stop - now
             if remaining <= 0:
+                if (
+                    probe_after is not None
+                    and now < deadline
+                    and (quiet_limit is None or now < last_for_it + quiet_limit)
+                ):
+                    continue  # time to probe, not to give up
                 quiet = now - last_for_it
                 raise self._reply_timeout(msg, result, timeout, quiet, stalled=now < deadline)
             frame = self._next_for(msg, remaining)
@@ -332,13 +382,37 @@ class KernelChannels:
                 return result
         return result
 
-    def _reply_timeout(self, msg, result: ExecuteResult, timeout: float, quiet: float, stalled):
+    def _probe(self) -> dict[str, Any]:
+        probe = self.new("kernel_info_request", channel="shell")
+        self._probe_ids.add(probe["header"]["msg_id"])
+        self.send(probe)
+        return probe
+
+    def _overtaken(self, probes: list[dict[str, Any]], result: ExecuteResult, idle: bool):
+        """Which answer of a later probe arrived before the request's own, if one did."""
+        if not probes:
+            return None
+        ids = {p["header"]["msg_id"] for p in probes}
+        for frame in self._probe_frames:
+            if m.parent_id(frame) not in ids:
+                continue
+            if result.reply is None and m.msg_type(frame).endswith("_reply"):
+                return "a later request's reply came first: this request's reply was lost"
+            if not idle and any(m.is_idle_for(frame, p) for p in probes):
+                return "a later request's idle status came first: this request's was lost"
+        return None
+
+    def _reply_timeout(
+        self, msg, result: ExecuteResult, timeout: float, quiet: float, stalled, overtaken=None
+    ):
         got = "no reply" if result.reply is None else "a reply but no idle status"
         kinds: dict[str, int] = {}
         for f in result.iopub:
             kinds[m.msg_type(f)] = kinds.get(m.msg_type(f), 0) + 1
         seen = ", ".join(f"{k} x{n}" for k, n in kinds.items()) or "none"
         when = f"stalled: nothing for it in {quiet:.1f}s" if stalled else f"within {timeout:.0f}s"
+        if overtaken:
+            when = f"lost: {overtaken} (nothing for it in {quiet:.1f}s)"
         others = ", ".join(_brief(f) for f in self._pending[:6])
         return ReplyTimeout(
             f"{m.msg_type(msg)} got {got}, {when} (iopub for it: {seen}; last one {quiet:.1f}s "
@@ -346,6 +420,7 @@ class KernelChannels:
             partial=result,
             since_last_s=quiet,
             stalled=stalled,
+            overtaken=overtaken,
         )
 
     def _next_for(self, msg: dict[str, Any], timeout: float) -> dict[str, Any] | None:
