@@ -22,6 +22,11 @@ from eg_harness.kernel.channels import ChannelsError, ReplyTimeout
 from eg_harness.load import cpu
 from eg_harness.targets.abilities import ProcessView
 
+# Silence for this long and a kernel_info probe follows the request (KernelChannels.collect):
+# answered first, it proves the request's reply or idle lost, so a hop that drops them (the
+# hub's relay after a binary frame or a 10 MiB output) fails in seconds, not at the quiet limit.
+PROBE_S = 3.0
+
 ECHO_TARGET = """
 def _eg_harness_echo(comm, open_msg):
     @comm.on_msg
@@ -57,8 +62,8 @@ def test_comm_buffers_round_trip(chans, hop, request, run_state):
     protocol = chans.subprotocol or "legacy"
     problems, broke = [], None
     for label, size in SIZES.items():
-        if broke is not None:  # nothing answers on this connection any more
-            outcome = f"not tried: the hop stopped answering after {broke}"
+        if broke is not None:  # this connection lost messages: what follows proves nothing
+            outcome = f"not tried: the hop lost messages after {broke}"
         else:
             payload = bytes((i * 7 + 3) % 256 for i in range(size))
             msg = chans.new(
@@ -69,7 +74,12 @@ def test_comm_buffers_round_trip(chans, hop, request, run_state):
                 echoed = _comm_reply_before_barrier(chans, msg, comm_id, timeout=wait)
             except ChannelsError as exc:
                 broke = f"the {label} buffer"
-                outcome = f"no echo, and nothing answers after it: {str(exc)[:160]}"
+                lost = getattr(exc, "overtaken", None)
+                outcome = (
+                    f"no echo, and the barrier after it lost: {lost}"
+                    if lost
+                    else f"no echo, and nothing answers after it: {str(exc)[:160]}"
+                )
             else:
                 outcome = _compare_echo(echoed, size, payload)
         if outcome != "byte-exact":
@@ -100,7 +110,7 @@ def _comm_reply_before_barrier(chans, request, comm_id: str, timeout: float):
     iopub is one ordered stream on every hop, so the echo arrives before the barrier's idle
     status or never. (A hop that loses the barrier too still ends at `timeout`.)
     """
-    chans.execute("pass", timeout=timeout)
+    chans.execute("pass", timeout=timeout, probe_after=PROBE_S)
     return chans.take(
         lambda frame: (
             m.msg_type(frame) == "comm_msg"
@@ -148,7 +158,7 @@ def test_large_output_arrives_complete(chans, hop, offer, mib, run_state, reques
     code = _big_output(n)
     t0 = time.monotonic()
     try:
-        res = chans.execute(code, timeout=timeout, quiet_limit=20)
+        res = chans.execute(code, timeout=timeout, quiet_limit=20, probe_after=PROBE_S)
     except ReplyTimeout as exc:
         got = len(exc.partial.stdout)
         evidence = (
@@ -176,6 +186,14 @@ def test_large_output_arrives_complete(chans, hop, offer, mib, run_state, reques
 # A relay that drops iopub under load says so in a stream, e.g. jupyter_server's rate limit.
 RATE_NOTICE = "rate exceeded"
 QUIET_LIMIT = 30.0  # nothing at all for this long while 10,000 outputs are due: a stall
+# A gateway that falls behind on less than this is not saturated: its event loop is held.
+IDLE_GATEWAY_CORES = 0.5
+LOOP_BLOCKED = (
+    "a known cause on EG 3.3: once any remote kernel has launched, its ResponseManager polls "
+    "a listening socket every 0.1 ms (tornado PeriodicCallback) with a blocking 5 ms accept "
+    "(EG_SOCKET_TIMEOUT), so every turn of the gateway's loop waits 5 ms: measured here, a "
+    "3,000-output relay took 1.0 s before the first python3_launcher start and 8.2 s after"
+)
 
 
 def _burst(chans, n: int):
@@ -207,7 +225,7 @@ def test_many_small_outputs_in_order(chans, hop, hop_kernel, target, run_state):
     n = 10_000
 
     def small(k: int) -> int:
-        res = chans.request(_burst(chans, k), 120, quiet_limit=QUIET_LIMIT)
+        res = chans.request(_burst(chans, k), 120, quiet_limit=QUIET_LIMIT, probe_after=PROBE_S)
         if breaks(res.stdout.split(), k):  # too small a burst for a ZMQ backlog: a hop's loss
             _judge_loss(chans, hop, run_state, res, k, idle_missing=False)
         return len(res.stdout.split())
@@ -217,7 +235,7 @@ def test_many_small_outputs_in_order(chans, hop, hop_kernel, target, run_state):
     busy = _flood_cpu(target, hop_kernel)  # what the gateway and the kernel spend on it
     t0 = time.monotonic()
     try:
-        res = chans.request(_burst(chans, n), bound, quiet_limit=QUIET_LIMIT)
+        res = chans.request(_burst(chans, n), bound, quiet_limit=QUIET_LIMIT, probe_after=PROBE_S)
     except ReplyTimeout as exc:
         lines = exc.partial.stdout.split()
         elapsed = time.monotonic() - t0
@@ -284,11 +302,18 @@ def _judge_loss(
                 load,
             ],
         )
+        waited = ""
+        if cores.get("gateway") is not None and cores["gateway"] < IDLE_GATEWAY_CORES:
+            waited = (
+                f"; the gateway used only {cores['gateway']:.2f} of a core while it fell behind: "
+                f"its event loop waited rather than worked ({LOOP_BLOCKED})"
+            )
         inconclusive(
             f"{what}; {evidence}. Past ZMQ's high-water mark ({backlog.ZMQ_DEFAULT_HWM} messages) "
             "the kernel's PUB socket drops messages for a subscriber that far behind: the "
             f"gateway fell behind the kernel's output (cores busy while it arrived: {spent}; "
-            f"load average {load}), so this run cannot tell whether a hop also loses messages"
+            f"load average {load}){waited}, so this run cannot tell whether a hop also loses "
+            "messages"
         )
     notices = [line for line in res.stderr.splitlines() if RATE_NOTICE in line.lower()]
     relay = f"; the relay said: {notices[0]!r}" if notices else ""
