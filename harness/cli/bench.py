@@ -237,6 +237,9 @@ def cmd_bench(args) -> int:
         )
     run_id = args.run_id or new_run_id()
     options = {"faults": args.local_fault} if args.target == "local" else {}
+    if args.target == "local":
+        # Gateway journeys never touch a hub: the local stack is the gateway alone.
+        options["with_hub"] = settings.journey == "hub" or args.spawn_limit is not None
     if args.spawn_limit is not None:
         options["hub_settings"] = {"concurrent_spawn_limit": args.spawn_limit}
     target = make_target(args.target, config_path=args.target_config, run_id=run_id, **options)
@@ -267,6 +270,8 @@ def cmd_workload(args) -> int:
         raise ConfigError("--repeat does not apply to --workload: lengthen duration_s instead")
     run_id = args.run_id or new_run_id()
     options = {"faults": args.local_fault} if args.target == "local" else {}
+    if args.target == "local":
+        options["with_hub"] = wl.journey == "hub"
     target = make_target(args.target, config_path=args.target_config, run_id=run_id, **options)
     report_dir = Path(args.report_dir) if args.report_dir else resources.reports_root() / run_id
     say = console()

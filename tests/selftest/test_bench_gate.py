@@ -37,6 +37,8 @@ def test_gate_fails_a_held_start_and_passes_two_normal_runs(harness, tmp_path):
     normal = harness(["bench", *REPEATED, "--history", history], timeout=900)
     assert normal.returncode == 0, normal.explain()
     res = normal.results
+    # Gateway journeys: the local stack is the gateway alone (no idle hub beside the figures).
+    assert "hub" not in res["target"]["endpoints"], res["target"]
     assert {t["outcome"] for t in res["tests"]} == {"passed"}, res["tests"]
     assert len(res["charts"]) >= 3, [c["title"] for c in res["charts"]]
     assert res["throughput"]["ceiling"]["measured"], res["throughput"]["ceiling"]

@@ -239,3 +239,9 @@ def test_component_changes_merge_and_none_unsets():
 
     assert _merged({"A": "1", "B": "2"}, {"B": None, "C": "3"}) == {"A": "1", "C": "3"}
     assert _merged({"A": "1"}, None) == {"A": "1"}
+
+
+def test_a_gateway_only_local_stack_has_one_component():
+    """A bench of gateway journeys stands up no hub (cli/bench.py): nothing to stop or sample."""
+    assert LocalTarget().components() == ["gateway", "proxy", "hub"]
+    assert LocalTarget(with_hub=False).components() == ["gateway"]
