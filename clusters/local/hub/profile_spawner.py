@@ -13,11 +13,41 @@ KubeSpawner semantics kept on purpose, because the harness must catch what they 
 from __future__ import annotations
 
 import copy
+import random
 import re
 import signal
+import socket
 
 from jupyterhub.spawner import SimpleLocalProcessSpawner
 from traitlets import Callable, Dict, Float, Integer, List, Unicode
+
+
+def _port_below_ephemeral() -> int:
+    """A free port below the kernel's ephemeral range, for a user server.
+
+    JupyterHub's random_port() binds port 0 and lets it go; the server binds it seconds later.
+    Kernels take their ZMQ ports the same way, from the same ephemeral range, so on one machine
+    a kernel can take the port in between: the hub then meets a ZMQ greeting where the server
+    should be and the spawn fails with 500 (seen once in a parallel run). Pods have a network
+    of their own, so the deployment never meets this; the local stand-in keeps user servers
+    out of the range that port 0 hands out.
+    """
+    low = 20000
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            first = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        first = 32768
+    high = max(low + 1000, first) - 1
+    for _ in range(200):
+        port = random.randint(low, high)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port in {low}..{high} for a user server")
 
 
 class ProfileSpawner(SimpleLocalProcessSpawner):
@@ -80,6 +110,8 @@ class ProfileSpawner(SimpleLocalProcessSpawner):
     async def start(self):
         self.load_user_options()
         apply_gateway_mode(self)
+        if self.port == 0:
+            self.port = _port_below_ephemeral()
         return await super().start()
 
     async def stop(self, now=False):
