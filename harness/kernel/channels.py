@@ -336,29 +336,24 @@ class KernelChannels:
         probes: list[dict[str, Any]] = []
         while result.reply is None or not idle:
             now = time.monotonic()
-            stop = deadline if quiet_limit is None else min(deadline, last_for_it + quiet_limit)
+            give_up = deadline if quiet_limit is None else min(deadline, last_for_it + quiet_limit)
+            if now >= give_up:
+                quiet = now - last_for_it
+                raise self._reply_timeout(msg, result, timeout, quiet, stalled=now < deadline)
+            wake = give_up
             if probe_after is not None:
-                if now >= max(last_for_it, last_probe) + probe_after and now < stop:
+                next_probe = max(last_for_it, last_probe) + probe_after
+                if now >= next_probe:
                     probes.append(self._probe())
-                    last_probe = now
+                    last_probe, next_probe = now, now + probe_after
                 overtaken = self._overtaken(probes, result, idle)
                 if overtaken:
                     quiet = now - last_for_it
                     raise self._reply_timeout(
                         msg, result, timeout, quiet, stalled=True, overtaken=overtaken
                     )
-                stop = min(stop, max(last_for_it, last_probe) + probe_after)
-            remaining = stop - now
-            if remaining <= 0:
-                if (
-                    probe_after is not None
-                    and now < deadline
-                    and (quiet_limit is None or now < last_for_it + quiet_limit)
-                ):
-                    continue  # time to probe, not to give up
-                quiet = now - last_for_it
-                raise self._reply_timeout(msg, result, timeout, quiet, stalled=now < deadline)
-            frame = self._next_for(msg, remaining)
+                wake = min(give_up, next_probe)
+            frame = self._next_for(msg, wake - now)
             if frame is None:
                 continue
             last_for_it = time.monotonic()
