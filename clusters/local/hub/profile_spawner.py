@@ -30,15 +30,10 @@ def _port_below_ephemeral() -> int:
     a kernel can take the port in between: the hub then meets a ZMQ greeting where the server
     should be and the spawn fails with 500 (seen once in a parallel run). Pods have a network
     of their own, so the deployment never meets this; the local stand-in keeps user servers
-    out of the range that port 0 hands out.
+    out of the range that port 0 hands out, and below the harness's own picks (26000 up,
+    eg_harness.runtime.ports) so the two never meet.
     """
-    low = 20000
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            first = int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        first = 32768
-    high = max(low + 1000, first) - 1
+    low, high = 20000, 25999
     for _ in range(200):
         port = random.randint(low, high)
         with socket.socket() as s:
