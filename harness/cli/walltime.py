@@ -15,6 +15,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from eg_harness.report.workers import Occupancy, occupancy
+from eg_harness.runtime.processes import machine_cpu_s
+
 
 @dataclass
 class Measured:
@@ -27,6 +30,8 @@ class Measured:
     by_suite: dict[str, float] = field(default_factory=dict)  # summed test durations
     tests: list[tuple[float, str, str]] = field(default_factory=list)  # (s, nodeid, outcome)
     summary: dict[str, int] = field(default_factory=dict)
+    machine_cores: float | None = None  # the machine's busy CPU over the run, in cores
+    occupancy: Occupancy | None = None  # a parallel run: how many workers were busy when
 
 
 def measure(
@@ -48,9 +53,12 @@ def measure(
                 argv += ["-n", workers]
             if extra:
                 argv += ["--", *extra]
-            t0 = time.monotonic()
+            t0, cpu0 = time.monotonic(), machine_cpu_s()
             proc = subprocess.run(argv, capture_output=True, text=True)
             row = Measured(label, mode, time.monotonic() - t0, proc.returncode)
+            cpu1 = machine_cpu_s()
+            if cpu0 and cpu1:
+                row.machine_cores = (cpu1[0] - cpu0[0]) / row.wall_s
             if proc.returncode not in (0, 1):  # 1: a scenario failed, the time still counts
                 print(proc.stdout[-2000:], proc.stderr[-1000:], sep="\n")
             _read_results(row, report_dir / "results.json")
@@ -72,6 +80,7 @@ def _read_results(row: Measured, path: Path) -> None:
     for t in results["tests"]:
         row.by_suite[t["suite"]] = row.by_suite.get(t["suite"], 0.0) + t["duration_s"]
         row.tests.append((t["duration_s"], t["nodeid"], t["outcome"]))
+    row.occupancy = occupancy(results["tests"], results.get("duration_s") or row.wall_s)
     row.summary = {
         k: v for k, v in results["summary"].items() if isinstance(v, int) and v and k != "total"
     }
@@ -81,18 +90,23 @@ def _s(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
+def _cores(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def render(rows: list[Measured], slowest: int = 10) -> str:
     """The table a user reads: every run, then each mode's best warm time side by side."""
     out = [
         f"{'run':8} {'mode':9} {'wall s':>8} {'provision s':>12} {'teardown s':>11} "
-        f"{'exit':>4}  outcomes; per-suite test time s"
+        f"{'cores':>5} {'exit':>4}  outcomes; per-suite test time s"
     ]
     for r in rows:
         outcomes = ", ".join(f"{k} {v}" for k, v in r.summary.items()) or "no results"
         suites = ", ".join(f"{k} {v:.1f}" for k, v in sorted(r.by_suite.items()))
         out.append(
             f"{r.label:8} {r.mode:9} {r.wall_s:8.1f} {_s(r.provision_s):>12} "
-            f"{_s(r.teardown_s):>11} {r.returncode:>4}  {outcomes}; {suites}"
+            f"{_s(r.teardown_s):>11} {_cores(r.machine_cores):>5} {r.returncode:>4}  "
+            f"{outcomes}; {suites}"
         )
     warm: dict[str, list[Measured]] = {}
     for r in rows:
@@ -107,8 +121,16 @@ def render(rows: list[Measured], slowest: int = 10) -> str:
             mean = sum(x.wall_s for x in runs) / len(runs)
             ratio = f"  ({serial / best[mode]:.2f}x serial)" if serial and mode != "serial" else ""
             out.append(f"  {mode:9} best {best[mode]:7.1f}s  mean {mean:7.1f}s{ratio}")
+        out.append(
+            "  (cores: the machine's busy CPU over the run; well under its core count means the"
+            " run waits, and more workers than cores can pay)"
+        )
         for mode, runs in warm.items():
             last = runs[-1]
+            if last.occupancy is not None:
+                out.append("")
+                out.append(f"where the time went ({mode}, {last.label}):")
+                out += [f"  {line}" for line in last.occupancy.lines()]
             if slowest and last.tests:
                 out.append("")
                 out.append(f"slowest tests ({mode}, {last.label}):")

@@ -253,3 +253,33 @@ def sessions_chart(doc: dict[str, Any], server_metrics):
     (axes[-1] if rows > 1 else ax).set_xlabel("seconds since the bench started")
     title = f"{doc['sessions_held']} sessions under load, and the servers"
     return {"title": title, "png": _png(fig)}
+
+
+def workers_chart(tests: list[dict[str, Any]], wall_s: float) -> dict[str, str] | None:
+    """A parallel run: a row per xdist worker, a bar per test, coloured by suite, so the
+    serial phase and a worker left waiting on another's long test are visible at a glance."""
+    placed = [t for t in tests if t.get("worker") and t.get("start_s") is not None]
+    if not placed:
+        return None
+    plt = _plt()
+    workers = sorted({t["worker"] for t in placed})
+    suites = sorted({t["suite"] for t in placed})
+    colours = plt.get_cmap("tab20")
+    fig, ax = plt.subplots(figsize=(9.6, 0.5 * len(workers) + 1.6))
+    for t in placed:
+        i = suites.index(t["suite"])
+        ax.barh(
+            workers.index(t["worker"]),
+            max(t["duration_s"], 0.05),
+            left=t["start_s"],
+            color=colours(i % 20),
+            edgecolor="red" if t["outcome"] in ("failed", "error") else "none",
+        )
+    for i, suite in enumerate(suites):
+        ax.barh(0, 0, color=colours(i % 20), label=suite)
+    ax.set_yticks(range(len(workers)), workers)
+    ax.set_xlim(0, wall_s)
+    ax.set_xlabel("seconds since the run started (before it: nothing; gaps: no test running)")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize="small", ncol=6, loc="upper center", bbox_to_anchor=(0.5, -0.35))
+    return {"title": "Workers: which test ran where and when", "png": _png(fig)}

@@ -91,6 +91,8 @@ class TestResult(_Strict):
     name: str
     outcome: Outcome
     duration_s: float = 0.0
+    start_s: float | None = None  # seconds from the run's start to the item's setup
+    worker: str | None = None  # xdist worker ("gw0"), None in a serial run
     message: str | None = None
     doc: str | None = None
     subtests: list[Subtest] = Field(default_factory=list)

@@ -25,6 +25,8 @@ class PhaseReport:
     duration: float = 0.0
     wasxfail: bool = False
     subtest: str | None = None  # the sub-test's description, for a sub-test report
+    start: float | None = None  # epoch seconds the phase began (pytest's report.start)
+    worker: str | None = None  # the xdist worker that ran it ("gw0"); None in a serial run
 
 
 @dataclass
@@ -67,7 +69,7 @@ class ItemRecord:
             if p.subtest is not None
         ]
 
-    def result(self, doc: str | None = None) -> TestResult:
+    def result(self, doc: str | None = None, run_start: float | None = None) -> TestResult:
         subtests = self.subtests()
         failed_subs = [s for s in subtests if s.outcome == "failed"]
         decider = self.deciding_phase()
@@ -87,10 +89,21 @@ class ItemRecord:
             name=self.nodeid.split("::", 1)[-1],
             outcome=outcome,  # type: ignore[arg-type]
             duration_s=round(sum(p.duration for p in self.phases if p.subtest is None), 3),
+            **self._placement(run_start),
             message=message,
             doc=doc,
             subtests=subtests,
         )
+
+    def _placement(self, run_start: float | None) -> dict:
+        """When and where the item ran, for the workers' timeline: where a parallel run's time
+        went is only visible from starts, not from durations."""
+        starts = [p.start for p in self.phases if p.subtest is None and p.start is not None]
+        workers = [p.worker for p in self.phases if p.worker]
+        placed: dict = {"worker": workers[0] if workers else None}
+        if starts and run_start is not None:
+            placed["start_s"] = round(max(0.0, min(starts) - run_start), 3)
+        return placed
 
 
 def subtest_failure_text(failed: list[Subtest]) -> str:

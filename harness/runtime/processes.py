@@ -330,3 +330,17 @@ def wait_gone(pid: int, timeout: float) -> bool:
     except WaitTimeout:
         return False
     return True
+
+
+def machine_cpu_s() -> tuple[float, float] | None:
+    """(busy, idle) CPU-seconds of the whole machine since boot, from /proc/stat; None where
+    it is not readable. A difference of two readings says whether a run was bound by the CPU
+    or by waiting, which no per-process figure can (a run's processes come and go)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:9]]
+        hz = os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        return None
+    user, nice, system, idle, iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / hz, (idle + iowait) / hz
