@@ -15,7 +15,8 @@ from eg_harness.cli import walltime
 from eg_harness.cli.run import parallel_pytest_args
 from eg_harness.errors import ConfigError
 from eg_harness.fixtures.collector import RunState
-from eg_harness.fixtures.xdist import alone_or_together, is_serial
+from eg_harness.fixtures.xdist import alone_or_together, is_serial, one_at_a_time
+from eg_harness.report.workers import occupancy
 from eg_harness.runtime import processes, secrets
 from eg_harness.targets import make_target
 from eg_harness.targets.abilities import ComponentControl, OwnStacks, ProcessView
@@ -149,6 +150,24 @@ def test_minus_n_becomes_xdist_options_and_bad_values_are_usage_errors():
             parallel_pytest_args(bad)
 
 
+def test_tests_are_handed_out_one_at_a_time_unless_the_user_chose():
+    class Options:
+        maxschedchunk = None
+
+    class Config:
+        option = Options()
+
+        def getoption(self, name, default=None):
+            return {"dist": "load", "maxschedchunk": self.option.maxschedchunk}.get(name, default)
+
+    config = Config()
+    one_at_a_time(config)
+    assert config.option.maxschedchunk == 1
+    config.option.maxschedchunk = 5
+    one_at_a_time(config)
+    assert config.option.maxschedchunk == 5
+
+
 def test_walltime_table_puts_serial_and_parallel_side_by_side():
     def row(label, mode, wall):
         r = walltime.Measured(label, mode, wall, 0, 20.0, 2.0, {"auth": wall / 2})
@@ -156,12 +175,21 @@ def test_walltime_table_puts_serial_and_parallel_side_by_side():
         r.summary = {"passed": 3}
         return r
 
-    text = walltime.render(
-        [row("warm-up", "-n 2", 50), row("run 1", "serial", 100), row("run 1", "-n 2", 40)]
+    parallel = row("run 1", "-n 2", 40)
+    parallel.machine_cores = 0.55
+    parallel.occupancy = occupancy(
+        [
+            {"worker": "gw0", "start_s": 2, "duration_s": 30},
+            {"worker": "gw1", "start_s": 2, "duration_s": 10},
+        ],
+        40,
     )
+    text = walltime.render([row("warm-up", "-n 2", 50), row("run 1", "serial", 100), parallel])
     assert re.search(r"serial +best +100\.0s", text), text
     assert re.search(r"-n 2 +best +40\.0s .*\(2\.50x serial\)", text), text
     assert "slowest tests (serial, run 1)" in text and "test_slow" in text
+    assert "where the time went (-n 2, run 1)" in text and "1 busy 20.0s" in text, text
+    assert re.search(r"-n 2 +40\.0 +20\.0 +2\.0 +0\.55", text), text
 
 
 # -- whole parallel sessions (real xdist workers, no stack) ------------------------------------
@@ -253,6 +281,10 @@ def test_parallel_session_counts_once_and_merges_into_one_report(pytester):
     assert {"name": "xdist_workers", "value": 2.0, "unit": "processes", "attrs": {}} in results[
         "metrics"
     ]
+    # Where each test ran and when: the workers' timeline and walltime's occupancy read it.
+    assert all(t["worker"] in ("gw0", "gw1") for t in results["tests"]), results["tests"]
+    assert all(0 <= t["start_s"] <= results["duration_s"] for t in results["tests"])
+    assert any(c["title"].startswith("Workers") for c in results["charts"])
     page = (out / "report.html").read_text()
     assert page.count("<tr data-outcome=") == 7 and "seeded failure" in page
     assert "Where the time went" in page and "Slowest tests" in page
