@@ -147,12 +147,14 @@ class OwnStacks(Ability):
         gateway_config: dict[str, Any] | None = None,
         hub_settings: dict[str, Any] | None = None,
         versions: Any = None,
+        with_hub: bool = True,
         progress: Callable[[str], None] = print,
     ) -> contextlib.AbstractContextManager[Target]:
         """A fresh stack like this one (same faults; same versions unless `versions`, a version
         set of upgrade/versions.py, names others) with these deployment choices (EG
-        environment, EG traitlets such as culling, hub settings), torn down on exit; raises
-        if its teardown left anything behind. The stack it yields has these abilities too."""
+        environment, EG traitlets such as culling, hub settings; no hub and proxy when
+        `with_hub` is false), torn down on exit; raises if its teardown left anything behind.
+        The stack it yields has these abilities too."""
 
 
 class ClusterAccess(Ability):

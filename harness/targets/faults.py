@@ -257,6 +257,27 @@ CATALOGUE: tuple[Fault, ...] = (
         ),
     ),
     Fault(
+        name="gateway_socket_timeout_zero",
+        description=(
+            "EG_SOCKET_TIMEOUT=0, the tempting cure for EG 3.3's held event loop: the response "
+            "socket stops blocking, but EG's connect to each kernel's launcher (interrupts, "
+            "shutdowns through its comm port on Kubernetes) stops waiting too"
+        ),
+        symptom=(
+            "the held-loop record no longer holds: its strict xfail passes, so the run fails "
+            "until the record is updated (the scenario tells a held loop from a free one)"
+        ),
+        gateway_env={"EG_SOCKET_TIMEOUT": "0"},
+        caught_by=(
+            Catch(
+                suite="throughput",
+                select="remote_launch_does_not_hold",
+                test="test_remote_launch_does_not_hold_the_gateway_loop",
+                words=("XPASS(strict)", "ResponseManager"),
+            ),
+        ),
+    ),
+    Fault(
         name="gateway_slow_start",
         description="every python3 kernel is held 1.5 s before it starts (a slow launcher)",
         symptom=(

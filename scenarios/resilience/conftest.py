@@ -14,14 +14,9 @@ they follow (EG's 3 s `time_to_dead`, the launch timeout, the culler's interval)
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import pytest
-from eg_harness.fixtures.abilities import require
-from eg_harness.fixtures.collector import state_of
-from eg_harness.runtime import progress
-from eg_harness.targets.abilities import OwnStacks
 
 FINDINGS = "resilience: faults injected into a running stack"
 COLUMNS = ["fault", "what the user saw", "figure", "verdict"]
@@ -41,25 +36,6 @@ def finding(run_state):
         run_state.table_row(FINDINGS, COLUMNS, [fault, saw, figure, verdict], note=NOTE)
 
     return add
-
-
-@pytest.fixture(scope="session")
-def own_stack_of(target, request):
-    """own_stack_of(gateway_env=, gateway_config=, hub_settings=) -> context manager of a
-    short-lived stack with those deployment choices; skips without the ability (the tests
-    using it are marked destructive, so an existing target needs allow_destructive first)."""
-
-    @contextlib.contextmanager
-    def make(**settings):
-        control = require(target, OwnStacks)
-        state = state_of(request.config)
-        say = progress.through_pytest(request.config)
-        with control.own_stack(progress=say, **settings) as stack:
-            if state.report_dir is not None:
-                stack.diagnostics_dir = state.report_dir / "diagnostics" / stack.run_id
-            yield stack
-
-    return make
 
 
 CULL_IDLE_TIMEOUT = 10  # the culling stack's gateway (EG's image: 43200; EG's code: 0, off)

@@ -238,6 +238,7 @@ class LocalTarget(
         gateway_config=None,
         hub_settings=None,
         versions=None,
+        with_hub=True,
         progress=print,
     ):
         """Numbered after this stack's run id, so its processes and run dir carry the run's id
@@ -251,6 +252,7 @@ class LocalTarget(
             gateway_env=gateway_env,
             gateway_config=gateway_config,
             hub_settings=hub_settings,
+            with_hub=with_hub,
         )
         try:
             stack.provision(progress)
