@@ -43,6 +43,14 @@ def test_suites_pass_on_correct_local_target(harness, half):
     outcomes = {t["nodeid"]: t["outcome"] for t in res["tests"]}
     # resilience runs on short-lived stacks of its own; kubernetes skips without a cluster
     assert {t["suite"] for t in res["tests"]} == set(suites)
+    # EG 3.3 holds its loop after a remote launch (a strict xfail); a machine too busy for its
+    # two fresh gateways to agree makes it inconclusive, never a pass.
+    held = [
+        n for n in outcomes if n.endswith("::test_remote_launch_does_not_hold_the_gateway_loop")
+    ]
+    assert len(held) == ("throughput" in suites), held
+    for nodeid in held:
+        assert outcomes.pop(nodeid) in ("xfailed", "inconclusive"), res["tests"]
     assert set(outcomes.values()) <= {"passed", "xfailed", "skipped"}, outcomes
     # The only tolerated non-passes: the known upstream defects on the hub hop, and the
     # duplicate legacy offer on that hop.
