@@ -40,6 +40,7 @@ from eg_harness.runtime.progress import console
 from eg_harness.runtime.runid import new_run_id
 
 RUN_TIMEOUT_S = 1800.0  # a run that takes longer is stopped like an interrupted one
+LATE_RETRIES = 2  # an interrupt that came after the run's work is tried again, earlier
 STOP_TIMEOUT_S = 120.0  # after a Ctrl-C, the run's own teardown must finish within this
 
 
@@ -125,6 +126,7 @@ class RunResult:
     interrupted_at_s: float | None = None
     stuck: bool = False  # did not stop after its Ctrl-C (or its time limit) and was killed
     broken: str = ""  # a run that was not interrupted yet ended without a verdict: why
+    late_interrupts: int = 0  # earlier tries whose Ctrl-C came after the run had finished
     left: dict[str, list[str]] = field(default_factory=dict)
 
     @property
@@ -206,6 +208,16 @@ def _wait(proc, planned: PlannedRun, moment, result: RunResult, t0: float, args,
         proc.wait(timeout=30)
 
 
+def _came_late(result: RunResult) -> bool:
+    """A run planned to be interrupted that still ended with a verdict: the Ctrl-C landed after
+    its work, or the run ended before its moment came."""
+    return (
+        result.kind == "interrupt"
+        and not result.stuck
+        and result.exit_code in (EXIT_OK, EXIT_FAILED)
+    )
+
+
 def _endpoint_ports(report_dir: Path) -> list[int]:
     saved = report_dir / "results.json"
     if not saved.exists():
@@ -262,6 +274,8 @@ def render(results: list[RunResult]) -> str:
         if r.kind == "interrupt":
             at = r.interrupted_at_s
             kind = f"Ctrl-C at {at:.1f}s" if at is not None else "finished before Ctrl-C"
+        if r.late_interrupts:
+            kind += f" ({r.late_interrupts} late)"
         if r.stuck:
             kind += " STUCK"
         if r.broken:
@@ -308,25 +322,41 @@ def cmd_soak(args) -> int:
             moment = None
             if planned.kind == "interrupt" and first_run_s is not None:
                 moment = planned.interrupt_fraction * first_run_s
-            what = {
-                "clean": "clean",
-                "interrupt": f"Ctrl-C after {moment:.1f}s" if moment is not None else "clean",
-                "fault": f"fault {planned.fault}",
-            }[planned.kind]
-            say(f"soak run {planned.index}/{args.runs} ({what}): run id {run_id}")
-            before = deployment.snapshot() if deployment else None
-            try:
-                result, report_dir = _run_once(args, planned, run_id, parent, moment, say)
-            except KeyboardInterrupt:
-                _clean(run_id, leftovers.of_run(run_id))
-                raise
-            if planned.index == 1:
-                first_run_s = result.seconds
-            found = leftovers.of_run(run_id, ports=_endpoint_ports(report_dir))
-            if deployment is not None:
-                deployment.add_new(found, before)
-            result.left = {c: getattr(found, c) for c in leftovers.CATEGORIES}
-            result.broken = _broken(result, report_dir)
+            late = 0
+            while True:
+                what = {
+                    "clean": "clean",
+                    "interrupt": f"Ctrl-C after {moment:.1f}s" if moment is not None else "clean",
+                    "fault": f"fault {planned.fault}",
+                }[planned.kind]
+                say(f"soak run {planned.index}/{args.runs} ({what}): run id {run_id}")
+                before = deployment.snapshot() if deployment else None
+                try:
+                    result, report_dir = _run_once(args, planned, run_id, parent, moment, say)
+                except KeyboardInterrupt:
+                    _clean(run_id, leftovers.of_run(run_id))
+                    raise
+                if planned.index == 1:
+                    first_run_s = result.seconds
+                found = leftovers.of_run(run_id, ports=_endpoint_ports(report_dir))
+                if deployment is not None:
+                    deployment.add_new(found, before)
+                result.left = {c: getattr(found, c) for c in leftovers.CATEGORIES}
+                result.broken = _broken(result, report_dir)
+                result.late_interrupts = late
+                if not (_came_late(result) and not found.total and late < LATE_RETRIES):
+                    break
+                # The moment is drawn from the first run's length; a faster run had finished
+                # its work (a verdict, exit 0/1) when the Ctrl-C came, so it proved nothing
+                # about an interrupted run. It left nothing: again, earlier.
+                late += 1
+                moment = (moment or 0.0) / 2
+                say(
+                    f"soak run {planned.index}: the Ctrl-C came after the run had finished "
+                    f"(exit {result.exit_code}): again at {moment:.1f}s"
+                )
+                _clean(run_id, found)
+                run_id = f"{soak_id}-s{planned.index}r{late}"
             results.append(result)
             say(
                 f"soak run {planned.index}: exit {result.exit_code} in {result.seconds:.0f}s, "

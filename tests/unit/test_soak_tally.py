@@ -99,3 +99,22 @@ def test_each_run_is_an_eg_harness_run_with_its_own_id_and_fault(tmp_path):
     assert argv[argv.index("--run-id") : argv.index("--run-id") + 2] == ["--run-id", "soak-s2"]
     assert "--local-fault" in argv and "gateway_no_token" in argv
     assert argv[-3:] == ["--", "-k", "x"] and "-n" not in argv
+
+
+def test_a_ctrl_c_after_the_run_finished_is_late_and_only_then():
+    """Interrupt moments come from the first run's length; a faster run may have finished its
+    work (a verdict) when the Ctrl-C lands. That proves nothing about an interrupted run, so
+    the soak tries again earlier (seen: a run of 5.5 s after a first run of 9.7 s)."""
+
+    def run(kind="interrupt", at=4.8, exit_code=0, stuck=False):
+        return soak.RunResult(2, kind, "r", exit_code, 5.5, interrupted_at_s=at, stuck=stuck)
+
+    assert soak._came_late(run())
+    assert soak._came_late(run(exit_code=1))
+    assert not soak._came_late(run(exit_code=130))  # interrupted mid-run, as planned
+    assert not soak._came_late(run(stuck=True))  # did not stop: a finding, never retried
+    assert soak._came_late(run(at=None))  # finished before its moment: no Ctrl-C was sent
+    assert not soak._came_late(run(kind="clean"))
+    late = run(exit_code=130)
+    late.late_interrupts = 1
+    assert "Ctrl-C at 4.8s (1 late)" in soak.render([late])
