@@ -94,7 +94,10 @@ def test_interrupted_run_leaves_nothing(tmp_path, sig, moment):
         if run.proc.poll() is None:
             run.proc.kill()
     output = "".join(run.lines)[-3000:]
-    assert code in (130, 2), f"exit {code} after {sig.name}:\n{output}"
+    # -SIGINT: the process ended by SIGINT after its cleanup (CPython re-raises a Ctrl-C it
+    # counts as unhandled; seen once under load, with the report written and the stack torn
+    # down). A shell, and so a CI step, reports that as 130, the same as our own exit code.
+    assert code in (130, 2, -signal.SIGINT), f"exit {code} after {sig.name}:\n{output}"
     assert not leftovers(run.run_id), f"{leftovers(run.run_id)}\n{output}"
 
 
