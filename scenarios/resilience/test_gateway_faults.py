@@ -226,6 +226,7 @@ def _timed(client, method: str, path: str, body=None) -> tuple[str, int | None, 
     return method, code, answer, time.monotonic() - t0
 
 
+@pytest.mark.long  # waits out a hung gateway's bounds: about 30 s
 def test_hung_gateway_is_reported_not_waited_on(stack, gw, request, run_state, finding):
     """SIGSTOP: the harness names the hang within its own bound; users get an error after the
     user server's request_timeout; after SIGCONT everything works again."""

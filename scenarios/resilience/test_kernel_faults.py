@@ -140,6 +140,7 @@ def test_kernel_that_keeps_dying_is_dead_then_404(gateway, target, finding):
         handle.close()
 
 
+@pytest.mark.long  # two Spark driver JVMs: about 30 s
 @pytest.mark.slow
 def test_killed_spark_driver_is_restarted_under_its_id(gateway, target, finding):
     """SIGKILL to a Spark kernel's driver JVM: EG's proxy poll notices, the kernel restarts

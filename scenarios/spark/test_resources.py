@@ -53,6 +53,7 @@ def _row(run_state, hop: str, choice, start, problems: list[str]) -> None:
     )
 
 
+@pytest.mark.long  # a driver JVM per profile choice and hop: 35-45 s
 def test_profile_choices_reach_the_driver(spark, hub, spark_start, spark_user_server, run_state):
     """Each profile choice, spawned through the hub, gives its Spark driver that memory and CPU."""
     through_hub = [c for c in spark.choices if c.user_options]

@@ -12,10 +12,10 @@ idles. `EG_SOCKET_TIMEOUT=0` would unblock it, but the same value bounds EG's co
 kernel's launcher (interrupts, shutdowns): no safe setting exists.
 
 Two fresh gateways of one short-lived stack, measured in turns so the machine's load falls on
-both alike: both relay the same burst; then one launches (and shuts down) a remote kernel, and
-both relay again. The two are alike before; after, the relay time ratio is the finding. It is a
-strict xfail citing the cause: the day a release stops holding the loop, the run fails so the
-record gets updated.
+both alike: both relay the same burst of 500 outputs; then one launches (and shuts down) a
+remote kernel, and both relay again. The two are alike before; after, the relay time ratio is
+the finding. It is a strict xfail citing the cause: the day a release stops holding the loop,
+the run fails so the record gets updated.
 """
 
 from __future__ import annotations
@@ -30,17 +30,34 @@ from eg_harness.load import cpu
 
 pytestmark = [pytest.mark.own_stack]
 
-OUTPUTS = 1_000  # a burst a fresh gateway relays in a fraction of a second
+# A burst a fresh gateway relays in a fraction of a second, and well under libzmq's IOPub
+# high-water mark (1,000 messages): a held gateway falls behind the kernel, and a burst past
+# the mark would lose its tail (and its idle) at the kernel's PUB socket, measuring a loss
+# instead of a relay (seen: 1,000 outputs on a loaded machine, the idle never came).
+OUTPUTS = 500
 TURNS = 3  # relays per gateway and phase, alternating
-HELD_RATIO = 2.0  # after / before, per the fresh twin; measured on a quiet machine: ~8
+HELD_RATIO = 2.0  # after / before, per the fresh twin; measured on a quiet machine: ~6
+RELAY_TIMEOUT_S = 60.0  # a bound against a hang, far past a held relay (seconds)
+PROBE_S = 5.0  # silence before a kernel_info probe proves the reply or idle lost
 
 TABLE = "Gateway event loop after a remote launch"
-COLUMNS = ["gateway", "phase", "relay of 1,000 outputs (median)", "gateway CPU", "ratio to twin"]
+COLUMNS = [
+    "gateway",
+    "phase",
+    f"relay of {OUTPUTS} outputs (median)",
+    "gateway CPU",
+    "ratio to twin",
+]
 NOTE = (
     "Two fresh gateways of one stack relay the same burst in turns; then one launches a remote "
     "kernel (python3_launcher, as every kernel on Kubernetes is) and both relay again. "
     "Figures are this run's, on a shared machine: the ratio is the finding, not the times."
 )
+
+
+class HeldLoop(AssertionError):
+    """The finding itself; the xfail accepts only this, so any other failure (a lost reply,
+    a kernel that did not start) fails the run instead of passing for the known defect."""
 
 
 def _relay(kernel, pid: int | None) -> tuple[float, float | None]:
@@ -52,7 +69,7 @@ def _relay(kernel, pid: int | None) -> tuple[float, float | None]:
     req["header"]["username"] = chans.username
     busy = cpu.ProcessCpu({"gateway": pid})
     t0 = time.monotonic()
-    res = chans.request(req, 120)
+    res = chans.request(req, RELAY_TIMEOUT_S, probe_after=PROBE_S)
     took = time.monotonic() - t0
     assert res.status == "ok", res.describe_error()
     got = res.stdout.split()
@@ -70,6 +87,7 @@ def _medians(pairs: list[tuple[float, float | None]]) -> tuple[float, float | No
 
 @pytest.mark.xfail(
     strict=True,
+    raises=HeldLoop,
     reason=(
         "EG 3.3: once a remote kernel has launched, the ResponseManager's 0.1 ms "
         "PeriodicCallback blocks the event loop up to EG_SOCKET_TIMEOUT (5 ms) in accept on "
@@ -131,7 +149,8 @@ def test_remote_launch_does_not_hold_the_gateway_loop(own_stack_of, run_state, r
     )
     if ratio["before"] >= HELD_RATIO:  # a busy machine, not the defect: neither had launched
         inconclusive(f"the two fresh gateways already differ ({summary}): this run cannot tell")
-    assert ratio["after"] < HELD_RATIO, (
-        f"a remote launch held the gateway's loop: {summary}; the launched gateway spent "
-        f"{figures[('launched', 'after')][1]} cores while slow"
-    )
+    if ratio["after"] >= HELD_RATIO:
+        raise HeldLoop(
+            f"a remote launch held the gateway's loop: {summary}; the launched gateway spent "
+            f"{figures[('launched', 'after')][1]} cores while slow"
+        )

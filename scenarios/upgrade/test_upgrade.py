@@ -25,6 +25,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.destructive, pytest.mark.own_stack]
 RECOVER_TIMEOUT = 120.0
 
 
+@pytest.mark.long  # a second stack, upgraded step by step: 40-50 s
 def test_upgrade_keeps_users_working(target, run_state, request):
     control = require(target, OwnStacks)
     plan = Plan(
