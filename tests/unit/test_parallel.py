@@ -15,7 +15,7 @@ from eg_harness.cli import walltime
 from eg_harness.cli.run import parallel_pytest_args
 from eg_harness.errors import ConfigError
 from eg_harness.fixtures.collector import RunState
-from eg_harness.fixtures.xdist import alone_or_together, is_serial, one_at_a_time
+from eg_harness.fixtures.xdist import alone_or_together, is_serial, one_at_a_time, start_order
 from eg_harness.report.workers import occupancy
 from eg_harness.runtime import processes, secrets
 from eg_harness.targets import make_target
@@ -148,6 +148,34 @@ def test_minus_n_becomes_xdist_options_and_bad_values_are_usage_errors():
     for bad in ("two", "-1", "1.5"):
         with pytest.raises(ConfigError, match="number of workers"):
             parallel_pytest_args(bad)
+
+
+def test_long_tests_start_first_one_per_worker_and_serial_ones_last():
+    class Item:
+        def __init__(self, name, *marks):
+            self.name, self.marks = name, marks
+
+        def get_closest_marker(self, mark):
+            return mark if mark in self.marks else None
+
+        def __repr__(self):
+            return self.name
+
+    items = [
+        Item("a"),
+        Item("storm", "serial"),
+        Item("spark", "long"),
+        Item("b"),
+        Item("hung", "long"),
+        Item("c"),
+        Item("upgrade", "long", "destructive", "own_stack"),
+    ]
+    order = [i.name for i in start_order(items)]
+    # xdist starts each worker on two consecutive tests: a long one each, not two on one.
+    assert order == ["spark", "a", "hung", "b", "upgrade", "c", "storm"], order
+    # loadscope/loadgroup deal the first tests one per worker: long ones stay together.
+    order = [i.name for i in start_order(items, pairs=False)]
+    assert order == ["spark", "hung", "upgrade", "a", "b", "c", "storm"], order
 
 
 def test_tests_are_handed_out_one_at_a_time_unless_the_user_chose():
