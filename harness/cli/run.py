@@ -103,18 +103,18 @@ def add_parallel_argument(parser) -> None:
 
 
 def parallel_pytest_args(workers: str | None) -> list[str]:
-    """pytest-xdist's options for `-n`: tests handed out one at a time as workers free up
-    (`load` with chunks of one), so a long stress test does not hold back a queue of short
+    """pytest-xdist's options for `-n`: `load`, whose chunks the plugin makes one test long
+    (fixtures/xdist.one_at_a_time), so a long stress test does not hold back a queue of short
     ones. Not `worksteal`: it splits the run in halves up front, and a worker whose half ends
     in the serial tests waits there instead of stealing (measured: one worker idle 352 s of a
-    540 s run; fixtures/xdist.py)."""
+    540 s run)."""
     if workers is None:
         return []
     if workers != "auto" and not (workers.isdigit() and int(workers) >= 0):
         raise ConfigError(f"-n {workers}: give a number of workers (0: serial) or 'auto'")
     if workers == "0":
         return []
-    return ["-n", workers, "--dist", "load", "--maxschedchunk", "1"]
+    return ["-n", workers, "--dist", "load"]
 
 
 def cmd_run(args) -> int:

@@ -80,6 +80,14 @@ def execute_request(code: str, *, session: str, allow_stdin: bool = False, silen
     )
 
 
+def numbered_prints(n: int, *, session: str, username: str) -> dict[str, Any]:
+    """An execute_request printing 0..n-1, each flushed on its own: n separate stream
+    messages, in order, for floods and relay timings."""
+    req = execute_request(f"for i in range({n}):\n    print(i, flush=True)\n", session=session)
+    req["header"]["username"] = username
+    return req
+
+
 def msg_type(msg: dict[str, Any]) -> str:
     return (msg.get("header") or {}).get("msg_type") or msg.get("msg_type") or ""
 

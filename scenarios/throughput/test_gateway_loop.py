@@ -64,9 +64,7 @@ def _relay(kernel, pid: int | None) -> tuple[float, float | None]:
     """Seconds from the request to the idle status of OUTPUTS flushed prints, and the cores
     the gateway spent meanwhile (low while slow: a held loop, not a saturated one)."""
     chans = kernel.channels
-    code = f"for i in range({OUTPUTS}):\n    print(i, flush=True)\n"
-    req = m.execute_request(code, session=chans.session)
-    req["header"]["username"] = chans.username
+    req = m.numbered_prints(OUTPUTS, session=chans.session, username=chans.username)
     busy = cpu.ProcessCpu({"gateway": pid})
     t0 = time.monotonic()
     res = chans.request(req, RELAY_TIMEOUT_S, probe_after=PROBE_S)

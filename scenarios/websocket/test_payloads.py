@@ -197,10 +197,7 @@ LOOP_BLOCKED = (
 
 
 def _burst(chans, n: int):
-    code = f"import sys\nfor i in range({n}):\n    print(i, flush=True)\n"
-    req = m.execute_request(code, session=chans.session)
-    req["header"]["username"] = chans.username
-    return req
+    return m.numbered_prints(n, session=chans.session, username=chans.username)
 
 
 def _flood_cpu(target, kernel_id: str) -> cpu.ProcessCpu:
