@@ -12,8 +12,9 @@ from typing import Any
 LOG_SIGNATURES = (
     (
         "Address already in use",
-        "a kernel died binding a port another kernel took first (the port race of concurrent "
-        "local launches); EG had already answered 201",
+        "a kernel died binding a port another process took first (the port race of local "
+        "launches); EG had already answered 201, and its restarter relaunches the kernel on the "
+        "same ports, so it never recovers",
     ),
     (
         "Timeout waiting for kernel_info reply",
@@ -38,3 +39,19 @@ def log_findings(log: Path) -> list[list[Any]]:
         return []
     text = log.read_text(errors="replace")
     return [[sig, text.count(sig), meaning] for sig, meaning in LOG_SIGNATURES if sig in text]
+
+
+PORT_RACE = LOG_SIGNATURES[0][0]
+
+
+def died_in_port_race(log: Path, kernel_id: str) -> bool:
+    """True when a local gateway's log shows this kernel relaunched by the restarter and a
+    kernel failing to bind its port: EG's port race (REFERENCE: EG 3.3 picks a local kernel's
+    five ports, releases them and launches; `write_connection_file` sets them before
+    jupyter_client records which ports were random, so the restarter's "new random ports"
+    changes nothing and every relaunch binds the same taken port). The kernel's own traceback
+    does not name its id, so a relaunch of this id beside the signature is the evidence."""
+    if not log.is_file():
+        return False
+    text = log.read_text(errors="replace")
+    return PORT_RACE in text and text.count(f"KernelID: {kernel_id}") > 1
