@@ -30,6 +30,13 @@ def add_parsers(sub) -> None:
         help="stop a local stack left by `up` or a killed run, and kind clusters of killed runs",
     )
     down.set_defaults(func=cmd_down)
+    down.add_argument(
+        "--run",
+        default=None,
+        metavar="RUN_ID",
+        help="only what this run left (its `up` stack, its orphans, its kind cluster); other "
+        "runs' stacks keep running",
+    )
     setup = sub.add_parser(
         "setup", help="create the local target's component environments (cached)"
     )
@@ -91,11 +98,15 @@ def cmd_up(args) -> int:
 
 def cmd_down(args) -> int:
     stopped = 0
+    only = getattr(args, "run", None)
     for state_file in sorted(_state_dir().glob("*.json")):
         try:
             doc = json.loads(state_file.read_text())
         except (OSError, ValueError):
-            state_file.unlink(missing_ok=True)
+            if only is None:
+                state_file.unlink(missing_ok=True)
+            continue
+        if only is not None and doc.get("run_id") != only:
             continue
         owner = doc.get("owner_pid")
         if owner and processes.psutil.pid_exists(owner):
@@ -108,12 +119,12 @@ def cmd_down(args) -> int:
         if left:
             print(f"eg-harness: could not stop {[p.pid for p in left]}", file=sys.stderr)
             return EXIT_FAILED
-    for line in processes.sweep_orphans():
+    for line in processes.sweep_orphans(only):
         print(f"stopped orphans of run {line}")
         stopped += 1
     from eg_harness.targets.kind import state as kind_state
 
-    removed, failed = kind_state.sweep(console())
+    removed, failed = kind_state.sweep(console(), only)
     stopped += removed
     if failed:
         print(f"eg-harness: could not remove kind leftovers: {'; '.join(failed)}", file=sys.stderr)

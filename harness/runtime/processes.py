@@ -271,12 +271,20 @@ def stale_run_dirs() -> list[Path]:
     return stale
 
 
-def sweep_orphans() -> list[str]:
+def sweep_orphans(only: str | None = None) -> list[str]:
     """Stop components of earlier runs whose harness process is gone (killed with -9), and
-    remove their run dirs."""
+    remove their run dirs; with `only`, of that run alone (its short-lived stacks' ids begin
+    with it)."""
+
+    def wanted(run_id: str) -> bool:
+        # a run id from the environment, or a stale run dir's name (eg-harness-<run id>-...)
+        return (
+            only is None or run_id == only or run_id.startswith((f"{only}-", f"eg-harness-{only}-"))
+        )
+
     counts: dict[str, int] = {}
     for _ in range(SWEEP_ROUNDS):
-        by_run = _orphans_by_run()
+        by_run = {r: ps for r, ps in _orphans_by_run().items() if wanted(r)}
         if not by_run:
             break
         for run_id, procs in by_run.items():
@@ -284,6 +292,8 @@ def sweep_orphans() -> list[str]:
             counts[run_id] = counts.get(run_id, 0) + len(procs)
     stopped = [f"{run_id}: {n} process(es)" for run_id, n in counts.items()]
     for d in stale_run_dirs():
+        if only is not None and not d.name.startswith(f"eg-harness-{only}-"):
+            continue
         shutil.rmtree(d, ignore_errors=True)
         stopped.append(f"{d.name}: run dir")
     return stopped

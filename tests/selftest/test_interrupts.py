@@ -138,9 +138,10 @@ def test_interrupted_parallel_run_leaves_nothing(tmp_path, sig, to_group):
     assert not alive, f"still running after the run ended: {alive}\n{output}"
 
 
-@pytest.mark.serial  # `down` also stops every stack `up` left: none of the other tests' may run
 def test_killed_run_is_cleaned_by_down(tmp_path):
-    """SIGKILL leaves orphans by definition; `eg-harness down` must find and stop them."""
+    """SIGKILL leaves orphans by definition; `eg-harness down` must find and stop them. With
+    `--run`, only that run's: plain `down` would also stop the stack of any `up` running beside
+    this test (test_cli_up.py), so this one would have to run alone; the sweep is the same."""
     run = LiveRun(tmp_path, ["--suite", "startup"])
     try:
         run.wait_output("target local ready")
@@ -148,7 +149,7 @@ def test_killed_run_is_cleaned_by_down(tmp_path):
         run.proc.wait(30)
         wait_for("the killed run's orphans to be visible", lambda: leftovers(run.run_id), 10)
         down = subprocess.run(
-            [*harness_cmd(), "down"],
+            [*harness_cmd(), "down", "--run", run.run_id],
             cwd=REPO,
             env=_env(),
             capture_output=True,

@@ -253,6 +253,42 @@ def test_sweep_orphans_stops_only_processes_whose_owner_is_dead(monkeypatch):
         _kill_all([], [orphan, owned])
 
 
+def test_sweep_orphans_of_one_run_leaves_other_orphans(monkeypatch, tmp_path):
+    """`down --run ID`: that run's orphans and run dir go (also its short-lived stacks'),
+    another killed run's stay for its own `down`."""
+    monkeypatch.setattr(p.tempfile, "gettempdir", lambda: str(tmp_path))
+    mine, other, dead = _run_id(), _run_id(), _dead_pid()
+    dirs = {r: tmp_path / f"eg-harness-{r}-x1" for r in (mine, other)}
+    for d in dirs.values():
+        d.mkdir()
+        (d / p.OWNER_FILE).write_text(str(dead))
+    procs = {
+        r: subprocess.Popen(
+            [sys.executable, "-c", SLEEP],
+            env=_clean_env(**{p.RUN_ID_ENV: r, p.OWNER_ENV: str(dead)}),
+            stdin=subprocess.DEVNULL,
+        )
+        for r in (f"{mine}-own1-p1", other)
+    }
+    try:
+        if psutil.pid_exists(dead):
+            pytest.skip(f"pid {dead} was reused before the sweep")
+        ours = {x.pid for x in procs.values()}
+        real_iter = psutil.process_iter
+        monkeypatch.setattr(
+            psutil,
+            "process_iter",
+            lambda *a, **k: (proc for proc in real_iter(*a, **k) if proc.pid in ours),
+        )
+        stopped = p.sweep_orphans(mine)
+        assert f"{mine}-own1-p1: 1 process(es)" in stopped, stopped
+        procs[f"{mine}-own1-p1"].wait(5)  # raises TimeoutExpired if the sweep missed it
+        assert not dirs[mine].exists()
+        assert procs[other].poll() is None and dirs[other].is_dir(), stopped
+    finally:
+        _kill_all([], list(procs.values()))
+
+
 def test_sweep_orphans_stops_a_kernel_found_only_by_its_stale_run_dir(monkeypatch, tmp_path):
     # A kernel carries no run id (EG keeps its environment minimal), only its connection file
     # under the run dir; the dir's owner (the harness) was killed.

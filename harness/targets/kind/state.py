@@ -85,11 +85,14 @@ def down_commands(doc: dict) -> list[list[str]]:
     ]
 
 
-def sweep(progress=print) -> tuple[int, list[str]]:
-    """Undo every abandoned record; returns (how many, what could not be undone)."""
+def sweep(progress=print, run_id: str | None = None) -> tuple[int, list[str]]:
+    """Undo every abandoned record (or only `run_id`'s); returns (how many, what could not be
+    undone)."""
     failed: list[str] = []
     count = 0
     for doc in abandoned():
+        if run_id is not None and doc["run_id"] != run_id:
+            continue
         count += 1
         ok = True
         for argv in down_commands(doc):
