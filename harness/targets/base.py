@@ -132,6 +132,7 @@ class Target(ABC):
     `ability()` so a scenario never guesses with hasattr."""
 
     kind: str = "abstract"
+    hub_on_demand: bool = False  # a hub that starts when a test first needs it (LocalTarget)
 
     def __init__(self, run_id: str | None = None) -> None:
         self.run_id: str = run_id or new_run_id()
@@ -175,12 +176,18 @@ class Target(ABC):
     def versions(self) -> dict[str, str]:
         return {}
 
+    def started_hub(self) -> HubEndpoint | None:
+        """The hub endpoint, without starting a hub that waits until a test needs it (the
+        local target in a serial run): for describing the target, never for using it."""
+        return self.hub
+
     def endpoints(self) -> dict[str, str]:
         out = {}
         if self.gateway:
             out["gateway"] = self.gateway.url
-        if self.hub:
-            out["hub"] = self.hub.url
+        hub = self.started_hub()
+        if hub:
+            out["hub"] = hub.url
         return out
 
     def conformance_kernelspecs(self) -> list[str]:
@@ -200,7 +207,7 @@ class Target(ABC):
             "kind": self.kind,
             "run_id": self.run_id,
             "gateway": asdict(self.gateway) if self.gateway else None,
-            "hub": asdict(self.hub) if self.hub else None,
+            "hub": asdict(self.hub) if self.hub else None,  # started, if it waits
             "spark": asdict(self.spark) if self.spark else None,
             "capabilities": self.capabilities.to_dict(),
             "notes": list(self.notes),
@@ -226,7 +233,7 @@ class Target(ABC):
     def capability_report(self) -> dict[str, bool]:
         """What the report lists: the stored facts plus what the endpoints and abilities imply."""
         return {
-            "has_hub": self.hub is not None,
+            "has_hub": self.hub_on_demand or self.started_hub() is not None,
             "has_spark": self.spark is not None,
             "has_kubernetes": self.ability(ClusterAccess) is not None,
             **{name: self.ability(cls) is not None for name, cls in ABILITIES.items()},

@@ -312,8 +312,12 @@ def test_destructive_tests_skip_on_a_target_that_forbids_them(pytester):
                 self.capabilities = Capabilities(destructive_allowed=allowed)
 
         @pytest.fixture(scope="session")
-        def target(request):
+        def target_unprovisioned(request):
             return FakeTarget(request.config.getoption("allow_destructive") is True)
+
+        @pytest.fixture(scope="session")
+        def target(target_unprovisioned):
+            return target_unprovisioned
         """
     )
     pytester.makepyfile(

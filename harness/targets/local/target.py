@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 import psutil
@@ -58,13 +59,17 @@ class LocalTarget(
         gateway_config: dict | None = None,
         hub_settings: dict | None = None,
         with_hub: bool = True,
+        hub_on_demand: bool = False,
     ):
         """`versions` (upgrade/versions.py) picks the components' releases (default: today's
         pins); `gateway_env`, `gateway_config` (EG traitlets, e.g. culling) and `hub_settings`
         are deployment choices an operator makes (e.g. session persistence, `cleanup_servers`),
         applied before any fault. `with_hub=False` stands up the gateway alone, for work that
         goes straight at it (a bench of gateway journeys): no idle hub and proxy beside what is
-        measured, and about 2.5 s less to start."""
+        measured, and about 2.5 s less to start. `hub_on_demand` starts the hub and proxy the
+        first time something asks for `hub` (a serial run's first test that needs them): a run
+        whose tests all go straight at the gateway (most negative twins) never pays the 2.4
+        CPU-s of a hub start; a parallel run's controller cannot know, so it starts them."""
         super().__init__(run_id)
         from eg_harness.upgrade import versions as version_sets
 
@@ -73,6 +78,8 @@ class LocalTarget(
         self._gateway_config = dict(gateway_config or {})
         self._hub_settings = dict(hub_settings or {})
         self._with_hub = with_hub
+        self._hub_lock = threading.Lock()
+        self.hub_on_demand = with_hub and hub_on_demand
         self._chp: envs.ProxyInstall | None = None
         self._own_stacks = 0  # short-lived stacks made from this one (they are numbered)
         self._proxy_token: str | None = None
@@ -102,14 +109,8 @@ class LocalTarget(
         self._gw_env = gw_env
         hub_env = version_sets.ensure("hub", self.stack_versions, progress)
         self._hub_env = hub_env
-        chp = self._chp = envs.ensure_proxy(progress)
+        self._chp = envs.ensure_proxy(progress)
         span.mark("environments_ready")
-        if self._with_hub:
-            self.notes.append(
-                "proxy: configurable-http-proxy from npm"
-                if chp.kind == "npm"
-                else "proxy: PyPI configurable-http-proxy drop-in (npm unavailable; no SSL/metrics)"
-            )
         self.run_dir = Path(tempfile.mkdtemp(prefix=f"eg-harness-{self.run_id}-"))
         # Lets `eg-harness down` remove the dir of a run that was killed with -9.
         (self.run_dir / processes.OWNER_FILE).write_text(str(os.getpid()))
@@ -132,19 +133,8 @@ class LocalTarget(
                     run, run.ports["gateway"], modes[0], self.gateway.token, progress
                 )
             span.mark("gateway_ready")
-            if self._with_hub:
-                proxy_token = self._proxy_token = proxy.start_chp(run, chp, progress)
-                span.mark("proxy_ready")
-                self.hub = hub.start(
-                    run,
-                    hub_env,
-                    self.gateway,
-                    proxy_token,
-                    self._faults,
-                    progress,
-                    extra_settings=self._hub_settings,
-                )
-                span.mark("hub_ready")
+            if self._with_hub and not self.hub_on_demand:
+                self._start_hub(span, progress)
         except BaseException as exc:
             recorder.record(span.finish(False, str(exc)[:300]))
             self.teardown()
@@ -162,14 +152,66 @@ class LocalTarget(
             )
             run.versions["pyspark (driver)"] = gw_env.version_of("pyspark") or "?"
         run.versions["ipykernel (gateway kernels)"] = gw_env.version_of("ipykernel") or "?"
-        if self._with_hub:
-            run.versions.update(
-                {
-                    "configurable-http-proxy": f"{chp.version} ({chp.kind})",
-                    "jupyter_server (user servers)": hub_env.version_of("jupyter_server") or "?",
-                    "jupyterlab (user servers)": hub_env.version_of("jupyterlab") or "?",
-                }
-            )
+        self._progress = progress
+
+    def _start_hub(self, span: Span, progress) -> None:
+        """The proxy, then the hub behind it; their versions and notes for the report."""
+        run, chp = self._run, self._chp
+        assert run is not None and chp is not None and self.gateway is not None
+        proxy_token = self._proxy_token = proxy.start_chp(run, chp, progress)
+        span.mark("proxy_ready")
+        self._hub = hub.start(
+            run,
+            self._hub_env,
+            self.gateway,
+            proxy_token,
+            self._faults,
+            progress,
+            extra_settings=self._hub_settings,
+        )
+        span.mark("hub_ready")
+        self.notes.append(
+            "proxy: configurable-http-proxy from npm"
+            if chp.kind == "npm"
+            else "proxy: PyPI configurable-http-proxy drop-in (npm unavailable; no SSL/metrics)"
+        )
+        run.versions.update(
+            {
+                "configurable-http-proxy": f"{chp.version} ({chp.kind})",
+                "jupyter_server (user servers)": self._hub_env.version_of("jupyter_server") or "?",
+                "jupyterlab (user servers)": self._hub_env.version_of("jupyterlab") or "?",
+            }
+        )
+
+    # -- the hub, started when first needed (hub_on_demand) ---------------------------------
+    _hub = None
+    hub_on_demand = False
+
+    @property
+    def hub(self):
+        """The hub endpoint; with `hub_on_demand`, asking for it starts the hub (once, also
+        when several threads ask at once), and its start is a span of its own."""
+        if self.hub_on_demand:
+            with self._hub_lock:
+                if self.hub_on_demand and self._run is not None:
+                    span = Span("hub_provision", {"target": "local", "stack": self.run_id})
+                    span.mark("requested")
+                    try:
+                        self._start_hub(span, getattr(self, "_progress", print))
+                    except BaseException as exc:
+                        recorder.record(span.finish(False, str(exc)[:300]))
+                        raise
+                    finally:
+                        self.hub_on_demand = False
+                    recorder.record(span.finish(True))
+        return self._hub
+
+    @hub.setter
+    def hub(self, value) -> None:
+        self._hub = value
+
+    def started_hub(self):
+        return self._hub
 
     # -- one stack, several processes (pytest-xdist workers) -------------------------------
     def handoff(self) -> dict:
@@ -181,6 +223,7 @@ class LocalTarget(
         }
 
     def attach(self, handoff: dict) -> None:
+        self.hub_on_demand = False  # the owner decided: its hub is in the handoff, or none is
         super().attach(handoff)
         self.run_dir = Path(handoff["run_dir"])
         self._shared_pids = dict(handoff["pids"])
@@ -265,6 +308,8 @@ class LocalTarget(
     def _proc(self, name: str) -> processes.ManagedProcess:
         if self._run is None:
             raise RuntimeError("the target is not provisioned")
+        if name in ("hub", "proxy") and self.hub is None:  # asking starts one that waits
+            raise ValueError(f"no component {name!r}: this stack has no hub")
         for p in reversed(self._run.supervisor.procs):
             if p.name == name:
                 return p
@@ -447,6 +492,12 @@ class LocalTarget(
 
     # -- teardown --------------------------------------------------------------------------
     def teardown(self) -> dict[str, list[str]]:
+        if self.hub_on_demand and self._run is not None:
+            self.notes.append(
+                "hub and proxy not started: no test of this run needed them (a serial run "
+                "starts them when its first test asks for the hub)"
+            )
+        self.hub_on_demand = False  # a hub nobody needed is not started to be stopped
         left: dict[str, list[str]] = {"processes": [], "ports": []}
         span = Span("target_teardown", {"target": "local"}, test="(session)")
         span.mark("requested")
