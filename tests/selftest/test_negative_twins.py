@@ -22,6 +22,10 @@ for fault in CATALOGUE:
             TWINS.setdefault(f"{fault.name}:{catch.suite}", []).append(catch)
 
 
+# Twins whose scenarios go straight at the gateway: their runs must not start a hub.
+GATEWAY_ONLY = {"gateway_no_token:auth", "gateway_socket_timeout_zero:throughput"}
+
+
 @pytest.mark.parametrize("twin", sorted(TWINS))
 def test_fault_is_caught_by_its_scenarios(twin, harness):
     fault, suite = twin.split(":")
@@ -39,4 +43,9 @@ def test_fault_is_caught_by_its_scenarios(twin, harness):
                     f"{test['name']}: {word!r} not in {test['message']!r}"
                 )
     assert fault in " ".join(run.results["target"]["faults"])
+    # A serial run starts its hub when a test first asks for it (hub_provision), else never.
+    hub_started = [s for s in run.results["spans"] if s["name"] == "hub_provision"]
+    assert len(hub_started) == ("hub" in run.results["target"]["endpoints"]), hub_started
+    if twin in GATEWAY_ONLY:
+        assert not hub_started, f"{twin}: its scenarios never ask for the hub"
     assert not any(run.results["cleanup"].get(k) for k in run.results["cleanup"])
