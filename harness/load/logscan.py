@@ -9,9 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+PORT_RACE = "Address already in use"
+
 LOG_SIGNATURES = (
     (
-        "Address already in use",
+        PORT_RACE,
         "a kernel died binding a port another process took first (the port race of local "
         "launches); EG had already answered 201, and its restarter relaunches the kernel on the "
         "same ports, so it never recovers",
@@ -39,9 +41,6 @@ def log_findings(log: Path) -> list[list[Any]]:
         return []
     text = log.read_text(errors="replace")
     return [[sig, text.count(sig), meaning] for sig, meaning in LOG_SIGNATURES if sig in text]
-
-
-PORT_RACE = LOG_SIGNATURES[0][0]
 
 
 def died_in_port_race(log: Path, kernel_id: str) -> bool:

@@ -292,7 +292,7 @@ def sweep_orphans(only: str | None = None) -> list[str]:
             counts[run_id] = counts.get(run_id, 0) + len(procs)
     stopped = [f"{run_id}: {n} process(es)" for run_id, n in counts.items()]
     for d in stale_run_dirs():
-        if only is not None and not d.name.startswith(f"eg-harness-{only}-"):
+        if not wanted(d.name):
             continue
         shutil.rmtree(d, ignore_errors=True)
         stopped.append(f"{d.name}: run dir")

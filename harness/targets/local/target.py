@@ -79,6 +79,7 @@ class LocalTarget(
         self._hub_settings = dict(hub_settings or {})
         self._with_hub = with_hub
         self._hub_lock = threading.Lock()
+        self._progress = print  # provision's, for a hub started later
         self.hub_on_demand = with_hub and hub_on_demand
         self._chp: envs.ProxyInstall | None = None
         self._own_stacks = 0  # short-lived stacks made from this one (they are numbered)
@@ -184,9 +185,6 @@ class LocalTarget(
         )
 
     # -- the hub, started when first needed (hub_on_demand) ---------------------------------
-    _hub = None
-    hub_on_demand = False
-
     @property
     def hub(self):
         """The hub endpoint; with `hub_on_demand`, asking for it starts the hub (once, also
@@ -197,7 +195,7 @@ class LocalTarget(
                     span = Span("hub_provision", {"target": "local", "stack": self.run_id})
                     span.mark("requested")
                     try:
-                        self._start_hub(span, getattr(self, "_progress", print))
+                        self._start_hub(span, self._progress)
                     except BaseException as exc:
                         recorder.record(span.finish(False, str(exc)[:300]))
                         raise
@@ -308,8 +306,8 @@ class LocalTarget(
     def _proc(self, name: str) -> processes.ManagedProcess:
         if self._run is None:
             raise RuntimeError("the target is not provisioned")
-        if name in ("hub", "proxy") and self.hub is None:  # asking starts one that waits
-            raise ValueError(f"no component {name!r}: this stack has no hub")
+        if name in ("hub", "proxy") and self.hub_on_demand:
+            _ = self.hub  # a hub that waits for its first use starts now
         for p in reversed(self._run.supervisor.procs):
             if p.name == name:
                 return p
