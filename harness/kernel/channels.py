@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -479,15 +480,27 @@ class KernelChannels:
             if reply is not None and iopub:
                 return reply
 
-    def wait_status(self, wanted: set[str], timeout: float) -> tuple[str, float, list[str]]:
+    def wait_status(
+        self,
+        wanted: set[str],
+        timeout: float,
+        enough: Callable[[], str | None] | None = None,
+    ) -> tuple[str, float, list[str]]:
         """The first iopub status in `wanted` within `timeout`: (state, seconds, states seen).
 
         For the statuses a server sends on its own (a restarter's "restarting" and "dead"), which
-        answer no request of ours; whatever else arrives meanwhile is dropped.
+        answer no request of ours; whatever else arrives meanwhile is dropped. `enough`, asked
+        about once a second, ends the wait early with its reason when the caller can tell the
+        status will not come (proving an absence need not cost the whole bound).
         """
         t0 = time.monotonic()
         seen: list[str] = []
         while (left := t0 + timeout - time.monotonic()) > 0:
+            if enough is not None and (reason := enough()):
+                raise ChannelsError(
+                    f"no iopub status {sorted(wanted)} after {time.monotonic() - t0:.1f}s, "
+                    f"{reason} (statuses seen: {seen or 'none'})"
+                )
             frame = self.recv(min(left, 1.0))
             if frame is None or frame.get("channel") != "iopub" or m.msg_type(frame) != "status":
                 continue

@@ -14,7 +14,7 @@ import time
 
 import pytest
 from eg_harness.kernel import messages as m
-from eg_harness.kernel.channels import KernelChannels, ReplyTimeout
+from eg_harness.kernel.channels import ChannelsError, KernelChannels, ReplyTimeout
 
 from tests.unit.ws_server import OneShotServer, Peer
 
@@ -104,3 +104,44 @@ def test_a_slow_request_is_never_overtaken_by_its_probes():
     # Probes went out while it worked; their answers never reach a reader of the socket.
     assert probes
     assert not [f for f in read if m.parent_id(f) in probes], read
+
+
+def _status_after(delay_s: float, state: str, stop: threading.Event):
+    """A kernel that says nothing until `delay_s`, then one iopub status (a restarter's)."""
+
+    def behave(peer: Peer) -> None:
+        if stop.wait(delay_s):
+            return
+        msg = m.new_message("status", {"execution_state": state}, session="k")
+        msg["channel"] = "iopub"
+        peer.send_text(json.dumps(msg))
+        stop.wait(10)
+
+    return behave
+
+
+@pytest.mark.parametrize(("status_at", "enough_at"), [(0.3, 2.0), (30.0, 1.0)])
+def test_a_status_wait_ends_early_only_when_the_caller_says_enough(status_at, enough_at):
+    stop = threading.Event()
+    with OneShotServer(_status_after(status_at, "restarting", stop)) as server:
+        ch = KernelChannels(server.url, connect_timeout=5)
+        t0 = time.monotonic()
+        try:
+
+            def enough():
+                return "proved silent" if time.monotonic() - t0 >= enough_at else None
+
+            try:
+                state, _took, _seen = ch.wait_status({"restarting", "dead"}, QUIET, enough)
+                outcome = state
+            except ChannelsError as exc:
+                outcome = str(exc)
+            took = time.monotonic() - t0
+        finally:
+            stop.set()
+            ch.close()
+    if status_at < enough_at:
+        assert outcome == "restarting" and took < enough_at, (outcome, took)
+    else:
+        assert "proved silent" in outcome and "no iopub status" in outcome, outcome
+        assert enough_at <= took < enough_at + 2, f"took {took:.1f}s: enough did not end it"
