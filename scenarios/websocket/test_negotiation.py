@@ -8,6 +8,8 @@ answers without a subprotocol must fall back to legacy, as Jupyter's own clients
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from eg_harness.kernel.channels import ChannelsError
 from eg_harness.kernel.framing import LEGACY, V1
@@ -28,7 +30,7 @@ def test_negotiated_protocol_works(hop, hop_kernel, offer, run_state):
             f"{hop.name} selected {selected!r}, which the client did not offer ({offered})"
         )
         try:
-            reply = ch.wait_ready(hop.client.launch_timeout)
+            reply = _ready(hop, hop_kernel, ch)
         except ChannelsError as exc:
             hint = (
                 "every v1 message is a binary frame, so binary WebSocket frames are not getting "
@@ -60,3 +62,43 @@ def test_negotiated_protocol_works(hop, hop_kernel, offer, run_state):
         )
     finally:
         ch.close()
+
+
+QUICK_S = 5.0  # a ready kernel answers kernel_info in well under a second
+
+
+def _ready(hop, kernel_id: str, ch):
+    """kernel_info over `ch`; a v1 socket that stays silent is checked against the legacy
+    protocol on the same kernel instead of waited on for the whole launch timeout.
+
+    The kernel was just started, so silence alone cannot tell a hop that drops binary frames
+    from a kernel still booting. A legacy socket can: once the same kernel has answered over
+    it, the kernel is up, and the v1 socket gets one more short window (its kernel_info is
+    sent again) before its silence is the hop's fault. A correct but busy stack only waits
+    longer; a broken one is named in seconds, not the launch timeout.
+    """
+    timeout = hop.client.launch_timeout
+    if ch.subprotocol != V1:
+        return ch.wait_ready(timeout)
+    try:
+        return ch.wait_ready(min(QUICK_S, timeout))
+    except ChannelsError:
+        pass
+    control = hop.client.channels(kernel_id, subprotocols=[])
+    try:
+        t0 = time.monotonic()
+        try:
+            control.wait_ready(timeout)
+        except ChannelsError as exc:
+            raise AssertionError(
+                f"{hop.name}: kernel {kernel_id} answers over neither v1 nor legacy ({exc})"
+            ) from None
+        legacy_s = time.monotonic() - t0
+    finally:
+        control.close()
+    try:
+        return ch.wait_ready(QUICK_S)
+    except ChannelsError as exc:
+        raise ChannelsError(
+            f"{exc}; the same kernel answered kernel_info over legacy in {legacy_s:.1f}s"
+        ) from None
