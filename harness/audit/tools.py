@@ -50,7 +50,7 @@ def _compile_bytecode(env: envs.PythonEnv, progress: envs.Progress) -> None:
     marker = env.path / ".eg-harness-bytecode"
     if marker.exists():
         return
-    with envs._locked(env.path.with_name(f".{env.path.name}-bytecode.lock")):
+    with envs.locked(env.path.with_name(f".{env.path.name}-bytecode.lock")):
         if marker.exists():
             return
         progress(f"compiling the {env.name} environment's modules (once)")
@@ -112,7 +112,7 @@ def eg_chart(env: envs.PythonEnv, progress: envs.Progress = print) -> Path:
     chart = root / "enterprise-gateway"
     if (chart / "Chart.yaml").exists():
         return chart
-    with envs._locked(envs.cache_dir() / "charts" / f".eg-{pin['sha256'][:12]}.lock"):
+    with envs.locked(envs.cache_dir() / "charts" / f".eg-{pin['sha256'][:12]}.lock"):
         if (chart / "Chart.yaml").exists():
             return chart
         progress(f"fetching Enterprise Gateway's chart from PyPI ({pin['requirement']} sdist)")

@@ -140,6 +140,10 @@ def cmd_setup(args) -> int:
     for name in ("gateway", "hub"):
         env = envs.ensure_python_env(name, resources.LOCAL_CLUSTER / f"{name}.lock", say)
         say(f"{name} environment: {env.path}")
+        if name == "gateway":
+            from eg_harness.targets.local import spark_cds
+
+            spark_cds.ensure(env, say)
     proxy = envs.ensure_proxy(say)
     say(f"proxy: configurable-http-proxy {proxy.version} ({proxy.kind})")
     return EXIT_OK

@@ -75,7 +75,7 @@ def _resolve_shim(shim: str) -> str:
 
 
 @contextmanager
-def _locked(path: Path):
+def locked(path: Path):
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -126,7 +126,7 @@ def ensure_python_env(name: str, lockfile: Path, progress: Progress = print) -> 
     marker = path / ".eg-harness-complete"
     if marker.exists():
         return env
-    with _locked(cache_dir() / "envs" / f".{name}-{key}.lock"):
+    with locked(cache_dir() / "envs" / f".{name}-{key}.lock"):
         if marker.exists():
             return env
         if path.exists():
@@ -181,7 +181,7 @@ def ensure_proxy(progress: Progress = print) -> ProxyInstall:
             path / "node_modules" / "configurable-http-proxy" / "bin" / "configurable-http-proxy"
         )
         marker = path / ".eg-harness-complete"
-        with _locked(cache_dir() / "proxy" / f".npm-{npm_version}.lock"):
+        with locked(cache_dir() / "proxy" / f".npm-{npm_version}.lock"):
             if not marker.exists():
                 progress(f"installing configurable-http-proxy {npm_version} from npm")
                 path.mkdir(parents=True, exist_ok=True)

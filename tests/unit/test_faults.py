@@ -131,6 +131,7 @@ def test_gateway_config_and_wrapper_reach_the_gateway(tmp_path, monkeypatch):
 
     class Env:
         python = "/py"
+        path = tmp_path / "env"  # holds no Spark driver archive
 
         def bin(self, name):
             return f"/bin/{name}"

@@ -111,3 +111,29 @@ def test_pod_resources_name_what_differs():
     )
     assert "memory request is 1408Mi, expected 2g plus Spark's overhead" in problems[0]
     assert "cpu request is 1, expected 2" in problems[1]
+
+
+def test_driver_class_archive_is_optional_and_keyed_by_java(tmp_path, monkeypatch):
+    """Without an archive the driver's options are the kernelspec's own; with one, the JVM is
+    told where it is and to stay quiet if it cannot use it (another Java, another Spark)."""
+    import shutil
+
+    from eg_harness.runtime.envs import PythonEnv
+    from eg_harness.targets.local import kernelspecs, spark_cds
+
+    if shutil.which("java") is None:
+        pytest.skip("no java: the archive is keyed by the Java that made it")
+    env = PythonEnv("gateway", tmp_path, tmp_path / "gateway.lock")
+    assert spark_cds.jvm_options(env) == ""
+    assert spark_cds.ensure(env, lambda _m: None) is None  # no spark-submit in this env
+    path = spark_cds.archive_path(env)
+    assert path.parent == tmp_path and path.name.startswith("spark-driver-")
+    path.write_bytes(b"not really an archive")
+    opts = spark_cds.jvm_options(env)
+    assert f"-XX:SharedArchiveFile={path}" in opts and "-Xlog:cds=off" in opts
+    # The kernelspec carries the placeholder, and rendering leaves none behind.
+    assert spark_cds.driver_jvm() == "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+    names = kernelspecs.render(tmp_path / "k", [], {spark_cds.PLACEHOLDER: opts})
+    spec = (tmp_path / "k" / "spark_python_local" / "kernel.json").read_text()
+    assert "spark_python_local" in names and spark_cds.PLACEHOLDER not in spec
+    assert "SharedArchiveFile" in spec

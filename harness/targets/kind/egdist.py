@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eg_harness.errors import TargetUnavailable
-from eg_harness.runtime.envs import _locked, cache_dir
+from eg_harness.runtime.envs import cache_dir, locked
 from eg_harness.targets.kind.pins import Pins, load_pins
 
 
@@ -61,7 +61,7 @@ def ensure_eg_dist(progress=print, pins: Pins | None = None) -> EgDist:
     root = dest / eg["sdist"].removesuffix(".tar.gz")
     if marker.exists():
         return EgDist(root, eg["version"])
-    with _locked(base / f".{dest.name}.lock"):
+    with locked(base / f".{dest.name}.lock"):
         if marker.exists():
             return EgDist(root, eg["version"])
         progress(f"fetching the EG {eg['version']} sdist (its helm chart and kernel files)")

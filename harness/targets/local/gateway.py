@@ -13,7 +13,7 @@ from eg_harness.runtime import envs, ports, processes
 from eg_harness.runtime.secrets import new_token
 from eg_harness.targets.base import GatewayEndpoint
 from eg_harness.targets.faults import Fault
-from eg_harness.targets.local import kernelspecs
+from eg_harness.targets.local import kernelspecs, spark_cds
 from eg_harness.targets.local.components import LocalRun
 
 SETTINGS = json.loads((resources.LOCAL_CLUSTER / "gateway.json").read_text())
@@ -45,6 +45,7 @@ def launch(
         "{gateway_python}": gw_env.python,
         "{launchers}": str(resources.LOCAL_CLUSTER / "launchers"),
         "{run_dir}": str(run.run_dir),
+        spark_cds.PLACEHOLDER: spark_cds.jvm_options(gw_env),
     }
     if name == "gateway":
         # A restart on another release: its kernels run on that release's Python.
