@@ -403,8 +403,9 @@ class Upgrade:
                         uf.errors.append(f"state of the {k.kind} kernel: {why}")
                 if k.stream is not None:
                     flowing = k.closed is None and k.last_output > t0 + facts.operator_s
-                    if not flowing:
-                        # One more look: output may be a moment late after a slow step.
+                    if not flowing and listed:
+                        # One more look: output may be a moment late after a slow step. (A
+                        # kernel the gateway no longer lists has no output left to send.)
                         with contextlib.suppress(Exception):
                             from eg_harness.runtime.waits import wait_for
 
