@@ -54,9 +54,11 @@ def test_reconnect_keeps_state_and_reports_buffering(hop, hop_kernel, run_state)
     ch.ws.sock.close()  # an abrupt drop, not a polite close: what a network failure does
     again = hop.channels(hop_kernel, "v1", session=session)
     try:
-        # Wait for this execution to end: its idle status, replayed or live.
+        # Wait for this execution to end: its idle status, replayed or live. The cell ends 2s
+        # after it starts; a kernel_info probe behind it, answered while nothing of the cell
+        # came, proves the cell's messages are not coming (not replayed) without the 15s.
         try:
-            res = again.collect(req, 15)  # the cell ends 2s after it starts
+            res = again.collect(req, 15, probe_after=1.0)
             replayed = True
         except ChannelsError:
             res, replayed = None, False
