@@ -101,12 +101,10 @@ def test_gateway_sigterm_shuts_its_kernels_down(stack, gw, run_state, finding):
     stopped = time.monotonic() - t0
     for h in handles.values():
         h.channels.close()
-    # EG shuts its local kernels down (and waits for them) before it exits: a python3 kernel
-    # still running a few seconds after its gateway is already the orphan, with no need to
-    # wait longer for the others. Remote kernels are not the gateway's children once they run
-    # on their own; give their shutdown a moment (bounded), then anything still running is one.
-    # EG waits for a remote kernel's death too (its shutdown polls the process proxy), so
-    # the moment is short; the time it took is recorded (kernels_gone_after_sigterm_s).
+    # EG shuts its kernels down and waits for them before it exits: a python3 kernel (its own
+    # child) still running a few seconds after it is already the orphan, with no need to wait
+    # for the others. Remote kernels are not its children; give their end a moment (bounded),
+    # then anything still running is an orphan. The time they took is a metric.
     t_gone = time.monotonic()
     if wait_for_quietly(lambda: not stack.kernel_processes(ids["python3"]), 5) and (
         wait_for_quietly(lambda: not any(stack.kernel_processes(k) for k in ids.values()), 10)

@@ -23,7 +23,7 @@ NO_JAVA = (
 
 def endpoint() -> SparkEndpoint | None:
     """The Spark endpoint, or None when no java can run a driver."""
-    if shutil.which("java", path=_java_path()) is None:
+    if shutil.which("java", path=java_path()) is None:
         return None
     profile = json.loads((resources.LOCAL_CLUSTER / "hub" / "spark_profile.json").read_text())
     options = profile["options"]
@@ -52,7 +52,7 @@ def endpoint() -> SparkEndpoint | None:
     )
 
 
-def _java_path() -> str:
+def java_path() -> str:
     java_home = os.environ.get("JAVA_HOME")
     extra = [os.path.join(java_home, "bin")] if java_home else []
     return os.pathsep.join([*extra, os.environ.get("PATH", os.defpath)])

@@ -53,7 +53,7 @@ def driver_jvm() -> str:
 
 def archive_path(gw_env: envs.PythonEnv) -> Path | None:
     """Where this Java's archive for `gw_env` lives; None without Java."""
-    java = shutil.which("java", path=spark._java_path())
+    java = shutil.which("java", path=spark.java_path())
     if java is None:
         return None
     real = Path(java).resolve()
@@ -73,8 +73,10 @@ def ensure(gw_env: envs.PythonEnv, progress) -> Path | None:
     """Make the archive if this environment and Java lack one; None when it cannot be made
     (no Java, no pyspark, a failed dump): the drivers then start without it."""
     path = archive_path(gw_env)
-    if path is None or path.is_file() or not Path(gw_env.bin("spark-submit")).exists():
-        return path if path is not None and path.is_file() else None
+    if path is None or not Path(gw_env.bin("spark-submit")).exists():
+        return None
+    if path.is_file():
+        return path
     with envs.locked(path.with_suffix(".lock")):
         if path.is_file():
             return path
@@ -89,7 +91,7 @@ def ensure(gw_env: envs.PythonEnv, progress) -> Path | None:
                 k: os.environ[k] for k in ("PATH", "HOME", "LANG", "JAVA_HOME") if k in os.environ
             }
             env.update(
-                PATH=f"{Path(gw_env.python).parent}:{spark._java_path()}",
+                PATH=f"{Path(gw_env.python).parent}:{spark.java_path()}",
                 PYSPARK_PYTHON=gw_env.python,
                 PYSPARK_DRIVER_PYTHON=gw_env.python,
                 SPARK_SUBMIT_OPTS=f"{driver_jvm()} -XX:ArchiveClassesAtExit={dump} {QUIET}",
