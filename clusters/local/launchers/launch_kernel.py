@@ -21,6 +21,7 @@ import argparse
 import base64
 import json
 import os
+import random
 import socket
 import sys
 import threading
@@ -39,7 +40,9 @@ def _free_ports(n: int, port_range: str) -> list[int]:
     for _ in range(n):
         s = socket.socket()
         if lo and hi:
-            for port in range(lo, hi + 1):
+            # At random, as EG picks: launchers started together must not all try the same
+            # lowest free ports first.
+            for port in random.sample(range(lo, hi + 1), min(500, hi - lo + 1)):
                 try:
                     s.bind(("127.0.0.1", port))
                     break
