@@ -41,6 +41,21 @@ def _clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def _found(run_id: str, want: set[int], marker: str | None = None) -> set[int]:
+    """The pids run_processes finds, once they are `want` (bounded): a process read in the
+    instant of its exec shows an empty environment (Linux fills /proc/PID/environ's bounds
+    after the exec has closed the pipe Popen waits on), so a scan right after a start can
+    miss it; the sweeps scan until a scan finds nothing for the same reason."""
+    try:
+        return wait_for(
+            f"run {run_id}'s processes {sorted(want)}",
+            lambda: (got := _pids(p.run_processes(run_id, marker))) == want and got,
+            10,
+        )
+    except AssertionError:
+        return _pids(p.run_processes(run_id, marker))
+
+
 def _pids(procs) -> set[int]:
     return {proc.pid for proc in procs}
 
@@ -128,7 +143,7 @@ def test_stop_all_stops_in_reverse_order_and_is_idempotent(tmp_path: Path):
     try:
         first = sup.start("first", [sys.executable, "-c", SLEEP], env=_clean_env())
         second = sup.start("second", [sys.executable, "-c", SLEEP], env=_clean_env())
-        assert _pids(p.run_processes(run_id)) == {first.pid, second.pid}
+        assert _found(run_id, {first.pid, second.pid}) == {first.pid, second.pid}
         assert sup.stop_all() == []
         assert not first.alive() and not second.alive()
         assert p.run_processes(run_id) == []
@@ -147,9 +162,9 @@ def test_marker_discovery_without_the_env_var(tmp_path: Path):
         stdin=subprocess.DEVNULL,
     )
     try:
+        assert _found(run_id, {popen.pid}, marker) == {popen.pid}  # found, so past its exec
         assert p.RUN_ID_ENV not in psutil.Process(popen.pid).environ()
         assert popen.pid not in _pids(p.run_processes(run_id))
-        assert _pids(p.run_processes(run_id, marker)) == {popen.pid}
 
         assert p.sweep_run(run_id, marker) == []
         popen.wait(5)
@@ -171,11 +186,11 @@ def test_sweep_run_leaves_other_runs_alone(tmp_path: Path):
         stdin=subprocess.DEVNULL,
     )
     try:
-        assert _pids(p.run_processes(mine)) == {a.pid}
+        assert _found(mine, {a.pid}) == {a.pid}
         assert p.sweep_run(mine) == []
         a.wait(5)
         assert b.poll() is None
-        assert _pids(p.run_processes(theirs)) == {b.pid}
+        assert _found(theirs, {b.pid}) == {b.pid}
     finally:
         _kill_all([], [a, b])
 
