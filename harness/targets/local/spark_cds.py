@@ -16,7 +16,6 @@ environment (keyed by its pins), named after the Java that made it.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -24,9 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from eg_harness import resources
 from eg_harness.runtime import envs
-from eg_harness.targets.local import spark
+from eg_harness.targets.local import kernelspecs, spark
 
 QUIET = "-Xlog:cds=off -Xlog:cds+dynamic=off"
 PLACEHOLDER = "{driver_jvm_options}"  # in the kernelspec's SPARK_SUBMIT_OPTS
@@ -45,10 +43,8 @@ s.stop()
 def driver_jvm() -> str:
     """The kernelspec's own driver JVM options: the archive is made under the same JIT and GC
     the drivers use."""
-    spec = json.loads(
-        (resources.LOCAL_CLUSTER / "kernelspecs" / spark.KERNELSPEC / "kernel.json").read_text()
-    )
-    return spec["env"]["SPARK_SUBMIT_OPTS"].replace(PLACEHOLDER, "").strip()
+    opts = kernelspecs.patched(spark.KERNELSPEC, [])["env"]["SPARK_SUBMIT_OPTS"]
+    return opts.replace(PLACEHOLDER, "").strip()
 
 
 def archive_path(gw_env: envs.PythonEnv) -> Path | None:
