@@ -1,4 +1,4 @@
-"""What every command shares: exit codes, signal handling, the suite list."""
+"""What every command shares: exit codes (from errors.py), signal handling, the suite list."""
 
 from __future__ import annotations
 
@@ -6,10 +6,17 @@ import signal
 import threading
 
 from eg_harness import resources
-from eg_harness.errors import ConfigError
+from eg_harness.errors import (  # noqa: F401  (re-exported: the commands import them here)
+    EXIT_FAILED,
+    EXIT_INCONCLUSIVE,
+    EXIT_INTERRUPTED,
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_TARGET,
+    EXIT_USAGE,
+    ConfigError,
+)
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TARGET, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-EXIT_INVALID = 4
 SCENARIOS = resources.SCENARIOS
 
 

@@ -28,7 +28,6 @@ from eg_harness.report import noise
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 BASELINE_SCHEMA = "eg-harness-baseline/1"  # figures may carry per_repeat lists (optional)
-EXIT_REGRESSION, EXIT_INVALID = 1, 4
 
 
 class Thresholds(BaseModel):

@@ -10,6 +10,14 @@ no-change (report/noise.py). Without repeats the change is shown and marked as n
 
 Works on any two runs: suite against suite, bench against bench, across targets (what one
 target could not run shows up as skipped or missing, not as a regression).
+
+"No regression" is only worth something when B ran what A ran. So the diff also judges
+coverage: tests of A absent from B, a B whose recorded verdict is not passed or failed (it ran
+no test, never got past set-up, or was interrupted), a B with no verdict at all (a results.json
+from an older harness), and a B whose selection (suites, -k, -m) differs from A's are each
+named and counted, and end the diff with exit 1. ``--allow-subset`` accepts missing tests and a
+different selection (B is meant to be a part of A); it never accepts a B that ran nothing,
+errored or was interrupted.
 """
 
 from __future__ import annotations
@@ -19,9 +27,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-from eg_harness.errors import ConfigError
+from eg_harness.errors import EXIT_FAILED, EXIT_OK, ConfigError
 from eg_harness.report import noise
-from eg_harness.report.model import BAD_OUTCOMES, Results, outcome_rank
+from eg_harness.report.model import BAD_OUTCOMES, OUTCOMES, Results, outcome_rank
 from eg_harness.report.stats import aggregate_spans
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -41,10 +49,23 @@ Category = Literal[
 ]
 REGRESSING: frozenset[str] = frozenset({"newly failing"})
 CATEGORY_ORDER: tuple[str, ...] = Category.__args__  # type: ignore[attr-defined]
+# The verdicts (results.json ``verdict.status``) whose tests a diff can compare: the run
+# executed its selection. no-tests, error and interrupted runs proved nothing about B.
+JUDGED: frozenset[str] = frozenset({"passed", "failed"})
+MISSING_SHOWN = 10  # missing test ids named in the text; diff.json lists all
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class Verdict(_Strict):
+    """A side's verdict: as its results.json recorded it, or derived for an older one."""
+
+    status: str  # passed, failed, error, no-tests, interrupted
+    reason: str = ""
+    exit_code: int | None = None
+    recorded: bool = True  # False: the results.json predates the verdict field
 
 
 class Side(_Strict):
@@ -57,6 +78,25 @@ class Side(_Strict):
     started_at: str | None = None
     repeats: int  # independent measurements of the figures (repeats, or a bench's rounds)
     summary: dict[str, int] = Field(default_factory=dict)
+    verdict: Verdict
+    selection: dict[str, Any] | None = None  # results.json ``selection``, None when older
+
+
+class Problem(_Strict):
+    """One reason B does not cover A: a diff with one not allowed exits 1."""
+
+    kind: Literal["missing tests", "no verdict", "verdict", "selection"]
+    text: str
+    short: str  # the same in a few words, for the last line
+    allowed_by_subset: bool  # --allow-subset accepts it (never a B that ran nothing)
+
+
+class Coverage(_Strict):
+    missing: list[str]  # test ids of A that B did not run at all
+    selection: list[str]  # how B's selection differs from A's, in words
+    problems: list[Problem]
+    allow_subset: bool
+    complete: bool  # no problem left after --allow-subset
 
 
 class TestChange(_Strict):
@@ -102,12 +142,32 @@ class RunDiff(_Strict):
     figures: list[FigureChange]
     figure_confidence: float
     notes: list[str] = Field(default_factory=list)
+    coverage: Coverage
     regressed: bool
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.regressed else 0
+        return EXIT_FAILED if self.regressed or not self.coverage.complete else EXIT_OK
+
+    @property
+    def headline(self) -> str:
+        """The diff's verdict in one word, for the page title and the badge."""
+        if self.regressed:
+            return "REGRESSED"
+        if not self.coverage.complete:
+            return "INCOMPLETE"
+        return "NO REGRESSION"
+
+    def outcome_rows(self) -> list[tuple[str, int, int]]:
+        """Tests per outcome, A against B (summed over repeats), and the totals last."""
+        rows = [
+            (o, self.a.summary.get(o, 0), self.b.summary.get(o, 0))
+            for o in OUTCOMES
+            if self.a.summary.get(o, 0) or self.b.summary.get(o, 0)
+        ]
+        total = ("total", sum(self.a.summary.values()), sum(self.b.summary.values()))
+        return [*rows, total]
 
     def dump(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)
@@ -132,7 +192,8 @@ def load_side(path: str | Path) -> tuple[Side, list[Results]]:
         )
     else:
         raise ConfigError(f"{p} not found: pass a run's report dir or its results.json")
-    runs = [_read(f) for f in files]
+    read = [_read(f) for f in files]
+    runs = [r for r, _doc in read]
     kinds = {r.kind for r in runs}
     first = runs[0]
     bench_repeats = int((first.throughput or {}).get("repeats") or 1)
@@ -148,8 +209,57 @@ def load_side(path: str | Path) -> tuple[Side, list[Results]]:
         started_at=first.started_at,
         repeats=len(runs) if len(runs) > 1 else bench_repeats,
         summary=summary,
+        verdict=side_verdict([(r, doc.get("verdict")) for r, doc in read]),
+        selection=next((doc["selection"] for _r, doc in read if doc.get("selection")), None),
     )
     return side, runs
+
+
+def derived_verdict(r: Results) -> Verdict:
+    """For a results.json written before runs recorded their verdict: the model's own derived
+    verdict (report/verdict.decide over the document's facts) when the model has one, else
+    what its tests and pytest's exit status say (2 interrupted, 3/4 error, 5 no tests)."""
+    status = getattr(getattr(r, "verdict", None), "status", None)
+    if status is None:
+        status = {2: "interrupted", 3: "error", 4: "error", 5: "no-tests"}.get(
+            r.pytest_exit_status or 0
+        )
+    if status is None:
+        status = "no-tests" if not r.tests else ("failed" if r.failed else "passed")
+    return Verdict(
+        status=status,
+        reason=f"no verdict recorded (an older results.json); its tests and exit status say "
+        f"{status}",
+        exit_code=None,
+        recorded=False,
+    )
+
+
+def side_verdict(runs: list[tuple[Results, dict[str, Any] | None]]) -> Verdict:
+    """One verdict for a side: the first repeat that proved nothing, else the first without a
+    recorded verdict, else failed if any repeat failed."""
+    verdicts = []
+    for r, raw in runs:
+        if isinstance(raw, dict) and raw.get("status"):
+            v = Verdict(
+                status=str(raw["status"]),
+                reason=str(raw.get("reason") or ""),
+                exit_code=raw.get("exit_code"),
+            )
+        else:
+            v = derived_verdict(r)
+        if len(runs) > 1:
+            v = v.model_copy(update={"reason": f"{r.run_id}: {v.reason}"})
+        verdicts.append(v)
+    for pick in (
+        lambda v: v.status not in JUDGED,
+        lambda v: not v.recorded,
+        lambda v: v.status == "failed",
+    ):
+        found = next((v for v in verdicts if pick(v)), None)
+        if found is not None:
+            return found
+    return verdicts[0]
 
 
 def _repeat_no(name: str) -> int:
@@ -159,9 +269,22 @@ def _repeat_no(name: str) -> int:
         return 0
 
 
-def _read(f: Path) -> Results:
+def _read(f: Path) -> tuple[Results, dict[str, Any]]:
+    """The typed results and the raw document: ``verdict`` and ``selection`` are read from the
+    document itself, so a diff reads results.json files from before and after they existed."""
     try:
-        return Results.model_validate(json.loads(f.read_text()))
+        doc = json.loads(f.read_text())
+        if not isinstance(doc, dict):
+            raise ConfigError(
+                f"{f} is not an eg-harness results document (not a JSON object): pass the "
+                "results.json of an eg-harness run or bench"
+            )
+        body = {
+            k: v
+            for k, v in doc.items()
+            if k in Results.model_fields or k not in ("verdict", "selection")
+        }
+        return Results.model_validate(body), doc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(
             f"{f} cannot be read ({exc.__class__.__name__}): pass a results.json"
@@ -246,6 +369,119 @@ def test_changes(a_runs: list[Results], b_runs: list[Results]) -> tuple[list[Tes
         )
     changes.sort(key=lambda c: (CATEGORY_ORDER.index(c.category), c.nodeid))
     return changes, unchanged
+
+
+# -- coverage -----------------------------------------------------------------------------------
+def _words(values: Iterable[str]) -> str:
+    return ", ".join(sorted(values))
+
+
+def selection_changes(a: dict[str, Any] | None, b: dict[str, Any] | None) -> list[str]:
+    """How B's selection differs from A's, one phrase each; none when either is unrecorded
+    (the missing tests still show what B did not run)."""
+    if not a or not b:
+        return []
+    out = []
+    sa, sb = set(a.get("suites") or []), set(b.get("suites") or [])
+    if sa - sb:
+        out.append(f"B did not run suite(s) {_words(sa - sb)} that A ran")
+    if sb - sa:
+        out.append(f"B ran suite(s) {_words(sb - sa)} that A did not")
+    for key, flag in (("keyword", "-k"), ("markers", "-m")):
+        if (a.get(key) or None) != (b.get(key) or None):
+            out.append(
+                f"{flag} differs: A {a.get(key) or '(none)'!r}, B {b.get(key) or '(none)'!r}"
+            )
+    if not out and bool(b.get("partial")) and not a.get("partial"):
+        out.append("B is a partial run, A was not")
+    if out and a.get("deselected") != b.get("deselected"):
+        out.append(f"deselected: A {a.get('deselected')}, B {b.get('deselected')}")
+    return out
+
+
+def coverage(
+    side_a: Side,
+    side_b: Side,
+    a_runs: list[Results],
+    b_runs: list[Results],
+    allow_subset: bool = False,
+) -> Coverage:
+    """Whether B covers A: what of A's B did not run, whether B ran at all, whether it chose
+    the same tests. Each reason is a Problem; --allow-subset accepts the ones that say B is a
+    part of A, never one that says B proved nothing."""
+    in_b = {t.nodeid for r in b_runs for t in r.tests}
+    missing = sorted({t.nodeid for r in a_runs for t in r.tests} - in_b)
+    problems = []
+    v = side_b.verdict
+    if not v.recorded:
+        problems.append(
+            Problem(
+                kind="no verdict",
+                text=f"B records no verdict (a results.json from an older harness); its tests "
+                f"and exit status say {v.status}",
+                short=f"B records no verdict (derived: {v.status})",
+                allowed_by_subset=v.status in JUDGED,
+            )
+        )
+    elif v.status not in JUDGED:
+        problems.append(
+            Problem(
+                kind="verdict",
+                text=f"B's verdict is {v.status}"
+                + (f": {v.reason}" if v.reason else "")
+                + " (B proved nothing to compare)",
+                short=f"B's verdict is {v.status}" + (f" ({v.reason})" if v.reason else ""),
+                allowed_by_subset=False,
+            )
+        )
+    if missing:
+        shown = ", ".join(missing[:MISSING_SHOWN])
+        more = f" and {len(missing) - MISSING_SHOWN} more" if len(missing) > MISSING_SHOWN else ""
+        problems.append(
+            Problem(
+                kind="missing tests",
+                text=f"{len(missing)} test(s) of A did not run in B: {shown}{more}",
+                short=f"{len(missing)} of A's tests did not run in B",
+                allowed_by_subset=True,
+            )
+        )
+    changes = selection_changes(side_a.selection, side_b.selection)
+    if changes:
+        problems.append(
+            Problem(
+                kind="selection",
+                text="B's selection differs from A's: " + "; ".join(changes),
+                short="B's selection differs from A's",
+                allowed_by_subset=True,
+            )
+        )
+    complete = all(allow_subset and p.allowed_by_subset for p in problems)
+    return Coverage(
+        missing=missing,
+        selection=changes,
+        problems=problems,
+        allow_subset=allow_subset,
+        complete=complete,
+    )
+
+
+def coverage_line(c: Coverage) -> str | None:
+    """The diff's coverage verdict in one line (None: B covers A)."""
+    if not c.problems:
+        return None
+    refused = [p for p in c.problems if not (c.allow_subset and p.allowed_by_subset)]
+    if refused:
+        hint = (
+            " (--allow-subset accepts missing tests and a different selection)"
+            if all(p.allowed_by_subset for p in refused) and not c.allow_subset
+            else ""
+        )
+        return (
+            f"INCOMPLETE: B does not cover A: {len(refused)} problem(s): "
+            + "; ".join(p.kind for p in refused)
+            + hint
+        )
+    return "subset accepted (--allow-subset): " + "; ".join(p.kind for p in c.problems)
 
 
 # -- versions -----------------------------------------------------------------------------------
@@ -391,9 +627,20 @@ def _level_order(level: str) -> tuple[int, int]:
 
 
 # -- the diff -----------------------------------------------------------------------------------
-def diff(path_a: str | Path, path_b: str | Path) -> RunDiff:
+def diff(path_a: str | Path, path_b: str | Path, allow_subset: bool = False) -> RunDiff:
     side_a, a_runs = load_side(path_a)
     side_b, b_runs = load_side(path_b)
+    return judge(side_a, a_runs, side_b, b_runs, allow_subset)
+
+
+def judge(
+    side_a: Side,
+    a_runs: list[Results],
+    side_b: Side,
+    b_runs: list[Results],
+    allow_subset: bool = False,
+) -> RunDiff:
+    """The diff of two read runs: test changes, figures against noise, and coverage."""
     tests, unchanged = test_changes(a_runs, b_runs)
     figures, confidence = figure_changes(a_runs, b_runs)
     counts = {c: sum(1 for t in tests if t.category == c) for c in CATEGORY_ORDER}
@@ -401,7 +648,19 @@ def diff(path_a: str | Path, path_b: str | Path) -> RunDiff:
     if side_a.target != side_b.target:
         notes.append(
             f"different targets ({side_a.target} vs {side_b.target}): tests one target cannot "
-            "run show as skipped or missing, not as regressions"
+            "run show as skipped or missing, not as regressions (missing ones count against "
+            "coverage: --allow-subset accepts them)"
+        )
+    if side_a.verdict.status not in JUDGED:
+        notes.append(
+            f"A's verdict is {side_a.verdict.status} ({side_a.verdict.reason}): A proved "
+            "nothing for B to be compared with"
+        )
+    if side_a.selection is None or side_b.selection is None:
+        which = " and ".join(n for n, s_ in (("A", side_a), ("B", side_b)) if s_.selection is None)
+        notes.append(
+            f"{which} recorded no selection (an older results.json): selections not compared; "
+            "missing tests still are"
         )
     if side_a.kind != side_b.kind:
         notes.append(f"different kinds of run ({side_a.kind} vs {side_b.kind})")
@@ -428,6 +687,7 @@ def diff(path_a: str | Path, path_b: str | Path) -> RunDiff:
         figures=figures,
         figure_confidence=round(confidence, 6),
         notes=notes,
+        coverage=coverage(side_a, side_b, a_runs, b_runs, allow_subset),
         regressed=regressed,
     )
 
@@ -457,6 +717,21 @@ def render_text(d: RunDiff, width: int = 160) -> str:
         f"A: {d.a.source} ({d.a.kind} on {d.a.target}, {d.a.repeats} repeat(s))\n"
         f"B: {d.b.source} ({d.b.kind} on {d.b.target}, {d.b.repeats} repeat(s))"
     )
+    t = Table(title="Tests per outcome")
+    for c in ("outcome", "A", "B"):
+        t.add_column(c, justify="left" if c == "outcome" else "right")
+    for outcome, n_a, n_b in d.outcome_rows():
+        t.add_row(outcome, str(n_a), str(n_b))
+    con.print(t)
+    for name, side in (("A", d.a), ("B", d.b)):
+        v = side.verdict
+        recorded = "" if v.recorded else " (derived: no verdict recorded)"
+        con.print(f"verdict {name}: {v.status}{recorded}" + (f": {v.reason}" if v.reason else ""))
+        if side.selection:
+            con.print(f"selection {name}: {selection_text(side.selection)}")
+    for p in d.coverage.problems:
+        accepted = d.coverage.allow_subset and p.allowed_by_subset
+        con.print(f"coverage: {p.text}" + (" [accepted: --allow-subset]" if accepted else ""))
     changed = ", ".join(f"{n} {c}" for c, n in d.counts.items() if n) or "none"
     con.print(f"tests: {changed}; {d.unchanged} unchanged")
     if d.tests:
@@ -485,9 +760,26 @@ def render_text(d: RunDiff, width: int = 160) -> str:
     regressions = [t.nodeid for t in d.tests if t.category in REGRESSING] + [
         f"{f.name} {f.figure}" for f in d.figures if f.regressed
     ]
-    con.print(
-        f"REGRESSED: {len(regressions)}: " + "; ".join(regressions)
-        if regressions
-        else "no regression"
-    )
+    cover = coverage_line(d.coverage)
+    if regressions:
+        con.print(f"REGRESSED: {len(regressions)}: " + "; ".join(regressions))
+    if cover:
+        con.print(cover)
+    if not regressions and d.coverage.complete:
+        con.print("no regression" + (" in the tests both ran" if d.coverage.problems else ""))
     return buf.getvalue()
+
+
+def selection_text(sel: dict[str, Any]) -> str:
+    """A recorded selection in the words of the command line."""
+    parts = [f"suites {', '.join(sel.get('suites') or []) or '(none)'}"]
+    if sel.get("keyword"):
+        parts.append(f"-k {sel['keyword']!r}")
+    if sel.get("markers"):
+        parts.append(f"-m {sel['markers']!r}")
+    parts.append(f"{sel.get('deselected', 0)} deselected")
+    if sel.get("suites_not_run"):
+        parts.append(f"not run: {', '.join(sel['suites_not_run'])}")
+    if sel.get("partial"):
+        parts.append("partial run")
+    return "; ".join(parts)
