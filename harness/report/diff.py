@@ -476,12 +476,8 @@ def coverage_line(c: Coverage) -> str | None:
             if all(p.allowed_by_subset for p in refused) and not c.allow_subset
             else ""
         )
-        return (
-            f"INCOMPLETE: B does not cover A: {len(refused)} problem(s): "
-            + "; ".join(p.kind for p in refused)
-            + hint
-        )
-    return "subset accepted (--allow-subset): " + "; ".join(p.kind for p in c.problems)
+        return "INCOMPLETE: B does not cover A: " + "; ".join(p.short for p in refused) + hint
+    return "subset accepted (--allow-subset): " + "; ".join(p.short for p in c.problems)
 
 
 # -- versions -----------------------------------------------------------------------------------
