@@ -8,6 +8,7 @@ from pathlib import Path
 from eg_harness import resources
 from eg_harness.cli.common import (
     EXIT_FAILED,
+    EXIT_INCONCLUSIVE,
     EXIT_INVALID,
     EXIT_OK,
     sigterm_as_interrupt,
@@ -113,15 +114,33 @@ def add_parsers(sub) -> None:
         help="a bench report dir or results.json (default: the latest bench)",
     )
     bl.add_argument("--out", required=True)
-    g = sub.add_parser("gate", help="compare a bench with a baseline; exit 1 on a regression")
+    g = sub.add_parser(
+        "gate",
+        help="compare a bench with a baseline; exit 1 on a regression, 5 when single runs are "
+        "past a default limit (noise unknown)",
+    )
     g.set_defaults(func=cmd_gate)
-    g.add_argument("--baseline", required=True)
+    g.add_argument(
+        "--baseline", required=True, help="a baseline file (eg-harness baseline) or a bench"
+    )
     g.add_argument(
         "--current",
         default="reports/latest-bench",
         help="a bench report dir or results.json (default: the latest bench)",
     )
-    g.add_argument("--thresholds", default=None, help="YAML with p95_ttfe_max_increase, ...")
+    g.add_argument(
+        "--thresholds",
+        default=None,
+        help="YAML with p95_ttfe_max_increase, ...: limits set here judge single runs too",
+    )
+    g.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set one limit, e.g. p50_ttfe_max_increase=0.3 (after --thresholds); a limit you "
+        "set judges single runs, a default one only repeated benches",
+    )
 
 
 def cmd_bench_ws(args) -> int:
@@ -308,7 +327,7 @@ def cmd_baseline(args) -> int:
 def cmd_gate(args) -> int:
     from eg_harness.load import gate
 
-    thresholds = gate.load_thresholds(args.thresholds)
+    thresholds = gate.load_thresholds(args.thresholds, args.limit)
     base = gate.read_figures(args.baseline)
     cur = gate.read_figures(args.current)
     for name, figs in (("baseline", base), ("current", cur)):
@@ -328,13 +347,27 @@ def cmd_gate(args) -> int:
     title = f"Release gate: {args.current} against {args.baseline}"
     gate.print_checks(checks, title)
     append_step_summary(gate.markdown(checks, title))
+    verdict, _heading = gate.outcome(checks)
     regressed = [c for c in checks if c.regressed]
-    if regressed:
+    if verdict == "regressed":
         print(
             f"REGRESSION: {len(regressed)} of {len(checks)} checks: "
             + "; ".join(f"{c.level} {c.figure} {c.change.describe()}" for c in regressed)
         )
         return EXIT_FAILED
+    if verdict == "inconclusive":
+        open_ = [c for c in checks if c.inconclusive]
+        fields = sorted({c.field for c in open_})
+        print(
+            f"INCONCLUSIVE: {len(open_)} of {len(checks)} checks past a default limit on "
+            "figures whose noise is unknown: "
+            + "; ".join(f"{c.level} {c.figure} {c.change.describe()}" for c in open_)
+            + f". Run both benches with --repeat {open_[0].repeats_needed} or more, or set the "
+            + "limit yourself ("
+            + ", ".join(f"--limit {f}=VALUE" for f in fields)
+            + "), which judges single runs as they are"
+        )
+        return EXIT_INCONCLUSIVE
     checks = [c for c in checks if c.figure != gate.MACHINE]
     unsure = [c for c in checks if c.change.verdict == "unsure" or c.note]
     single = [c for c in checks if c.change.beyond is None or c.change.verdict == "too few"]
@@ -348,7 +381,8 @@ def cmd_gate(args) -> int:
             else ""
         )
         + (
-            f"; {len(single)} judged on single figures (too few repeats: noise unknown)"
+            f"; {len(single)} within their limits on single figures (noise unknown: a default "
+            "limit cannot fail them; --repeat on both benches would judge them)"
             if single
             else ""
         )

@@ -10,6 +10,13 @@ machine pass without loosening the thresholds, and each verdict says how sure it
 repeats it can only compare single figures, and says so. Figures from a run whose load
 generator was the bottleneck are not evidence either way: the gate refuses them (exit 4)
 instead of passing or failing on them.
+
+A gate that cannot see the noise does not call a regression on a limit the user never chose:
+when either side has no repeats (or too few to show a change), a figure past a *default* limit
+is INCONCLUSIVE (exit 5, errors.EXIT_INCONCLUSIVE), with what to do: repeat both benches, or set
+that limit (a --thresholds YAML or --limit NAME=VALUE), which then judges single figures as
+they are. Two correct single runs differ by 20% often enough (storm 2's p50: +22%) that a
+default 20% on single figures would fail correct stacks. docs/bench-and-gate.md has the table.
 """
 
 from __future__ import annotations
@@ -42,12 +49,41 @@ class Thresholds(BaseModel):
     confidence: float = Field(0.95, gt=0.5, lt=1)
 
 
-def load_thresholds(path: str | None) -> Thresholds:
-    if not path:
-        return Thresholds()
+def load_thresholds(path: str | None, limits: list[str] | tuple[str, ...] = ()) -> Thresholds:
+    """Defaults, then the YAML file, then each ``NAME=VALUE`` of --limit. The fields the user
+    set are ``model_fields_set``: those limits judge single runs; the defaults do not."""
+    data: dict[str, Any] = {}
+    if path:
+        data = _read_thresholds(path)
+    for item in limits:
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or name not in Thresholds.model_fields:
+            raise ConfigError(
+                f"--limit {item!r}: give NAME=VALUE with NAME one of "
+                f"{', '.join(Thresholds.model_fields)}"
+            )
+        try:
+            data[name] = float(value)
+        except ValueError:
+            raise ConfigError(f"--limit {item!r}: {value!r} is not a number") from None
+    try:
+        return Thresholds.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise ConfigError(
+            f"thresholds: {where}: {first['msg']} (allowed keys: "
+            f"{', '.join(Thresholds.model_fields)})"
+        ) from None
+
+
+def _read_thresholds(path: str) -> dict[str, Any]:
     try:
         data = yaml.safe_load(Path(path).read_text()) or {}
-        return Thresholds.model_validate(data)
+        if not isinstance(data, dict):
+            raise ConfigError(f"thresholds file {path}: not a mapping of limits")
+        return Thresholds.model_validate(data).model_dump(include=set(data))
     except FileNotFoundError:
         raise ConfigError(f"thresholds file {path} not found: pass an existing YAML") from None
     except (yaml.YAMLError, ValidationError) as exc:
@@ -159,6 +195,11 @@ class Check:
     change: noise.Change
     regressed: bool
     note: str = ""  # overrides the verdict's words (machine rows, figures not judged)
+    # Past a default limit, but the noise is unknown (no or too few repeats): neither a pass
+    # nor a regression. ``field`` names the limit to set to judge it anyway.
+    inconclusive: bool = False
+    field: str = ""
+    repeats_needed: int = 4
 
     @property
     def baseline(self) -> float | None:
@@ -173,6 +214,9 @@ class Check:
         if self.note:
             return self.note
         c = self.change
+        if self.inconclusive:
+            why = "single runs" if c.verdict == "no spread" else "too few repeats"
+            return f"INCONCLUSIVE ({why}: noise unknown; default limit)"
         if c.verdict == "missing":
             return "REGRESSED (no figure)" if self.regressed else "ok (no figure)"
         if c.verdict == "no spread":
@@ -192,10 +236,22 @@ class Check:
         c = self.change
         if self.figure == MACHINE:
             return "the machine's own load: figures that move with it are not judged when busier"
+        if self.inconclusive:
+            return (
+                f"cannot tell: past the default limit, noise unknown: run both benches with "
+                f"--repeat {self.repeats_needed} or more, or set the limit "
+                f"(--limit {self.field}=VALUE)"
+            )
         if c.beyond is None:
-            return "cannot tell: no spread (run both benches with --repeat 5 or more)"
+            return (
+                f"cannot tell: no spread (run both benches with --repeat "
+                f"{self.repeats_needed} or more)"
+            )
         if c.verdict == "too few":
-            return "cannot tell: too few repeats for the noise (run both with --repeat 5 or more)"
+            return (
+                f"cannot tell: too few repeats for the noise (run both with --repeat "
+                f"{self.repeats_needed} or more)"
+            )
         pct = f"{c.beyond:.0%} of resamples past the limit"
         if c.verdict == "regressed":
             return f"sure at {c.confidence:.0%}: {pct}"
@@ -241,9 +297,12 @@ spread = noise.spread
 def compare(base: dict[str, Any], cur: dict[str, Any], th: Thresholds) -> list[Check]:
     """Level by level, each figure's repeats against the baseline's: a regression only when
     the bootstrap interval of the change lies wholly past the threshold. Without repeats on
-    either side there is no spread, and the single figures are compared as they are (the
-    verdict says so)."""
+    either side (or too few) there is no spread to judge: the single figures are compared with
+    a limit the user set as they are (the verdict says so); past a default limit they are
+    inconclusive."""
     checks: list[Check] = []
+    chosen = th.model_fields_set  # limits the user set; the rest are defaults
+    needed = noise.min_repeats(th.confidence)
     levels = [
         ("storm " + k, base["storms"][k], cur["storms"][k])
         for k in sorted(set(base.get("storms", {})) & set(cur.get("storms", {})), key=int)
@@ -291,30 +350,57 @@ def compare(base: dict[str, Any], cur: dict[str, Any], th: Thresholds) -> list[C
                 confidence=th.confidence,
             )
             note = ""
+            inconclusive = False
             if change.verdict == "missing":
                 regressed = bool(a_s) and not b_s  # the current run lost a figure it had
             elif change.verdict in ("no spread", "too few"):
                 bad = change.change if direction == "higher_is_worse" else -change.change
-                regressed = bad > limit_v + 1e-12
+                past = bad > limit_v + 1e-12
+                regressed = past and field in chosen
+                inconclusive = past and field not in chosen
             else:
                 regressed = change.regressed
-            if regressed and with_machine and busier:
-                regressed = False
+            if (regressed or inconclusive) and with_machine and busier:
+                regressed = inconclusive = False
                 note = "not judged: the machine was busier"
             sign = "+" if direction == "higher_is_worse" else "-"
             limit = f"{sign}{limit_v:.0%}" if relative else f"{sign}{limit_v:.3f} (absolute)"
-            checks.append(Check(level, label, a_s, b_s, limit, change, regressed, note))
+            limit += "" if field in chosen else " (default)"
+            checks.append(
+                Check(
+                    level,
+                    label,
+                    a_s,
+                    b_s,
+                    limit,
+                    change,
+                    regressed,
+                    note,
+                    inconclusive=inconclusive,
+                    field=field,
+                    repeats_needed=needed,
+                )
+            )
     return checks
 
 
 def markdown(checks: list[Check], title: str) -> str:
     """The gate's table for a CI job summary ($GITHUB_STEP_SUMMARY)."""
-    regressed = [c for c in checks if c.regressed]
-    head = f"### {'❌ REGRESSION' if regressed else '✅ gate passed'}: {title}\n\n"
+    head = f"### {outcome(checks)[1]}: {title}\n\n"
     cols = COLUMNS
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(c.row()) + " |" for c in checks]
     return head + "\n".join(lines) + "\n"
+
+
+def outcome(checks: list[Check]) -> tuple[str, str]:
+    """The gate's verdict over all checks: (``regressed`` | ``inconclusive`` | ``passed``, its
+    heading). A regression outranks an inconclusive check; an inconclusive one, a pass."""
+    if any(c.regressed for c in checks):
+        return "regressed", "❌ REGRESSION"
+    if any(c.inconclusive for c in checks):
+        return "inconclusive", "⚠️ INCONCLUSIVE (noise unknown)"
+    return "passed", "✅ gate passed"
 
 
 def print_checks(checks: list[Check], title: str) -> None:
@@ -325,7 +411,7 @@ def print_checks(checks: list[Check], title: str) -> None:
     for c in COLUMNS:
         table.add_column(c)
     for check in checks:
-        style = "bold red" if check.regressed else None
+        style = "bold red" if check.regressed else ("yellow" if check.inconclusive else None)
         table.add_row(*check.row(), style=style)
     console = Console()
     if not console.is_terminal:

@@ -197,7 +197,7 @@ def compare(
     # even if every value of B lay beyond every value of A, that ordering has a chance of
     # 1 / C(n_a + n_b, n_a) when nothing changed. If that chance is above the interval's
     # one-sided error, no interval from these samples can show a change (2 vs 2 repeats: 1 in 6).
-    too_few = math.comb(int(xa.size + xb.size), int(xa.size)) * (1 - confidence) / 2 < 1
+    too_few = _too_few(int(xa.size), int(xb.size), confidence)
     res = _bootstrap((xa, xb), lambda x, y, axis: delta(x, y, axis=axis), confidence, resamples)
     lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
     sign = 1.0 if direction == "higher_is_worse" else -1.0
@@ -214,6 +214,19 @@ def compare(
     else:
         verdict = "unsure"
     return Change(**common, change=point, low=lo, high=hi, verdict=verdict, beyond=beyond)
+
+
+def _too_few(n_a: int, n_b: int, confidence: float) -> bool:
+    return math.comb(n_a + n_b, n_a) * (1 - confidence) / 2 < 1
+
+
+def min_repeats(confidence: float = CONFIDENCE) -> int:
+    """The fewest repeats a side for which ``compare`` can show a change at ``confidence``
+    (95%: 4 a side; 3 vs 3 can never clear the ordering floor): what to ask a user for."""
+    n = 2
+    while _too_few(n, n, confidence):
+        n += 1
+    return n
 
 
 def proportion(k: int, n: int, confidence: float = CONFIDENCE) -> Estimate:

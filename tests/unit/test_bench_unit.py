@@ -126,7 +126,9 @@ def _figs(p95=1.0, per_s=4.0, err=0.0, valid=True):
 
 
 def test_gate_flags_each_regression_against_its_threshold():
-    th = gate.Thresholds()
+    # Limits the user set judge single figures (defaults would be inconclusive on them).
+    th = gate.Thresholds(**gate.Thresholds().model_dump())
+    assert th.model_fields_set == set(gate.Thresholds.model_fields)
     assert not [c for c in gate.compare(_figs(), _figs(p95=1.19, per_s=3.5), th) if c.regressed]
     bad = {
         c.figure
@@ -194,12 +196,20 @@ def test_gate_cli_exit_codes(tmp_path):
     base = write("base.json", _figs())
     same = _gate_cli("--baseline", base, "--current", write("same.json", _figs(p95=1.05)))
     assert same.returncode == 0, same.stdout + same.stderr
-    slow = _gate_cli("--baseline", base, "--current", write("slow.json", _figs(p95=2.0)))
-    assert slow.returncode == 1 and "REGRESSION" in slow.stdout, slow.stdout
-    assert "p95 time to first execute" in slow.stdout
+    slow_json = write("slow.json", _figs(p95=2.0))
+    # Single runs past a default limit: inconclusive (exit 5), never a regression.
+    slow = _gate_cli("--baseline", base, "--current", slow_json)
+    assert slow.returncode == 5 and "INCONCLUSIVE" in slow.stdout, slow.stdout
+    assert "p95 time to first execute" in slow.stdout and "--repeat 4" in slow.stdout
+    # The same figures against a limit the user set: a regression.
+    set_limit = _gate_cli(
+        "--baseline", base, "--current", slow_json, "--limit", "p95_ttfe_max_increase=0.2"
+    )
+    assert set_limit.returncode == 1 and "REGRESSION" in set_limit.stdout, set_limit.stdout
     invalid = _gate_cli("--baseline", base, "--current", write("inv.json", _figs(valid=False)))
     assert invalid.returncode == 4 and "invalid" in invalid.stderr, invalid.stderr
-    md = gate.markdown(gate.compare(_figs(), _figs(p95=2.0), gate.Thresholds()), "t")
+    chosen = gate.Thresholds(p95_ttfe_max_increase=0.2)
+    md = gate.markdown(gate.compare(_figs(), _figs(p95=2.0), chosen), "t")
     assert "❌ REGRESSION" in md and "| storm 2 | p95 time to first execute (s) |" in md
     missing = _gate_cli("--baseline", str(tmp_path / "nope.json"))
     assert missing.returncode == 2 and "not found" in missing.stderr
