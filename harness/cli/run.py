@@ -18,7 +18,7 @@ from eg_harness.cli.common import (
     sigterm_as_interrupt,
     suites,
 )
-from eg_harness.errors import ConfigError
+from eg_harness.errors import ConfigError, HarnessError
 from eg_harness.runtime.progress import console
 from eg_harness.runtime.runid import new_run_id
 
@@ -125,6 +125,10 @@ def cmd_run(args) -> int:
         raise ConfigError(f"--repeat {args.repeat}: give a number of runs, 1 or more")
     if args.phase and args.repeat > 1:
         raise ConfigError("--phase takes one run: drop --repeat")
+    run_id = args.run_id or new_run_id()
+    if args.phase and not args.run_id:
+        run_id = f"{run_id}-{args.phase}"
+    report_dir = Path(args.report_dir) if args.report_dir else resources.reports_root() / run_id
     if args.target == "existing":
         if not args.target_config:
             raise ConfigError(
@@ -132,8 +136,12 @@ def cmd_run(args) -> int:
             )
         from eg_harness.targets.existing.target import ExistingTarget
 
-        # Config and reachability errors end here as one line, before pytest prints anything.
-        ExistingTarget(args.target_config).provision(lambda _m: None)
+        # Config and reachability errors end here as one line, before pytest prints anything,
+        # and as a report whose verdict says so (a gate reading results.json finds the error).
+        try:
+            ExistingTarget(args.target_config).provision(lambda _m: None)
+        except HarnessError as exc:
+            return target_error_report(args, run_id, report_dir, exc)
     if args.target != "kind" and (args.dry_run or args.kind_cluster or args.keep_cluster):
         raise ConfigError(
             "--dry-run, --kind-cluster and --keep-cluster belong to --target kind: add it or "
@@ -144,7 +152,7 @@ def cmd_run(args) -> int:
 
         if args.dry_run:
             plan = target.make_plan(
-                args.run_id or new_run_id(),
+                run_id,
                 kind_cluster=args.kind_cluster,
                 keep_cluster=args.keep_cluster,
                 progress=console(sys.stderr),
@@ -153,14 +161,16 @@ def cmd_run(args) -> int:
             return EXIT_OK
         # Missing tools end here, in seconds, one line each, before pytest starts anything.
         preflight.require(reuse_cluster=args.kind_cluster is not None)
+    if args.target == "node":
+        from eg_harness.targets.node import preflight as node_preflight
+
+        # What this machine lacks to host the cluster ends here, one line each, exit 3.
+        node_preflight.require(print)
     if args.local_fault:
         from eg_harness.targets import faults
 
-        faults.resolve(args.local_fault)  # unknown or clashing faults: one line, exit 2
-    run_id = args.run_id or new_run_id()
-    if args.phase and not args.run_id:
-        run_id = f"{run_id}-{args.phase}"
-    report_dir = Path(args.report_dir) if args.report_dir else resources.reports_root() / run_id
+        # unknown, clashing or not for this target: one line, exit 2
+        faults.resolve(args.local_fault, target=args.target)
     if repeat.wanted(args):
         sigterm_as_interrupt()
         return repeat.cmd_repeat(args, run_id, report_dir)
@@ -199,34 +209,57 @@ def cmd_run(args) -> int:
     from eg_harness.fixtures.collector import RunState
 
     collector = RunState()  # the run's record, handed to pytest and read back here
+    collector.announce = False  # the path and the verdict are this command's last lines
     sigterm_as_interrupt()
     code = int(pytest.main(pytest_args, plugins=[collector]))
-    if collector.target_exit_code is not None:
-        return collector.target_exit_code
     report = report_dir / "report.html"
     if args.phase and report.exists():
         from eg_harness.report.files import point_latest
 
-        point_latest(report_dir, f"latest-{args.phase}")
-    if report.exists():
-        latest = report_dir.parent / "latest" / "report.html"
-        print(f"report: {latest if latest.exists() else report}")
+        point_latest(report_dir, f"latest-{args.phase}")  # only in the reports root
     if collector.collection_errors:  # pytest calls this "interrupted"; it is a broken scenario
         print(
             f"eg-harness: could not collect {', '.join(collector.collection_errors)}"
             " (see the error above): fix the scenario",
             file=sys.stderr,
         )
-        return EXIT_FAILED
-    if code == 0:
-        return EXIT_OK
-    if code == 1:
-        return EXIT_FAILED
-    if code == 2:
-        return EXIT_INTERRUPTED
-    if code == 5:
-        print("eg-harness: the selection ran no scenario", file=sys.stderr)
-    return EXIT_USAGE
+    verdict = collector.verdict
+    if verdict is None:  # pytest stopped before its session (a bad pytest option): no report
+        return collector.target_exit_code or _pytest_exit(code)
+    if report.exists():
+        print(f"report: {report}")  # the run's own directory, never a `latest` link
+    print(verdict.line)
+    return verdict.exit_code
+
+
+def _pytest_exit(code: int) -> int:
+    """pytest's exit status as the harness's, for a session that never reached its end."""
+    return {0: EXIT_OK, 1: EXIT_FAILED, 2: EXIT_INTERRUPTED}.get(code, EXIT_USAGE)
+
+
+def target_error_report(args, run_id: str, report_dir: Path, exc: HarnessError) -> int:
+    """A target the CLI found unusable before pytest started still gets a report: its
+    verdict (error, the exit code) is what a gate reads, not a missing file."""
+    from eg_harness.report import verdict as verdicts
+    from eg_harness.report.model import Results, Target
+    from eg_harness.report.writer import write_report
+    from eg_harness.runtime import secrets
+
+    message = secrets.redact(str(exc))
+    print(f"eg-harness: {message}", file=sys.stderr)
+    results = Results(
+        kind="suite",
+        phase=args.phase,
+        run_id=run_id,
+        command=" ".join(sys.argv),
+        target=Target(kind=args.target, error=message),
+        selection=verdicts.Selection.of([], resources.suite_catalogue()),
+        verdict=verdicts.decide(counts={}, target_error=message, target_exit_code=exc.exit_code),
+    )
+    write_report(report_dir, results, redact=secrets.redact)
+    print(f"report: {report_dir / 'report.html'}")
+    print(results.verdict.line)
+    return results.verdict.exit_code
 
 
 def cmd_walltime(args) -> int:

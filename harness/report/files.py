@@ -13,6 +13,8 @@ import secrets
 import warnings
 from pathlib import Path
 
+from eg_harness import resources
+
 
 def atomic_write(path: Path, text: str) -> None:
     """Write-then-rename so a crash or a concurrent reader never sees half a report."""
@@ -53,11 +55,19 @@ def append_step_summary(text: str) -> Path | None:
     return path
 
 
-def point_latest(run_dir: Path, name: str = "latest") -> Path | None:
+def point_latest(run_dir: Path, name: str = "latest", root: Path | None = None) -> Path | None:
     """Swap ``name`` (``latest``, or ``latest-bench``) to this run atomically (symlink aside,
     then rename over) so a reader following it never finds it missing; relative so the
-    reports tree can be moved or unpacked elsewhere."""
-    run_dir = Path(run_dir)
+    reports tree can be moved or unpacked elsewhere.
+
+    Only in the reports root the harness owns (``root``, default ``reports_root()``): a run
+    given its own ``--report-dir /x/run1`` leaves ``/x`` alone, where a ``latest`` would be a
+    link in someone else's folder that the next run elsewhere silently repoints. Returns None
+    (no link) for such a run."""
+    run_dir = Path(run_dir).resolve()
+    owned = Path(root or resources.reports_root()).resolve()
+    if run_dir.parent != owned:
+        return None
     link = run_dir.parent / name
     tmp = run_dir.parent / f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
     try:

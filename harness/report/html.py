@@ -14,8 +14,10 @@ from typing import Any
 from urllib.parse import quote
 
 import jinja2
+from eg_harness.report.markdown import SUITE_COLUMNS
 from eg_harness.report.model import OUTCOMES, SCHEMA_VERSION, Results, Span, outcome_rank
 from eg_harness.report.stats import aggregate_spans, format_ms, format_seconds
+from eg_harness.report.verdict import Selection, Verdict
 from eg_harness.upgrade import table as upgrade_table
 from markupsafe import Markup
 
@@ -56,6 +58,12 @@ def render_test_extra(spans: list[dict], findings: dict[str, dict]) -> str:
     return _env.get_template("test_extra.html.j2").render(spans=spans, findings=findings)
 
 
+def render_verdict_banner(verdict: Verdict, selection: Selection | None) -> str:
+    """The verdict (and what ran) as an HTML fragment for pages the harness does not render
+    itself (pytest-html's summary), so they print the same field."""
+    return _env.get_template("verdict_banner.html.j2").render(v=verdict, sel=selection)
+
+
 def render_html(results: Results, *, base_dir: Path | None = None) -> str:
     """``base_dir`` only lets diagnostics links note files that are missing."""
     present = sorted({t.outcome for t in results.tests}, key=outcome_rank)
@@ -65,6 +73,10 @@ def render_html(results: Results, *, base_dir: Path | None = None) -> str:
         outcomes=OUTCOMES,
         present_outcomes=present,
         suites=[(name, members, _tally(members)) for name, members in results.suites()],
+        sel=results.selection,
+        suite_rows=results.suite_counts(),
+        suite_columns=[*SUITE_COLUMNS, *(("xpassed",) if results.summary.xpassed else ())],
+        not_run=results.selection.suites_not_run if results.selection else [],
         message=_message,
         span_rows=aggregate_spans(results.spans),
         spans=[_span_view(s, len(results.spans) <= OPEN_SPANS_LIMIT) for s in results.spans],

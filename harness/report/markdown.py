@@ -13,13 +13,23 @@ MAX_FAILURE_ROWS = 50
 MAX_MESSAGE_CHARS = 200
 
 
+ICONS = {"passed": "✅", "failed": "❌", "error": "⛔", "no-tests": "⚠️", "interrupted": "⏹️"}
+# The per-suite table's columns: what a release manager asks of each suite (xpassed when any).
+SUITE_COLUMNS = ("passed", "failed", "error", "skipped", "xfailed", "inconclusive")
+
+
 def render_summary_md(results: Results) -> str:
-    icon = "❌" if results.failed else "✅"
-    title = [f"# {icon} {results.verdict}", f"run {md_code(results.run_id)}"]
+    v = results.verdict
+    title = [f"# {ICONS[v.status]} {v.word}", f"run {md_code(results.run_id)}"]
     title.append(f"target {md_code(results.target.kind)}")
     if results.duration_s is not None:
         title.append(format_seconds(results.duration_s))
     out = [" · ".join(title), ""]
+    out += [f"**Verdict: {v.status}** — {md_cell(v.reason)} (exit {v.exit_code})", ""]
+    if results.target.error:
+        out += [f"> **Target error:** {md_cell(results.target.error)}", ""]
+    out += selection_md(results)
+    out += suites_md(results)
 
     if results.command:
         out += [md_code(results.command), ""]
@@ -32,8 +42,6 @@ def render_summary_md(results: Results) -> str:
     if when:
         out += ["", " · ".join(when)]
 
-    if results.target.error:
-        out += ["", f"> **Target error:** {md_cell(results.target.error)}"]
     if results.target.versions:
         out += ["", "### Versions", "", "| Component | Version |", "|---|---|"]
         out += [f"| {md_cell(k)} | {md_cell(v)} |" for k, v in results.target.versions.items()]
@@ -92,6 +100,38 @@ def render_summary_md(results: Results) -> str:
         out += ["", "**Diagnostics:** " + ", ".join(md_code(d) for d in results.diagnostics)]
     out += ["", "Full report: `report.html` in the run directory.", ""]
     return "\n".join(out)
+
+
+def selection_md(results: Results) -> list[str]:
+    """What was asked for and what of the catalogue did not run, before any figure."""
+    sel = results.selection
+    if sel is None:
+        return []
+    out = [f"**Selection:** {md_cell(sel.describe())}", ""]
+    if sel.partial:
+        left = ", ".join(sel.suites_not_run) or "none"
+        why = f"; {sel.deselected} tests deselected" if sel.deselected else ""
+        out += [f"> **Partial run.** Suites not run: {md_cell(left)}{md_cell(why)}", ""]
+    return out
+
+
+def suites_md(results: Results) -> list[str]:
+    """One row per suite that ran (tests per outcome, time), then the catalogue's suites
+    that did not."""
+    rows = results.suite_counts()
+    not_run = results.selection.suites_not_run if results.selection else []
+    if not rows and not not_run:
+        return []
+    extra = ("xpassed",) if results.summary.xpassed else ()
+    columns = (*SUITE_COLUMNS, *extra)
+    out = ["| Suite | " + " | ".join(columns) + " | time |"]
+    out.append("|---|" + "--:|" * len(columns) + "--:|")
+    for suite, counts, seconds in rows:
+        cells = [str(counts[c]) for c in columns]
+        out.append(f"| {md_cell(suite)} | " + " | ".join(cells) + f" | {format_seconds(seconds)} |")
+    for suite in not_run:
+        out.append(f"| {md_cell(suite)} | " + " | ".join("—" for _ in columns) + " | not run |")
+    return [*out, ""]
 
 
 def upgrade_md(results: Results) -> list[str]:

@@ -30,6 +30,7 @@ import math
 from collections.abc import Iterable
 from typing import Any, Literal
 
+from eg_harness.report.verdict import Selection, Verdict, decide
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SCHEMA_VERSION = 2
@@ -318,6 +319,9 @@ class Results(_Strict):
     duration_s: float | None = None
     command: str | None = None
     pytest_exit_status: int | None = None
+    # Required in the published schema: every reader reads this, never re-derives it.
+    verdict: Verdict
+    selection: Selection | None = None  # suite runs: what ran and what did not
     target: Target
     summary: Summary = Field(default_factory=Summary)
     tests: list[TestResult] = Field(default_factory=list)
@@ -340,6 +344,8 @@ class Results(_Strict):
         if isinstance(data, dict) and "summary" not in data:
             tests = [TestResult.model_validate(t) for t in data.get("tests") or []]
             data = {**data, "summary": Summary.of(tests).model_dump()}
+        if isinstance(data, dict) and data.get("verdict") is None:
+            data = {**data, "verdict": _derived_verdict(data)}
         return data
 
     @model_validator(mode="after")
@@ -360,13 +366,9 @@ class Results(_Strict):
         return any(t.bad for t in self.tests)
 
     @property
-    def verdict(self) -> str:
-        return "FAILED" if self.failed else "PASSED"
-
-    @property
     def exit_code(self) -> int:
-        """Process exit status for a run: CI gates on it."""
-        return 1 if self.failed else 0
+        """Process exit status for a run: CI gates on it (the verdict's)."""
+        return self.verdict.exit_code
 
     @property
     def cleanup_left(self) -> dict[str, list[str | int]]:
@@ -385,6 +387,16 @@ class Results(_Strict):
         """Where the time went: the longest tests (setup and teardown included), longest first."""
         return sorted(self.tests, key=lambda t: t.duration_s, reverse=True)[:n]
 
+    def suite_counts(self) -> list[tuple[str, dict[str, int], float]]:
+        """(suite, tests per outcome, summed test seconds) per suite that ran, in suite order:
+        the table on the first screen of every report."""
+        rows: dict[str, tuple[dict[str, int], list[float]]] = {}
+        for t in self.tests:
+            counts, seconds = rows.setdefault(t.suite, (dict.fromkeys(OUTCOMES, 0), [0.0]))
+            counts[t.outcome] += 1
+            seconds[0] += t.duration_s
+        return [(s, c, round(sec[0], 3)) for s, (c, sec) in sorted(rows.items())]
+
     def time_by_suite(self) -> list[tuple[str, float, int]]:
         """(suite, summed test seconds, tests), most time first. In a parallel run the sum is
         worker time, more than the wall time it took."""
@@ -394,6 +406,38 @@ class Results(_Strict):
             entry[0] += t.duration_s
             entry[1] += 1
         return sorted(((s, v[0], v[1]) for s, v in totals.items()), key=lambda x: -x[1])
+
+
+def _derived_verdict(data: dict[str, Any]) -> Verdict:
+    """The verdict of a document its producer did not judge (a bench, an upgrade, a
+    results.json saved before verdicts existed), from the document's own facts through the
+    one rule (report/verdict.decide). A bench keeps its judgement: anything left behind
+    fails it, figures its own checks call invalid are an error (exit 4), a failed step fails."""
+    summary = data["summary"]
+    counts = summary.model_dump() if isinstance(summary, BaseModel) else dict(summary)
+    counts.pop("subtests", None)
+    counts.pop("counting", None)
+    target = data.get("target")
+    error = target.error if isinstance(target, Target) else (target or {}).get("error")
+    kind = data.get("kind", "suite")
+    left = None
+    invalid = None
+    if kind != "suite":
+        cleanup = data.get("cleanup") or {}
+        left = "; ".join(f"{k}: {v}" for k, v in cleanup.items() if v) or None
+        throughput = data.get("throughput") or {}
+        sessions = data.get("sessions") or {}
+        if throughput.get("valid") is False:
+            invalid = "; ".join(throughput.get("invalid_reasons") or []) or "invalid bench"
+        elif (sessions.get("generator") or {}).get("valid") is False:
+            invalid = "the load generator was the bottleneck"
+    return decide(
+        counts=counts,
+        exit_status=data.get("pytest_exit_status"),
+        target_error=error,
+        left_behind=left,
+        invalid=invalid,
+    )
 
 
 def outcome_rank(outcome: str) -> int:

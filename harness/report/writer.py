@@ -29,6 +29,7 @@ def write_report(
     redact: Callable[[str], str] = lambda s: s,
     latest_link: bool = True,
     latest_name: str = "latest",
+    step_summary: bool = True,
 ) -> dict[str, Path]:
     """Write ``results.json``, ``summary.md`` and ``report.html`` into ``run_dir``.
 
@@ -36,8 +37,9 @@ def write_report(
     HTML/JSON/markdown would otherwise change a secret's spelling so a final text pass cannot
     recognise it) and on each file's final text (so nothing added by rendering escapes it).
 
-    Returns the three paths, plus ``"latest"`` when the link was made and
-    ``"github_step_summary"`` when that file was appended to.
+    Returns the three paths, plus ``"latest"`` when the link was made (only for a run
+    directory in the reports root, report/files.point_latest) and ``"github_step_summary"``
+    when that file was appended to (``step_summary=False``: not even when CI set it).
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -58,9 +60,9 @@ def write_report(
         for path in openmetrics.write(clean, run_dir):
             atomic_write(path, redact(path.read_text()))
             written[path.name] = path
-    step_summary = append_step_summary(texts["summary.md"])
-    if step_summary is not None:
-        written["github_step_summary"] = step_summary
+    appended = append_step_summary(texts["summary.md"]) if step_summary else None
+    if appended is not None:
+        written["github_step_summary"] = appended
     if latest_link:
         link = point_latest(run_dir, latest_name)
         if link is not None:

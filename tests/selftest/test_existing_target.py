@@ -240,7 +240,9 @@ def test_without_spark_section_the_spark_suite_skips_with_a_reason(
     _with_tokens(monkeypatch, deployment)
     cfg = _config(tmp_path, deployment)
     run = harness(["run", "--target", "existing", "--target-config", cfg, "--suite", "spark"])
-    assert run.returncode == 0, run.explain()
+    # Every scenario skipped: nothing was proven, so no PASSED and exit 2 (issue 22).
+    assert run.returncode == 2, run.explain()
+    assert run.results["verdict"]["status"] == "no-tests", run.results["verdict"]
     assert run.results["tests"], "the spark suite collected nothing"
     for t in run.results["tests"]:
         assert t["outcome"] == "skipped" and "spark: section" in t["message"], t

@@ -120,5 +120,11 @@ def _artifacts(run, res: dict) -> None:
         "diagnostics/proxy.log",
     ):
         assert (run.report_dir / name).is_file(), f"{name} missing from the report"
-    assert (run.report_dir.parent / "latest").resolve() == run.report_dir.resolve()
+    # --report-dir is the user's folder: no `latest` beside it; the path printed is the run's.
+    assert not (run.report_dir.parent / "latest").exists()
+    assert f"report: {run.report_dir / 'report.html'}" in run.stdout
+    assert res["verdict"]["status"] == "passed", res["verdict"]
+    assert run.stdout.strip().splitlines()[-1] == (
+        f"eg-harness: PASSED: {res['verdict']['reason']} (exit 0)"
+    )
     assert not token_like_strings(run.report_dir), "a token-like string is in the report"

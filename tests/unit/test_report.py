@@ -205,8 +205,9 @@ def test_summary_md_lists_failure(written):
     assert re.search(r"\| kernel_start \| python3 \| gateway \| 1 \| 1 \| 950 ms \|", md)
 
 
-def test_latest_symlink_points_to_newest_run(tmp_path, no_step_summary):
+def test_latest_symlink_points_to_newest_run(tmp_path, no_step_summary, monkeypatch):
     reports = tmp_path / "reports"
+    monkeypatch.setenv("EG_HARNESS_REPORTS", str(reports))  # the root the harness owns
     first = reports / "run-1"
     files = write_report(first, model(sample_results("run-1")))
     latest = reports / "latest"
@@ -220,6 +221,20 @@ def test_latest_symlink_points_to_newest_run(tmp_path, no_step_summary):
     assert os.readlink(latest) == "run-2"
     assert latest.resolve() == second.resolve()
     assert sorted(p.name for p in reports.iterdir()) == ["latest", "run-1", "run-2"]
+
+
+def test_no_latest_link_outside_the_reports_root(tmp_path, no_step_summary, monkeypatch):
+    """--report-dir /x/run1 is the user's folder: no `latest` appears in /x, and none the
+    harness owns is repointed at it."""
+    root = tmp_path / "reports"
+    monkeypatch.setenv("EG_HARNESS_REPORTS", str(root))
+    owned = write_report(root / "run-1", model(sample_results("run-1")))
+    assert owned["latest"] == root / "latest"
+    elsewhere = tmp_path / "x" / "run-2"
+    files = write_report(elsewhere, model(sample_results("run-2")))
+    assert "latest" not in files
+    assert sorted(p.name for p in elsewhere.parent.iterdir()) == ["run-2"]
+    assert os.readlink(root / "latest") == "run-1"  # not repointed by a run elsewhere
 
 
 def test_no_latest_link_when_disabled(tmp_path, no_step_summary):
@@ -307,7 +322,10 @@ def test_renders_minimal_results(tmp_path, no_step_summary):
     files = write_report(tmp_path / "r", model(results), latest_link=False)
     page = files["report.html"].read_text(encoding="utf-8")
     md = files["summary.md"].read_text(encoding="utf-8")
-    assert "PASSED" in md.splitlines()[0]
+    # No test ran: never PASSED, never green (issue 22).
+    assert md.splitlines()[0].startswith("# ⚠️ NO TESTS")
+    assert "PASSED" not in md and "PASSED" not in page and "✅" not in md
+    assert 'data-status="no-tests"' in page and 'class="badge verdict v-passed"' not in page
     assert "No tests recorded." in page
     assert "Cleanup was not recorded." in page
     assert "not recorded" in md
@@ -378,16 +396,17 @@ def test_aggregate_spans_excludes_failures():
 def test_exit_code_and_verdict():
     results = sample_results()
     assert model(results).exit_code == 1
-    assert model(results).verdict == "FAILED"
+    assert model(results).verdict.status == "failed"
     for t in results["tests"]:
         if t["outcome"] == "failed":
             t["outcome"] = "passed"
     del results["summary"]  # derived from the tests
     assert model(results).exit_code == 0
-    assert model(results).verdict == "PASSED"
+    assert model(results).verdict.status == "passed"
     results["tests"][0]["outcome"] = "error"
     assert model(results).exit_code == 1
-    assert Results.model_validate({"run_id": "r", "target": {"kind": "local"}}).exit_code == 0
+    empty = Results.model_validate({"run_id": "r", "target": {"kind": "local"}})
+    assert empty.verdict.status == "no-tests" and empty.exit_code == 2
 
 
 def test_summary_must_agree_with_tests():
