@@ -21,12 +21,13 @@ from eg_harness.cli.common import (
 from eg_harness.errors import ConfigError, HarnessError
 from eg_harness.runtime.progress import console
 from eg_harness.runtime.runid import new_run_id
+from eg_harness.targets import KINDS
 
 
 def add_parsers(sub) -> None:
     run = sub.add_parser("run", help="run suites against a target and write a report")
     run.set_defaults(func=cmd_run)
-    run.add_argument("--target", choices=["local", "existing", "kind"], default="local")
+    run.add_argument("--target", choices=KINDS, default="local")
     run.add_argument("--target-config", help="YAML describing an existing deployment")
     run.add_argument("--suite", default="all", help="comma-separated suites, or 'all' (default)")
     run.add_argument("--report-dir", help="where to write the report (default reports/<run-id>)")
