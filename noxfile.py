@@ -1,7 +1,7 @@
 """nox sessions mirroring ./dev, for people who live in nox.
 
 The component environments (gateway, hub, proxy) are created and cached by the harness
-itself (harness/envs.py), not by nox: their pins conflict with the harness's own.
+itself (harness/runtime/envs.py), not by nox: their pins conflict with the harness's own.
 """
 
 import nox

@@ -1,6 +1,6 @@
 """Kernel WebSocket framing: how a Jupyter message becomes a WebSocket frame and back.
 
-Two protocols (jupyter_server docs/source/developers/websocket-protocols.rst):
+Two protocols (jupyter_server's developer docs, "WebSocket kernel wire protocols"):
 - legacy (no subprotocol): JSON text frames, and a binary frame only when a message carries
   buffers: a big-endian uint32 count, uint32 offsets, the JSON, the buffers
   (jupyter_server's serialize_binary_message);
