@@ -7,9 +7,10 @@ forwards to, so one client serves both hops; only the base URL and token differ.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
 import httpx
@@ -59,6 +60,21 @@ def error_text(resp: httpx.Response) -> tuple[str, str, str]:
     )
 
 
+class StartWatch(Protocol):
+    """What a cluster says about a pending start (harness/k8s/podwatch.KernelPodWatch)."""
+
+    def ended(self, kernel_id: str) -> str | None: ...
+
+    def story(self, kernel_id: str, username: str | None) -> str | None: ...
+
+
+class KernelStartFailed(HarnessError, AssertionError):
+    """A kernel start that failed, told with what its pod did on the cluster."""
+
+
+POD_POLL_S = 1.0  # how often a pending start's pod is read: a dead pod is named within seconds
+
+
 @dataclass
 class KernelHandle:
     """A started kernel with its channels open; `span` holds its start phases."""
@@ -91,6 +107,7 @@ class GatewayClient:
         username: str | None = "eg-harness",
         launch_timeout: float = 60.0,
         hop: str = "gateway",
+        start_watch: StartWatch | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
@@ -98,6 +115,8 @@ class GatewayClient:
         self.username = username
         self.launch_timeout = launch_timeout
         self.hop = hop
+        # On a cluster target: the kernel's pod, read while a start is pending (launch()).
+        self.start_watch = start_watch
         self.http = httpx.Client(timeout=timeout)
         self._lock = threading.Lock()
         self.created: list[str] = []
@@ -279,8 +298,16 @@ class GatewayClient:
         kernel_id = None
         chans = None
         bound = self.launch_timeout_for(self.kernel_env(env) if env is not None else None)
+        # Through a user server the harness sends no env (that is what is under test), so only
+        # a start straight at the gateway names its kernel id up front and is watched.
+        watch = self.start_watch if self.hop == "gateway" else None
+        if watch is not None and not (env or {}).get("KERNEL_ID"):
+            env = {**(env or {}), "KERNEL_ID": str(uuid.uuid4())}
         try:
-            model = self.start_kernel(name, env)
+            if watch is None:
+                model = self.start_kernel(name, env)
+            else:
+                model = self._start_watched(name, env, watch)
             kernel_id = model["id"]
             span.attrs["kernelspec"] = model.get("name", name)
             span.mark("accepted")
@@ -304,6 +331,44 @@ class GatewayClient:
         handle = KernelHandle(self, kernel_id, model.get("name", name or ""), chans, span, model)
         handle.first_result = res
         return handle
+
+    def _start_watched(
+        self, name: str | None, env: dict[str, str], watch: StartWatch
+    ) -> dict[str, Any]:
+        """start_kernel, with the kernel's pod read every POD_POLL_S while EG is silent: a pod
+        that ended fails the start at once, a start EG refused is told with its pod's facts."""
+        kernel_id = env["KERNEL_ID"]
+        user = self.kernel_env(env).get("KERNEL_USERNAME")
+        outcome: dict[str, Any] = {}
+        done = threading.Event()
+
+        def post() -> None:
+            try:
+                outcome["model"] = self.start_kernel(name, env)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+                outcome["error"] = exc
+            finally:
+                done.set()
+
+        # A daemon thread: a start abandoned for its dead pod ends on EG's own timeout, and the
+        # kernel, if EG ever answers 201, is in `created` for cleanup().
+        threading.Thread(target=post, name=f"start-{kernel_id[:8]}", daemon=True).start()
+        deadline = time.monotonic() + self.launch_timeout_for(self.kernel_env(env)) + 60
+        while not done.wait(POD_POLL_S):
+            story = watch.ended(kernel_id)
+            if story is not None and not done.is_set():
+                raise KernelStartFailed(
+                    redact(f"kernel {kernel_id}'s pod ended before the kernel reported: {story}")
+                )
+            if time.monotonic() > deadline:  # the POST has its own timeout; a backstop
+                raise KernelStartFailed(f"POST /api/kernels for {kernel_id} never returned")
+        if "error" in outcome:
+            exc = outcome["error"]
+            story = watch.story(kernel_id, user) if isinstance(exc, HarnessError) else None
+            if story:
+                raise KernelStartFailed(redact(f"{exc}; on the cluster: {story}")) from exc
+            raise exc
+        return outcome["model"]
 
     def close(self) -> None:
         self.http.close()

@@ -120,6 +120,44 @@ class Kube:
 
         return sorted(events, key=lambda e: (event_time(e) is None, event_time(e)))
 
+    def log_tail(self, pod, lines: int = 20) -> str:
+        """The last lines of the pod's first container's log (what a crashed kernel said)."""
+        return self.core.read_namespaced_pod_log(
+            pod.metadata.name,
+            pod.metadata.namespace,
+            container=pod.spec.containers[0].name,
+            tail_lines=lines,
+            _request_timeout=REQUEST_TIMEOUT,
+        )
+
+    def gateway_service_account(self) -> str | None:
+        """`namespace:name` of the account the gateway's pod runs as (who creates kernel pods)."""
+        pods = self.gateway_pods()
+        if not pods:
+            return None
+        return f"{self.access.namespace}:{pods[0].spec.service_account_name or 'default'}"
+
+    def may(self, account: str, verb: str, resource: str, namespace: str) -> bool:
+        """Whether the service account `namespace:name` may `verb` `resource` in `namespace`,
+        as the API server's authorizer answers (a SubjectAccessReview, like `kubectl auth
+        can-i --as`)."""
+        from kubernetes import client
+
+        ns, name = account.split(":", 1)
+        review = client.V1SubjectAccessReview(
+            spec=client.V1SubjectAccessReviewSpec(
+                user=f"system:serviceaccount:{ns}:{name}",
+                groups=["system:serviceaccounts", f"system:serviceaccounts:{ns}"],
+                resource_attributes=client.V1ResourceAttributes(
+                    verb=verb, resource=resource, namespace=namespace
+                ),
+            )
+        )
+        answer = client.AuthorizationV1Api(self.api).create_subject_access_review(
+            review, _request_timeout=REQUEST_TIMEOUT
+        )
+        return bool(answer.status.allowed)
+
     def network_policies(self, namespace: str) -> list:
         return self.networking.list_namespaced_network_policy(
             namespace, _request_timeout=REQUEST_TIMEOUT

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
-from eg_harness.clients.gateway import GatewayClient
+from eg_harness.clients.gateway import GatewayClient, StartWatch
 from eg_harness.runtime.runid import new_run_id
 from eg_harness.targets.abilities import ABILITIES, Ability, ClusterAccess, UnpullableImage
 
@@ -39,9 +39,16 @@ class GatewayEndpoint:
     max_kernels: int | None = None  # the gateway's EG_MAX_KERNELS, where known
     unauthorized_users: list[str] = field(default_factory=lambda: ["root"])
 
+    def __post_init__(self) -> None:
+        # Not a field: a live cluster reader (k8s/podwatch.py) that a process attaches for
+        # itself; it never travels in a handoff (asdict) or a report.
+        self.start_watch: StartWatch | None = None
+
     def client(self, **kw) -> GatewayClient:
-        """A REST/WebSocket client for this gateway with its token and launch timeout."""
+        """A REST/WebSocket client for this gateway with its token and launch timeout (and, on
+        a cluster target, the pod watch that names what a failing start's pod did)."""
         kw.setdefault("launch_timeout", self.launch_timeout)
+        kw.setdefault("start_watch", self.start_watch)
         return GatewayClient(self.url, self.token, **kw)
 
 
@@ -133,6 +140,9 @@ class Target(ABC):
 
     kind: str = "abstract"
     hub_on_demand: bool = False  # a hub that starts when a test first needs it (LocalTarget)
+    # Why a target that has no hub has none, when that is the provider's (not the config's)
+    # doing: the skip reason of every scenario that needs the hub.
+    no_hub_reason: str | None = None
 
     def __init__(self, run_id: str | None = None) -> None:
         self.run_id: str = run_id or new_run_id()

@@ -49,6 +49,21 @@ class KernelspecPatch(_Record):
         return {**spec, "argv": [*argv[:at], *self.insert, *argv[at:]]}
 
 
+def drop_template_lines(text: str, drops: tuple[str, ...], what: str) -> str:
+    """`text` without the lines whose stripped content is one of `drops`; each must match
+    exactly one line, so a template that changed upstream is an error, not a silent no-op."""
+    lines = text.splitlines(keepends=True)
+    for drop in drops:
+        hits = [i for i, line in enumerate(lines) if line.strip() == drop]
+        if len(hits) != 1:
+            raise ConfigError(
+                f"fault patch for {what}: {drop!r} is on {len(hits)} lines, not one; update the "
+                "fault record in harness/targets/faults.py"
+            )
+        del lines[hits[0]]
+    return "".join(lines)
+
+
 class Fault(_Record):
     name: str
     description: str  # what is wrong with the deployment
@@ -64,6 +79,11 @@ class Fault(_Record):
     kernelspec_patches: tuple[KernelspecPatch, ...] = ()
     limits_unset: bool = False  # the limited gateway starts without its limits
     operator_skips: tuple[str, ...] = ()  # upgrade steps the operator forgets ("upgrade-db")
+    # Cluster targets (node): lines removed from EG's kernel-pod.yaml.j2 in the kernelspecs
+    # the gateway reads, and rights ("verb resource") taken from the gateway's ClusterRole.
+    kernel_pod_template_drops: tuple[str, ...] = ()
+    gateway_role_revokes: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ("local",)  # the targets that can seed it
 
     @property
     def suite(self) -> str:
@@ -429,12 +449,50 @@ CATALOGUE: tuple[Fault, ...] = (
             ),
         ),
     ),
+    Fault(
+        name="kernel_pod_no_memory_request",
+        description=(
+            "the kernel pod template (kernel-pod.yaml.j2 in the kernelspecs image) drops the "
+            "memory request, so KERNEL_MEMORY never reaches the pod"
+        ),
+        symptom="kernel pods are scheduled without the memory request `KERNEL_MEMORY` asked for",
+        kernel_pod_template_drops=("memory: {{ kernel_memory | yaml_safe }}",),
+        targets=("node",),
+        caught_by=(
+            Catch(
+                suite="kubernetes",
+                select="kernel_pod_resources_match_the_start",
+                test="test_kernel_pod_resources_match_the_start",
+                words=("has no requests.memory", "KERNEL_MEMORY"),
+            ),
+        ),
+    ),
+    Fault(
+        name="gateway_cannot_create_pods",
+        description=(
+            "the gateway's service account lacks the right to create pods (its ClusterRole "
+            "without `create pods`), so no kernel pod can be made"
+        ),
+        symptom="every kernel start fails; the failure names the RBAC right the gateway lacks",
+        gateway_role_revokes=("create pods",),
+        targets=("node",),
+        caught_by=(
+            Catch(
+                suite="startup",
+                select="each_kernelspec_starts_and_executes",
+                test="test_each_kernelspec_starts_and_executes",
+                words=("RBAC", "may not create pods"),
+            ),
+        ),
+    ),
 )
 FAULTS: dict[str, Fault] = {f.name: f for f in CATALOGUE}
+LOCAL_FAULTS: tuple[Fault, ...] = tuple(f for f in CATALOGUE if "local" in f.targets)
 
 
-def resolve(names) -> list[Fault]:
-    """The records for the names a user gave, refusing unknown names and faults that clash."""
+def resolve(names, target: str = "local") -> list[Fault]:
+    """The records for the names a user gave, refusing unknown names, faults `target` cannot
+    seed and faults that clash."""
     unknown = sorted(set(names) - set(FAULTS))
     if unknown:
         raise ConfigError(
@@ -442,6 +500,12 @@ def resolve(names) -> list[Fault]:
             "(see `eg-harness faults`)"
         )
     chosen = [FAULTS[n] for n in sorted(set(names))]
+    for fault in chosen:
+        if target not in fault.targets:
+            raise ConfigError(
+                f"fault {fault.name!r} cannot be seeded into the {target} target (only "
+                f"{', '.join(fault.targets)}): use --target {fault.targets[0]} or drop it"
+            )
     seen: dict[tuple[str, str], tuple[str, object]] = {}
     for fault in chosen:
         settings = [
@@ -463,10 +527,14 @@ def resolve(names) -> list[Fault]:
 def markdown_table() -> str:
     """The README's "Seeded faults" table (a unit test keeps the two equal)."""
     rows = ["| fault | the suite that must catch it |", "|---|---|"]
-    rows += [f"| `{f.name}` | {f.suite}: {f.symptom} |" for f in CATALOGUE]
+    rows += [f"| `{f.name}` | {f.suite}: {f.symptom}{_on(f)} |" for f in CATALOGUE]
     return "\n".join(rows)
+
+
+def _on(fault: Fault) -> str:
+    return "" if fault.targets == ("local",) else f" (--target {', '.join(fault.targets)})"
 
 
 def plain_listing() -> str:
     width = max(len(f.name) for f in CATALOGUE)
-    return "\n".join(f"{f.name:{width}}  {f.suite:10}  {f.description}" for f in CATALOGUE)
+    return "\n".join(f"{f.name:{width}}  {f.suite:10}  {f.description}{_on(f)}" for f in CATALOGUE)

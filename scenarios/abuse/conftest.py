@@ -91,7 +91,10 @@ def layers(target, request):
                 clients.append(client)
             else:
                 if target.hub is None:
-                    pytest.skip("the target has no hub (add a hub: section to the target config)")
+                    pytest.skip(
+                        target.no_hub_reason
+                        or "the target has no hub (add a hub: section to the target config)"
+                    )
                 client = request.getfixturevalue("module_user_server").client
             spec = target.gateway.kernelspec or "python3"
             model = client.start_kernel(spec)

@@ -7,16 +7,17 @@ suites are not blind to the misconfigurations users actually hit.
 from __future__ import annotations
 
 import pytest
-from eg_harness.targets.faults import CATALOGUE
+from eg_harness.targets.faults import LOCAL_FAULTS
 
 pytestmark = pytest.mark.slow
 
-# (fault, suite) -> its catches, from the catalogue. A fault's catches in one suite share one
-# run (one stack, one pytest start): each catch's scenario must still fail with its own words.
+# (fault, suite) -> its catches, from the catalogue's local faults (the node target's twins run
+# in tests/selftest/test_node_target.py, on its cluster). A fault's catches in one suite share
+# one run (one stack, one pytest start): each catch's scenario must still fail with its own words.
 # The gate's catch (gateway_slow_start) is proved by test_bench_gate.py, through `bench` and
 # `gate` rather than a suite run.
 TWINS: dict[str, list] = {}
-for fault in CATALOGUE:
+for fault in LOCAL_FAULTS:
     for catch in fault.caught_by:
         if catch.suite != "gate":
             TWINS.setdefault(f"{fault.name}:{catch.suite}", []).append(catch)

@@ -1,0 +1,317 @@
+"""The node target: a real single-node Kubernetes on this machine, EG installed by its chart.
+
+For machines without Docker (kind cannot run there): Kubernetes v1.20.2 built from Debian's
+source package, containerd, a CNI bridge, kube-proxy and dnsmasq (cluster.py); images built
+with podman on an mmdebstrap base and imported into containerd (images.py); EG installed from
+its sdist's chart by the seed's own helm command plus this provider's values
+(clusters/node/enterprise-gateway-values.yaml, install.py). provision() = preflight ->
+binaries -> cluster up -> EG sdist -> images -> helm -> the service name in the node's DNS ->
+EG reachable from the host. Each step is a phase of the span `target_provision`, so bring-up
+figures come from every run.
+
+The harness reaches EG at its ClusterIP from the host: kube-proxy's iptables rules route
+ClusterIPs from the host as from pods, so there is no port-forward process to supervise (and
+none of `kubectl port-forward`'s one-stream-per-connection relaying under WebSocket load), and
+the harness uses the very address the seed's user pods resolve the service name to.
+
+Described with the existing target's model (apply_config), like kind, so scenarios see the
+same kind of target, with Kubernetes access for the pod checks. Teardown is the cluster's:
+the whole cluster goes, so no helm uninstall first.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import httpx
+from eg_harness.audit import tools as audit_tools
+from eg_harness.errors import HarnessError, TargetUnavailable
+from eg_harness.runtime import secrets
+from eg_harness.runtime.envs import cache_dir
+from eg_harness.runtime.timing import Span, recorder
+from eg_harness.runtime.waits import WaitTimeout, wait_for
+from eg_harness.targets import faults as fault_catalogue
+from eg_harness.targets.abilities import ClusterAccess, UnpullableImage
+from eg_harness.targets.base import KubernetesAccess, KubernetesCluster, Target
+from eg_harness.targets.existing.config import ExistingTargetConfig
+from eg_harness.targets.existing.target import apply_config
+from eg_harness.targets.kind import diagnostics, tools
+from eg_harness.targets.kind.egdist import EgDist, ensure_eg_dist
+from eg_harness.targets.kind.pins import load_pins as load_kind_pins
+from eg_harness.targets.node import install, k8sbuild, preflight, seeded
+from eg_harness.targets.node.cluster import NodeCluster
+from eg_harness.targets.node.images import build_node_images, export_image
+from eg_harness.targets.node.pins import load_pins
+from eg_harness.targets.node.values import NODE_EG_VALUES, gateway_overlay, write_overlay
+
+IMAGES = ["enterprise-gateway", "kernel-py", "kernelspecs"]
+NO_HUB = "the node target's hub comes with issue 24"
+LAUNCH_TIMEOUT = 90.0  # a kernel pod starts in about 2 s here; the bound, not the figure
+HELM_TIMEOUT = 300
+GATEWAY_ANSWERS_S = 60.0
+
+
+def kubernetes_version_note(pins=None) -> str:
+    """What every report says about the Kubernetes under test: it is old, and why it is used."""
+    pins = pins or load_pins()
+    k = pins.kubernetes
+    return (
+        f"{k['git_version']} (Debian {pins.debian_version.split('-')[0]}, out of upstream "
+        f"support since {k['upstream_end_of_life'][:4]}; the newest any registry here offers)"
+    )
+
+
+def target_config(
+    gateway_url: str, token: str, kubeconfig: Path, launch_timeout: float = LAUNCH_TIMEOUT
+) -> ExistingTargetConfig:
+    """The installed deployment in the existing target's model (what scenarios are given)."""
+    return ExistingTargetConfig.model_validate(
+        {
+            "gateway": {
+                "url": gateway_url,
+                "auth_token": token,
+                "kernelspec": "python_kubernetes",
+                "launch_timeout": launch_timeout,
+                # The chart leaves EG_LIST_KERNELS unset (EG's default False) and the node
+                # values do not set it: the suites expect what the deployment really does.
+                "list_kernels": False,
+            },
+            "kubernetes": {
+                "kubeconfig": str(kubeconfig),
+                "namespace": install.NAMESPACE,
+                "gateway_service": install.SERVICE,
+                # No hub in this issue: the user-pod checks skip (issue 24 brings it).
+                "hub_namespace": None,
+                # EG makes a namespace per kernel (kernel.shareGatewayNamespace false, as seeded).
+                "shared_namespace": False,
+                # The CNI bridge plugin enforces no NetworkPolicy: the outsider probe says
+                # "not enforced here" and skips, never passes.
+                "network_policy_enforced": False,
+            },
+            # The cluster exists for this run only.
+            "allow_destructive": True,
+            "unauthorized_users": ["root"],
+        }
+    )
+
+
+class NodeTarget(Target, ClusterAccess, UnpullableImage):
+    """Always has a cluster, so it inherits ClusterAccess (the kubernetes suite asks before
+    provisioning); the access itself exists once the cluster does."""
+
+    kind = "node"
+    no_hub_reason = NO_HUB
+
+    def __init__(
+        self,
+        *,
+        run_id: str | None = None,
+        faults: list[str] | None = None,
+        allow_destructive: bool | None = None,
+        **_,
+    ) -> None:
+        super().__init__(run_id)
+        self.pins = load_pins()
+        self.allow_destructive = allow_destructive
+        self._faults = fault_catalogue.resolve(faults or [], target="node")
+        self.faults = [f.name for f in self._faults]
+        self.notes.extend(f"seeded fault {f.name}: {f.description}" for f in self._faults)
+        self.work = cache_dir() / "node" / "work" / self.run_id
+        self.cluster: NodeCluster | None = None
+        self.figures: dict[str, float] = {}
+        self._helm: str | None = None
+        self._versions: dict[str, str] = {"kubernetes": kubernetes_version_note(self.pins)}
+        self._reported = False
+
+    # -- abilities -----------------------------------------------------------------------
+    def _access(self) -> KubernetesCluster:
+        found = next((a for a in self.offered if isinstance(a, KubernetesCluster)), None)
+        if found is None:
+            raise TargetUnavailable("the node cluster is not provisioned yet")
+        return found
+
+    def kubernetes(self) -> KubernetesAccess:
+        return self._access().kubernetes()
+
+    def unpullable_image(self) -> tuple[str | None, dict[str, str], str]:
+        return self._access().unpullable_image()
+
+    # -- provisioning --------------------------------------------------------------------
+    def provision(self, progress=print) -> None:
+        span = Span("target_provision", {"target": "node", "stack": self.run_id}, test="(session)")
+        span.mark("requested")
+        try:
+            self._provision(span, progress)
+        except BaseException as exc:
+            recorder.record(span.finish(False, secrets.redact(str(exc))[:300]))
+            if isinstance(exc, HarnessError):
+                self._namespace_report(progress)
+            raise
+        recorder.record(span.finish(True))
+        self.figures["bring_up_s"] = span.total or 0.0
+        progress(f"node target up in {span.total:.1f}s")
+
+    def _provision(self, span: Span, progress) -> None:
+        host = preflight.require(progress)
+        self._versions.update({f"{k} (host)": str(v) for k, v in (host or {}).items()})
+        span.mark("preflight")
+        k8sbuild.ensure_binaries(progress)
+        span.mark("binaries")
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.cluster = NodeCluster(self.run_id, self.work / "cluster", progress=progress)
+        self.cluster.up()
+        span.mark("cluster_up")
+        self._versions.update({k: str(v) for k, v in self.cluster.versions().items()})
+        self._versions["kubernetes"] = kubernetes_version_note(self.pins)
+        eg = ensure_eg_dist(progress, load_kind_pins())
+        span.mark("eg_sdist")
+        refs = self._images(eg, progress)
+        span.mark("images")
+        token = secrets.new_token()
+        url = self._install(eg, refs, token, progress)
+        span.mark("helm_installed")
+        self._wait_answers(url, token, progress)
+        span.mark("gateway_ready")
+        apply_config(
+            self, target_config(url, token, self.cluster.kubeconfig), self.allow_destructive
+        )
+        self._versions["enterprise_gateway chart"] = eg.version
+        self._versions["enterprise_gateway image"] = refs["enterprise-gateway"]
+        self._versions["kernelspecs image"] = refs["kernelspecs"]
+
+    def _images(self, eg: EgDist, progress) -> dict[str, str]:
+        """Built (or cached) by content, imported into containerd unless it has them."""
+        assert self.cluster is not None
+        built = build_node_images(IMAGES, eg, progress)
+        built = [
+            seeded.faulty_kernelspecs(i, self._faults, progress) if i.name == "kernelspecs" else i
+            for i in built
+        ]
+        for image in built:
+            if not self.cluster.has_image(image.ref):
+                self.cluster.import_image(export_image(image, progress))
+        return {image.name.removesuffix("-faulty"): image.ref for image in built}
+
+    def kubectl(self) -> list[str]:
+        assert self.cluster is not None
+        return [tools.argv0("kubectl"), "--kubeconfig", str(self.cluster.kubeconfig)]
+
+    def helm(self, progress=print) -> list[str]:
+        if self._helm is None:
+            self._helm = audit_tools.find_helm(audit_tools.tool_env(progress), progress).path
+        assert self.cluster is not None
+        return [self._helm, "--kubeconfig", str(self.cluster.kubeconfig)]
+
+    def _install(self, eg: EgDist, refs: dict[str, str], token: str, progress) -> str:
+        assert self.cluster is not None
+        overlay = write_overlay(
+            gateway_overlay(gateway_ref=refs["enterprise-gateway"]),
+            self.work / "enterprise-gateway-overlay.yaml",
+        )
+        helm = self.helm(progress)[0]
+        argv = install.helm_argv(
+            helm,
+            self.cluster.kubeconfig,
+            eg.chart_dir,
+            token=token,
+            kernelspecs_ref=refs["kernelspecs"],
+            values=[NODE_EG_VALUES, overlay],
+            timeout_s=HELM_TIMEOUT,
+        )
+        progress(f"installing EG {eg.version} with its chart: " + secrets.redact(" ".join(argv)))
+        t0 = time.monotonic()
+        install.run(argv, HELM_TIMEOUT + 60, f"helm install of {install.RELEASE}")
+        self.figures["helm_install_s"] = time.monotonic() - t0
+        kubectl = self.kubectl()
+        revokes = [r for f in self._faults for r in f.gateway_role_revokes]
+        if revokes:
+            progress(f"seeded fault: taking {', '.join(revokes)} from {install.GATEWAY_ROLE}")
+            seeded.revoke_rights(kubectl, revokes, 30)
+        ip, port = install.cluster_ip(kubectl, 30)
+        self.cluster.set_dns(install.SERVICE_DNS, ip)
+        return f"http://{ip}:{port}"
+
+    def _wait_answers(self, url: str, token: str, progress) -> None:
+        """EG answers at its ClusterIP from the host (kube-proxy's rules are in place)."""
+        progress(f"waiting for EG at {url} (its ClusterIP, routed by kube-proxy)")
+
+        def answers() -> bool:
+            resp = httpx.get(f"{url}/api", headers={"Authorization": f"token {token}"}, timeout=5)
+            if resp.status_code == 200:
+                self._versions["enterprise_gateway"] = str(resp.json().get("gateway_version"))
+                return True
+            return False
+
+        try:
+            wait_for(f"EG at {url}/api", answers, GATEWAY_ANSWERS_S, max_interval=1)
+        except WaitTimeout as exc:
+            raise TargetUnavailable(
+                f"EG was installed but does not answer at {url} from the host ({exc}): see the "
+                "namespace report in the run's diagnostics/node"
+            ) from None
+
+    # -- evidence and teardown -----------------------------------------------------------
+    def _namespace_report(self, progress=print) -> list[Path]:
+        """Pods, events, describes, logs and helm status, if there is a cluster to ask."""
+        if self._reported or self.cluster is None or not Path(self.cluster.kubeconfig).exists():
+            return []
+        self._reported = True
+        dest = (self.diagnostics_dir or self.work / "diagnostics") / "node"
+        progress(f"collecting the namespace report into {dest}")
+        try:
+            helm = self.helm(lambda _m: None)
+        except HarnessError:
+            helm = [tools.argv0("helm")]
+        return diagnostics.write_namespace_report(
+            dest,
+            self.kubectl(),
+            helm,
+            [install.NAMESPACE],
+            {install.RELEASE: install.NAMESPACE},
+            30,
+        )
+
+    def collect_diagnostics(self, dest: Path) -> list[Path]:
+        self.diagnostics_dir = dest
+        return self._namespace_report(lambda _m: None)
+
+    def teardown(self) -> dict[str, list[str]]:
+        if self.cluster is None:
+            return {}
+        if self.diagnostics_dir is not None:
+            self._namespace_report(lambda _m: None)
+        t0 = time.monotonic()
+        left = self.cluster.down()
+        self.figures["teardown_s"] = time.monotonic() - t0
+        span = Span("target_teardown", {"target": "node", "stack": self.run_id}, test="(session)")
+        span.phases["down"] = round(self.figures["teardown_s"], 6)
+        recorder.record(span.finish(not left, "; ".join(left)[:300] or None))
+        if not left:
+            shutil.rmtree(self.work, ignore_errors=True)
+        return {"node": list(left)}
+
+    def versions(self) -> dict[str, str]:
+        return dict(self._versions)
+
+    # -- parallel runs -------------------------------------------------------------------
+    def handoff(self) -> dict:
+        out = super().handoff()
+        out["kubeconfig"] = str(self.cluster.kubeconfig) if self.cluster else None
+        return out
+
+    def attach(self, handoff: dict) -> None:
+        """A worker's view: the controller's endpoints and its cluster's kubeconfig."""
+        super().attach(handoff)
+        self._versions.update(handoff["versions"])
+        if handoff.get("kubeconfig") and self.gateway is not None:
+            config = target_config(
+                self.gateway.url,
+                self.gateway.token or "",
+                Path(handoff["kubeconfig"]),
+                self.gateway.launch_timeout,
+            )
+            self.offered = [a for a in self.offered if not isinstance(a, KubernetesCluster)]
+            access = config.kubernetes.model_dump() if config.kubernetes else {}
+            self.offered.append(KubernetesCluster(KubernetesAccess(**access)))

@@ -1,0 +1,109 @@
+"""The node target's pure parts: the seed's helm command, the overlay, the seeded faults
+applied to the real chart and template, the registry, and the description scenarios get."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from eg_harness.errors import ConfigError
+from eg_harness.targets import KINDS, PROVIDERS, faults, make_target
+from eg_harness.targets.faults import FAULTS, drop_template_lines
+from eg_harness.targets.kind.egdist import ensure_eg_dist
+from eg_harness.targets.node import install, seeded
+from eg_harness.targets.node.values import NODE_EG_VALUES, gateway_overlay
+
+CHART_ROLE = "etc/kubernetes/helm/enterprise-gateway/templates/eg-clusterrole.yaml"
+POD_TEMPLATE = "etc/kernel-launchers/kubernetes/scripts/kernel-pod.yaml.j2"
+
+
+@pytest.fixture(scope="module")
+def eg():
+    """EG's sdist from the cache (fetched once with pip, hash-checked)."""
+    return ensure_eg_dist(lambda _m: None)
+
+
+def test_helm_command_is_the_seeds_with_the_token_as_a_string():
+    argv = install.helm_argv(
+        "helm",
+        Path("/k/admin.conf"),
+        Path("/chart"),
+        token="0123",
+        kernelspecs_ref="eg-harness/kernelspecs:abc",
+        values=[NODE_EG_VALUES, Path("/run/overlay.yaml")],
+        timeout_s=300,
+    )
+    text = " ".join(argv)
+    assert text.startswith(
+        "helm upgrade --cleanup-on-fail --install kdp-enterprise-gateway /chart --atomic "
+        "--namespace enterprise-gateway --set-string authToken=0123 "
+        "--set kernelspecs.image=eg-harness/kernelspecs:abc --create-namespace"
+    )
+    assert argv[-4:] == ["-f", str(NODE_EG_VALUES), "-f", "/run/overlay.yaml"]
+
+
+def test_provider_values_need_no_registry_and_explain_every_key():
+    values = yaml.safe_load(NODE_EG_VALUES.read_text())
+    assert values["imagePullPolicy"] == "Never"
+    assert values["kernelspecs"]["imagePullPolicy"] == "Never"
+    assert values["kip"]["enabled"] is False
+    assert values["service"]["type"] == "ClusterIP"
+    assert values["kernel"]["allowedKernels"] == ["python_kubernetes"]
+    text = NODE_EG_VALUES.read_text()
+    lines = [line for line in text.splitlines() if line.strip()]
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith(("#", "-")):
+            continue
+        near = [lines[i - 1], lines[i + 1] if i + 1 < len(lines) else ""]
+        assert any(n.lstrip().startswith("#") for n in near), f"{line.strip()}: not explained"
+    overlay = gateway_overlay(gateway_ref="eg-harness/enterprise-gateway:0123456789abcdef")
+    assert yaml.safe_load(overlay.render())["image"].endswith(":0123456789abcdef")
+    assert "# image: " in overlay.render()
+
+
+def test_revoking_create_pods_leaves_every_other_right_of_the_charts_role(eg):
+    docs = (eg.root / CHART_ROLE).read_text().split("\n---\n")
+    role = next(d for d in docs if f"name: {install.GATEWAY_ROLE}" in d)
+    rules = yaml.safe_load("rules:" + role.split("rules:", 1)[1])["rules"]
+    after = seeded.revoke(rules, "create pods")
+
+    def grants(rs, verb, resource):
+        return any(
+            "" in r["apiGroups"] and resource in r["resources"] and verb in r["verbs"] for r in rs
+        )
+
+    assert grants(rules, "create", "pods") and not grants(after, "create", "pods")
+    for verb in ("get", "watch", "list", "delete"):
+        assert grants(after, verb, "pods")
+    for resource in ("namespaces", "services", "configmaps", "secrets"):
+        assert grants(after, "create", resource)
+    with pytest.raises(ConfigError, match="no rule grants"):
+        seeded.revoke(after, "create pods")
+
+
+def test_the_memory_request_drop_hits_the_request_not_the_limit(eg):
+    template = (eg.root / POD_TEMPLATE).read_text()
+    (drop,) = FAULTS["kernel_pod_no_memory_request"].kernel_pod_template_drops
+    patched = drop_template_lines(template, (drop,), "kernel-pod.yaml.j2")
+    assert "kernel_memory | yaml_safe" not in patched
+    assert "memory: {{ kernel_memory_limit | yaml_safe }}" in patched
+    assert len(patched.splitlines()) == len(template.splitlines()) - 1
+    with pytest.raises(ConfigError, match="on 0 lines"):
+        drop_template_lines(patched, (drop,), "kernel-pod.yaml.j2")
+
+
+def test_node_faults_are_refused_elsewhere_and_local_ones_on_node():
+    with pytest.raises(ConfigError, match="cannot be seeded into the local target"):
+        faults.resolve(["gateway_cannot_create_pods"])
+    with pytest.raises(ConfigError, match="cannot be seeded into the node target"):
+        faults.resolve(["gateway_no_token"], target="node")
+    assert [f.name for f in faults.resolve(["gateway_cannot_create_pods"], target="node")] == [
+        "gateway_cannot_create_pods"
+    ]
+
+
+def test_registry_lists_every_provider_and_names_them_on_a_typo():
+    assert tuple(PROVIDERS) == KINDS and "node" in KINDS
+    with pytest.raises(ConfigError, match="choose one of local, existing, kind, node"):
+        make_target("nodes")
