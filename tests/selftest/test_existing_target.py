@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 
 import httpx
 import pytest
@@ -137,14 +138,17 @@ def test_misconfigured_deployment_fails_in_the_owning_suite(tmp_path, monkeypatc
 
 
 def _cli(args, env=None):
-    proc = subprocess.run(
-        [*harness_cmd(), *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env or _env(),
-    )
+    # A run that fails its target's pre-check still writes a report (issue 22): not in the
+    # repository's reports/.
+    with tempfile.TemporaryDirectory() as reports:
+        proc = subprocess.run(
+            [*harness_cmd(), *args],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**(env or _env()), "EG_HARNESS_REPORTS": reports},
+        )
     return proc.returncode, proc.stderr.strip()
 
 
