@@ -3,7 +3,7 @@ the servers while sessions.py holds the load -> results, report, OpenMetrics, co
 
 With `--gateways G` above 1 the target starts G-1 more gateway processes (the ExtraGateways
 ability): one EG process stops accepting sessions long before the generator runs out (see the
-README's figures), so the generator's own capacity is shown across several.
+figures in docs/performance.md), so the generator's own capacity is shown across several.
 """
 
 from __future__ import annotations

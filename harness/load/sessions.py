@@ -227,8 +227,9 @@ class SessionsBench:
 
     async def _start_one(self, http: aiohttp.ClientSession, gw: _Gateway) -> str | None:
         """A kernel that answered kernel_info, or None. EG answers 201 before the kernel is
-        up, and a local kernel can die binding a port another took first (the port race the
-        README describes): such a kernel is deleted and started again, not given sessions."""
+        up, and a local kernel can die binding a port another took first (the port race
+        docs/performance.md describes): such a kernel is deleted and started again, not given
+        sessions."""
         try:
             model = await asyncio.to_thread(gw.client.start_kernel, self.settings.kernelspec)
         except Exception as exc:

@@ -166,7 +166,11 @@ def _first_error(exc: ValidationError) -> str:
             model = inner[0] if inner else None
             if model is None:
                 break
-        allowed = ", ".join(model.model_fields) if model is not None else "see the README"
+        allowed = (
+            ", ".join(model.model_fields)
+            if model is not None
+            else "see docs/performance.md, Workload files"
+        )
         return f"unknown key {where!r} (allowed here: {allowed})"
     msg = err["msg"].removeprefix("Value error, ")
     return f"{where}: {msg}" if where else msg

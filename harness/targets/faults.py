@@ -2,9 +2,10 @@
 
 A fault is only worth seeding if a suite catches it, so every record names the scenario that
 must fail and the words its message must contain; the negative twins, `eg-harness faults` and
-the README's table are all built from this one list. What a fault changes is data too (gateway
-environment, hub settings, a proxy mode, kernelspec argv insertions, limits the limited gateway
-forgets), applied generically by the local target: a new fault is a new record, not new code.
+the table in docs/faults.md are all built from this one list. What a fault changes is data too
+(gateway environment, hub settings, a proxy mode, kernelspec argv insertions, limits the limited
+gateway forgets), applied generically by the local target: a new fault is a new record, not
+new code.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def drop_template_lines(text: str, drops: tuple[str, ...], what: str) -> str:
 class Fault(_Record):
     name: str
     description: str  # what is wrong with the deployment
-    symptom: str  # what the catching suite sees (the README's table)
+    symptom: str  # what the catching suite sees (docs/faults.md's table)
     caught_by: tuple[Catch, ...]
     gateway_env: dict[str, str] = Field(default_factory=dict)  # EG environment overrides
     gateway_env_unset: tuple[str, ...] = ()  # EG environment variables removed
@@ -525,7 +526,7 @@ def resolve(names, target: str = "local") -> list[Fault]:
 
 
 def markdown_table() -> str:
-    """The README's "Seeded faults" table (a unit test keeps the two equal)."""
+    """The table of docs/faults.md (a unit test keeps the two equal)."""
     rows = ["| fault | the suite that must catch it |", "|---|---|"]
     rows += [f"| `{f.name}` | {f.suite}: {f.symptom}{_on(f)} |" for f in CATALOGUE]
     return "\n".join(rows)

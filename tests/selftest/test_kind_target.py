@@ -1,6 +1,6 @@
 """The kind target as far as it runs without a Docker engine: its CLI, its image contexts from
 the real EG sdist, and its executor on real commands. (The cluster path itself needs Docker,
-kind and helm and is not run here: the README says so.) About 10 s warm; the first run also
+kind and helm and is not run here: docs/targets.md says so.) About 10 s warm; the first run also
 fetches the EG sdist (cached).
 """
 

@@ -1,4 +1,4 @@
-"""The fault catalogue is data the negative twins, the CLI and the README trust, so each record
+"""The fault catalogue is data the negative twins, the CLI and docs/faults.md trust, so each record
 must point at a real suite and test, and each change it describes must apply to the real files."""
 
 from __future__ import annotations

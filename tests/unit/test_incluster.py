@@ -4,7 +4,7 @@ far as real tools go without Docker or a cluster.
 Every object of clusters/incluster/ is validated against Kubernetes' own OpenAPI-derived schemas
 (kubernetes-validate, strict: unknown fields are errors) for the version pinned below; the
 Dockerfile's COPY sources must exist; the GitHub workflow is validated against the schema
-check-jsonschema vendors, then read for the structure the README promises. None of this has
+check-jsonschema vendors, then read for the structure docs/incluster.md promises. None of this has
 run on a cluster or on GitHub here.
 """
 
