@@ -14,6 +14,7 @@ from eg_harness import resources
 from eg_harness.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
+    HELP_LOCAL_FAULT,
     sigterm_as_interrupt,
 )
 from eg_harness.runtime import processes
@@ -23,7 +24,7 @@ from eg_harness.runtime.progress import console
 def add_parsers(sub) -> None:
     up = sub.add_parser("up", help="start the local stack and keep it until Ctrl-C")
     up.set_defaults(func=cmd_up)
-    up.add_argument("--local-fault", action="append", default=[])
+    up.add_argument("--local-fault", action="append", default=[], help=HELP_LOCAL_FAULT)
     up.add_argument("--state-file", default=None, help="where to write URLs and tokens (0600)")
     down = sub.add_parser(
         "down",
@@ -119,6 +120,15 @@ def cmd_down(args) -> int:
         if left:
             print(f"eg-harness: could not stop {[p.pid for p in left]}", file=sys.stderr)
             return EXIT_FAILED
+    # Node clusters first: their state dirs may sit in run dirs the orphan sweep deletes,
+    # and their mounts must go before anything under them is removed.
+    from eg_harness.targets.node import state as node_state
+
+    removed, failed = node_state.sweep(console(), only)
+    stopped += removed
+    if failed:
+        print(f"eg-harness: could not remove node cluster leftovers: {'; '.join(failed)}", file=sys.stderr)
+        return EXIT_FAILED
     for line in processes.sweep_orphans(only):
         print(f"stopped orphans of run {line}")
         stopped += 1
