@@ -11,6 +11,12 @@ from eg_harness.cli.common import (
     EXIT_INCONCLUSIVE,
     EXIT_INVALID,
     EXIT_OK,
+    HELP_KERNELSPEC,
+    HELP_LOCAL_FAULT,
+    HELP_REPORT_DIR,
+    HELP_RUN_ID,
+    HELP_TARGET_CONFIG,
+    deprecated_alias,
     sigterm_as_interrupt,
 )
 from eg_harness.errors import ConfigError
@@ -26,7 +32,9 @@ def add_parsers(sub) -> None:
         "kernel sessions from one process",
     )
     bw.set_defaults(func=cmd_bench_ws)
-    bw.add_argument("--rounds", type=int, default=200)
+    bw.add_argument(
+        "--rounds", type=int, default=200, help="execute round trips per client (default 200)"
+    )
     bw.add_argument(
         "--sessions", type=int, default=0, help="hold N concurrent sessions (asyncio, one core)"
     )
@@ -34,7 +42,12 @@ def add_parsers(sub) -> None:
     bw.add_argument("--period", type=float, default=30.0, help="seconds between executes")
     bw.add_argument("--duration", type=float, default=60.0, help="seconds of load, all open")
     bw.add_argument("--gateways", type=int, default=1, help="spread over N gateway processes")
-    bw.add_argument("--baseline-executes", type=int, default=40)
+    bw.add_argument(
+        "--baseline-executes",
+        type=int,
+        default=40,
+        help="--sessions: executes timed from one session before the others open (default 40)",
+    )
     bw.add_argument(
         "--gateway-env",
         action="append",
@@ -47,26 +60,52 @@ def add_parsers(sub) -> None:
         action="store_true",
         help="negative twin: block the generator's loop 90%% of the time (must exit 4)",
     )
-    bw.add_argument("--run-id", default=None)
-    bw.add_argument("--report-dir", default=None)
+    bw.add_argument("--run-id", default=None, help=HELP_RUN_ID)
+    bw.add_argument("--report-dir", default=None, help=HELP_REPORT_DIR)
     b = sub.add_parser("bench", help="benchmark: launch storms up a ladder, churn, knee, ceiling")
     b.set_defaults(func=cmd_bench)
-    b.add_argument("--target", choices=["local", "existing"], default="local")
-    b.add_argument("--target-config")
-    b.add_argument("--local-fault", action="append", default=[])
+    b.add_argument(
+        "--target",
+        choices=["local", "existing"],
+        default="local",
+        help="local (default): a stack of its own; existing: --target-config",
+    )
+    b.add_argument("--target-config", help=HELP_TARGET_CONFIG)
+    b.add_argument("--local-fault", action="append", default=[], help=HELP_LOCAL_FAULT)
     b.add_argument("--ladder", default="1,2,5,10,20", help="concurrency steps, e.g. 1,2,5")
-    b.add_argument("--journey", choices=["gateway", "hub"], default="gateway")
-    b.add_argument("--kernelspec", default=None)
+    b.add_argument(
+        "--journey",
+        choices=["gateway", "hub"],
+        default="gateway",
+        help="start kernels at the gateway (default) or through the hub (spawn, then start)",
+    )
+    b.add_argument("--kernelspec", default=None, help=HELP_KERNELSPEC)
     b.add_argument("--churn-users", type=int, default=3, help="0 to skip the churn phase")
-    b.add_argument("--churn-seconds", type=float, default=30.0)
-    b.add_argument("--workers", type=int, default=0, help="locust workers for the churn phase")
+    b.add_argument(
+        "--churn-seconds", type=float, default=30.0, help="how long the churn phase runs (30)"
+    )
+    # Load-generator processes, not pytest-xdist workers (`run -n/--workers`): their own name.
+    b.add_argument(
+        "--load-workers",
+        dest="workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="locust worker processes for the churn phase (eg-harness load-worker)",
+    )
+    deprecated_alias(b, "--workers", "workers", type=int)
     b.add_argument(
         "--external-workers",
         action="store_true",
-        help="the --workers connect from elsewhere (eg-harness load-worker, e.g. the Deployment "
-        "in clusters/incluster/); the master listens on 0.0.0.0:--master-port",
+        help="the --load-workers connect from elsewhere (eg-harness load-worker, e.g. the "
+        "Deployment in clusters/incluster/); the master listens on 0.0.0.0:--master-port",
     )
-    b.add_argument("--master-port", type=int, default=5557)
+    b.add_argument(
+        "--master-port",
+        type=int,
+        default=5557,
+        help="the locust master's port for --external-workers (default 5557)",
+    )
     b.add_argument(
         "--spawn-limit",
         type=int,
@@ -87,8 +126,8 @@ def add_parsers(sub) -> None:
         metavar="FILE",
         help="run a workload/SLO file instead of the ladder (clusters/examples/workload-*.yaml)",
     )
-    b.add_argument("--run-id", default=None)
-    b.add_argument("--report-dir", default=None)
+    b.add_argument("--run-id", default=None, help=HELP_RUN_ID)
+    b.add_argument("--report-dir", default=None, help=HELP_REPORT_DIR)
     b.add_argument(
         "--history",
         default="reports/bench-history.jsonl",
@@ -99,12 +138,24 @@ def add_parsers(sub) -> None:
         help="run one locust worker for a bench's master elsewhere (until the master quits)",
     )
     w.set_defaults(func=cmd_load_worker)
-    w.add_argument("--target", choices=["existing"], default="existing")
-    w.add_argument("--target-config", required=True)
-    w.add_argument("--master-host", required=True)
-    w.add_argument("--master-port", type=int, default=5557)
-    w.add_argument("--journey", choices=["gateway", "hub"], default="gateway")
-    w.add_argument("--kernelspec", default=None)
+    w.add_argument(
+        "--target",
+        choices=["existing"],
+        default="existing",
+        help="the same deployment as the master's (existing only)",
+    )
+    w.add_argument("--target-config", required=True, help=HELP_TARGET_CONFIG)
+    w.add_argument("--master-host", required=True, help="where the bench's locust master runs")
+    w.add_argument(
+        "--master-port", type=int, default=5557, help="the master's --master-port (5557)"
+    )
+    w.add_argument(
+        "--journey",
+        choices=["gateway", "hub"],
+        default="gateway",
+        help="the master's --journey (default gateway)",
+    )
+    w.add_argument("--kernelspec", default=None, help=HELP_KERNELSPEC)
     bl = sub.add_parser("baseline", help="save a bench's figures as a release-gate baseline")
     bl.set_defaults(func=cmd_baseline)
     bl.add_argument(
@@ -113,7 +164,7 @@ def add_parsers(sub) -> None:
         default="reports/latest-bench",
         help="a bench report dir or results.json (default: the latest bench)",
     )
-    bl.add_argument("--out", required=True)
+    bl.add_argument("--out", required=True, help="the baseline file to write (JSON)")
     g = sub.add_parser(
         "gate",
         help="compare a bench with a baseline; exit 1 on a regression, 5 when single runs are "
@@ -248,7 +299,9 @@ def cmd_bench(args) -> int:
     if args.repeat < 1:
         raise ConfigError(f"--repeat {args.repeat} must be 1 or more (3 or more to judge noise)")
     if args.external_workers and not args.workers:
-        raise ConfigError("--external-workers needs --workers N: how many the master waits for")
+        raise ConfigError(
+            "--external-workers needs --load-workers N: how many the master waits for"
+        )
     if args.spawn_limit is not None and (args.target != "local" or args.spawn_limit < 1):
         raise ConfigError(
             "--spawn-limit is a positive number of spawns and sets the local target's hub; "
@@ -334,7 +387,7 @@ def cmd_gate(args) -> int:
         if not figs.get("valid", True):
             print(
                 f"eg-harness: the {name} bench is invalid (its load generator was the "
-                "bottleneck): rerun it with fewer users per process or more --workers",
+                "bottleneck): rerun it with fewer users per process or more --load-workers",
                 file=sys.stderr,
             )
             return EXIT_INVALID

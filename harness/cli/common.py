@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import signal
 import threading
 
 from eg_harness import resources
+from eg_harness import suites as catalogue
 from eg_harness.errors import (  # noqa: F401  (re-exported: the commands import them here)
     EXIT_FAILED,
     EXIT_INCONCLUSIVE,
@@ -19,9 +21,25 @@ from eg_harness.errors import (  # noqa: F401  (re-exported: the commands import
 
 SCENARIOS = resources.SCENARIOS
 
+# One name and one wording per concept, in every command that takes it (and in the pytest
+# plugin's options of the same names): --local-fault, --report-dir, --run-id, --target-config.
+HELP_LOCAL_FAULT = "seed a fault into the local target (repeatable; see `eg-harness faults`)"
+HELP_REPORT_DIR = "where to write the report (default: reports/<run-id>)"
+HELP_RUN_ID = "run id (default: time-stamped); names the report"
+HELP_TARGET_CONFIG = "YAML describing an existing deployment (--target existing)"
+HELP_KERNELSPEC = "the kernelspec the journeys start (default: the target's Python kernelspec)"
+
+
+def deprecated_alias(parser, old: str, dest: str, **kwargs) -> None:
+    """Keep an option's old spelling working, hidden from --help: scripts that used it still
+    run, and the help shows one name per concept."""
+    parser.add_argument(old, dest=dest, help=argparse.SUPPRESS, **kwargs)
+
 
 def suites() -> list[str]:
-    return sorted(p.name for p in SCENARIOS.iterdir() if p.is_dir() and any(p.glob("test_*.py")))
+    """The suites a run can select: the folders of scenarios/ with tests (the catalogue,
+    eg_harness.suites, describes each; a unit test keeps the two equal)."""
+    return catalogue.folders()
 
 
 def sigterm_as_interrupt() -> None:

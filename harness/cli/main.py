@@ -11,18 +11,30 @@ from __future__ import annotations
 
 import argparse
 import sys
+from importlib import metadata
 
-from eg_harness.cli import audit, bench, diff, report, run, soak, stack, upgrade
+from eg_harness.cli import audit, bench, diff, report, run, soak, stack, suites, upgrade
 from eg_harness.cli.common import EXIT_INTERRUPTED
 from eg_harness.errors import HarnessError
 from eg_harness.runtime import secrets
 
 # Each adds its subcommands; a new command is a new module.
-COMMAND_MODULES = (run, stack, bench, report, audit, soak, upgrade, diff)
+COMMAND_MODULES = (run, suites, stack, bench, report, audit, soak, upgrade, diff)
+
+
+def version() -> str:
+    """The installed distribution's version (pyproject.toml's, through the package metadata)."""
+    try:
+        return metadata.version("eg-harness")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="eg-harness", description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--version", action="version", version=f"eg-harness {version()}", help="print the version"
+    )
     sub = p.add_subparsers(dest="command", required=True)
     for module in COMMAND_MODULES:
         module.add_parsers(sub)

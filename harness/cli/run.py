@@ -16,7 +16,6 @@ from eg_harness.cli.common import (
     SCENARIOS,
     selected_suites,
     sigterm_as_interrupt,
-    suites,
 )
 from eg_harness.errors import ConfigError, HarnessError
 from eg_harness.runtime.progress import console
@@ -27,7 +26,13 @@ from eg_harness.targets import KINDS
 def add_parsers(sub) -> None:
     run = sub.add_parser("run", help="run suites against a target and write a report")
     run.set_defaults(func=cmd_run)
-    run.add_argument("--target", choices=KINDS, default="local")
+    run.add_argument(
+        "--target",
+        choices=KINDS,
+        default="local",
+        help="where the suites run (default local: a stack of its own; existing needs "
+        "--target-config)",
+    )
     run.add_argument("--target-config", help="YAML describing an existing deployment")
     run.add_argument("--suite", default="all", help="comma-separated suites, or 'all' (default)")
     run.add_argument("--report-dir", help="where to write the report (default reports/<run-id>)")
@@ -73,7 +78,9 @@ def add_parsers(sub) -> None:
         help="benchmark: warm wall time of suites on the local target, serial and parallel",
     )
     wt.set_defaults(func=cmd_walltime)
-    wt.add_argument("--suite", default="auth,startup")
+    wt.add_argument(
+        "--suite", default="auth,startup", help="comma-separated suites (default auth,startup)"
+    )
     wt.add_argument("--runs", type=int, default=1, help="measured runs per mode")
     wt.add_argument(
         "--warm-ups", type=int, default=1, help="uncounted runs first, to warm caches (default 1)"
@@ -89,7 +96,6 @@ def add_parsers(sub) -> None:
     wt.add_argument(
         "pytest_args", nargs=argparse.REMAINDER, help="after --: extra pytest arguments"
     )
-    sub.add_parser("suites", help="list the suites").set_defaults(func=cmd_suites)
 
 
 def add_parallel_argument(parser) -> None:
@@ -281,9 +287,3 @@ def cmd_walltime(args) -> int:
     print(walltime.render(rows, args.slowest))
     print(f"each run's report: {keep}/r<N>/report.html")
     return EXIT_OK if all(r.returncode == 0 for r in rows) else EXIT_FAILED
-
-
-def cmd_suites(args) -> int:
-    for name in suites():
-        print(name)
-    return EXIT_OK

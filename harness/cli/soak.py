@@ -31,6 +31,8 @@ from eg_harness.cli import repeat
 from eg_harness.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
+    HELP_TARGET_CONFIG,
+    deprecated_alias,
     selected_suites,
     sigterm_as_interrupt,
 )
@@ -49,10 +51,15 @@ def add_parsers(sub) -> None:
         "soak", help="repeat a suite, interrupting and failing some runs; count leaks"
     )
     p.set_defaults(func=cmd_soak)
-    p.add_argument("--runs", type=int, required=True, metavar="N")
+    p.add_argument("--runs", type=int, required=True, metavar="N", help="how many runs")
     p.add_argument("--suite", default="auth", help="one suite or a comma list (default auth)")
-    p.add_argument("--target", choices=["local", "existing"], default="local")
-    p.add_argument("--target-config", help="YAML describing an existing deployment")
+    p.add_argument(
+        "--target",
+        choices=["local", "existing"],
+        default="local",
+        help="local (default) or existing (--target-config; no seeded faults)",
+    )
+    p.add_argument("--target-config", help=HELP_TARGET_CONFIG)
     p.add_argument("--seed", type=int, help="seed of the plan (default: random, printed)")
     p.add_argument(
         "--interrupts",
@@ -65,9 +72,13 @@ def add_parsers(sub) -> None:
         help="how many runs get a seeded fault so they fail (default: a fifth; local target)",
     )
     p.add_argument(
-        "--fault",
-        help="the fault of the failing runs (default: the first one a chosen suite catches)",
+        "--local-fault",
+        dest="fault",
+        metavar="NAME",
+        help="the fault seeded into the failing runs (default: the first one a chosen suite "
+        "catches; see `eg-harness faults`)",
     )
+    deprecated_alias(p, "--fault", "fault")
     p.add_argument("--report-dir", help="where the runs' reports and soak.txt go")
     p.add_argument("--run-timeout", type=float, default=RUN_TIMEOUT_S, help=argparse.SUPPRESS)
     p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: extra pytest arguments")
@@ -295,7 +306,7 @@ def cmd_soak(args) -> int:
     fault = args.fault or default_fault(chosen)
     failures = (args.runs // 5 if args.failures is None else args.failures) if fault else 0
     if args.target != "local" and (args.failures or args.fault):
-        raise ConfigError("--failures and --fault seed local faults: use --target local")
+        raise ConfigError("--failures and --local-fault seed local faults: use --target local")
     if args.target != "local":
         failures = 0
     if fault:

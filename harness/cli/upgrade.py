@@ -6,7 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from eg_harness import resources
-from eg_harness.cli.common import EXIT_FAILED, EXIT_OK, selected_suites, sigterm_as_interrupt
+from eg_harness.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    HELP_LOCAL_FAULT,
+    HELP_REPORT_DIR,
+    HELP_RUN_ID,
+    selected_suites,
+    sigterm_as_interrupt,
+)
 from eg_harness.errors import ConfigError
 from eg_harness.runtime.progress import console
 from eg_harness.runtime.runid import new_run_id
@@ -19,7 +27,7 @@ def add_parsers(sub) -> None:
     u.set_defaults(func=cmd_upgrade)
     u.add_argument("--from", dest="origin", default=None, help="e.g. gateway=3.2.3,hub=5.5.4")
     u.add_argument("--to", dest="dest", default=None, help="default: today's pins")
-    u.add_argument("--users", type=int, default=2)
+    u.add_argument("--users", type=int, default=2, help="live users through the upgrade (2)")
     u.add_argument(
         "--steps",
         default="hub,gateway,gateway-persistent,user-servers",
@@ -32,15 +40,20 @@ def add_parsers(sub) -> None:
         help="JupyterHub.cleanup_servers=True (JupyterHub's default; z2jh and the default here: "
         "False)",
     )
-    u.add_argument("--recover-timeout", type=float, default=120.0)
+    u.add_argument(
+        "--recover-timeout",
+        type=float,
+        default=120.0,
+        help="seconds a user may wait for a working cell after each step (120)",
+    )
     u.add_argument(
         "--suite",
         default="all",
         help="suites to run on the upgraded stack: all, quick (auth,startup), a list, or none",
     )
-    u.add_argument("--local-fault", action="append", default=[])
-    u.add_argument("--run-id", default=None)
-    u.add_argument("--report-dir", default=None)
+    u.add_argument("--local-fault", action="append", default=[], help=HELP_LOCAL_FAULT)
+    u.add_argument("--run-id", default=None, help=HELP_RUN_ID)
+    u.add_argument("--report-dir", default=None, help=HELP_REPORT_DIR)
 
 
 def suites_for(spec: str) -> str | None:
