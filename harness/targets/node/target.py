@@ -121,6 +121,7 @@ class NodeTarget(Target, ClusterAccess, UnpullableImage):
         self.work = cache_dir() / "node" / "work" / self.run_id
         self.cluster: NodeCluster | None = None
         self.figures: dict[str, float] = {}
+        self.step_seconds: dict[str, float] = {}  # bring-up, step by step
         self._helm: str | None = None
         self._versions: dict[str, str] = {"kubernetes": kubernetes_version_note(self.pins)}
         self._reported = False
@@ -151,6 +152,10 @@ class NodeTarget(Target, ClusterAccess, UnpullableImage):
             raise
         recorder.record(span.finish(True))
         self.figures["bring_up_s"] = span.total or 0.0
+        marks = list(span.phases.items())
+        self.step_seconds = {
+            name: round(t - marks[i - 1][1], 1) for i, (name, t) in enumerate(marks) if i
+        }
         progress(f"node target up in {span.total:.1f}s")
 
     def _provision(self, span: Span, progress) -> None:
@@ -163,8 +168,8 @@ class NodeTarget(Target, ClusterAccess, UnpullableImage):
         self.cluster = NodeCluster(self.run_id, self.work / "cluster", progress=progress)
         self.cluster.up()
         span.mark("cluster_up")
+        # The cluster's own line for Kubernetes (package, release date, support end, age).
         self._versions.update({k: str(v) for k, v in self.cluster.versions().items()})
-        self._versions["kubernetes"] = kubernetes_version_note(self.pins)
         eg = ensure_eg_dist(progress, load_kind_pins())
         span.mark("eg_sdist")
         refs = self._images(eg, progress)

@@ -1,0 +1,126 @@
+"""`eg-harness node-figures`: the node target's figures, measured on this machine.
+
+Bring-up (with each step's share: a cold one builds Kubernetes and the images), idle memory and
+CPU of the cluster, N python kernel starts as phases (p50/p95), the same starts on the local
+target beside them, and teardown. Printed as a table and written as JSON (--out).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from eg_harness.cli.common import EXIT_OK
+from eg_harness.runtime.progress import console
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser(
+        "node-figures",
+        help="figures of the node target: bring-up, idle cost, kernel start phases, teardown",
+    )
+    p.set_defaults(func=cmd_node_figures)
+    p.add_argument("--starts", type=int, default=20, help="python kernel starts (default 20)")
+    p.add_argument("--idle-seconds", type=float, default=20.0, help="idle window (default 20)")
+    p.add_argument(
+        "--no-local", action="store_true", help="skip the local target's starts beside them"
+    )
+    p.add_argument("--out", default=None, help="write the figures as JSON here")
+
+
+def _local_starts(n: int, say) -> list[dict]:
+    from eg_harness.targets.local.target import LocalTarget
+    from eg_harness.targets.node.figures import span_offsets
+
+    target = LocalTarget(with_hub=False)
+    out = []
+    try:
+        target.provision(say)
+        client = target.gateway.client()
+        for _ in range(n):
+            handle = client.launch(target.gateway.kernelspec or "python3")
+            handle.close()
+            out.append(span_offsets(handle.span.to_dict()))
+        client.close()
+    finally:
+        target.teardown()
+    return out
+
+
+def _node_starts(target, n: int, say) -> list[dict]:
+    from eg_harness.checks.layers import breakdown
+    from eg_harness.k8s.client import Kube
+    from eg_harness.runtime.waits import wait_for
+    from eg_harness.targets.node.figures import phase_offsets
+
+    kube = Kube(target.kubernetes())
+    client = target.gateway.client()
+    out = []
+    try:
+        for i in range(1, n + 1):
+            handle = client.launch(target.gateway.kernelspec)
+            try:
+                pod = wait_for(
+                    f"kernel {handle.id}'s pod", lambda h=handle: kube.kernel_pods(h.id), 30
+                )[0]
+                events = kube.events_of(pod)
+            finally:
+                handle.close()
+            b = breakdown(handle.span.to_dict(), pod, events, label=f"start {i}")
+            out.append(phase_offsets(b))
+            say(f"start {i}/{n}: " + ", ".join(f"{k} {v}" for k, v in out[-1].items()))
+    finally:
+        client.close()
+        kube.close()
+    return out
+
+
+def cmd_node_figures(args) -> int:
+    from eg_harness.targets.node import figures
+    from eg_harness.targets.node.target import NodeTarget
+
+    say = console(sys.stderr)
+    doc: dict = {"starts": args.starts}
+    target = NodeTarget()
+    try:
+        t0 = time.monotonic()
+        target.provision(say)
+        doc["bring_up_s"] = round(time.monotonic() - t0, 1)
+        doc["bring_up_steps_s"] = target.step_seconds
+        doc["versions"] = target.versions()
+        cluster = target.cluster
+        assert cluster is not None
+        say(f"measuring the idle cluster for {args.idle_seconds:.0f}s")
+        doc["idle"] = figures.idle_usage(
+            [p.pid for p in cluster.supervisor.procs if p.alive()],
+            figures.state_marker(cluster.lay.root),
+            args.idle_seconds,
+        )
+        node = _node_starts(target, args.starts, say)
+        doc["node_starts"] = node
+    finally:
+        t1 = time.monotonic()
+        left = target.teardown()
+        doc["teardown_s"] = round(time.monotonic() - t1, 1)
+        doc["left"] = left
+    columns = {"node": figures.summary(node)}
+    if not args.no_local:
+        local = _local_starts(args.starts, say)
+        doc["local_starts"] = local
+        columns["local"] = figures.summary(local)
+    doc["summary"] = columns
+    steps = ", ".join(f"{k} {v:.1f}s" for k, v in doc["bring_up_steps_s"].items())
+    print(f"bring-up {doc['bring_up_s']}s ({steps})")
+    idle = doc["idle"]
+    print(
+        f"idle: {idle['rss_mib']} MiB RSS in {idle['processes']} processes, "
+        f"{idle['cpu_percent_of_one_core']}% of one core over {idle['window_s']}s"
+    )
+    print(f"teardown {doc['teardown_s']}s; left: {left or 'nothing'}")
+    print(f"python kernel starts, {args.starts} per target:")
+    print(figures.table(columns))
+    if args.out:
+        Path(args.out).write_text(json.dumps(doc, indent=2, default=str))
+    return EXIT_OK if not any(left.values()) else 1

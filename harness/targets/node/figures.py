@@ -1,0 +1,154 @@
+"""The node target's figures: what the cluster costs idle, and a kernel start phase by phase.
+
+Idle cost is read from the cluster's own processes (what its Supervisor started, the
+containerd shims that carry the run's state dir in their argv, and everything under them:
+the pods), so other work on the machine does not count. A start's phases are offsets from
+its request on one time line: the harness's span gives requested, accepted (EG's 201, sent
+once the launcher reported) and the first execute; the pod's events give scheduled and
+container started (checks/layers.py, whole-second kubelet stamps clamped there).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+import psutil
+from eg_harness.checks.layers import Breakdown
+from eg_harness.report.stats import percentile
+
+# The phases the issue names, each an offset from "requested", and where it comes from.
+PHASES = {
+    "accepted": "span: EG's 201",
+    "pod scheduled": "pod event Scheduled",
+    "container started": "pod event Started",
+    "kernel reported": "span: EG's 201 (EG answers once the launcher sent its ports)",
+    "first execute": "span: first execute_reply",
+}
+
+
+def cluster_processes(pids: Iterable[int], marker: str) -> list[psutil.Process]:
+    """The cluster's processes: `pids` (its components), every process whose argv names
+    `marker` (its state dir: the containerd shims), and all their descendants, once each."""
+    roots: dict[int, psutil.Process] = {}
+    for pid in pids:
+        try:
+            roots[pid] = psutil.Process(pid)
+        except psutil.Error:
+            continue
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if marker in " ".join(proc.info["cmdline"] or []):
+                roots[proc.pid] = proc
+        except psutil.Error:
+            continue
+    found: dict[int, psutil.Process] = {}
+    for proc in roots.values():
+        found[proc.pid] = proc
+        try:
+            for child in proc.children(recursive=True):
+                found[child.pid] = child
+        except psutil.Error:
+            continue
+    return list(found.values())
+
+
+def _cpu_seconds(procs: Sequence[psutil.Process]) -> dict[int, float]:
+    out = {}
+    for proc in procs:
+        try:
+            t = proc.cpu_times()
+            out[proc.pid] = t.user + t.system
+        except psutil.Error:
+            continue
+    return out
+
+
+def idle_usage(pids: Iterable[int], marker: str, window_s: float = 20.0) -> dict[str, float]:
+    """Memory (RSS, MiB) and CPU (percent of one core) of the idle cluster over `window_s`."""
+    procs = cluster_processes(pids, marker)
+    before = _cpu_seconds(procs)
+    t0 = time.monotonic()
+    time.sleep(window_s)  # the measurement window itself, not a wait for anything
+    elapsed = time.monotonic() - t0
+    after = _cpu_seconds(procs)
+    cpu = sum(after[p] - before[p] for p in after if p in before)
+    rss = 0
+    for proc in procs:
+        try:
+            rss += proc.memory_info().rss
+        except psutil.Error:
+            continue
+    return {
+        "processes": len(procs),
+        "rss_mib": round(rss / 2**20, 1),
+        "cpu_percent_of_one_core": round(100 * cpu / elapsed, 1),
+        "window_s": round(elapsed, 1),
+    }
+
+
+def phase_offsets(b: Breakdown) -> dict[str, float | None]:
+    """One start's phases as seconds after its request (None: not seen)."""
+    ms = b.milestones
+    t0: datetime | None = ms.get("requested")
+
+    def since(key: str) -> float | None:
+        t = ms.get(key)
+        return round((t - t0).total_seconds(), 3) if t is not None and t0 is not None else None
+
+    return {
+        "accepted": since("launcher_reported"),
+        "pod scheduled": since("scheduled"),
+        "container started": since("container_started"),
+        "kernel reported": since("launcher_reported"),
+        "first execute": since("first_execute"),
+    }
+
+
+def span_offsets(span: dict) -> dict[str, float | None]:
+    """A start's phases from its span alone (a target without pods: the local one)."""
+    phases = span.get("phases", {})
+    return {
+        "accepted": phases.get("accepted"),
+        "pod scheduled": None,
+        "container started": None,
+        "kernel reported": phases.get("accepted"),
+        "first execute": phases.get("first_execute_reply"),
+    }
+
+
+def summary(starts: Sequence[dict[str, float | None]]) -> dict[str, dict[str, float | None]]:
+    """p50 and p95 of each phase over the starts that saw it, with how many did."""
+    out = {}
+    for phase in PHASES:
+        values = [s[phase] for s in starts if s.get(phase) is not None]
+        out[phase] = {
+            "n": len(values),
+            "p50": round(percentile(values, 50), 3) if values else None,
+            "p95": round(percentile(values, 95), 3) if values else None,
+        }
+    return out
+
+
+def table(columns: dict[str, dict[str, dict[str, float | None]]]) -> str:
+    """A plain-text table: one row per phase, p50/p95 per target."""
+    names = list(columns)
+    head = f"{'phase (s after requested)':28}" + "".join(
+        f"{n + ' p50':>14}{n + ' p95':>14}" for n in names
+    )
+    lines = [head]
+    for phase in PHASES:
+        row = f"{phase:28}"
+        for name in names:
+            cell = columns[name][phase]
+            for q in ("p50", "p95"):
+                v = cell[q]
+                row += f"{('-' if v is None else f'{v:.2f}'):>14}"
+        lines.append(row)
+    return "\n".join(lines)
+
+
+def state_marker(state_dir: Path) -> str:
+    return str(Path(state_dir).resolve())
