@@ -29,13 +29,19 @@ from __future__ import annotations
 
 from typing import Literal
 
+from eg_harness.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_TARGET,
+    EXIT_USAGE,
+)
 from pydantic import BaseModel, ConfigDict
 
 Status = Literal["passed", "failed", "error", "no-tests", "interrupted"]
 STATUSES: tuple[str, ...] = ("passed", "failed", "error", "no-tests", "interrupted")
 
-# The exit codes of harness/cli/common.py, restated: this module sits below the CLI.
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TARGET, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 
 # pytest's ExitCode values (the numbers, so that no pytest import is needed).
 PYTEST_OK, PYTEST_FAILED, PYTEST_INTERRUPTED, PYTEST_INTERNAL, PYTEST_USAGE, PYTEST_NO_TESTS = (
