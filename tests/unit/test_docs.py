@@ -143,21 +143,39 @@ def _commented_files() -> list[Path]:
     return sorted([*python, REPO / "noxfile.py", *(p for p in other if p.is_file())])
 
 
-def test_site_builds_strictly(tmp_path):
-    """mkdocs build --strict: a broken nav entry, link or anchor is an error, not a warning."""
+def _build_site(root: Path, site: Path) -> subprocess.CompletedProcess:
     if importlib.util.find_spec("mkdocs") is None:
         pytest.skip("mkdocs is not installed: ./dev setup installs it (requirements.lock)")
-    site = tmp_path / "site"
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    cmd = [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(REPO / "mkdocs.yml")]
-    done = subprocess.run(
-        [*cmd, "-d", str(site)], cwd=REPO, env=env, capture_output=True, text=True, timeout=180
+    cmd = [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(root / "mkdocs.yml")]
+    return subprocess.run(
+        [*cmd, "-d", str(site)], cwd=root, env=env, capture_output=True, text=True, timeout=180
     )
+
+
+def test_site_builds_strictly(tmp_path):
+    """mkdocs build --strict: a broken nav entry, link or anchor is an error, not a warning."""
+    site = tmp_path / "site"
+    done = _build_site(REPO, site)
     assert done.returncode == 0, f"mkdocs build --strict failed:\n{done.stdout}{done.stderr}"
     home = (site / "index.html").read_text()
     # The README is the home page (one source), and its links were rewritten for the site.
     assert "The two commands" in home, "the site's home page is not the README"
     assert 'href="docs/' not in home, "a README link was not rewritten for the site"
+
+
+def test_site_build_fails_on_a_broken_anchor(tmp_path):
+    """The strict build's negative twin: the same config and pages, one anchor broken."""
+    root = tmp_path / "repo"
+    (root / "docs").mkdir(parents=True)
+    for path in [README, REPO / "mkdocs.yml", *(REPO / "docs").glob("*.md")]:
+        dest = root / path.relative_to(REPO)
+        dest.write_text(path.read_text())
+    with (root / "docs" / "suites.md").open("a") as page:
+        page.write("\nSee [nothing](reports.md#no-such-heading).\n")
+    done = _build_site(root, tmp_path / "site")
+    assert done.returncode != 0, "a broken anchor did not fail the strict build"
+    assert "no-such-heading" in done.stdout + done.stderr
 
 
 @pytest.mark.parametrize("doc", DOC_FILES, ids=lambda p: p.relative_to(REPO).as_posix())
