@@ -7,8 +7,6 @@ from pathlib import Path
 
 from eg_harness import resources
 from eg_harness.cli.common import (
-    EXIT_FAILED,
-    EXIT_OK,
     HELP_LOCAL_FAULT,
     HELP_REPORT_DIR,
     HELP_RUN_ID,
@@ -108,4 +106,5 @@ def cmd_upgrade(args) -> int:
     )
     runner.print_table(results)
     print(f"report: {report_dir / 'report.html'}")
-    return EXIT_FAILED if results.failed or results.cleanup_left else EXIT_OK
+    print(results.verdict.line)  # the one verdict (report/verdict.py), as results.json has it
+    return results.verdict.exit_code
