@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import ssl
 import subprocess
 import time
 from collections.abc import Callable
@@ -234,7 +235,7 @@ class NodeCluster:
     def _api(self, path: str, method: str = "GET", **kw) -> httpx.Response:
         with httpx.Client(
             base_url=config.apiserver_url(self.pins),
-            verify=str(self.lay.ca_crt),
+            verify=ssl.create_default_context(cafile=str(self.lay.ca_crt)),
             headers={"Authorization": f"Bearer {self._tokens['admin']}"},
             timeout=5,
         ) as client:
