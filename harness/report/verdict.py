@@ -165,11 +165,13 @@ def decide(
             exit_code=EXIT_FAILED,
         )
     if interrupted or exit_status == PYTEST_INTERRUPTED:
+        done = (
+            f"after {total} tests ended ({_tally(n)}): the rest of the selection did not run"
+            if total
+            else "before any test ended: nothing was proven"
+        )
         return Verdict(
-            status="interrupted",
-            reason=f"interrupted after {total} of the selected tests; "
-            f"{_tally(n)}: nothing after that point was proven",
-            exit_code=EXIT_INTERRUPTED,
+            status="interrupted", reason=f"interrupted {done}", exit_code=EXIT_INTERRUPTED
         )
     if exit_status in (PYTEST_INTERNAL, PYTEST_USAGE):
         what = "an internal error" if exit_status == PYTEST_INTERNAL else "a usage error"

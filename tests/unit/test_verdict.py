@@ -35,6 +35,7 @@ ALL_PASS = {"total": 3, "passed": 3}
             "nothing was proven",
         ),
         ({"counts": {"total": 2, "passed": 2}, "exit_status": 2}, "interrupted", 130, "after 2"),
+        ({"counts": {}, "exit_status": 2}, "interrupted", 130, "before any test ended"),
         (
             {"counts": {}, "exit_status": 3, "target_error": "refused", "target_exit_code": 3},
             "error",
