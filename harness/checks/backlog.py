@@ -37,7 +37,7 @@ def counter(msg_id: str) -> tuple[str, int] | None:
     return prefix, int(tail)
 
 
-def _stamp(frame: dict[str, Any]) -> float | None:
+def stamp(frame: dict[str, Any]) -> float | None:
     date = (frame.get("header") or {}).get("date")
     if not isinstance(date, str):
         return None
@@ -83,7 +83,7 @@ def points(frames: list[dict[str, Any]], arrivals: dict[str, float]) -> list[Poi
     by_session: dict[str, list[Point]] = {}
     for frame in frames:
         msg_id = (frame.get("header") or {}).get("msg_id", "")
-        parsed, sent, arrived = counter(msg_id), _stamp(frame), arrivals.get(msg_id)
+        parsed, sent, arrived = counter(msg_id), stamp(frame), arrivals.get(msg_id)
         if parsed is None or sent is None or arrived is None:
             continue
         by_session.setdefault(parsed[0], []).append(Point(parsed[1], sent, arrived))

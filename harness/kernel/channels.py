@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -128,8 +129,13 @@ class KernelChannels:
         session: str | None = None,
         username: str = "eg-harness",
         connect_timeout: float = 30.0,
+        ping_interval: float | None = None,
     ) -> None:
         self.url = url
+        # What a dropped connection's message can infer from (disconnect.Timeline): when it
+        # opened, when the last pings came, and how often the server says it pings.
+        self.ping_interval = ping_interval
+        self.pings: deque[float] = deque(maxlen=16)
         self.session = session or uuid.uuid4().hex
         self.username = username
         self.received: list[dict[str, Any]] = []
@@ -165,6 +171,7 @@ class KernelChannels:
             self.url = self.url.replace(f"session_id={self.session}", f"session_id={fresh}")
             self.session = fresh
             self.ws = self._connect(headers, [], connect_timeout)
+        self.opened_at = time.monotonic()
         self.subprotocol = self.ws.getsubprotocol() or LEGACY
         self._encode, self._decode = codec(self.subprotocol)
 
@@ -213,6 +220,12 @@ class KernelChannels:
         """The error for a connection that ended, with what was moving and how quiet it was."""
         in_flight = self._sending or self._receiving()
         last, sent_at = self._last_sent or (None, None)
+        now = time.monotonic()
+        timeline = disconnect.Timeline(
+            age_s=now - getattr(self, "opened_at", now),
+            pings=[now - t for t in self.pings],
+            ping_interval=self.ping_interval,
+        )
         text = disconnect.describe(
             self.url,
             code=code,
@@ -223,6 +236,7 @@ class KernelChannels:
             last_sent=last,
             last_sent_age_s=None if sent_at is None else time.monotonic() - sent_at,
             cause=cause,
+            timeline=timeline,
         )
         return ConnectionClosed(text, code=code, in_flight=in_flight)
 
@@ -252,6 +266,8 @@ class KernelChannels:
             raise self._closed(*disconnect.close_frame(data))
         if opcode not in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
             self.control_frames += 1
+            if opcode == websocket.ABNF.OPCODE_PING:
+                self.pings.append(time.monotonic())
             return None
         self.last_frame_at = time.monotonic()
         if opcode == websocket.ABNF.OPCODE_TEXT:

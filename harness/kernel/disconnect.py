@@ -9,7 +9,8 @@ in a proxy or a missed ping drops quiet ones).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import statistics
+from dataclasses import dataclass, field
 
 # RFC 6455 section 7.4.1, plus the codes servers in this stack actually send.
 CLOSE_CODES = {
@@ -27,6 +28,7 @@ CLOSE_CODES = {
 }
 BIG_MESSAGE = 1024 * 1024  # in flight and at least this big: suspect a frame-size limit
 LONG_IDLE = 30.0  # quiet for at least this long: suspect an idle timeout
+RIGHT_AFTER = 5.0  # a drop this soon after sending a big message: that message caused it
 
 
 @dataclass
@@ -37,6 +39,87 @@ class InFlight:
     size: int | None  # its full size in bytes, if known
     done: int | None = None  # bytes of it already moved, if known
     msg_type: str | None = None
+
+
+@dataclass
+class Timeline:
+    """What this client saw of the connection, on its own monotonic clock: enough to say
+    whether the path was alive (pings kept coming) when the connection dropped."""
+
+    age_s: float  # since the connection opened
+    pings: list[float] = field(default_factory=list)  # seconds before the drop, oldest first
+    ping_interval: float | None = None  # what the server is configured to ping at, if known
+
+    @property
+    def interval(self) -> float | None:
+        """The ping interval: as configured, else the median gap between pings seen."""
+        if self.ping_interval:
+            return self.ping_interval
+        gaps = [a - b for a, b in zip(self.pings, self.pings[1:])]
+        return statistics.median(gaps) if gaps else None
+
+
+def infer(
+    *,
+    idle_s: float,
+    in_flight: InFlight | None,
+    last_sent: InFlight | None,
+    last_sent_age_s: float | None,
+    timeline: Timeline | None,
+) -> str:
+    """What this client's own timeline says about a drop without a close frame, and what
+    usually causes a drop like it. Empty when the timeline says nothing."""
+    said = []
+    if (
+        last_sent is not None
+        and (last_sent.size or 0) >= BIG_MESSAGE
+        and last_sent_age_s is not None
+        and last_sent_age_s <= RIGHT_AFTER
+    ):
+        return (
+            f"the drop came {last_sent_age_s:.1f}s after sending a {mib(last_sent.size)} "
+            f"{last_sent.msg_type or 'message'}: a hop that refuses a frame that size usually "
+            "drops the connection (tornado closes with 1009 only when it reads the frame "
+            "itself; a proxy in front of it, or a server past its memory limit, cuts the TCP "
+            "connection)"
+        )
+    if in_flight is not None and in_flight.direction == "receiving":
+        return (
+            f"it dropped part-way through receiving a {mib(in_flight.size or 0)} message: "
+            "usually a frame-size limit or a buffer limit on a hop in between, or the sender "
+            "exiting"
+        )
+    if timeline is None:
+        return ""
+    every = timeline.interval
+    if timeline.pings:
+        last_ping = timeline.pings[-1]
+        cadence = f"every {_secs(every)}" if every else "once"
+        if every and last_ping > 2.5 * every:
+            return (
+                f"the server's pings ({cadence}) stopped {last_ping:.1f}s before the drop: "
+                "the far side stalled before the connection went, usually a server whose event "
+                "loop was blocked or that exited, or a network path cut (a node, pod or proxy gone)"
+            )
+        said.append(
+            f"idle for {idle_s:.1f}s while pings came {cadence} (the last {last_ping:.1f}s "
+            "before the drop), so the path was alive: the server side ended the connection "
+            "without closing it, usually a process exit or restart (a gateway or user server "
+            "restarted, a pod evicted), or a proxy that counts only data frames as activity "
+            "cutting an idle connection"
+        )
+    elif every and timeline.age_s > 2 * every:
+        said.append(
+            f"no ping arrived in the {_secs(timeline.age_s)} the connection lived though the "
+            f"server pings every {_secs(every)}: pings are not reaching this client (a hop that "
+            "answers them itself or has them off), so nothing keeps an idle connection alive "
+            f"through an idle timeout; it was idle for {idle_s:.1f}s"
+        )
+    return "; ".join(said)
+
+
+def _secs(x: float) -> str:
+    return f"{x:.0f}s" if x >= 10 else f"{x:.1f}s"
 
 
 def hop_of(url: str) -> str:
@@ -67,6 +150,7 @@ def describe(
     last_sent: InFlight | None = None,
     last_sent_age_s: float | None = None,
     cause: str | None = None,
+    timeline: Timeline | None = None,
 ) -> str:
     """One paragraph: who closed, how, what was moving, how quiet it was, where to look."""
     where = url.split("?", 1)[0]
@@ -87,8 +171,22 @@ def describe(
     if last_sent is not None and last_sent is not in_flight and last_sent_age_s is not None:
         kind = last_sent.msg_type or "message"
         parts.append(f"{last_sent_age_s:.1f}s after sending a {mib(last_sent.size or 0)} {kind}")
+    if code is None:
+        seen = infer(
+            idle_s=idle_s,
+            in_flight=in_flight,
+            last_sent=last_sent,
+            last_sent_age_s=last_sent_age_s,
+            timeline=timeline,
+        )
+        if seen:
+            return ", ".join(parts) + ". What this client saw: " + seen
     hint = ""
-    big = any(f is not None and (f.size or 0) >= BIG_MESSAGE for f in (in_flight, last_sent))
+    recent = last_sent_age_s is not None and last_sent_age_s <= RIGHT_AFTER
+    big = any(
+        f is not None and (f.size or 0) >= BIG_MESSAGE
+        for f in (in_flight, last_sent if recent else None)
+    )
     if code == 1009 or big:
         hint = (
             "; look for a frame-size limit on this hop (tornado's websocket_max_message_size "

@@ -20,6 +20,7 @@ from eg_harness.load.plan import BenchSettings, Step, plan, resolved_kernelspec
 from eg_harness.report import writer as report
 from eg_harness.report.model import Results, Table
 from eg_harness.runtime import secrets
+from eg_harness.runtime.text import clip
 from eg_harness.targets.base import Target
 
 
@@ -35,13 +36,14 @@ def bench(
     target.diagnostics_dir = report_dir / "diagnostics"  # component and kernel logs
     cores = os.cpu_count() or 1
     started = time.time()
+    rounds: list[list[tuple[runner.LoadRun, dict]]] = []
+    summaries: list[dict] = []
     try:
         target.provision(progress)
         steps = plan(settings, target)
         with servers.ServerSampler(target, spawn_limit=settings.spawn_limit) as sampler:
             if settings.repeat > 1:
                 warm_up(target, steps[0], report_dir / "load", progress)
-            rounds = []
             for r in range(1, settings.repeat + 1):
                 if settings.repeat > 1:
                     progress(f"repeat {r}/{settings.repeat}")
@@ -69,7 +71,9 @@ def bench(
         if settings.repeat > 1:
             doc["rounds"] = [[_public(s) for _run, s in one] for one in rounds]
     finally:
-        cleanup = target.teardown()
+        cleanup = target.teardown()  # copies the component logs into diagnostics/
+    if summaries:
+        explain_port_race(summaries, rounds, report_dir / "diagnostics" / "gateway.log")
     doc["cleanup"] = cleanup
     doc["started_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))
     doc["duration_s"] = round(time.time() - started, 3)
@@ -98,6 +102,30 @@ def pooled(rounds: list[list[tuple[runner.LoadRun, dict]]], cores: int) -> list[
         s["_events"] = runs[-1].events  # the timeline shows the last repeat, not all overlaid
         out.append(s)
     return out
+
+
+def explain_port_race(summaries: list[dict], rounds: list[list[tuple]], log: Path) -> None:
+    """Mark each step's journeys that failed on a kernel dying in EG's port race (read from
+    the gateway's log, as bench-ws does): counted apart with their cause, not as failures.
+    The embedded stack still produces the race (its python3 kernels take the ports EG picks);
+    see logscan.port_race_journeys for why it is excused and when it is not."""
+    for i, s in enumerate(summaries):
+        events = [e for one in rounds for e in one[i][0].events]
+        race = logscan.port_race_journeys(events, log)
+        s["port_race"] = {"journeys": len(race), "kernels": sorted(set(race.values()))}
+        excused: dict[str, int] = {}
+        for e in events:
+            if e["journey"] in race and not e["ok"]:
+                key = f"{e['phase']}: {e['error_kind']}"
+                excused[key] = excused.get(key, 0) + 1
+        s["errors_port_race"] = excused
+
+
+def unexplained_errors(s: dict) -> dict[str, int]:
+    """A step's error counts less those of journeys that died in EG's port race."""
+    excused = s.get("errors_port_race") or {}
+    left = {k: v - excused.get(k, 0) for k, v in s["errors"].items()}
+    return {k: v for k, v in left.items() if v > 0}
 
 
 def _public(s: dict) -> dict:
@@ -156,6 +184,9 @@ def render(doc: dict, run_id: str, report_dir: Path, history: Path | None, progr
             )
             for sig, count, _meaning in found:
                 progress(f"gateway log: {count} x {sig!r}")
+    for s in [*doc["storms"], *([doc["churn"]] if doc.get("churn") else [])]:
+        if (s.get("port_race") or {}).get("journeys"):
+            progress(f"{s['mode']} {s['concurrency']}: {port_race_note(s)}")
     # A bench has its own "latest", so `latest` keeps pointing at the last suite run.
     report.write_report(report_dir, results, redact=secrets.redact, latest_name="latest-bench")
     print_bench(doc)
@@ -195,10 +226,23 @@ def _row(s: dict[str, Any]) -> list[Any]:
         f"{s['starts_per_s']:.2f}",
         "-" if s["cpu_s_per_start"] is None else f"{s['cpu_s_per_start']:.2f}",
         "-" if s["ceiling_fraction"] is None else f"{s['ceiling_fraction']:.0%}",
-        ", ".join(f"{k} x{v}" for k, v in s["errors"].items()) or "none",
+        (", ".join(f"{k} x{v}" for k, v in s["errors"].items()) or "none")
+        + (f" ({r} port race)" if (r := (s.get("port_race") or {}).get("journeys")) else ""),
         ("ok" if gen.get("valid", True) else "BOTTLENECK")
         + f" ({gen.get('busiest_process_cores', 0):.2f} cores)",
     ]
+
+
+def port_race_note(s: dict) -> str:
+    """What a step's port-race journeys were, in words, for its test message and the console."""
+    race = s["port_race"]
+    return (
+        f"{race['journeys']} of {s['journeys']} journeys failed on a kernel that died in EG's "
+        'port race (gateway log: "Address already in use", the kernel relaunched on the same '
+        "ports), counted apart: a known upstream defect of local launches, where concurrent "
+        "starts draw the same port from EG_PORT_RANGE; Kubernetes kernels bind their own "
+        f"ports in their own pods (kernels: {', '.join(k[:8] for k in race['kernels'])})"
+    )
 
 
 def results_document(doc: dict, run_id: str, history: list[dict]) -> Results:
@@ -210,15 +254,20 @@ def results_document(doc: dict, run_id: str, history: list[dict]) -> Results:
     tests = []
     for s in [*doc["storms"], *([doc["churn"]] if doc.get("churn") else [])]:
         name = f"{s['mode']} {s['concurrency']}"
-        bad = [f"{k} x{v}: {s['error_examples'].get(k, '')[:200]}" for k, v in s["errors"].items()]
+        bad = [
+            f"{k} x{v}: {clip(s['error_examples'].get(k, ''), 300)}"
+            for k, v in unexplained_errors(s).items()
+        ]
+        race = (s.get("port_race") or {}).get("journeys", 0)
+        failed = s["failed"] - race
         if not s["valid"]:
             bad.append(
                 "INVALID: the load generator was the bottleneck"
                 if not s["generator"].get("valid", True)
                 else "INVALID: " + "; ".join(s["notes"])
             )
-        if s["failed"] and not s["errors"]:
-            bad.append(f"{s['failed']} journeys never reported")
+        if failed > 0 and not unexplained_errors(s):
+            bad.append(f"{failed} journeys never reported")
         sp = s.get("spawns") or {}
         if sp.get("respected") is False:
             bad.append(
@@ -231,7 +280,7 @@ def results_document(doc: dict, run_id: str, history: list[dict]) -> Results:
                 "name": name,
                 "suite": "throughput",
                 "outcome": "failed" if bad else "passed",
-                "message": "\n".join(bad),
+                "message": "\n".join(bad + ([port_race_note(s)] if race else [])),
                 "duration_s": s["wall_s"],
             }
         )

@@ -21,6 +21,7 @@ from eg_harness.clients.gateway import GatewayClient, GatewayHTTPError
 from eg_harness.clients.hub import HubClient
 from eg_harness.kernel.channels import ChannelsError
 from eg_harness.runtime.secrets import redact
+from eg_harness.runtime.text import clip
 
 GATEWAY_PHASES = ("start_kernel", "open_channels", "kernel_info", "execute", "shutdown")
 TTFE = "time_to_first_execute"
@@ -36,6 +37,9 @@ class PhaseEvent:
     ok: bool
     error_kind: str | None = None
     error: str | None = None
+    # The kernel the journey started (once it has one): lets a bench match a failed journey
+    # to the gateway log's account of that kernel (logscan.died_in_port_race).
+    kernel_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,6 +71,7 @@ class Journey:
         self.kind = kind
         self.emit = emit
         self.t0: float | None = None
+        self.kernel_id: str | None = None
 
     @contextlib.contextmanager
     def phase(self, name: str):
@@ -83,11 +88,22 @@ class Journey:
                     time.monotonic() - t,
                     False,
                     error_kind(exc),
-                    redact(str(exc))[:300],
+                    clip(redact(str(exc)), 300),
+                    kernel_id=self.kernel_id,
                 )
             )
             raise
-        self.emit(PhaseEvent(self.id, self.kind, name, start, time.monotonic() - t, True))
+        self.emit(
+            PhaseEvent(
+                self.id,
+                self.kind,
+                name,
+                start,
+                time.monotonic() - t,
+                True,
+                kernel_id=self.kernel_id,
+            )
+        )
 
     def mark_start(self) -> None:
         self.t0, self.t0_wall = time.monotonic(), time.time()
@@ -112,7 +128,7 @@ def _kernel_phases(
         j.mark_start()
     with j.phase("start_kernel"):
         model = client.start_kernel(kernelspec, env)
-    kernel_id = model["id"]
+    kernel_id = j.kernel_id = model["id"]
     chans = None
     try:
         with j.phase("open_channels"):

@@ -54,3 +54,19 @@ def died_in_port_race(log: Path, kernel_id: str) -> bool:
         return False
     text = log.read_text(errors="replace")
     return PORT_RACE in text and text.count(f"KernelID: {kernel_id}") > 1
+
+
+def port_race_journeys(events: list[dict[str, Any]], log: Path) -> dict[str, str]:
+    """{journey: kernel id} for each journey that failed on a kernel the gateway's log shows
+    dying in EG's port race (died_in_port_race). A bench counts these apart, with their cause:
+    a known upstream defect of local launches (concurrent starts draw the same port from
+    EG_PORT_RANGE; a Kubernetes kernel binds its own ports in its own pod), not a failure of
+    the deployment's figures. A failed journey without a kernel id, or whose kernel the log
+    does not show relaunched beside the bind failure, stays a failure."""
+    if not log.is_file():
+        return {}
+    failed = {e["journey"] for e in events if not e.get("ok", True)}
+    kernels = {e["journey"]: e["kernel_id"] for e in events if e.get("kernel_id")}
+    return {
+        j: kernels[j] for j in sorted(failed) if j in kernels and died_in_port_race(log, kernels[j])
+    }

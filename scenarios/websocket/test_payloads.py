@@ -16,10 +16,11 @@ import pytest
 from eg_harness.checks import backlog
 from eg_harness.checks.sequence import breaks
 from eg_harness.checks.verdict import calibrate
-from eg_harness.fixtures.verdict import inconclusive, timed_out
+from eg_harness.fixtures.verdict import timed_out
 from eg_harness.kernel import messages as m
 from eg_harness.kernel.channels import ChannelsError, ReplyTimeout
 from eg_harness.load import cpu
+from eg_harness.load.bench_flood import FLOOD
 from eg_harness.targets.abilities import ProcessView
 
 # Silence for this long and a kernel_info probe follows the request (KernelChannels.collect):
@@ -78,7 +79,7 @@ def test_comm_buffers_round_trip(chans, hop, request, run_state):
                 outcome = (
                     f"no echo, and the barrier after it lost: {lost}"
                     if lost
-                    else f"no echo, and nothing answers after it: {str(exc)[:160]}"
+                    else f"no echo, and nothing answers after it: {exc}"
                 )
             else:
                 outcome = _compare_echo(echoed, size, payload)
@@ -217,7 +218,12 @@ def test_many_small_outputs_in_order(chans, hop, hop_kernel, target, run_state):
     The time allowed comes from this hop's pace in a 500-output burst just before (x5, at
     least 60 s). Still arriving when that runs out: inconclusive (a slow run, not a fault).
     Nothing arriving for 30 s before the kernel finished: a stall. Outputs missing after the
-    kernel finished: a loss, judged by the client's backlog where it happened (_judge_loss).
+    kernel finished: a loss, judged by the client's backlog where it happened (_judge_loss):
+    lost without a backlog, a hop dropped them (failed); lost behind a backlog past ZMQ's
+    high-water mark, the same kernel prints again at half the rate this hop just relayed, and
+    a loss there fails too, while a whole paced flood makes the first loss IOPub's documented
+    overflow of a relay slower than the kernel (xfailed, with both rates: docs/findings-
+    websocket.md, `eg-harness bench-flood`).
     """
     n = 10_000
 
@@ -253,18 +259,55 @@ def test_many_small_outputs_in_order(chans, hop, hop_kernel, target, run_state):
     assert streams >= 10, f"only {streams} stream messages: the outputs were not separate"
 
 
+PACED_N = 2_000  # outputs of the paced re-check: long enough to pass every buffer's worth
+
+
+def _rates(chans, res) -> tuple[float, float]:
+    """(lines/s this client received, lines/s the kernel printed) over one flood's stream
+    messages: arrivals on this client's clock, sends on the kernel's own stamps."""
+    streams = [f for f in res.iopub if m.msg_type(f) == "stream"]
+    lines = len(res.stdout.split())
+    arrived = sorted(
+        a for f in streams if (a := chans.arrivals.get(f["header"].get("msg_id"))) is not None
+    )
+    sent = sorted(t for f in streams if (t := backlog.stamp(f)) is not None)
+    relayed = lines / max(arrived[-1] - arrived[0], 1e-3) if len(arrived) > 1 else 0.0
+    printed = lines / max(sent[-1] - sent[0], 1e-3) if len(sent) > 1 else 0.0
+    return relayed, printed
+
+
+def _paced_flood(chans, hop, relayed: float) -> tuple[float, str] | None:
+    """PACED_N outputs at half the rate this hop just relayed: (rate, what went missing) when
+    any output is lost or the stream stalls, None when all arrive in order."""
+    rate = max(1, int(relayed / 2))
+    code = FLOOD.format(n=PACED_N, rate=rate)
+    req = m.execute_request(code, session=chans.session)
+    req["header"]["username"] = chans.username
+    try:
+        res = chans.request(
+            req, 30 + 3 * PACED_N / rate, quiet_limit=QUIET_LIMIT, probe_after=PROBE_S
+        )
+    except ReplyTimeout as exc:
+        got = len(exc.partial.stdout.split())
+        return rate, f"{got} of {PACED_N} arrived before it stopped ({exc})"
+    broke = breaks(res.stdout.split(), PACED_N)
+    return (rate, f"outputs lost: {broke}") if broke else None
+
+
 def _judge_loss(
     chans, hop, run_state, res, n: int, *, idle_missing: bool, busy: cpu.ProcessCpu | None = None
 ) -> NoReturn:
-    """Fail a loss a hop caused; call a loss behind a ZMQ-sized backlog inconclusive.
+    """Fail a loss a hop caused; judge a loss behind a ZMQ-sized backlog by a paced re-check.
 
     libzmq drops IOPub messages for a subscriber more than a high-water mark behind (1,000 by
     default), silently: on a machine too busy for the gateway to keep up, a correct deployment
     loses a burst of outputs. The kernel's message counters and stamps say how many messages
     never arrived and how far behind this client was when each gap opened (checks/backlog.py).
-    Every gap behind such a backlog: this run cannot tell whether the hops lose messages, and
-    the loss is tabled as what users on a starved gateway see. Any gap without it: a hop lost
-    them, a failure with the ranges and the counters as evidence.
+    Every gap behind such a backlog: the loss is tabled as what users see when a kernel
+    out-prints the relay, and the same kernel prints PACED_N outputs at half the rate this hop
+    just relayed: any loss there is a hop dropping messages it keeps up with (failed); none
+    makes the first loss IOPub's overflow (xfailed, with both rates). Any gap without a
+    backlog: a hop lost them, a failure with the ranges and the counters as evidence.
     """
     broke = breaks(res.stdout.split(), n)
     gaps = backlog.explain(chans.received, chans.arrivals)
@@ -305,12 +348,25 @@ def _judge_loss(
                 f"; the gateway used only {cores['gateway']:.2f} of a core while it fell behind: "
                 f"its event loop waited rather than worked ({LOOP_BLOCKED})"
             )
-        inconclusive(
-            f"{what}; {evidence}. Past ZMQ's high-water mark ({backlog.ZMQ_DEFAULT_HWM} messages) "
-            "the kernel's PUB socket drops messages for a subscriber that far behind: the "
-            f"gateway fell behind the kernel's output (cores busy while it arrived: {spent}; "
-            f"load average {load}){waited}, so this run cannot tell whether a hop also loses "
-            "messages"
+        relayed, printed = _rates(chans, res)
+        paced = _paced_flood(chans, hop, relayed)
+        overflow = (
+            f"{what}; {evidence}. The kernel printed {printed:.0f} lines/s and this hop relayed "
+            f"{relayed:.0f}/s (cores busy while it arrived: {spent}; load average {load}); past "
+            f"ZMQ's high-water mark ({backlog.ZMQ_DEFAULT_HWM} messages) the kernel's PUB socket "
+            f"drops messages for a subscriber that far behind{waited}"
+        )
+        if paced is not None:
+            raise AssertionError(
+                f"{overflow}; and at {paced[0]:.0f} lines/s, half what it relayed, {paced[1]}: "
+                "this hop loses outputs it keeps up with"
+            )
+        pytest.xfail(
+            f"{overflow}. The same kernel's {PACED_N} outputs at half that rate arrived whole, in "
+            "order: the loss is IOPub's overflow of a relay slower than the kernel (lossy by "
+            "design past the high-water mark), not a hop dropping messages it keeps up with; "
+            "this deployment's sustainable output rate per hop is in docs/findings-websocket.md "
+            "(measure it: eg-harness bench-flood)"
         )
     notices = [line for line in res.stderr.splitlines() if RATE_NOTICE in line.lower()]
     relay = f"; the relay said: {notices[0]!r}" if notices else ""
