@@ -272,14 +272,16 @@ def _build_containers() -> set[str]:
 
 @contextlib.contextmanager
 def _no_leftover_containers():
-    """A build that fails or is interrupted can leave its working container: remove the ones
-    that appeared meanwhile (only those: other containers are not ours)."""
+    """A build that fails, times out or is interrupted can leave its working container
+    (`--force-rm` covers only a build that ends by itself): remove those that appeared
+    meanwhile. Builds hold the machine's build lock, so they are this build's."""
     before = _build_containers()
     try:
         yield
-    finally:
+    except BaseException:
         for cid in sorted(_build_containers() - before):
             _podman("rm", "--force", cid)
+        raise
 
 
 # --- the base ---------------------------------------------------------------------------------
@@ -422,18 +424,26 @@ def build_node_images(names: list[str], eg: EgDist, progress: Progress = print) 
         if podman_has(cri_ref(image)):
             progress(f"image {image.ref}: cached")
             continue
-        progress(f"building {image.ref} with podman (at most {TIMEOUTS['build']} s)")
-        started = time.monotonic()
-        with _no_leftover_containers():
-            run_tool(
-                build_argv(image),
-                f"podman build {image.name}",
-                TIMEOUTS["build"],
-                progress,
-                shown=lambda line: line.startswith("STEP "),
-            )
-        progress(f"built {image.ref} in {time.monotonic() - started:.1f}s")
+        # one build at a time on a machine: two cores gain nothing from more, and a failed
+        # build's leftover container is then surely this build's
+        with locked(node_dir() / ".build.lock"):
+            if not podman_has(cri_ref(image)):  # another process may have built it meanwhile
+                _build(image, progress)
     return [by_name[n] for n in names]
+
+
+def _build(image: Image, progress: Progress) -> None:
+    progress(f"building {image.ref} with podman (at most {TIMEOUTS['build']} s)")
+    started = time.monotonic()
+    with _no_leftover_containers():
+        run_tool(
+            build_argv(image),
+            f"podman build {image.name}",
+            TIMEOUTS["build"],
+            progress,
+            shown=lambda line: line.startswith("STEP "),
+        )
+    progress(f"built {image.ref} in {time.monotonic() - started:.1f}s")
 
 
 def export_image(image: Image, progress: Progress = print) -> Path:
