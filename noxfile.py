@@ -64,6 +64,18 @@ def bench(session: nox.Session) -> None:
     session.run("eg-harness", "bench", *session.posargs)
 
 
+@nox.session(python="3.11", name="bench-flood")
+def bench_flood(session: nox.Session) -> None:
+    """Benchmark: where a flood of small outputs is lost (prints figures per hop and reader).
+
+    A raw ZMQ tap on the kernel's IOPub, a raw WebSocket client and the harness's client, on
+    the gateway and hub hops, before and after a remote-launched kernel;
+    `nox -s bench-flood -- --no-hub --rates 0,1000 --json flood.json`.
+    """
+    _install(session)
+    session.run("python", "-m", "eg_harness.cli.flood", *session.posargs)
+
+
 @nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
     session.install("ruff==0.17.6")

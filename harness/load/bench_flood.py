@@ -82,7 +82,9 @@ class Flood:
 
     @property
     def lost(self) -> int:
-        return self.published - self.arrived
+        """Lines that never reached this reader (against the lines asked for: under a heavy
+        load even the passive tap can miss some, and says so in `notes`)."""
+        return self.outputs - self.arrived
 
 
 # -- the kernel's own IOPub ----------------------------------------------------------------------
