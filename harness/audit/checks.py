@@ -40,11 +40,28 @@ class Context:
     hub_probe: dict | None = None
     findings: list[Finding] = field(default_factory=list)
     claimed: set = field(default_factory=set)  # (object ref, path) explained by a trap
+    by_choice: dict = field(default_factory=dict)  # (check, file, key, why, fix) -> Finding
 
-    def add(self, check, file, key, why, fix, claim=None) -> None:
-        f = Finding(check=check, file=file or "(chart default)", key=key, why=why, fix=fix)
-        if f not in self.findings:
-            self.findings.append(f)
+    def add(self, check, file, key, why, fix, claim=None, choices=None) -> None:
+        """Record a finding once. A per-choice finding (``choices``: the user_options that
+        reached it) writes CHOICES in ``why`` where the choices go: findings that differ only
+        by their choices become one, listing them all."""
+        file = file or "(chart default)"
+        if choices is not None and CHOICES in why:
+            ident = (check, file, key, why, fix)
+            f = self.by_choice.get(ident)
+            if f is None:
+                f = Finding(check=check, file=file, key=key, why=why, fix=fix)
+                self.by_choice[ident] = f
+                self.findings.append(f)
+            chosen = {str(k): str(v) for k, v in choices.items()}
+            if chosen not in f.choices:
+                f.choices.append(chosen)
+            f.why = why.replace(CHOICES, choices_text(f.choices))
+        else:
+            f = Finding(check=check, file=file, key=key, why=why, fix=fix)
+            if f not in self.findings:
+                self.findings.append(f)
         if claim:
             self.claimed.add(claim)
 
@@ -56,6 +73,23 @@ class Context:
 
     def hub_key(self, path: tuple) -> tuple[str, str]:
         return owner_of(self.hub_owner, path) or _release_files(self.deployment.hub), dotted(path)
+
+
+CHOICES = "\0choices\0"  # where a per-choice finding's text names its choices
+
+
+def choices_text(choices: list[dict[str, str]]) -> str:
+    """e.g. "2 choices: memory=2Gi, cpu=1; memory=2Gi, cpu=2" (profile options as chosen)."""
+
+    def one(c: dict[str, str]) -> str:
+        return ", ".join(f"{k}={v}" for k, v in c.items()) or "its defaults"
+
+    words = [one(c) for c in choices]
+    if choices == [{}]:
+        return "no profile options"
+    if len(words) == 1:
+        return f"choices {words[0]}"
+    return f"{len(words)} choices: " + "; ".join(words)
 
 
 def _release_files(release) -> str:
@@ -301,8 +335,9 @@ def user_pods(ctx: Context) -> list[K8sObject]:
             if "pod" in build:
                 pods.append(
                     K8sObject(
-                        f"KubeSpawner: profile {prof['slug']} {build['choices']}",
+                        f"KubeSpawner: profile {prof['slug']} {CHOICES}",
                         build["pod"]["manifest"],
+                        choices=build["choices"],
                     )
                 )
     return pods
@@ -374,10 +409,11 @@ def check_hub_config(ctx: Context) -> None:
                     "profile-cannot-spawn",
                     file,
                     key,
-                    f"profile {prof['slug']} with choices {build['choices']} cannot spawn: "
+                    f"profile {prof['slug']} with {CHOICES} cannot spawn: "
                     f"KubeSpawner raises {build['error']}.",
                     "fix that profile's kubespawner_override (a dict value for a key that is "
                     "no trait fails like this) or its options.",
+                    choices=build["choices"],
                 )
         for item in prof.get("unknown_keys", []):
             path = ("singleuser", "profileList", prof["index"], *item["path"], item["key"])
@@ -532,10 +568,11 @@ def check_kernel_resources(ctx: Context) -> None:
                     "spark-memory-units",
                     file,
                     key,
-                    f"{name}={value} (profile {prof['slug']}, choices {build['choices']}) becomes "
+                    f"{name}={value} (profile {prof['slug']}, {CHOICES}) becomes "
                     "spark.driver.memory/spark.executor.memory, and Spark only takes sizes like "
                     "512m or 2g: the driver fails to start (e.g. 'Invalid maximum heap size').",
                     "write Spark sizes (1g, 2g, 512m), not Kubernetes units (Gi, Mi).",
+                    choices=build["choices"],
                 )
         _limit_pair(ctx, build, "KERNEL_MEMORY", "KERNEL_MEMORY_LIMIT", spark_bytes)
         _limit_pair(ctx, build, "KERNEL_CPUS", "KERNEL_CPUS_LIMIT", _cpu)
@@ -561,10 +598,11 @@ def _limit_pair(ctx, build, req_name, lim_name, parse) -> None:
             "limit-below-request",
             file,
             key,
-            f"{lim_name}={lim} is below {req_name}={req} (profile {prof['slug']}, choices "
-            f"{build['choices']}): Kubernetes rejects a kernel pod whose limit is below its "
-            "request, and EG applies the limit to the Spark driver after the request.",
+            f"{lim_name}={lim} is below {req_name}={req} (profile {prof['slug']}, {CHOICES}): "
+            "Kubernetes rejects a kernel pod whose limit is below its request, and EG applies "
+            "the limit to the Spark driver after the request.",
             f"make {lim_name} at least {req_name}.",
+            choices=build["choices"],
         )
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import copy
 import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 from eg_harness import resources
+from eg_harness.audit.findings import Layer
 from eg_harness.errors import ConfigError
 from eg_harness.runtime import secrets
 
@@ -29,6 +31,7 @@ class SetArg:
     key: str  # helm's dotted key, `\.` escapes a dot inside a name
     value: str  # the text (for --set-file: the file's path)
     secret: bool = False
+    why: str = ""  # set: the audit added this argument itself, and why
 
     def label(self) -> str:
         shown = "<redacted>" if self.secret else self.value
@@ -51,6 +54,7 @@ class Release:
     namespace: str
     values_files: list[Path] = field(default_factory=list)
     sets: list[SetArg] = field(default_factory=list)
+    added_files: dict[str, str] = field(default_factory=dict)  # path -> why the audit added it
 
     def helm_args(self) -> list[str]:
         args: list[str] = []
@@ -168,6 +172,69 @@ class Deployment:
     images_local: bool = False
     gateway_profiles: tuple[str, ...] = ()
     label: str = "custom"
+    assumptions: tuple[str, ...] = ()  # facts the audit assumed rather than read
+
+    def releases(self) -> list[tuple[str, Release]]:
+        return [(side, r) for side, r in (("eg", self.gateway), ("hub", self.hub)) if r]
+
+    def layers(self) -> list[Layer]:
+        """Every input of each release in helm's order, with the keys it sets and whether the
+        audit added it: what an operator needs to reproduce the verdict."""
+        out = []
+        for _side, r in self.releases():
+            where = f"{r.name} ({r.namespace})"
+            for f in r.values_files:
+                why = r.added_files.get(str(f))
+                out.append(
+                    Layer(
+                        release=where,
+                        kind="values file",
+                        source=str(f),
+                        keys=leaf_keys(load_values(f)),
+                        added=why is not None,
+                        why=why or "",
+                    )
+                )
+            for a in r.sets:
+                out.append(
+                    Layer(
+                        release=where,
+                        kind=a.flag,
+                        source=a.label().split(" ", 1)[1],
+                        keys=[a.key],
+                        added=bool(a.why),
+                        why=a.why,
+                    )
+                )
+        return out
+
+    def reproduce(self) -> str:
+        """The same audit as explicit `eg-harness audit` options (secrets as a placeholder:
+        any non-empty string, the same for both releases, gives the same verdict)."""
+        args = ["eg-harness", "audit"]
+        for side, r in self.releases():
+            for f in r.values_files:
+                args += [f"--{side}-values", str(f)]
+            for a in r.sets:
+                value = "<token>" if a.secret else a.value
+                args += [f"--{side}{a.flag.removeprefix('-')}", f"{a.key}={value}"]
+        if self.images_local:
+            args.append("--images-local")
+        for slug in self.gateway_profiles:
+            args += ["--gateway-profile", slug]
+        return shlex.join(args)
+
+
+def leaf_keys(values: dict, prefix: tuple = ()) -> list[str]:
+    """The dotted keys a values document sets (a list is one value, as helm merges it)."""
+    out = []
+    for k, v in values.items():
+        path = (*prefix, str(k))
+        if isinstance(v, dict) and v:
+            out += leaf_keys(v, path)
+        else:
+            out.append(dotted(path))
+    return out
 
 
 def kind_network_overlay(profile_values: Path) -> Path | None:
@@ -211,11 +278,15 @@ def kind_deployment(token: str | None = None) -> Deployment:
     secrets.register(token)
     profile = KIND_DIR / "jupyterhub-profile"
     overlay = kind_network_overlay(profile / "values.yaml")
+    fresh = (
+        "a fresh random token for this audit, passed as a string as the kind target does; "
+        "any non-empty string, the same in both releases, gives the same verdict"
+    )
     gateway = Release(
         "kdp-enterprise-gateway",
         "enterprise-gateway",
         [KIND_DIR / "enterprise-gateway-values.yaml"],
-        [SetArg("--set-string", "authToken", token, secret=True)],
+        [SetArg("--set-string", "authToken", token, secret=True, why=fresh)],
     )
     hub = Release(
         "jupyterhub",
@@ -226,13 +297,32 @@ def kind_deployment(token: str | None = None) -> Deployment:
                 "--set-file",
                 "hub.extraConfig.jupyter_gateway_config\\.py",
                 str(profile / "extra-config.py"),
+                why="the seed's extra config, mounted as the kind target installs it",
             ),
             SetArg(
                 "--set-file",
                 "hub.extraFiles.jupyter_gateway_form.stringData",
                 str(profile / "profile-form.html"),
+                why="the seed's profile form, mounted as the kind target installs it",
             ),
-            SetArg("--set-string", "hub.extraEnv.EG_AUTH_TOKEN", token, secret=True),
+            SetArg("--set-string", "hub.extraEnv.EG_AUTH_TOKEN", token, secret=True, why=fresh),
         ],
+        added_files=(
+            {
+                str(overlay): "the kind target's egress rule to the gateway: z2jh's default "
+                "policy blocks private IPs (harness/targets/kind/values.py)"
+            }
+            if overlay
+            else {}
+        ),
     )
-    return Deployment(gateway, hub, images_local=True, label="kind (clusters/kind/)")
+    return Deployment(
+        gateway,
+        hub,
+        images_local=True,
+        label="kind (clusters/kind/)",
+        assumptions=(
+            "images are loaded into the nodes (kind load), as the kind target does: "
+            "pull-policy traps on (--images-local)",
+        ),
+    )

@@ -16,6 +16,7 @@ from eg_harness.runtime import secrets
 class K8sObject:
     origin: str  # "<release>: <template>" or "KubeSpawner: profile <slug> <choices>"
     doc: dict
+    choices: dict | None = None  # a user pod: the profile choices it was built for
 
     @property
     def kind(self) -> str:

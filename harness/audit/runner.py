@@ -140,6 +140,9 @@ def audit(
         engines=engines,
         checks=runs,
         findings=ctx.findings,
+        layers=deployment.layers(),
+        assumptions=list(deployment.assumptions),
+        reproduce=deployment.reproduce(),
     )
 
 
@@ -191,16 +194,16 @@ def _validate(env, ctx: checks.Context, version: str, runs: list[CheckRun]) -> N
         ("hub", ctx.hub_objects + checks.user_pods(ctx), ctx.hub_values, ctx.hub_key),
     ]
     items, index = [], {}
-    seen = set()
+    seen: dict[str, str] = {}  # canonical doc -> id: validated once, judged for every origin
     for _group, objects, values, keyf in groups:
         for obj in objects:
             canon = json.dumps(obj.doc, sort_keys=True, default=str)
             if canon in seen:
+                index[seen[canon]].append((obj, values, keyf))
                 continue
-            seen.add(canon)
-            oid = str(len(items))
+            oid = seen[canon] = str(len(items))
             items.append({"id": oid, "doc": obj.doc})
-            index[oid] = (obj, values, keyf)
+            index[oid] = [(obj, values, keyf)]
     if not items:
         return
     answer = tools.run_probe(env, {"mode": "validate", "version": version, "objects": items})
@@ -218,32 +221,40 @@ def _validate(env, ctx: checks.Context, version: str, runs: list[CheckRun]) -> N
         )
     )
     for res in answer["results"]:
-        obj, values, keyf = index[res["id"]]
-        if res.get("unknown_kind"):
-            ctx.add(
-                "unknown-kind",
-                keyf(("?",))[0],
-                obj.ref(),
-                f"{res['unknown_kind']} does not exist in Kubernetes {version} "
-                f"(from {obj.origin}); the install fails.",
-                "use an apiVersion/kind this Kubernetes serves.",
-            )
+        for obj, values, keyf in index[res["id"]]:
+            _judge(ctx, version, res, obj, values, keyf)
+
+
+def _judge(ctx: checks.Context, version: str, res: dict, obj: K8sObject, values, keyf) -> None:
+    """One object's schema verdict as findings (a user pod's carry its profile choices, so the
+    same error in every choice of a profile is one finding listing them)."""
+    if res.get("unknown_kind"):
+        ctx.add(
+            "unknown-kind",
+            keyf(("?",))[0],
+            obj.ref(),
+            f"{res['unknown_kind']} does not exist in Kubernetes {version} "
+            f"(from {obj.origin}); the install fails.",
+            "use an apiVersion/kind this Kubernetes serves.",
+            choices=obj.choices,
+        )
+        return
+    for err in res["errors"]:
+        path = tuple(err["path"])
+        if any(
+            claim[0] == obj.ref() and path[: len(claim[1])] == claim[1] for claim in ctx.claimed
+        ):
             continue
-        for err in res["errors"]:
-            path = tuple(err["path"])
-            if any(
-                claim[0] == obj.ref() and path[: len(claim[1])] == claim[1] for claim in ctx.claimed
-            ):
-                continue
-            file, key = _owner_of_error(obj, path, err["message"], values, keyf)
-            ctx.add(
-                "schema-invalid",
-                file,
-                key,
-                f"{obj.ref()} ({obj.origin}) at {dotted(path) or '(top)'}: {err['message']}; "
-                "the API server rejects it.",
-                "correct the value's type or the field's name (Kubernetes API reference).",
-            )
+        file, key = _owner_of_error(obj, path, err["message"], values, keyf)
+        ctx.add(
+            "schema-invalid",
+            file,
+            key,
+            f"{obj.ref()} ({obj.origin}) at {dotted(path) or '(top)'}: {err['message']}; "
+            "the API server rejects it.",
+            "correct the value's type or the field's name (Kubernetes API reference).",
+            choices=obj.choices,
+        )
 
 
 def _owner_of_error(obj: K8sObject, path, message, values, keyf) -> tuple[str, str]:

@@ -1,7 +1,10 @@
 """`eg-harness audit`: check a deployment's helm values offline before installing them.
 
 Without release options it audits clusters/kind/ as the kind target installs it (a fresh token
-passed as a string). Exit 0 clean, 1 findings, 2 unreadable input or bad usage.
+passed as a string, the kind target's network overlay, the seed's extra config and form), and
+says what it layered over those files, key by key, with the same audit as explicit options
+(also in --json: layers, assumptions, reproduce). Exit 0 clean, 1 findings, 2 unreadable input
+or bad usage.
 """
 
 from __future__ import annotations
