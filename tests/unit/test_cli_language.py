@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from importlib import metadata
+from pathlib import Path
 
 import pytest
 from eg_harness import resources, suites
@@ -68,9 +69,9 @@ def _parse(*argv: str) -> argparse.Namespace:
 
 
 def _help_of(command: str) -> str:
-    sub = next(
-        a for a in parser()._actions if isinstance(a, argparse._SubParsersAction)
-    ).choices[command]
+    sub = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction)).choices[
+        command
+    ]
     return sub.format_help()
 
 
@@ -148,3 +149,26 @@ def test_suites_command_counts_collected_scenarios():
         "kubernetes": "some",
         "local": "some",
     }
+
+
+def test_exit_codes_are_defined_in_one_place():
+    """errors.py is the one list; every other module imports its EXIT_* names from there."""
+    import re
+
+    from eg_harness import errors
+
+    root = Path(__file__).resolve().parents[2]  # the clone: harness/ and fixtures/
+    defines = re.compile(r"^\s*(EXIT_\w+\s*(,\s*EXIT_\w+\s*)*)=", re.MULTILINE)
+    found = {
+        str(f.relative_to(root))
+        for folder in ("harness", "fixtures")
+        for f in (root / folder).rglob("*.py")
+        if defines.search(f.read_text())
+    }
+    assert found == {"harness/errors.py"}
+    codes = {n: getattr(errors, n) for n in dir(errors) if n.startswith("EXIT_")}
+    assert len(set(codes.values())) == len(codes)  # no two names for one code
+    assert codes["EXIT_INCONCLUSIVE"] == 5 and codes["EXIT_INTERRUPTED"] == 130
+    # The documented table in errors.py names every code.
+    for name, code in codes.items():
+        assert re.search(rf"^{code}\s+{name}\s", errors.__doc__, re.MULTILINE), name
