@@ -10,6 +10,7 @@ after a SIGKILL, undoes the run from that file (state.teardown).
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import signal
@@ -56,11 +57,13 @@ class NodeCluster:
         self._bins: Path | None = None
         self._tokens: dict[str, str] = {}
         self._changes: dict = {}
+        self._lock = None
 
     # --- bring-up --------------------------------------------------------------------------
 
     def up(self) -> None:
         t0 = time.monotonic()
+        self._claim()
         try:
             self._up()
         except BaseException as exc:
@@ -71,6 +74,42 @@ class NodeCluster:
             raise
         self.timings["up_s"] = round(time.monotonic() - t0, 1)
         self.progress(f"node cluster up in {self.timings['up_s']}s (kubeconfig {self.kubeconfig})")
+
+    def _claim(self) -> None:
+        """One node cluster per machine (one bridge, fixed ports): a second run fails here,
+        before it records or changes anything. The lock dies with its process, so a killed
+        run's cluster is left to `eg-harness down`, which the message names."""
+        path = k8sbuild.cache_root() / "cluster.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(path, "a+")  # noqa: SIM115 - held for the cluster's lifetime
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.seek(0)
+            owner = fh.read().strip() or "?"
+            fh.close()
+            raise TargetUnavailable(
+                f"another node cluster is running on this machine (run {owner}); wait for it "
+                "or stop it (Ctrl-C its run; `eg-harness down` for a killed one)"
+            ) from None
+        bridge = self.pins.network["bridge"]
+        if hostclean.link_exists(bridge) or state.abandoned():
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            fh.close()
+            raise TargetUnavailable(
+                f"bridge {bridge} or a node cluster's state record exists: another node "
+                "cluster is running, or a killed run left it (`eg-harness down` removes that)"
+            )
+        fh.truncate(0)
+        fh.write(f"{self.run_id} pid {os.getpid()}\n")
+        fh.flush()
+        self._lock = fh
+
+    def _release(self) -> None:
+        fh, self._lock = self._lock, None
+        if fh is not None:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            fh.close()
 
     def _up(self) -> None:
         bins = self._bins = k8sbuild.ensure_binaries(self.progress)
@@ -372,6 +411,7 @@ class NodeCluster:
                 if not left:
                     state.forget(self.run_id)
             self._changes["left"] = left
+            self._release()
         self.timings["down_s"] = round(time.monotonic() - t0, 1)
         self.progress(
             f"node cluster down in {self.timings['down_s']}s"

@@ -23,6 +23,8 @@ from eg_harness.targets.node.pins import NodePins, load_pins
 
 Progress = Callable[[str], None]
 GIB = 1 << 30
+# What preflight and `setup` call to install missing Debian packages (root and apt).
+ensure_host_packages = hostpkgs.ensure_host_packages
 BUILD_DISK_GIB = 4  # 1.5 GB Go cache + the source tree + 360 MB of binaries, with room
 
 
