@@ -58,7 +58,7 @@ def walltime(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmark: launch storms up a ladder, churn, knee and CPU ceiling (prints figures).
 
-    `nox -s bench -- --ladder 1,2,5 --workers 2`; then `eg-harness gate --baseline FILE`.
+    `nox -s bench -- --ladder 1,2,5 --load-workers 2`; then `eg-harness gate --baseline FILE`.
     """
     _install(session)
     session.run("eg-harness", "bench", *session.posargs)

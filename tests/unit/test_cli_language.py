@@ -172,3 +172,20 @@ def test_exit_codes_are_defined_in_one_place():
     # The documented table in errors.py names every code.
     for name, code in codes.items():
         assert re.search(rf"^{code}\s+{name}\s", errors.__doc__, re.MULTILINE), name
+
+
+def test_the_in_cluster_bench_job_uses_the_current_names():
+    """The Job's args are an `eg-harness bench` command line: they parse, with today's names."""
+    import yaml
+
+    job = next(
+        d
+        for d in yaml.safe_load_all(
+            (resources.CLUSTERS / "incluster" / "load-job.yaml").read_text()
+        )
+        if d and d["kind"] == "Job"
+    )
+    args = job["spec"]["template"]["spec"]["containers"][0]["args"]
+    parsed = parser().parse_args(args)
+    assert parsed.workers == 4 and parsed.external_workers
+    assert "--workers" not in args  # the deprecated spelling is not what the examples teach

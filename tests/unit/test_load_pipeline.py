@@ -90,7 +90,7 @@ def test_locust_argv_carries_no_token_and_a_master_only_with_workers(tmp_path):
 
 
 def test_external_workers_get_a_listening_master_and_a_plan(tmp_path):
-    """bench --workers N --external-workers: the master listens on every interface at the
+    """bench --load-workers N --external-workers: the master listens on every interface at the
     fixed port and the runner starts no worker; load-worker's config is a churn of the target."""
     settings = BenchSettings(
         ladder=[1], churn_users=4, workers=2, external_workers=True, master_port=5557
