@@ -25,6 +25,7 @@ import pytest
 from eg_harness.errors import TargetUnavailable
 from eg_harness.runtime.waits import wait_for
 from eg_harness.targets.kind.egdist import ensure_eg_dist
+from eg_harness.targets.kind.images import Image
 from eg_harness.targets.node import images as node_images
 
 MISSING = [tool for tool in ("podman", "mmdebstrap") if shutil.which(tool) is None]
@@ -294,3 +295,62 @@ def test_a_failing_tool_says_what_failed_and_its_last_lines():
         node_images.run_tool(["sh", "-c", "echo one; echo two; exit 3"], "a test tool", 30, print)
     with pytest.raises(TargetUnavailable, match="no-such-tool-egh is not installed"):
         node_images.run_tool(["no-such-tool-egh"], "test", 5, print)
+
+
+def _hanging_image(tmp_path: Path, base: str):
+    """An image whose build hangs in a RUN step (what a stuck pip or apt would do)."""
+    context = tmp_path / "hang"
+    context.mkdir()
+    (context / "Dockerfile").write_text("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN sleep 300\n")
+    digest = uuid.uuid4().hex * 2
+    return Image("egh-selftest-hang", "hangs", context, digest, {"BASE_IMAGE": base})
+
+
+def _build_leftovers() -> list[str]:
+    found = []
+    runc = subprocess.run(["runc", "list", "--format", "json"], capture_output=True, text=True)
+    for entry in json.loads(runc.stdout or "null") or []:
+        if entry["id"].startswith(node_images.RUNC_PREFIX):
+            found.append(f"runc {entry['id']} {entry['status']}")
+    podman = subprocess.run(
+        ["podman", "ps", "--all", "--external", "--format", "json"], capture_output=True, text=True
+    )
+    for container in json.loads(podman.stdout or "null") or []:
+        if any(n.endswith(node_images.WORKING_SUFFIX) for n in container.get("Names") or []):
+            found.append(f"container {container['Names']}")
+    return found
+
+
+def _runc_running() -> bool:
+    return any(line.startswith("runc") and "running" in line for line in _build_leftovers())
+
+
+def test_a_build_past_its_bound_leaves_no_container_or_process(built, tmp_path, monkeypatch):
+    assert _build_leftovers() == []
+    image = _hanging_image(tmp_path, node_images.BASE.ref)
+    monkeypatch.setitem(node_images.TIMEOUTS, "build", 10)
+    with pytest.raises(TargetUnavailable, match="within its bound of 10 s"):
+        node_images._build(image, print)
+    assert _build_leftovers() == []
+    assert not node_images.podman_has(node_images.cri_ref(image))
+
+
+def test_negative_twin_a_sigkilled_build_leaves_containers_that_sweep_removes(built, tmp_path):
+    image = _hanging_image(tmp_path, node_images.BASE.ref)
+    proc = subprocess.Popen(
+        node_images.build_argv(image),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_for("the hanging build's RUN step", _runc_running, timeout=60)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the harness killed without a chance to clean up
+        proc.wait(10)
+    left = _build_leftovers()
+    assert any(item.startswith("runc") for item in left), left
+    assert any(item.startswith("container") for item in left), left
+    removed = node_images.sweep_build_leftovers()
+    assert len(removed) == len(left), (removed, left)
+    assert _build_leftovers() == []

@@ -20,6 +20,7 @@ second name, so a pod's `eg-harness/NAME:TAG` finds the imported image without a
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -264,23 +265,70 @@ def podman_has(ref: str) -> bool:
     return _podman("image", "exists", ref).returncode == 0
 
 
-def _build_containers() -> set[str]:
-    """Every container in podman's storage, podman's own and buildah's build containers."""
-    out = _podman("ps", "--all", "--external", "--quiet", "--no-trunc")
-    return set(out.stdout.split()) if out.returncode == 0 else set()
+# A killed `podman build` (timeout, Ctrl-C, a SIGKILLed harness) leaves buildah's working
+# container in podman's storage and, if it died during a RUN step, that step's runc container
+# still running in a session of its own (out of reach of a process-group kill), with its state
+# in /run/runc and its bundle in /var/tmp/buildahNNN. Builds hold the machine's build lock, so
+# whoever holds it (or can take it) knows none of these belongs to a build in progress.
+BUILD_LOCK = ".build.lock"
+RUNC_PREFIX = "buildah-buildah"
+WORKING_SUFFIX = "-working-container"
+
+
+def _ours(image_name: str) -> bool:
+    return image_name.startswith((f"localhost/{REPOSITORY}/", f"docker.io/{REPOSITORY}/"))
+
+
+def _sweep_killed_builds() -> list[str]:
+    """Remove what killed builds left; the caller holds the build lock."""
+    removed = []
+    with contextlib.suppress(FileNotFoundError, subprocess.TimeoutExpired, ValueError):
+        out = subprocess.run(
+            ["runc", "list", "--format", "json"], capture_output=True, text=True, timeout=30
+        )
+        for entry in json.loads(out.stdout or "null") or []:
+            if not str(entry.get("id", "")).startswith(RUNC_PREFIX):
+                continue
+            subprocess.run(
+                ["runc", "delete", "--force", entry["id"]], capture_output=True, timeout=30
+            )
+            bundle = Path(entry.get("bundle") or "")
+            if bundle.parent == Path("/var/tmp") and bundle.name.startswith("buildah"):
+                shutil.rmtree(bundle, ignore_errors=True)
+            removed.append(f"build step container {entry['id']} ({entry.get('status')})")
+    out = _podman("ps", "--all", "--external", "--format", "json")
+    with contextlib.suppress(ValueError):
+        for container in json.loads(out.stdout or "null") or []:
+            names = container.get("Names") or []
+            if any(n.endswith(WORKING_SUFFIX) for n in names) and _ours(container.get("Image", "")):
+                _podman("rm", "--force", container["Id"])
+                removed.append(f"build container {', '.join(names)}")
+    return removed
+
+
+def sweep_build_leftovers() -> list[str]:
+    """What killed image builds left (for `down` after a SIGKILLed run): removed unless a build
+    is running now. Returns what was removed."""
+    lock_path = node_dir() / BUILD_LOCK
+    with open(lock_path, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return []  # a build is running: what is there is its own
+        try:
+            return _sweep_killed_builds()
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager
 def _no_leftover_containers():
-    """A build that fails, times out or is interrupted can leave its working container
-    (`--force-rm` covers only a build that ends by itself): remove those that appeared
-    meanwhile. Builds hold the machine's build lock, so they are this build's."""
-    before = _build_containers()
+    """`--force-rm` cleans up after a build that ends by itself; one that is killed (bound,
+    Ctrl-C) leaves its containers: swept here, under the build lock the caller holds."""
     try:
         yield
     except BaseException:
-        for cid in sorted(_build_containers() - before):
-            _podman("rm", "--force", cid)
+        _sweep_killed_builds()
         raise
 
 
@@ -426,7 +474,7 @@ def build_node_images(names: list[str], eg: EgDist, progress: Progress = print) 
             continue
         # one build at a time on a machine: two cores gain nothing from more, and a failed
         # build's leftover container is then surely this build's
-        with locked(node_dir() / ".build.lock"):
+        with locked(node_dir() / BUILD_LOCK):
             if not podman_has(cri_ref(image)):  # another process may have built it meanwhile
                 _build(image, progress)
     return [by_name[n] for n in names]
