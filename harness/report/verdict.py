@@ -212,8 +212,9 @@ def decide(
             reason=f"no test passed ({_tally(n)}): nothing was proven on this target",
             exit_code=EXIT_USAGE,
         )
+    others = "" if proven == total else f" ({_tally(n)})"
     return Verdict(
-        status="passed", reason=f"{proven} of {total} tests passed ({_tally(n)})", exit_code=EXIT_OK
+        status="passed", reason=f"{proven} of {total} tests passed{others}", exit_code=EXIT_OK
     )
 
 
