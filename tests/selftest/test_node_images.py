@@ -354,3 +354,30 @@ def test_negative_twin_a_sigkilled_build_leaves_containers_that_sweep_removes(bu
     removed = node_images.sweep_build_leftovers()
     assert len(removed) == len(left), (removed, left)
     assert _build_leftovers() == []
+
+
+def test_a_lost_podman_store_gets_the_base_back_from_the_cached_tarball(
+    built, tmp_path, monkeypatch
+):
+    assert node_images.base_tarball().is_file()
+    conf = tmp_path / "storage.conf"
+    conf.write_text(
+        f'[storage]\ndriver = "overlay"\ngraphroot = "{tmp_path}/graph"\n'
+        f'runroot = "{tmp_path}/run"\n'
+    )
+    monkeypatch.setenv("CONTAINERS_STORAGE_CONF", str(conf))  # an empty store of the test's own
+    assert not node_images.podman_has(node_images.BASE.ref)
+    lines: list[str] = []
+    started = time.monotonic()
+    try:
+        assert node_images.ensure_base(lines.append) == node_images.BASE.ref
+        elapsed = time.monotonic() - started
+        assert node_images.podman_has(node_images.BASE.ref)
+        assert not [line for line in lines if "mmdebstrap" in line], lines
+        assert elapsed < 60, f"re-import took {elapsed:.1f}s"
+    finally:
+        own_store = {**os.environ, "CONTAINERS_STORAGE_CONF": str(conf)}  # never the real one
+        subprocess.run(
+            ["podman", "rmi", "--all", "--force"], capture_output=True, timeout=60, env=own_store
+        )
+    assert not [m for m in Path("/proc/mounts").read_text().split() if m.startswith(str(tmp_path))]

@@ -368,6 +368,9 @@ def _mmdebstrap(spec: BaseSpec, tarball: Path, progress: Progress) -> None:
             ),
         )
         out.rename(tarball)
+    for old in tarball.parent.glob("base-*.tar"):  # a base of other inputs is not used again
+        if old != tarball and re.fullmatch(r"base-[0-9a-f]{16}\.tar", old.name):
+            old.unlink()
 
 
 # --- wheels -----------------------------------------------------------------------------------
