@@ -652,7 +652,8 @@ def judge(
             f"A's verdict is {side_a.verdict.status} ({side_a.verdict.reason}): A proved "
             "nothing for B to be compared with"
         )
-    if side_a.selection is None or side_b.selection is None:
+    suite_runs = "suite" in side_a.kind and "suite" in side_b.kind  # benches have none
+    if suite_runs and (side_a.selection is None or side_b.selection is None):
         which = " and ".join(n for n, s_ in (("A", side_a), ("B", side_b)) if s_.selection is None)
         notes.append(
             f"{which} recorded no selection (an older results.json): selections not compared; "
