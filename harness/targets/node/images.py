@@ -338,6 +338,11 @@ def _no_leftover_containers():
 def ensure_base(progress: Progress = print, spec: BaseSpec = BASE) -> str:
     """The podman reference of the Debian base: from podman's store, else re-imported from the
     cached tarball, else made with mmdebstrap (about a minute; bounded)."""
+    if os.geteuid() != 0:
+        raise TargetUnavailable(
+            "the node target's images need root (mmdebstrap and podman's system store): "
+            "run as root, e.g. sudo -E"
+        )
     if podman_has(spec.ref):
         return spec.ref
     tarball = base_tarball(spec)
@@ -472,15 +477,22 @@ def build_node_images(names: list[str], eg: EgDist, progress: Progress = print) 
             f"{', '.join(by_name)} (clusters/kind/images/images.json 'providers')"
         )
     for image in _with_dependencies(names, images):
-        if podman_has(cri_ref(image)):
-            progress(f"image {image.ref}: cached")
-            continue
-        # one build at a time on a machine: two cores gain nothing from more, and a failed
-        # build's leftover container is then surely this build's
-        with locked(node_dir() / BUILD_LOCK):
-            if not podman_has(cri_ref(image)):  # another process may have built it meanwhile
-                _build(image, progress)
+        build_image(image, progress)
     return [by_name[n] for n in names]
+
+
+def build_image(image: Image, progress: Progress = print) -> Image:
+    """Build one staged image with podman unless its content tag is in the store already
+    (also for contexts staged elsewhere, e.g. a seeded fault's variant of one)."""
+    if podman_has(cri_ref(image)):
+        progress(f"image {image.ref}: cached")
+        return image
+    # one build at a time on a machine: two cores gain nothing from more, and a killed
+    # build's leftovers are then surely this build's
+    with locked(node_dir() / BUILD_LOCK):
+        if not podman_has(cri_ref(image)):  # another process may have built it meanwhile
+            _build(image, progress)
+    return image
 
 
 def _build(image: Image, progress: Progress) -> None:
