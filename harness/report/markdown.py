@@ -112,6 +112,8 @@ def selection_md(results: Results) -> list[str]:
         left = ", ".join(sel.suites_not_run) or "none"
         why = f"; {sel.deselected} tests deselected" if sel.deselected else ""
         out += [f"> **Partial run.** Suites not run: {md_cell(left)}{md_cell(why)}", ""]
+    elif sel.suites:
+        out += [f"Complete run: every suite of the catalogue ran ({len(sel.suites)}).", ""]
     return out
 
 

@@ -130,6 +130,10 @@ def test_partial_run_names_what_did_not_run():
     assert "Suites not run: spark, startup" in page and page.count('class="not-run"') == 2
     whole = Selection.of(["auth", "spark"], ["auth", "spark"])
     assert not whole.partial
+    complete = _results({"exit_status": 0}, [{**T_PASS, "outcome": "passed"}], whole)
+    assert "Complete run: every suite of the catalogue ran (2)." in render_summary_md(complete)
+    assert "Partial run" not in render_summary_md(complete)
+    assert 'id="complete"' in render_html(complete) and 'id="partial"' not in render_html(complete)
 
 
 def test_junit_properties_carry_the_verdict(tmp_path):
