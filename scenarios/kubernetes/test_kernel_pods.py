@@ -23,14 +23,10 @@ from eg_harness.runtime.waits import WaitTimeout, wait_for
 POD_GONE_S = 120.0
 
 
-def test_hub_kernel_is_its_users_pod_and_gone_after_shutdown(
-    kube, kernel_pods, hub_launch, user_server, target, run_state
-):
-    """One pod, in the expected namespace, naming the hub user; after shutdown no pod and no
+def _pod_then_gone(kube, kernel_pods, handle, user: str, hop: str, run_state) -> list[str]:
+    """One pod, in the expected namespace, naming `user`; after shutdown no pod and no
     namespace of the kernel is left."""
     access = kube.access
-    user = user_server.name
-    handle = hub_launch(user_server, target.gateway.kernelspec)
     kernel_id = handle.id
     problems: list[str] = []
     try:
@@ -38,9 +34,10 @@ def test_hub_kernel_is_its_users_pod_and_gone_after_shutdown(
         namespaces = expected_namespaces(kernel_id, user, access.namespace, access.shared_namespace)
         problems += identity_problems(pods, kernel_id, user, namespaces)
         run_state.table_row(
-            "Kernel pods of hub users",
-            ["user", "kernel", "pod", "names the user as", "verdict"],
+            "Kernel pods of hub users" if hop == "hub" else "Kernel pods",
+            ["hop", "user", "kernel", "pod", "names the user as", "verdict"],
             [
+                hop,
                 user,
                 kernel_id,
                 pod_ref(pods[0]),
@@ -64,5 +61,24 @@ def test_hub_kernel_is_its_users_pod_and_gone_after_shutdown(
     except WaitTimeout:
         pass  # named below, pod by pod
     left_ns = [own_namespace] if check_namespace and kube.namespace_exists(own_namespace) else []
-    problems += leftover_problems(kube.kernel_pods(kernel_id), kernel_id, left_ns)
+    return problems + leftover_problems(kube.kernel_pods(kernel_id), kernel_id, left_ns)
+
+
+def test_hub_kernel_is_its_users_pod_and_gone_after_shutdown(
+    kube, kernel_pods, hub_launch, user_server, target, run_state
+):
+    """Through a hub user's server: one pod, in the expected namespace, naming the hub user;
+    after shutdown no pod and no namespace of the kernel is left."""
+    handle = hub_launch(user_server, target.gateway.kernelspec)
+    problems = _pod_then_gone(kube, kernel_pods, handle, user_server.name, "hub", run_state)
+    assert not problems, "\n".join(problems)
+
+
+def test_gateway_kernel_is_a_pod_in_its_namespace_and_gone_after_shutdown(
+    kube, kernel_pods, gateway, target, run_state
+):
+    """Straight at the gateway, as the client's KERNEL_USERNAME: one pod in its own namespace
+    (`<user>-<kernel id>` unless shared), naming that user; nothing of it left after shutdown."""
+    handle = gateway.launch(target.gateway.kernelspec)
+    problems = _pod_then_gone(kube, kernel_pods, handle, gateway.username, "gateway", run_state)
     assert not problems, "\n".join(problems)

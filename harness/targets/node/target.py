@@ -160,7 +160,10 @@ class NodeTarget(Target, ClusterAccess, UnpullableImage):
 
     def _provision(self, span: Span, progress) -> None:
         host = preflight.require(progress)
-        self._versions.update({f"{k} (host)": str(v) for k, v in (host or {}).items()})
+        # The host's kernel and cgroup version; the packages are named by the cluster below.
+        self._versions.update(
+            {f"{k} (host)": str(v) for k, v in (host or {}).items() if k in ("kernel", "cgroups")}
+        )
         span.mark("preflight")
         k8sbuild.ensure_binaries(progress)
         span.mark("binaries")
