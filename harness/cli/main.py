@@ -13,13 +13,25 @@ import argparse
 import sys
 from importlib import metadata
 
-from eg_harness.cli import audit, bench, diff, node, report, run, soak, stack, suites, upgrade
+from eg_harness.cli import (
+    audit,
+    bench,
+    diff,
+    flood,
+    node,
+    report,
+    run,
+    soak,
+    stack,
+    suites,
+    upgrade,
+)
 from eg_harness.cli.common import EXIT_INTERRUPTED
 from eg_harness.errors import HarnessError
 from eg_harness.runtime import secrets
 
 # Each adds its subcommands; a new command is a new module.
-COMMAND_MODULES = (run, suites, stack, bench, report, audit, soak, upgrade, diff, node)
+COMMAND_MODULES = (run, suites, stack, bench, flood, report, audit, soak, upgrade, diff, node)
 
 
 def version() -> str:
