@@ -230,6 +230,9 @@ def test_counts_per_outcome_a_against_b_come_first(tmp_path):
     # The counts table is the first thing after the two sources.
     assert text.index("Tests per outcome") < text.index("Tests that changed")
     assert d.regressed and d.coverage.problems == [] and d.exit_code == EXIT_FAILED
+    page = html.render_diff(d)
+    assert page.index("Tests per outcome") < page.index("Tests that changed")
+    assert "<tr><td>failed</td><td>0</td><td>3</td></tr>" in page
 
 
 def test_a_b_without_a_verdict_is_reported_and_judged_from_its_own_facts(tmp_path):
