@@ -402,7 +402,10 @@ def wheelhouse(
     with locked(dest.parent / f".{dest.name}.lock"):
         if marker.exists():
             return dest
-        progress(f"downloading wheels for {requirements.parent.name}/{requirements.name}")
+        progress(
+            f"downloading wheels for {requirements.parent.name.removesuffix('.staging')}"
+            f"/{requirements.name} (at most {TIMEOUTS['wheels']} s)"
+        )
         tmp = Path(tempfile.mkdtemp(prefix=".wheels-", dir=dest.parent))
         try:
             argv = [sys.executable, "-m", "pip", "download", "--quiet", "--dest", str(tmp)]
