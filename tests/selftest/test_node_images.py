@@ -210,6 +210,19 @@ def test_the_gateway_image_starts_eg_from_its_start_script(built):
         )
 
 
+def test_the_gateway_image_runs_the_kubernetes_launcher_the_kernelspecs_bring(built):
+    """EG runs each kernelspec's argv (`python .../launch_kubernetes.py`) in its own container:
+    the script's imports, read from EG's sdist, must work with the python on its PATH."""
+    images, eg = built
+    script = eg.path("etc/kernel-launchers/kubernetes/scripts/launch_kubernetes.py").read_text()
+    imports = [line for line in script.splitlines() if line.startswith(("import ", "from "))]
+    assert any("kubernetes" in line for line in imports) and any(
+        "jinja2" in line for line in imports
+    )
+    proc = _run(images["enterprise-gateway"], "python", "-c", "\n".join(imports))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
 def test_the_kernelspecs_image_is_copied_by_cp_and_names_the_kernel_image(built, tmp_path):
     images, _ = built
     # the chart's init container: `cp -r /kernels /usr/local/share/jupyter`, as the image's user
