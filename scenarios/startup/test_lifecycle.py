@@ -44,10 +44,17 @@ def test_interrupt_stops_execution_and_keeps_state(kernel, gateway):
 
 
 def test_restart_loses_state(kernel, gateway):
-    """A restart gives a fresh interpreter, reachable on the same channels."""
+    """A restart gives a fresh interpreter, reached as JupyterLab reaches it after a restart:
+    on a new WebSocket of the same session (@jupyterlab/services KernelConnection.restart
+    reconnects "to address cases where kernel ports have changed during the restart"). On
+    Kubernetes EG 3.3 restarts a kernel as a new pod with new ports, and an open WebSocket of
+    its jupyter_server 1.x stays on the old pod's channels; only a reconnect follows them."""
     assert kernel.execute("marker = 41 + 1").status == "ok"
     model = gateway.restart_kernel(kernel.id)
     assert model["id"] == kernel.id, f"restart returned another kernel: {model}"
+    session = kernel.channels.session
+    kernel.channels.close()
+    kernel.channels = gateway.channels(kernel.id, session=session)
     kernel.channels.wait_ready(gateway.launch_timeout)
     res = kernel.execute("print('marker' in globals())")
     assert res.stdout.strip() == "False", f"state survived a restart: {res.stdout!r}"

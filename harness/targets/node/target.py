@@ -261,9 +261,13 @@ class NodeTarget(Target, ClusterAccess, UnpullableImage):
             ) from None
 
     # -- evidence and teardown -----------------------------------------------------------
-    def _namespace_report(self, progress=print) -> list[Path]:
-        """Pods, events, describes, logs and helm status, if there is a cluster to ask."""
-        if self._reported or self.cluster is None or not Path(self.cluster.kubeconfig).exists():
+    def _namespace_report(self, progress=print, again: bool = False) -> list[Path]:
+        """Pods, events, describes, logs and helm status, if there is a cluster to ask. Taken
+        once on a failed bring-up; `again` (asked for mid-run, and at teardown) writes it anew,
+        so the report left behind covers the whole run, not the moment of the first ask."""
+        if self.cluster is None or not Path(self.cluster.kubeconfig).exists():
+            return []
+        if self._reported and not again:
             return []
         self._reported = True
         dest = (self.diagnostics_dir or self.work / "diagnostics") / "node"
@@ -283,13 +287,13 @@ class NodeTarget(Target, ClusterAccess, UnpullableImage):
 
     def collect_diagnostics(self, dest: Path) -> list[Path]:
         self.diagnostics_dir = dest
-        return self._namespace_report(lambda _m: None)
+        return self._namespace_report(lambda _m: None, again=True)
 
     def teardown(self) -> dict[str, list[str]]:
         if self.cluster is None:
             return {}
         if self.diagnostics_dir is not None:
-            self._namespace_report(lambda _m: None)
+            self._namespace_report(lambda _m: None, again=True)
         t0 = time.monotonic()
         left = self.cluster.down()
         self.figures["teardown_s"] = time.monotonic() - t0
