@@ -22,6 +22,7 @@ from eg_harness.clients.gateway import GatewayClient
 from eg_harness.kernel.channels import ChannelsError, ConnectionClosed, ReplyTimeout
 from eg_harness.kernel.framing import V1, FramingError, encode_v1
 from eg_harness.runtime.secrets import redact
+from eg_harness.runtime.text import clip
 from eg_harness.runtime.waits import WaitTimeout, wait_for
 
 # A refusal is milliseconds of work; the bound only separates a slow answer from none at all,
@@ -162,7 +163,7 @@ def frames(case: Case, layer: Layer, bound: float) -> wire.Observation:
             obs.message = "kernel_info answered on the same socket"
         except ConnectionClosed as exc:
             obs.outcome, obs.close_code = "closed", exc.code
-            obs.message = redact(str(exc).split(";")[0])[:200]
+            obs.message = clip(redact(str(exc).split(";")[0]), 200)
         except ReplyTimeout:
             obs.outcome = "hung"
             obs.message = (
@@ -171,7 +172,7 @@ def frames(case: Case, layer: Layer, bound: float) -> wire.Observation:
             )
             obs.bound_s = follow_up
         except (ChannelsError, FramingError) as exc:
-            obs.outcome, obs.message = "closed", redact(str(exc))[:200]
+            obs.outcome, obs.message = "closed", clip(redact(str(exc)), 200)
     finally:
         with contextlib.suppress(Exception):
             ch.close()

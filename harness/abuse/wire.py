@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from eg_harness.runtime.secrets import redact
+from eg_harness.runtime.text import clip
 
 
 @dataclass
@@ -67,15 +68,15 @@ def error_fields(body: bytes) -> tuple[str, str]:
         text = body.decode("utf-8", "replace").strip()
         if text.lstrip().lower().startswith(("<!doctype", "<html")):
             return "(an HTML error page)", ""
-        return text[:200], ""
+        return clip(text, 200), ""
     if not isinstance(doc, dict):
-        return str(doc)[:200], ""
+        return clip(str(doc), 200), ""
     tb = doc.get("traceback") or ""
     if isinstance(tb, list):
         tb = "".join(str(x) for x in tb)
     last = next((ln.strip() for ln in reversed(str(tb).splitlines()) if ln.strip()), "")
     parts = [str(doc.get(k)) for k in ("message", "reason") if doc.get(k)]
-    return " / ".join(dict.fromkeys(parts))[:300], last[:300]
+    return clip(" / ".join(dict.fromkeys(parts)), 300), clip(last, 300)
 
 
 def build_request(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from eg_harness.runtime.text import clip
+
 
 def selector_matches(selector, labels: dict[str, str]) -> bool:
     """Kubernetes label-selector semantics: every matchLabels pair and every matchExpression
@@ -57,7 +59,7 @@ def user_reach_problems(probe: Probe, target: str) -> list[str]:
     if probe.connected:
         return []
     return [
-        f"{probe.source} cannot reach the gateway at {target} ({probe.output.strip()[:200]}): "
+        f"{probe.source} cannot reach the gateway at {target} ({clip(probe.output.strip(), 200)}): "
         "a network policy blocks it (z2jh's singleuser egress denies private IPs unless an "
         "egress rule allows the gateway)"
     ]

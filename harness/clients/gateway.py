@@ -17,6 +17,7 @@ import httpx
 from eg_harness.errors import HarnessError
 from eg_harness.kernel.channels import ExecuteResult, KernelChannels
 from eg_harness.runtime.secrets import redact
+from eg_harness.runtime.text import clip
 from eg_harness.runtime.timing import Span, recorder
 
 _DEFAULT = object()
@@ -50,9 +51,9 @@ def error_text(resp: httpx.Response) -> tuple[str, str, str]:
     try:
         body = resp.json()
     except ValueError:
-        return resp.reason_phrase, resp.text[:500], ""
+        return resp.reason_phrase, clip(resp.text, 500), ""
     if not isinstance(body, dict):
-        return resp.reason_phrase, str(body)[:500], ""
+        return resp.reason_phrase, clip(str(body), 500), ""
     return (
         str(body.get("reason") or resp.reason_phrase or ""),
         str(body.get("message") or ""),
@@ -321,7 +322,7 @@ class GatewayClient:
                 raise AssertionError(f"first execute failed: {res.describe_error()}")
             span.mark("first_execute_reply")
         except BaseException as exc:
-            recorder.record(span.finish(False, redact(str(exc))[:500]))
+            recorder.record(span.finish(False, clip(redact(str(exc)), 500)))
             if chans is not None:
                 chans.close()
             if kernel_id is not None:

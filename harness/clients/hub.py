@@ -15,6 +15,7 @@ from urllib.parse import quote
 import httpx
 from eg_harness.clients.gateway import GatewayClient, GatewayHTTPError, error_text
 from eg_harness.runtime.secrets import register
+from eg_harness.runtime.text import clip
 from eg_harness.runtime.timing import Span, recorder
 from eg_harness.runtime.waits import wait_for
 
@@ -141,7 +142,7 @@ class HubClient:
                 raise SpawnFailed("POST", f"/users/{user}/server", 0, "spawn failed", message)
             span.mark("ready")
         except BaseException as exc:
-            recorder.record(span.finish(False, str(exc)[:500]))
+            recorder.record(span.finish(False, clip(str(exc), 500)))
             raise
         recorder.record(span.finish(True))
         return span

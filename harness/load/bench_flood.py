@@ -385,21 +385,31 @@ def run(target: Target, settings: Settings, progress=print) -> list[Flood]:
                 n = settings.held_outputs if held else settings.outputs
                 for hop, client in hops:
                     with _kernel_with_tap(target, client) as (kernel_id, tap):
-                        for protocol in settings.protocols:
+                        # The hub hop speaks legacy whatever is offered (the seed forces
+                        # the user servers to it): a v1 offer there measures legacy again.
+                        protocols = [p for p in settings.protocols if hop != "hub" or p != V1]
+                        for protocol in protocols or [LEGACY]:
                             for rate in settings.held_rates if held else settings.rates:
                                 for reader in settings.readers:
-                                    f = flood(
-                                        hop,
-                                        state,
-                                        client,
-                                        kernel_id,
-                                        tap,
-                                        reader,
-                                        protocol,
-                                        n,
-                                        rate,
-                                        gateway_pid,
-                                    )
+                                    try:
+                                        f = flood(
+                                            hop,
+                                            state,
+                                            client,
+                                            kernel_id,
+                                            tap,
+                                            reader,
+                                            protocol,
+                                            n,
+                                            rate,
+                                            gateway_pid,
+                                        )
+                                    except Exception as exc:  # noqa: BLE001 - one flood's failure is a figure, not the end of the bench
+                                        progress(
+                                            f"{hop} ({state}) {reader}, {rate}/s: failed: "
+                                            f"{type(exc).__name__}: {exc}"
+                                        )
+                                        continue
                                     progress(describe(f))
                                     results.append(f)
     finally:

@@ -33,6 +33,7 @@ from eg_harness.report.model import (
     HubMetrics,
     ServerMetrics,
 )
+from eg_harness.runtime.text import clip
 from eg_harness.targets.abilities import ProcessView
 from eg_harness.targets.base import Target
 
@@ -91,7 +92,7 @@ class ServerSampler:
             try:
                 self.sample_once()
             except Exception as exc:  # a sampler must never end the bench it watches
-                self.hub_errors.append(f"sampler: {type(exc).__name__}: {exc}"[:300])
+                self.hub_errors.append(clip(f"sampler: {type(exc).__name__}: {exc}", 300))
             if self._stop.wait(self.interval):  # a sampling period, not a wait for a state
                 self.sample_once()
                 return

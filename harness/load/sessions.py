@@ -37,6 +37,7 @@ from eg_harness.clients.gateway import GatewayClient
 from eg_harness.kernel.aio import AioChannels, AioChannelsError
 from eg_harness.load.cpu import GENERATOR_BUSY_LIMIT
 from eg_harness.report.stats import percentile
+from eg_harness.runtime.text import clip
 from eg_harness.targets.base import GatewayEndpoint
 
 CODE = "1"  # a cell with a result: reply, busy, execute_input, execute_result, idle
@@ -200,7 +201,7 @@ class SessionsBench:
 
     def _err(self, kind: str, text: str) -> None:
         self.errors[kind] += 1
-        self.error_examples.setdefault(kind, text[:300])
+        self.error_examples.setdefault(kind, clip(text, 300))
 
     # ---- kernels ---------------------------------------------------------------------------
     async def _start_kernels(self, http: aiohttp.ClientSession) -> None:
@@ -238,7 +239,7 @@ class SessionsBench:
                 "at": f"kernel {len(gw.kernels) + 1}",
                 "sessions_held": gw.held,
                 "kernels": len(gw.kernels),
-                "cause": f"{type(exc).__name__}: {exc}"[:300],
+                "cause": clip(f"{type(exc).__name__}: {exc}", 300),
             }
             return None
         kid = model["id"]
@@ -253,7 +254,7 @@ class SessionsBench:
             # Not counted among the errors yet: whether this is a known defect is read from the
             # gateway's log after the run (bench_sessions.explain_replaced).
             self.replaced.append(
-                {"kernel_id": kid, "gateway": gw.endpoint.url, "cause": str(exc)[:300]}
+                {"kernel_id": kid, "gateway": gw.endpoint.url, "cause": clip(str(exc), 300)}
             )
             await asyncio.to_thread(gw.client.shutdown_quietly, kid)
             return None
@@ -287,7 +288,7 @@ class SessionsBench:
                 "at": f"session {gw.held + 1}",
                 "sessions_held": gw.held,
                 "kernels": len(gw.kernels),
-                "cause": str(exc)[:300],
+                "cause": clip(str(exc), 300),
             }
             if gw.failed_in_a_row >= BROKEN_AFTER:
                 gw.broke = gw.broke or gw.first_failure

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import psutil
 from eg_harness.runtime import processes
 from eg_harness.runtime.envs import cache_dir
+from eg_harness.runtime.text import clip
 
 CATEGORIES = ("processes", "ports", "dirs", "kernels", "users", "servers")
 
@@ -50,7 +51,7 @@ def run_processes(run_id: str) -> list[psutil.Process]:
 
 def _describe(p: psutil.Process) -> str:
     with contextlib.suppress(psutil.Error):
-        return f"{p.pid} {' '.join(p.cmdline())[:120]}"
+        return f"{p.pid} {clip(' '.join(p.cmdline()), 120)}"
     return str(p.pid)
 
 

@@ -27,6 +27,7 @@ from eg_harness.kernel import messages as m
 from eg_harness.kernel.channels import KernelChannels
 from eg_harness.load.journeys import error_kind
 from eg_harness.runtime.secrets import redact
+from eg_harness.runtime.text import clip, first_line
 from eg_harness.targets.abilities import ComponentControl, ProcessView
 from eg_harness.targets.base import Target
 from eg_harness.upgrade.table import StepFacts, UserFacts
@@ -61,7 +62,7 @@ STREAM_CODE = (
 def _said(exc: BaseException) -> str:
     """One line of what a user was told: the kind of failure and the first line of it."""
     lines = redact(str(exc)).splitlines() or [""]
-    return f"{error_kind(exc)}: {lines[0][:180]}".rstrip("; ")
+    return f"{error_kind(exc)}: {clip(lines[0], 180)}".rstrip("; ")
 
 
 class StepFailed(HarnessError, AssertionError):
@@ -99,7 +100,7 @@ class LiveKernel:
                 try:
                     frame = chans.recv(1.0)
                 except Exception as exc:  # noqa: BLE001 - the end of the socket is the fact
-                    self.closed = redact(str(exc)).splitlines()[0][:200] or type(exc).__name__
+                    self.closed = first_line(redact(str(exc)), 200) or type(exc).__name__
                     return
                 # iopub reaches every socket of the kernel: the ticks are told by their text.
                 text = (frame or {}).get("content", {}).get("text", "")
@@ -225,7 +226,7 @@ class Upgrade:
                 chans.wait_ready(30)
                 res = chans.execute("print(UPGRADE_MARKER)", timeout=30)
         except Exception as exc:  # noqa: BLE001 - what the user would have seen
-            return False, f"{error_kind(exc)}: {redact(str(exc)).splitlines()[0][:160]}"
+            return False, f"{error_kind(exc)}: {first_line(redact(str(exc)), 160)}"
         if res.status == "ok" and k.marker in res.stdout:
             return True, ""
         return False, res.describe_error()
@@ -349,7 +350,7 @@ class Upgrade:
                 from_versions=before_versions.label(),
                 to_versions=self.target.stack_versions.label(),
                 step_error=f"users' sessions could not be set up before the step: "
-                f"{redact(str(exc))[:1200]}",
+                f"{clip(redact(str(exc)), 1200)}",
             )
         facts = StepFacts(
             step=step,
@@ -374,7 +375,7 @@ class Upgrade:
         try:
             facts.outlived = self._operate(step)
         except Exception as exc:
-            facts.step_error = redact(str(exc))[:1500]
+            facts.step_error = clip(redact(str(exc)), 1500)
         facts.operator_s = time.monotonic() - t0
         done.set()
         for th in probes:

@@ -22,6 +22,7 @@ import yaml
 from eg_harness.report import writer
 from eg_harness.report.model import Results, Upgrade
 from eg_harness.runtime import secrets
+from eg_harness.runtime.text import clip
 from eg_harness.runtime.timing import recorder
 from eg_harness.targets.base import Target
 from eg_harness.upgrade import table
@@ -129,7 +130,7 @@ def upgrade(
         try:
             steps = journey.run()
         except Exception as exc:  # noqa: BLE001 - reported as the journey's failure below
-            broke = f"{type(exc).__name__}: {secrets.redact(str(exc))[:1500]}"
+            broke = f"{type(exc).__name__}: {clip(secrets.redact(str(exc)), 1500)}"
         finally:
             journey.close()
         ok = all(f.step_error is None for f in steps)

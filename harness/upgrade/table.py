@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from eg_harness.report.model import UpgradeStep, UpgradeUser
+from eg_harness.runtime.text import first_line
 
 # Upstream behaviour the table cites (REFERENCE: "Upgrades, restarts and faults").
 EG_1156 = (
@@ -160,7 +161,7 @@ def row(f: StepFacts) -> list[str]:
             user_saw(f),
             "-",
             "-",
-            f"FAILED: {f.step_error.splitlines()[0][:300]}",
+            f"FAILED: {first_line(f.step_error, 300)}",
         ]
     return [
         f.step,

@@ -20,6 +20,7 @@ from eg_harness.checks.pods import names_image, pod_ref, pull_failure, unpullabl
 from eg_harness.errors import HarnessError
 from eg_harness.fixtures.abilities import require
 from eg_harness.k8s.client import dns_label
+from eg_harness.runtime.text import clip
 from eg_harness.runtime.waits import WaitTimeout, wait_for
 from eg_harness.targets.abilities import UnpullableImage
 
@@ -56,7 +57,7 @@ def unpullable_start(kube, target) -> PullStart:
                         if said:
                             seen["cluster_said"] = f"{pod_ref(pod)}: {said}"
                 except Exception as exc:  # noqa: BLE001 - e.g. 403 on a cluster-wide list
-                    seen.setdefault("cluster_said", f"(could not read pods: {exc})"[:300])
+                    seen.setdefault("cluster_said", clip(f"(could not read pods: {exc})", 300))
                 return started.done()
 
             wait_for("the unpullable kernel's start to end", watch, LAUNCH_TIMEOUT + PAD + 60)

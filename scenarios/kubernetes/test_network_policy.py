@@ -19,6 +19,7 @@ from eg_harness.checks.netpol import (
 )
 from eg_harness.checks.pods import pod_ref
 from eg_harness.k8s.client import connect_probe, dns_label
+from eg_harness.runtime.text import clip
 from eg_harness.runtime.waits import wait_for
 
 TABLE = "Network reach of the gateway"
@@ -45,7 +46,7 @@ def test_user_pod_reaches_the_gateway(kube, user_server, run_state):
     run_state.table_row(
         TABLE,
         COLUMNS,
-        [probe.source, f"{host}:{port}", probe.connected, res.output.strip()[:200], ""],
+        [probe.source, f"{host}:{port}", probe.connected, clip(res.output.strip(), 200), ""],
     )
     problems = user_reach_problems(probe, f"{host}:{port}")
     assert not problems, "\n".join(problems)
@@ -94,7 +95,7 @@ def test_unlabelled_pod_of_another_namespace_cannot_reach_the_gateway(kube, targ
             probe.source,
             f"{host}:{port}",
             probe.connected,
-            res.output.strip()[:200],
+            clip(res.output.strip(), 200),
             ", ".join(p.metadata.name for p in guarding),
         ],
     )

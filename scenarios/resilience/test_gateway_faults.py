@@ -23,6 +23,7 @@ from eg_harness.clients.gateway import GatewayHTTPError
 from eg_harness.fixtures.collector import state_of
 from eg_harness.fixtures.hub_users import throwaway_server
 from eg_harness.kernel.channels import ChannelsError
+from eg_harness.runtime.text import clip
 from eg_harness.runtime.waits import wait_for
 
 pytestmark = [pytest.mark.destructive, pytest.mark.own_stack, pytest.mark.needs_hub]
@@ -226,7 +227,7 @@ def _timed(client, method: str, path: str, body=None) -> tuple[str, int | None, 
     t0 = time.monotonic()
     try:
         resp = client.request(method, path, json=body, timeout=bound)
-        answer, code = f"HTTP {resp.status_code}: {resp.text[:160]}", resp.status_code
+        answer, code = f"HTTP {resp.status_code}: {clip(resp.text, 160)}", resp.status_code
     except httpx.TimeoutException:
         answer, code = f"no answer within the harness's bound of {bound:.0f}s", None
     return method, code, answer, time.monotonic() - t0

@@ -22,6 +22,7 @@ from eg_harness.clients.gateway import GatewayHTTPError
 from eg_harness.clients.hub import HubClient
 from eg_harness.fixtures.collector import state_of
 from eg_harness.fixtures.hub_users import throwaway_server
+from eg_harness.runtime.text import clip
 from eg_harness.runtime.waits import wait_for
 
 pytestmark = [pytest.mark.destructive, pytest.mark.own_stack, pytest.mark.needs_hub]
@@ -69,7 +70,7 @@ def test_hub_killed_while_servers_run(stack, server, finding):
         t0 = time.monotonic()
         try:
             resp = hub.request("POST", "/users/nobody-while-down/server", json={})
-            spawn = f"HTTP {resp.status_code} {resp.text[:100]!r}"
+            spawn = f"HTTP {resp.status_code} {clip(resp.text, 100)!r}"
             spawn_code = resp.status_code
         except httpx.HTTPError as exc:
             spawn, spawn_code = f"{type(exc).__name__}: {exc}", None

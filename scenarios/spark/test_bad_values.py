@@ -16,6 +16,7 @@ import pytest
 from eg_harness.checks.spark import launch_env
 from eg_harness.clients.gateway import GatewayHTTPError
 from eg_harness.clients.hub import SpawnFailed
+from eg_harness.runtime.text import clip
 from eg_harness.runtime.waits import WaitTimeout, wait_for
 from eg_harness.targets.abilities import ProcessView
 
@@ -47,7 +48,7 @@ def _record(run_state, value: str, hop: str, outcome: str, took: float, message:
     run_state.table_row(
         TABLE,
         COLUMNS,
-        [value, hop, outcome, round(took, 1), message[:160], "yes" if named else "no"],
+        [value, hop, outcome, round(took, 1), clip(message, 160), "yes" if named else "no"],
         note="Each bad KERNEL_MEMORY is requested straight at the gateway and, where the hub "
         "offers a free-text memory option, through a user server.",
     )
@@ -70,7 +71,7 @@ def _leftover_processes(target, kernel_ids: set[str]) -> list[str]:
         except Exception:
             continue
         if any(m in cmd for m in marks) or any(k in cmd for k in kernel_ids):
-            left.append(f"{p.pid} {cmd[:100]}")
+            left.append(f"{p.pid} {clip(cmd, 100)}")
     return left
 
 
@@ -107,7 +108,7 @@ def _try_start(client, spark, env) -> tuple[str, str, set[str]]:
         finally:
             chans.close()
     except Exception as exc:
-        return "accepted, then dead", str(exc)[:300], {kernel_id}
+        return "accepted, then dead", clip(str(exc), 300), {kernel_id}
     finally:
         client.shutdown_quietly(kernel_id)
 

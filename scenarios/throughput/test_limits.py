@@ -21,6 +21,7 @@ import pytest
 from eg_harness.clients.gateway import GatewayHTTPError
 from eg_harness.fixtures.abilities import require
 from eg_harness.report.stats import percentile
+from eg_harness.runtime.text import clip
 from eg_harness.targets.abilities import KernelLimits
 
 LIMIT = 2
@@ -66,7 +67,7 @@ def _storm(client, endpoint, storm: int) -> tuple[list[tuple[str, float, str]], 
         except GatewayHTTPError as exc:
             outcome = (f"HTTP {exc.status}", time.monotonic() - t0, str(exc))
         except Exception as exc:  # counted, never hidden
-            outcome = (type(exc).__name__, time.monotonic() - t0, str(exc)[:200])
+            outcome = (type(exc).__name__, time.monotonic() - t0, clip(str(exc), 200))
         with lock:
             results.append(outcome)
 
@@ -143,7 +144,7 @@ def _check_round(run_state, round_no, limit, storm, results, peak, left) -> list
             peak,
             None if ok_p50 is None else round(ok_p50, 3),
             None if refused_max is None else round(refused_max, 3),
-            other[0][2][:160] if other else "",
+            clip(other[0][2], 160) if other else "",
         ],
     )
     assert len(results) == storm, f"only {len(results)} of {storm} start requests returned"
@@ -159,7 +160,8 @@ def _check_round(run_state, round_no, limit, storm, results, peak, left) -> list
     races = []
     if other:
         races.append(
-            f"round {round_no}: {len(other)} starts answered {other[0][0]} ({other[0][2][:160]})"
+            f"round {round_no}: {len(other)} starts answered {other[0][0]} "
+            f"({clip(other[0][2], 160)})"
         )
     if len(accepted) < limit:
         races.append(f"round {round_no}: only {len(accepted)} of {limit} allowed kernels started")
@@ -181,13 +183,13 @@ def test_per_user_limit_refuses_only_that_user(target, run_state):
                 alice.start_kernel(endpoint.kernelspec)
                 second = "accepted"
             except GatewayHTTPError as exc:
-                second = f"HTTP {exc.status}: {exc.server_message[:120]}"
+                second = f"HTTP {exc.status}: {clip(exc.server_message, 120)}"
             refused_after = time.monotonic() - t0
             try:
                 bob.start_kernel(endpoint.kernelspec)
                 other_user = "accepted"
             except GatewayHTTPError as exc:
-                other_user = f"HTTP {exc.status}: {exc.server_message[:120]}"
+                other_user = f"HTTP {exc.status}: {clip(exc.server_message, 120)}"
         finally:
             failed = alice.cleanup() + bob.cleanup()
             alice.close()

@@ -17,6 +17,7 @@ from eg_harness.load.journeys import GATEWAY_PHASES, TTFE
 from eg_harness.load.plan import Step, storm_cap
 from eg_harness.load.summary import summarise
 from eg_harness.report import charts
+from eg_harness.runtime.text import clip
 from eg_harness.targets.abilities import ProcessView
 
 STORM = int(os.environ.get("EG_HARNESS_CI_STORM", "3"))
@@ -54,7 +55,7 @@ def _record(run_state, name: str, summary: dict) -> None:
 
 def _problems(summary: dict, expected_journeys: int | None) -> list[str]:
     problems = [
-        f"{kind} x{n} (e.g. {summary['error_examples'].get(kind, '')[:200]})"
+        f"{kind} x{n} (e.g. {clip(summary['error_examples'].get(kind, ''), 200)})"
         for kind, n in summary["errors"].items()
     ]
     if expected_journeys is not None and summary["ok"] != expected_journeys:

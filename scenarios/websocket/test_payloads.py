@@ -16,7 +16,7 @@ import pytest
 from eg_harness.checks import backlog
 from eg_harness.checks.sequence import breaks
 from eg_harness.checks.verdict import calibrate
-from eg_harness.fixtures.verdict import timed_out
+from eg_harness.fixtures.verdict import inconclusive, timed_out
 from eg_harness.kernel import messages as m
 from eg_harness.kernel.channels import ChannelsError, ReplyTimeout
 from eg_harness.load import cpu
@@ -222,8 +222,8 @@ def test_many_small_outputs_in_order(chans, hop, hop_kernel, target, run_state):
     lost without a backlog, a hop dropped them (failed); lost behind a backlog past ZMQ's
     high-water mark, the same kernel prints again at half the rate this hop just relayed, and
     a loss there fails too, while a whole paced flood makes the first loss IOPub's documented
-    overflow of a relay slower than the kernel (xfailed, with both rates: docs/findings-
-    websocket.md, `eg-harness bench-flood`).
+    overflow of a relay slower than the kernel (xfailed, with both rates; the figures per hop:
+    docs/findings-websocket.md, measured by `eg-harness bench-flood`).
     """
     n = 10_000
 
@@ -278,7 +278,11 @@ def _rates(chans, res) -> tuple[float, float]:
 
 def _paced_flood(chans, hop, relayed: float) -> tuple[float, str] | None:
     """PACED_N outputs at half the rate this hop just relayed: (rate, what went missing) when
-    any output is lost or the stream stalls, None when all arrive in order."""
+    any output is lost or the stream stalls, None when all arrive in order.
+
+    A loss even at half the rate behind a backlog of a high-water mark: the machine starved
+    the relay so far that the pace did not help (measured under a load of 5-7 on 2 cores, the
+    passive ZMQ tap of bench-flood lost messages too): inconclusive, with the counters."""
     rate = max(1, int(relayed / 2))
     code = FLOOD.format(n=PACED_N, rate=rate)
     req = m.execute_request(code, session=chans.session)
@@ -291,7 +295,19 @@ def _paced_flood(chans, hop, relayed: float) -> tuple[float, str] | None:
         got = len(exc.partial.stdout.split())
         return rate, f"{got} of {PACED_N} arrived before it stopped ({exc})"
     broke = breaks(res.stdout.split(), PACED_N)
-    return (rate, f"outputs lost: {broke}") if broke else None
+    if not broke:
+        return None
+    mine = [f for f in chans.received if m.parent_id(f) == req["header"]["msg_id"]]
+    gaps = backlog.explain(mine, chans.arrivals)
+    evidence = "; ".join(g.describe() for g in gaps) or "no gap in the kernel's message counters"
+    if gaps and all(g.backpressure for g in gaps):
+        inconclusive(
+            f"outputs lost on {hop.name} even at {rate} lines/s, half the rate it had just "
+            f"relayed: {broke}; {evidence}; the client fell a ZMQ high-water mark behind at that "
+            f"pace too (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores): the "
+            "machine starved the relay, so this run cannot tell whether a hop loses messages"
+        )
+    return rate, f"outputs lost: {broke}; {evidence}"
 
 
 def _judge_loss(

@@ -21,6 +21,7 @@ import psutil
 from eg_harness.errors import HarnessError
 from eg_harness.runtime import envs, ports, processes
 from eg_harness.runtime.secrets import redact
+from eg_harness.runtime.text import clip
 from eg_harness.runtime.timing import Span, recorder
 from eg_harness.targets import faults as fault_catalogue
 from eg_harness.targets.abilities import (
@@ -137,7 +138,7 @@ class LocalTarget(
             if self._with_hub and not self.hub_on_demand:
                 self._start_hub(span, progress)
         except BaseException as exc:
-            recorder.record(span.finish(False, str(exc)[:300]))
+            recorder.record(span.finish(False, clip(str(exc), 300)))
             self.teardown()
             raise
         recorder.record(span.finish(True))
@@ -197,7 +198,7 @@ class LocalTarget(
                     try:
                         self._start_hub(span, self._progress)
                     except BaseException as exc:
-                        recorder.record(span.finish(False, str(exc)[:300]))
+                        recorder.record(span.finish(False, clip(str(exc), 300)))
                         raise
                     finally:
                         self.hub_on_demand = False
