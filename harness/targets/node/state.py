@@ -93,36 +93,61 @@ def teardown(doc: dict, progress: Progress = print, supervisor=None) -> list[str
     """Undo everything the record says the run did; returns what could not be undone."""
     left: list[str] = []
     root = Path(doc["state_dir"])
+    phases: dict[str, float] = {}
+    doc["teardown_phases_s"] = phases
+
+    def phase(name: str, fn) -> None:
+        t0 = time.monotonic()
+        left.extend(fn() or [])
+        phases[name] = round(time.monotonic() - t0, 2)
+
+    def stop_node_agents():
+        # The kubelet first: it would restart containers that are being removed.
+        if supervisor is None:
+            return _stop_named(doc["run_id"], ("kubelet", "kube-proxy"))
+        for proc in reversed(supervisor.procs):
+            if proc.name in ("kubelet", "kube-proxy"):
+                supervisor.stop(proc, timeout=5)
+        return []
+
+    def stop_rest():
+        if supervisor is not None:
+            return supervisor.stop_all()
+        return [processes.describe(p) for p in processes.sweep_run(doc["run_id"])]
+
+    def sysctls():
+        doc["sysctls_changed"] = {
+            k.replace("/", "."): list(v)
+            for k, v in hostsettings.changed(doc["sysctls_before"]).items()
+        }
+        return hostsettings.restore(doc["sysctls_before"])
+
+    def paths():
+        _remove_cni_results(doc)
+        return hostclean.remove_created_paths(doc["paths_before"])
+
     with processes.signals_deferred():
-        if supervisor is not None:
-            # The kubelet first: it would restart containers that are being removed.
-            for proc in reversed(supervisor.procs):
-                if proc.name in ("kubelet", "kube-proxy"):
-                    supervisor.stop(proc, timeout=5)
-        else:
-            _stop_named(doc["run_id"], ("kubelet", "kube-proxy"))
-        left += kill_containers(root / "containerd" / "runc")
-        if supervisor is not None:
-            left += supervisor.stop_all()
-        else:
-            left += [processes.describe(p) for p in processes.sweep_run(doc["run_id"])]
-        left += hostclean.unmount_under([root] + _created(doc, ["/run/netns", "/var/lib/kubelet"]))
+        phase("kubelet, kube-proxy", stop_node_agents)
+        phase("containers", lambda: kill_containers(root / "containerd" / "runc"))
+        phase("processes", stop_rest)
+        phase(
+            "mounts",
+            lambda: hostclean.unmount_under(
+                [root] + _created(doc, ["/run/netns", "/var/lib/kubelet"])
+            ),
+        )
         if doc.get("bridge"):
-            left += hostclean.remove_bridge(doc["bridge"])
+            phase("bridge", lambda: hostclean.remove_bridge(doc["bridge"]))
         if "chains_before" in doc:
-            left += hostclean.remove_chains(doc["chains_before"])
+            phase("iptables", lambda: hostclean.remove_chains(doc["chains_before"]))
         if "sysctls_before" in doc:
-            doc["sysctls_changed"] = {
-                k.replace("/", "."): list(v)
-                for k, v in hostsettings.changed(doc["sysctls_before"]).items()
-            }
-            left += hostsettings.restore(doc["sysctls_before"])
+            phase("sysctls", sysctls)
         if "paths_before" in doc:
-            _remove_cni_results(doc)
-            left += hostclean.remove_created_paths(doc["paths_before"])
+            phase("host paths", paths)
         if "cgroups_before" in doc:
-            left += hostclean.remove_cgroups(doc["cgroups_before"])
-        _remove_heavy(root)
+            phase("cgroups", lambda: hostclean.remove_cgroups(doc["cgroups_before"]))
+        phase("state dir", lambda: _remove_heavy(root))
+    progress("  teardown phases: " + ", ".join(f"{k} {v:.1f}s" for k, v in phases.items()))
     return left
 
 
