@@ -3,15 +3,18 @@ applied to the real chart and template, the registry, and the description scenar
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 import yaml
+from eg_harness.checks.layers import Breakdown
 from eg_harness.errors import ConfigError
 from eg_harness.targets import KINDS, PROVIDERS, faults, make_target
 from eg_harness.targets.faults import FAULTS, drop_template_lines
 from eg_harness.targets.kind.egdist import ensure_eg_dist
 from eg_harness.targets.node import install, seeded
+from eg_harness.targets.node.figures import PHASES, phase_offsets, summary, table
 from eg_harness.targets.node.values import NODE_EG_VALUES, gateway_overlay
 
 CHART_ROLE = "etc/kubernetes/helm/enterprise-gateway/templates/eg-clusterrole.yaml"
@@ -107,3 +110,33 @@ def test_registry_lists_every_provider_and_names_them_on_a_typo():
     assert tuple(PROVIDERS) == KINDS and "node" in KINDS
     with pytest.raises(ConfigError, match="choose one of local, existing, kind, node"):
         make_target("nodes")
+
+
+def test_start_phases_are_offsets_from_the_request_and_summarised_as_p50_p95():
+    t0 = datetime(2026, 12, 6, 9, 0, tzinfo=timezone.utc)
+
+    def start(scheduled, started, reported, first):
+        at = {
+            "requested": t0,
+            "scheduled": t0 + timedelta(seconds=scheduled),
+            "image_pulled": None,
+            "container_started": t0 + timedelta(seconds=started),
+            "launcher_reported": t0 + timedelta(seconds=reported),
+            "first_execute": t0 + timedelta(seconds=first),
+        }
+        return phase_offsets(Breakdown("s", at, {}))
+
+    starts = [start(0.5, 1.0 + i / 10, 2.0 + i / 10, 2.5 + i / 10) for i in range(20)]
+    assert starts[0] == {
+        "accepted": 2.0,
+        "pod scheduled": 0.5,
+        "container started": 1.0,
+        "kernel reported": 2.0,
+        "first execute": 2.5,
+    }
+    got = summary(starts)
+    assert got["pod scheduled"] == {"n": 20, "p50": 0.5, "p95": 0.5}
+    assert got["first execute"]["p50"] == pytest.approx(3.45)
+    assert got["first execute"]["p95"] == pytest.approx(4.305)
+    text = table({"node": got, "local": summary([])})
+    assert all(phase in text for phase in PHASES) and "local p95" in text
