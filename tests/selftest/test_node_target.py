@@ -127,7 +127,12 @@ def test_suites_pass_on_the_node_cluster(suites_run):
     assert [t["outcome"] for t in outsider] == ["skipped"]
     assert "not enforced here" in outsider[0]["message"]
     # The kubernetes scenarios that need no hub ran and passed on real pods.
-    for name in ("kernel_pod_resources_match_the_start", "time_to_usable_kernel_by_layer"):
+    for name in (
+        "gateway_kernel_is_a_pod_in_its_namespace_and_gone_after_shutdown",
+        "kernel_pod_resources_match_the_start",
+        "time_to_usable_kernel_by_layer",
+        "unpullable_image_fails_in_time_and_leaves_no_pod",
+    ):
         assert [t["outcome"] for t in run.outcome(name)] == ["passed"], run.outcome(name)
     kube = results["target"]["versions"]["kubernetes"]
     assert "v1.20.2" in kube and "out of upstream support" in kube, kube
