@@ -98,6 +98,9 @@ class KubernetesAccess:
     network_policy_enforced: bool | None = None
     unpullable_image: str = UNPULLABLE_IMAGE
     unpullable_kernelspec: str | None = None  # None: the gateway's kernelspec
+    # An image present on the cluster whose command exits at once (a kernel pod that dies
+    # before its kernel reports); None: the dead-pod scenario skips.
+    exiting_image: str | None = None
 
 
 class KubernetesCluster(ClusterAccess, UnpullableImage):

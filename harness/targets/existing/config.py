@@ -195,6 +195,9 @@ class KubernetesConfig(BaseModel):
     network_policy_enforced: bool | None = None
     unpullable_image: str = UNPULLABLE_IMAGE
     unpullable_kernelspec: str | None = None
+    # An image on the cluster whose command exits at once (no kernel in it): the dead-pod
+    # scenario starts a kernel with it; leave out to skip that scenario.
+    exiting_image: str | None = None
 
 
 class SparkConfig(BaseModel):

@@ -64,7 +64,11 @@ def kubernetes_version_note(pins=None) -> str:
 
 
 def target_config(
-    gateway_url: str, token: str, kubeconfig: Path, launch_timeout: float = LAUNCH_TIMEOUT
+    gateway_url: str,
+    token: str,
+    kubeconfig: Path,
+    launch_timeout: float = LAUNCH_TIMEOUT,
+    exiting_image: str | None = None,
 ) -> ExistingTargetConfig:
     """The installed deployment in the existing target's model (what scenarios are given)."""
     return ExistingTargetConfig.model_validate(
@@ -89,6 +93,9 @@ def target_config(
                 # The CNI bridge plugin enforces no NetworkPolicy: the outsider probe says
                 # "not enforced here" and skips, never passes.
                 "network_policy_enforced": False,
+                # The kernelspecs image: on the node, its command (`ls -R /kernels`) exits at
+                # once, a kernel pod that dies before its kernel reports.
+                "exiting_image": exiting_image,
             },
             # The cluster exists for this run only.
             "allow_destructive": True,
@@ -182,9 +189,10 @@ class NodeTarget(Target, ClusterAccess, UnpullableImage):
         span.mark("helm_installed")
         self._wait_answers(url, token, progress)
         span.mark("gateway_ready")
-        apply_config(
-            self, target_config(url, token, self.cluster.kubeconfig), self.allow_destructive
+        config = target_config(
+            url, token, self.cluster.kubeconfig, exiting_image=refs["kernelspecs"]
         )
+        apply_config(self, config, self.allow_destructive)
         self._versions["enterprise_gateway chart"] = eg.version
         self._versions["enterprise_gateway image"] = refs["enterprise-gateway"]
         self._versions["kernelspecs image"] = refs["kernelspecs"]
@@ -311,6 +319,7 @@ class NodeTarget(Target, ClusterAccess, UnpullableImage):
     def handoff(self) -> dict:
         out = super().handoff()
         out["kubeconfig"] = str(self.cluster.kubeconfig) if self.cluster else None
+        out["exiting_image"] = self._versions.get("kernelspecs image")
         return out
 
     def attach(self, handoff: dict) -> None:
@@ -323,6 +332,7 @@ class NodeTarget(Target, ClusterAccess, UnpullableImage):
                 self.gateway.token or "",
                 Path(handoff["kubeconfig"]),
                 self.gateway.launch_timeout,
+                handoff.get("exiting_image"),
             )
             self.offered = [a for a in self.offered if not isinstance(a, KubernetesCluster)]
             access = config.kubernetes.model_dump() if config.kubernetes else {}
