@@ -422,10 +422,10 @@ def run(target: Target, settings: Settings, progress=print) -> list[Flood]:
 def describe(f: Flood) -> str:
     rate = "unpaced" if not f.rate_asked else f"{f.rate_asked}/s"
     lost = f"lost {f.lost} from #{f.first_missing}" if f.lost else "none lost"
+    tap = "" if f.published == f.outputs else f" of {f.outputs} (the tap missed some)"
     return (
         f"{f.hop} ({f.gateway_state}) {f.protocol} {f.reader}, {rate}: kernel "
-        f"{f.published}{'' if f.published == f.outputs else f' of {f.outputs} (the tap missed some)'}"
-        f" at {f.kernel_rate:.0f}/s, arrived {f.arrived} at {f.relay_rate:.0f}/s, "
+        f"{f.published}{tap} at {f.kernel_rate:.0f}/s, arrived {f.arrived} at {f.relay_rate:.0f}/s, "
         f"{lost}, last {f.behind_s:.1f}s after the kernel's, gateway "
         f"{'-' if f.gateway_cores is None else f'{f.gateway_cores:.2f}'} cores"
     )
