@@ -425,7 +425,8 @@ def describe(f: Flood) -> str:
     tap = "" if f.published == f.outputs else f" of {f.outputs} (the tap missed some)"
     return (
         f"{f.hop} ({f.gateway_state}) {f.protocol} {f.reader}, {rate}: kernel "
-        f"{f.published}{tap} at {f.kernel_rate:.0f}/s, arrived {f.arrived} at {f.relay_rate:.0f}/s, "
+        f"{f.published}{tap} at {f.kernel_rate:.0f}/s, "
+        f"arrived {f.arrived} at {f.relay_rate:.0f}/s, "
         f"{lost}, last {f.behind_s:.1f}s after the kernel's, gateway "
         f"{'-' if f.gateway_cores is None else f'{f.gateway_cores:.2f}'} cores"
     )
