@@ -73,7 +73,7 @@ def bench_flood(session: nox.Session) -> None:
     `nox -s bench-flood -- --no-hub --rates 0,1000 --json flood.json`.
     """
     _install(session)
-    session.run("python", "-m", "eg_harness.cli.flood", *session.posargs)
+    session.run("eg-harness", "bench-flood", *session.posargs)
 
 
 @nox.session(python="3.11")

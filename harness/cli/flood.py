@@ -1,6 +1,6 @@
 """`bench-flood`: where a flood of small outputs is lost (load/bench_flood.py), as figures.
 
-Also runnable as `python -m eg_harness.cli.flood` (the nox session `bench_flood`).
+Also runnable as `python -m eg_harness.cli.flood`; the nox session `bench-flood` runs it.
 """
 
 from __future__ import annotations
