@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -143,6 +144,46 @@ def idle_usage(run_id: str, seconds: float = 10.0) -> tuple[float, float]:
     return rss / (1 << 20), 100.0 * (c1 - c0) / (t1 - t0)
 
 
+def rooted_under(path: Path) -> list[str]:
+    """Processes whose root or working directory is under `path` (a container left running
+    has its root in a rootfs there, and does not carry the run id)."""
+    out = []
+    for p in psutil.process_iter(["pid"]):
+        for link in ("root", "cwd"):
+            try:
+                target = os.readlink(f"/proc/{p.pid}/{link}")
+            except OSError:
+                continue
+            if target.startswith(str(path)):
+                out.append(f"{p.pid} {link}={target}")
+    return out
+
+
+def host_snapshot() -> dict:
+    return {
+        "sysctls": hostsettings.record(),
+        "chains": chains_now(),
+        "veths": veths(),
+        "paths": hostclean.path_snapshot(),
+        "cgroups": hostclean.cgroup_snapshot(),
+    }
+
+
+def assert_nothing_left(run_id: str, state_dir: Path, before: dict) -> None:
+    pins = load_pins()
+    assert not processes.run_processes(run_id), "processes of the run are left"
+    assert not rooted_under(state_dir), rooted_under(state_dir)
+    assert not hostclean.mounts_under([state_dir]), "mounts under the state dir are left"
+    assert not hostclean.link_exists(pins.network["bridge"]), "the bridge is left"
+    assert veths() == before["veths"], "veths are left"
+    assert chains_now() == before["chains"], chains_now() ^ before["chains"]
+    now = hostsettings.record()
+    differ = {k: (v, now[k]) for k, v in before["sysctls"].items() if k in now and now[k] != v}
+    assert not differ, f"sysctls not restored: {differ}"
+    assert hostclean.path_snapshot() == before["paths"], "host paths created by the run are left"
+    assert hostclean.cgroup_snapshot() == before["cgroups"], "kubepods cgroups are left"
+
+
 def test_node_cluster_up_pods_clusterip_dns_and_nothing_left(machine, tmp_path):
     pins = load_pins()
     t0 = time.monotonic()
@@ -152,11 +193,7 @@ def test_node_cluster_up_pods_clusterip_dns_and_nothing_left(machine, tmp_path):
     say(f"binaries: {bins} (this run: {build_s:.1f}s; the cold build's record: {stamp})")
 
     state_dir = tmp_path / "node"
-    sysctls_before = hostsettings.record()
-    chains_before = chains_now()
-    veths_before = veths()
-    paths_before = hostclean.path_snapshot()
-    cgroups_before = hostclean.cgroup_snapshot()
+    before = host_snapshot()
     run_id = f"nodetest-{uuid.uuid4().hex[:8]}"
     cluster = NodeCluster(run_id, state_dir, progress=say)
     t_up = time.monotonic()
@@ -252,13 +289,68 @@ def test_node_cluster_up_pods_clusterip_dns_and_nothing_left(machine, tmp_path):
 
     assert not left, left
     assert down_s < 20, f"teardown took {down_s:.1f}s, the bound is 20s"
-    assert not processes.run_processes(run_id), "processes of the run are left"
-    assert not hostclean.mounts_under([state_dir]), "mounts under the state dir are left"
-    assert not hostclean.link_exists(pins.network["bridge"]), "the bridge is left"
-    assert veths() == veths_before, "veths are left"
-    assert chains_now() == chains_before, chains_now() ^ chains_before
-    now = hostsettings.record()
-    differ = {k: (v, now[k]) for k, v in sysctls_before.items() if k in now and now[k] != v}
-    assert not differ, f"sysctls not restored: {differ}"
-    assert hostclean.path_snapshot() == paths_before, "host paths created by the run are left"
-    assert hostclean.cgroup_snapshot() == cgroups_before, "kubepods cgroups are left"
+    assert_nothing_left(run_id, state_dir, before)
+
+
+KILLED = """
+import sys, threading
+from pathlib import Path
+from eg_harness.targets.node.cluster import NodeCluster
+c = NodeCluster(sys.argv[1], Path(sys.argv[2]), progress=lambda s: print(s, flush=True))
+c.up()
+print("UP", c.pause_ref, flush=True)
+threading.Event().wait(600)
+"""
+
+
+def test_a_killed_run_is_cleaned_by_eg_harness_down(machine, tmp_path):
+    """SIGKILL after bring-up with a pod running: `eg-harness down --run` tears the cluster
+    down from its state file alone."""
+    state_dir = tmp_path / "node"
+    before = host_snapshot()
+    run_id = f"nodekill-{uuid.uuid4().hex[:8]}"
+    log = tmp_path / "owner.log"
+    with open(log, "w") as fh:
+        owner = subprocess.Popen(
+            [sys.executable, "-c", KILLED, run_id, str(state_dir)],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        line = wait_for(
+            "the owner's cluster to come up",
+            lambda: (
+                next((ln for ln in log.read_text().splitlines() if ln.startswith("UP ")), None)
+                or (owner.poll() is not None and pytest.fail(log.read_text()[-2000:]))
+            ),
+            120,
+        )
+        pause = line.split()[1]
+        kubectl = ["kubectl", "--kubeconfig", str(state_dir / "kubeconfig" / "admin.yaml")]
+        subprocess.run(
+            [*kubectl, "run", "p1", f"--image={pause}", "--image-pull-policy=Never"],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
+        subprocess.run(
+            [*kubectl, "wait", "--for=condition=Ready", "pod/p1", "--timeout=60s"],
+            check=True,
+            capture_output=True,
+            timeout=70,
+        )
+        assert hostclean.mounts_under([state_dir]), "a running pod has mounts there"
+    finally:
+        owner.kill()
+        owner.wait(10)
+    t0 = time.monotonic()
+    down = subprocess.run(
+        [sys.executable, "-m", "eg_harness", "down", "--run", run_id],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    say(f"eg-harness down after SIGKILL: {time.monotonic() - t0:.1f}s: {down.stdout.strip()}")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert_nothing_left(run_id, state_dir, before)
