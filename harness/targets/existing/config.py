@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import yaml
 from eg_harness.errors import ConfigError
+from eg_harness.runtime.text import clip
 from eg_harness.targets.base import UNPULLABLE_IMAGE
 from eg_harness.targets.existing.yamlenv import (
     StrictLoader,
@@ -345,9 +346,7 @@ def _got(value: Any, secret: bool) -> str:
     if secret or isinstance(value, (list, dict)):
         return f", got {kind}"
     shown = repr(value) if isinstance(value, str) else yaml.safe_dump(value).split("\n")[0]
-    if len(shown) > 40:
-        shown = shown[:37] + "..."
-    return f", got {kind} {shown}"
+    return f", got {kind} {clip(shown, 40)}"
 
 
 def _describe(err: Mapping[str, Any]) -> str:
