@@ -55,10 +55,18 @@ def abandoned() -> list[dict]:
             path.unlink(missing_ok=True)
             continue
         owner = doc.get("owner_pid")
-        if owner and psutil.pid_exists(owner):
+        if owner and _alive(owner):
             continue
         out.append(doc)
     return out
+
+
+def _alive(pid: int) -> bool:
+    """A zombie owner is a dead one (a killed run's harness whose parent has not reaped it)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def runc_containers(runc_root: Path) -> list[tuple[Path, str]]:
