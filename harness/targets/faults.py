@@ -323,6 +323,29 @@ CATALOGUE: tuple[Fault, ...] = (
         ),
     ),
     Fault(
+        name="kernelspec_evaluates_env",
+        description=(
+            "the remote-launch kernelspec's launcher writes KERNEL_* values into a shell command "
+            "(sh -c \"echo ... $VALUE\"), so a value with $( ) runs before the kernel starts"
+        ),
+        symptom="a KERNEL_* value holding `$(touch FILE)` creates FILE at kernel launch",
+        kernelspec_patches=(
+            KernelspecPatch(
+                kernelspec="python3_launcher",
+                after="{gateway_python}",
+                insert=("{launchers}/shell_evaluates_env.py", "{gateway_python}"),
+            ),
+        ),
+        caught_by=(
+            Catch(
+                suite="abuse",
+                select="test_kernel_env_injection_is_inert and remote-launch-shell-subst",
+                test="test_kernel_env_injection_is_inert",
+                words=("$( ) command substitution", "the payload ran: canary", "egh-canary-"),
+            ),
+        ),
+    ),
+    Fault(
         name="spark_ignores_memory",
         description=(
             "the Spark kernelspec's run script drops KERNEL_MEMORY, so drivers get Spark's "

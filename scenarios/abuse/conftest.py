@@ -2,7 +2,8 @@
 user, and the kernels the deployment runs (counted before and after every case).
 
 Bad input may disturb other users of a shared deployment (a hung worker, a crashed server), so
-on an existing target the suite runs only with `allow_destructive`.
+on an existing target the bad-input cases run only with `allow_destructive`; the KERNEL_*
+injection probes touch only the harness's own kernels and run everywhere.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from eg_harness.runtime.processes import kernel_processes
 from eg_harness.targets.abilities import ProcessView
 
 
-@pytest.fixture(autouse=True)
-def _destructive_allowed(target):
+@pytest.fixture
+def destructive_allowed(target):
+    """Bad input may disturb other users: the bad-input cases ask for this (the injection
+    probes touch only the harness's own kernels and do not)."""
     if not target.capabilities.destructive_allowed:
         pytest.skip(
             "bad input may disturb other users of the target: set allow_destructive: true "

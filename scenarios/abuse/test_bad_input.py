@@ -25,7 +25,11 @@ from eg_harness.runtime.processes import kernel_processes
 from eg_harness.runtime.waits import WaitTimeout, wait_for
 
 # Counts kernels and processes before and after each case: in a parallel run it runs alone.
-pytestmark = [pytest.mark.destructive, pytest.mark.serial]
+pytestmark = [
+    pytest.mark.destructive,
+    pytest.mark.serial,
+    pytest.mark.usefixtures("destructive_allowed"),
+]
 
 TABLE = "Bad input"
 COLUMNS = ["input", "layer", "status", "message", "verdict"]

@@ -1,0 +1,116 @@
+"""The verdict on one KERNEL_* injection probe: refused, or arrived intact and inert.
+
+Kept apart from the sending so the rule reads (and is unit-tested) on its own. What was seen is
+gathered by the scenario: the start's answer, the bytes each variable holds inside the kernel,
+whether the canary file exists (inside the kernel, and on the harness's side where it shares the
+machine), Spark conf entries the payload names, and what the kernel pod (on a cluster) gained.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from eg_harness.abuse.injection import SPARK_MARK, Payload
+
+INJECTED_KEYS = ("egh_injected",)  # a key a YAML payload adds if its structure is parsed
+JINJA_RESULTS = ("49", "jinja-ran")  # what a rendered Jinja payload leaves behind
+
+
+@dataclass
+class Seen:
+    status: int | None  # the start's HTTP status (None: no answer)
+    message: str = ""
+    arrived: dict[str, bytes | None] = field(default_factory=dict)  # variable -> kernel bytes
+    canary_in_kernel: bool | None = None  # None: not read (no kernel)
+    canary_on_host: bool | None = None  # None: the harness does not share the machine
+    canary_in_gateway: bool | None = None  # None: not read (no cluster access)
+    spark_conf: dict[str, str] | None = None  # None: not a Spark kernel
+    pod_problems: list[str] = field(default_factory=list)
+
+
+def spark_injected(conf: dict[str, str]) -> list[str]:
+    """The Spark conf entries a payload added: its mark as a key, or its JVM option."""
+    out = [f"{SPARK_MARK}={conf[SPARK_MARK]}"] if SPARK_MARK in conf else []
+    out += [f"{k}={v}" for k, v in conf.items() if "-Degh=1" in v]
+    return out
+
+
+def pod_injected(pod: dict[str, Any], sent: dict[str, str]) -> list[str]:
+    """What a kernel pod (as the API serialises it) gained from the values sent."""
+    problems: list[str] = []
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in INJECTED_KEYS:
+                    problems.append(f"the pod gained {where}.{key}")
+                if key == "privileged" and value is True:
+                    problems.append(f"the pod gained {where}.privileged: true")
+                walk(value, f"{where}.{key}")
+        elif isinstance(node, list):
+            for i, item in enumerate(node):
+                walk(item, f"{where}[{i}]")
+
+    walk(pod, "pod")
+    name = str((pod.get("metadata") or {}).get("name", ""))
+    if "KERNEL_POD_NAME" in sent and any(r in name for r in JINJA_RESULTS):
+        problems.append(f"the pod name {name!r} shows KERNEL_POD_NAME's Jinja rendered")
+    containers = (pod.get("spec") or {}).get("containers") or []
+    env = (
+        {e.get("name"): e.get("value") for e in (containers[0].get("env") or [])}
+        if containers
+        else {}
+    )
+    for var, value in sent.items():
+        if var in ("KERNEL_POD_NAME",):
+            continue  # EG rewrites it into a DNS label by design
+        if var in env and env[var] != value:
+            problems.append(f"the pod's env {var} is {env[var]!r}, not the value sent")
+    return problems
+
+
+def judge(payload: Payload, sent: dict[str, str], seen: Seen, canary: str) -> tuple[bool, str]:
+    """(passed, why): a 4xx refusal, or every value intact in the kernel with no side effect."""
+    problems: list[str] = []
+    ran = [
+        where
+        for where, hit in (
+            ("inside the kernel", seen.canary_in_kernel),
+            ("on the kernel's machine", seen.canary_on_host),
+            ("in the gateway's pod", seen.canary_in_gateway),
+        )
+        if hit
+    ]
+    if ran:
+        problems.append(f"the payload ran: canary {canary} exists {' and '.join(ran)}")
+    if seen.spark_conf is not None:
+        added = spark_injected(seen.spark_conf)
+        if added:
+            problems.append(f"the Spark conf gained an option: {', '.join(added)}")
+    problems += seen.pod_problems
+    status = seen.status
+    if status is not None and 400 <= status < 500:
+        verdict = f"refused ({status})"
+    elif status in (200, 201):
+        if payload.expect == "refused":
+            problems.append("accepted a value it must refuse (no process environment holds it)")
+        for var, value in sent.items():
+            got = seen.arrived.get(var)
+            want = value.encode("utf-8", "surrogateescape")
+            if var == "KERNEL_POD_NAME":
+                continue  # rewritten into a DNS label by design; judged on the pod
+            if got is None:
+                problems.append(f"{var} is missing inside the kernel")
+            elif got != want:
+                problems.append(f"{var} arrived changed: {got[:80]!r}, sent {want[:80]!r}")
+        verdict = "arrived intact"
+    elif status is None:
+        problems.append(f"no answer to the start: {seen.message}")
+        verdict = "no answer"
+    else:
+        problems.append(f"answered {status} (neither a refusal nor a start): {seen.message}")
+        verdict = f"{status}"
+    if problems:
+        return False, f"{payload.what}: " + "; ".join(problems)
+    return True, verdict

@@ -1,0 +1,245 @@
+"""KERNEL_* injection: values with shell, YAML and Jinja syntax, NUL and over-long values, sent
+in a kernel start's `env` on every launch path the target offers, are refused (4xx) or arrive
+inside the kernel byte for byte, and nothing they describe happens.
+
+The payloads and paths are records (harness/abuse/injection.py). A path is one kernelspec per
+kind the gateway lists: a local process, EG's remote-launch protocol (a distributed process
+proxy), a Spark driver (its run script reads ${KERNEL_USERNAME}), a kernel pod on Kubernetes
+(launch_kubernetes.py renders kernel-pod.yaml.j2). Each probe reads the variables back inside
+the kernel (os.environb, through an execute), looks for the canary file a payload that ran
+creates (inside the kernel; on the harness's side too where it shares the machine), and on
+Spark the driver's conf, on a cluster the kernel pod as the API server has it and the canary in
+the gateway's pod (where EG's launcher renders the template). The SSH branch of EG's distributed
+launch is judged on EG's own command builder where the target's hosts are all local.
+
+Non-destructive: only the harness's own kernels, so it runs on every target.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+from eg_harness.abuse import ssh_command
+from eg_harness.abuse.injection import PAYLOADS, PROBE_VAR, SSH_INJECTION, launch_paths
+from eg_harness.checks.injection import Seen, judge, pod_injected
+from eg_harness.fixtures.abilities import require
+from eg_harness.k8s.client import Kube
+from eg_harness.kernel.channels import ChannelsError
+from eg_harness.targets.abilities import ClusterAccess, ProcessView
+
+TABLE = "KERNEL_* injection"
+COLUMNS = ["payload", "path", "kernelspec", "variables", "answer", "verdict"]
+NOTE = (
+    "Each payload in a kernel start's env, on each launch path the target offers: refused "
+    "(4xx) or arrived intact, with no canary created, no pod field or Spark option added. "
+    "'known upstream' rows are strict xfails: the cause and the fix are in the record."
+)
+KINDS = ("local-process", "remote-launch", "spark", "kubernetes-pod")
+USER = "egh-inject"
+
+
+def _param(kind, payload):
+    marks = []
+    known = payload.known.get(kind)
+    if known:
+        marks.append(pytest.mark.xfail(strict=True, reason=f"{known.observed}: {known.cause}"))
+    if kind in ("spark", "kubernetes-pod"):
+        marks.append(pytest.mark.slow)
+    return pytest.param(kind, payload, id=f"{kind}-{payload.id}", marks=marks)
+
+
+def _items():
+    for kind in KINDS:
+        for payload in PAYLOADS:
+            # Spark drivers are dear: only the payloads aimed at what its run script reads.
+            if kind == "spark" and kind not in payload.variables:
+                continue
+            yield _param(kind, payload)
+
+
+@pytest.fixture(scope="module")
+def paths(target):
+    client = target.gateway.client()
+    try:
+        return {p.kind: p for p in launch_paths(client.kernelspecs())}
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="module")
+def canary_dir(target):
+    """Where canaries go: a fresh temp dir when the kernels share the harness's machine (both
+    sides can look), else the kernel's /tmp (only the kernel, and a pod exec, can look)."""
+    if target.ability(ProcessView) is None:
+        yield None
+        return
+    made = Path(tempfile.mkdtemp(prefix="egh-inject-"))
+    made.chmod(0o777)  # a kernel running as another user must be able to create the canary
+    yield made
+    shutil.rmtree(made, ignore_errors=True)
+
+
+def _canary(canary_dir: Path | None, name: str) -> str:
+    leaf = f"egh-canary-{name}-{uuid.uuid4().hex[:8]}"
+    return str(canary_dir / leaf) if canary_dir else f"/tmp/{leaf}"
+
+
+def _reader(variables: list[str], canary: str) -> str:
+    """Code run in the kernel: each variable's bytes (base64), the canary, Spark's conf."""
+    return (
+        "import base64 as _b, json as _j, os as _o\n"
+        f"_v = {variables!r}\n"
+        "_r = {'env': {k: (_b.b64encode(_o.environb[k.encode()]).decode() "
+        "if k.encode() in _o.environb else None) for k in _v},\n"
+        f"      'canary': _o.path.exists({canary!r}), 'spark': None}}\n"
+        "try:\n"
+        "    _r['spark'] = dict(sc.getConf().getAll())\n"
+        "except NameError:\n"
+        "    pass\n"
+        "print(_j.dumps(_r))\n"
+    )
+
+
+def _read_kernel(client, kernel_id: str, sent: dict[str, str], canary: str, seen: Seen, bound):
+    ch = client.channels(kernel_id, connect_timeout=bound)
+    try:
+        ch.wait_ready(bound)
+        out = ch.execute(_reader(list(sent), canary), timeout=bound).stdout.strip()
+    finally:
+        ch.close()
+    got = json.loads(out.splitlines()[-1])
+    seen.arrived = {k: (None if v is None else base64.b64decode(v)) for k, v in got["env"].items()}
+    seen.canary_in_kernel = bool(got["canary"])
+    seen.spark_conf = got["spark"]
+
+
+def _read_cluster(target, kernel_id: str, sent: dict[str, str], canary: str, seen: Seen):
+    access = target.ability(ClusterAccess)
+    if access is None:
+        return
+    kube = Kube(access.kubernetes())
+    try:
+        pods = kube.kernel_pods(kernel_id)
+        if not pods and seen.status in (200, 201):
+            seen.pod_problems.append(f"no pod labelled kernel_id={kernel_id}")
+        for pod in pods:
+            seen.pod_problems += pod_injected(kube.api.sanitize_for_serialization(pod), sent)
+        for gw in kube.gateway_pods()[:1]:
+            res = kube.exec(gw, ["sh", "-c", f"test -e '{canary}' && echo HIT || echo MISS"])
+            seen.canary_in_gateway = "HIT" in res.output
+    finally:
+        kube.close()
+
+
+@pytest.mark.parametrize(("kind", "payload"), list(_items()))
+def test_kernel_env_injection_is_inert(kind, payload, paths, target, canary_dir, run_state):
+    path = paths.get(kind)
+    if path is None:
+        pytest.skip(f"the target offers no {kind} kernelspec (kernelspecs: {sorted(paths)})")
+    canary = _canary(canary_dir, f"{kind}-{payload.id}")
+    sent = {var: payload.text(canary) for var in payload.variables_for(kind)}
+    client = target.gateway.client(username=USER)
+    bound = client.launch_timeout
+    if kind == "spark" and target.spark is not None:
+        bound = max(bound, target.spark.launch_timeout)
+    env = client.kernel_env({"KERNEL_LAUNCH_TIMEOUT": str(int(bound)), **sent})
+    seen = Seen(status=None)
+    kernel_id = None
+    try:
+        try:
+            resp = client.request(
+                "POST",
+                "/api/kernels",
+                json={"name": path.kernelspec, "env": env},
+                timeout=bound + 30,
+            )
+            seen.status = resp.status_code
+            seen.message = resp.text[:300]
+            if resp.status_code in (200, 201):
+                kernel_id = resp.json()["id"]
+                client.created.append(kernel_id)
+        except Exception as exc:  # an answerless start is what is judged, not a crash
+            seen.message = f"{type(exc).__name__}: {exc}"
+        if kernel_id:
+            try:
+                _read_kernel(client, kernel_id, sent, canary, seen, bound)
+            except (ChannelsError, AssertionError, ValueError) as exc:
+                seen.message = f"started, but the kernel could not be read: {exc}"
+                seen.status = None
+        if canary_dir is not None:
+            seen.canary_on_host = Path(canary).exists()
+        if kind == "kubernetes-pod":
+            _read_cluster(target, kernel_id or "", sent, canary, seen)
+    finally:
+        client.cleanup()
+        client.close()
+    ok, why = judge(payload, sent, seen, canary)
+    known = payload.known.get(kind)
+    answer = f"{seen.status}" if seen.status is not None else "no answer"
+    row = why if ok else f"FAIL: {why}"
+    if known:
+        row = f"known upstream ({known.observed}): {row}"
+    run_state.table_row(
+        TABLE, COLUMNS, [payload.what, kind, path.kernelspec, ", ".join(sent), answer, row], NOTE
+    )
+    assert ok, f"{why} (path {kind}, kernelspec {path.kernelspec}, canary {canary})"
+
+
+def _ssh_param(payload):
+    known = payload.known.get("remote-ssh")
+    marks = (
+        [pytest.mark.xfail(strict=True, reason=f"{known.observed}: {known.cause}")] if known else []
+    )
+    return pytest.param(payload, id=payload.id, marks=marks)
+
+
+@pytest.mark.parametrize("payload", [_ssh_param(p) for p in PAYLOADS if p.expect == "safe"])
+def test_ssh_command_keeps_values_inert(payload, paths, target, run_state, gateway):
+    """EG's SSH launch: the command EG's own code builds for a remote host, run by a shell as
+    sshd runs it. Needs the gateway's Python on this machine (a process view)."""
+    require(target, ProcessView, "to run the gateway's own command builder")
+    ssh_paths = [p for p in paths.values() if p.kind == "remote-launch"]
+    if not ssh_paths and "remote-ssh" not in paths:
+        pytest.skip("the target offers no distributed (remote-launch) kernelspec")
+    spec = gateway.kernelspec("python3_launcher" if ssh_paths else paths["remote-ssh"].kernelspec)
+    gateway_python = (spec.get("spec") or spec)["argv"][0]
+    work = Path(tempfile.mkdtemp(prefix="egh-ssh-"))
+    try:
+        canary = str(work / f"egh-canary-{payload.id}")
+        value = payload.text(canary)
+        run = ssh_command.run(
+            gateway_python, {"KERNEL_ID": uuid.uuid4().hex, PROBE_VAR: value}, PROBE_VAR, work, 60
+        )
+        problems = []
+        if Path(canary).exists():
+            problems.append(f"the payload ran: canary {canary} exists")
+        if run.arrived is None:
+            problems.append(f"the launched process never ran or lacked {PROBE_VAR}: {run.output}")
+        elif run.arrived != value.encode():
+            problems.append(f"{PROBE_VAR} arrived changed: {run.arrived[:80]!r}")
+    finally:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(work)
+    ok = not problems
+    why = "arrived intact" if ok else "; ".join(problems)
+    run_state.table_row(
+        TABLE,
+        COLUMNS,
+        [
+            payload.what,
+            "remote-ssh (EG's command, sh -c)",
+            "-",
+            PROBE_VAR,
+            "-",
+            why if ok else f"FAIL: {why}",
+        ],
+        NOTE,
+    )
+    assert ok, f"{payload.what} on EG's SSH launch command: {why}. {SSH_INJECTION}"
