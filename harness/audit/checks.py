@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from urllib.parse import urlparse
 
+from eg_harness.audit import consumers as kernel_consumers
 from eg_harness.audit.deployment import Deployment, dotted, owner_of
 from eg_harness.audit.findings import Finding
 from eg_harness.audit.render import K8sObject
@@ -41,6 +42,9 @@ class Context:
     findings: list[Finding] = field(default_factory=list)
     claimed: set = field(default_factory=set)  # (object ref, path) explained by a trap
     by_choice: dict = field(default_factory=dict)  # (check, file, key, why, fix) -> Finding
+    # KERNEL_* variable -> its consumers, read from EG's launcher and pod template
+    # (audit/consumers.py); empty when EG's sdist could not be read.
+    consumers: dict = field(default_factory=dict)
 
     def add(self, check, file, key, why, fix, claim=None, choices=None) -> None:
         """Record a finding once. A per-choice finding (``choices``: the user_options that
@@ -578,6 +582,33 @@ def check_kernel_resources(ctx: Context) -> None:
         _limit_pair(ctx, build, "KERNEL_CPUS", "KERNEL_CPUS_LIMIT", _cpu)
 
 
+def check_kernel_value_grammar(ctx: Context) -> None:
+    """Every KERNEL_* value a profile choice sets, against every consumer EG hands it to."""
+    for build in gateway_builds(ctx):
+        prof = build["profile"]
+        for name, value in sorted(build["pod"]["kernel_env"].items()):
+            took, refused = kernel_consumers.judge(name, str(value), ctx.consumers)
+            if not refused:
+                continue
+            file, key = _env_owner(ctx, prof, name, value)
+            rejects = "; ".join(f"{who} rejects it: {why}" for who, why in refused)
+            accepts = (
+                f" while {', '.join(took)} accept{'s' if len(took) == 1 else ''} it" if took else ""
+            )
+            ctx.add(
+                "kernel-value-grammar",
+                file,
+                key,
+                f"{name}={value} (profile {prof['slug']}, {CHOICES}): {rejects}{accepts}. EG "
+                "writes it into the kernel pod's resources (kernel-pod.yaml.j2) and, for Spark "
+                "kernelspecs, into spark-submit confs (launch_kubernetes.py).",
+                "pick a spelling every consumer takes: memory as 1G/2G or a byte count is read "
+                "differently by Kubernetes (bytes) and Spark (MiB), so prefer 1024M-style "
+                "values only after checking both; CPUs as whole numbers (Spark's cores are ints).",
+                choices=build["choices"],
+            )
+
+
 def _cpu(text: str):
     try:
         return parse_quantity(text)
@@ -830,6 +861,7 @@ TRAPS = (
     check_hub_config,
     check_gateway_mode,
     check_kernel_resources,
+    check_kernel_value_grammar,
     check_pod_resources,
     check_timeouts,
     check_network_policy,

@@ -10,11 +10,12 @@ import tarfile
 from pathlib import Path
 
 import yaml
-from eg_harness.audit import checks, tools
+from eg_harness.audit import checks, consumers, tools
 from eg_harness.audit.deployment import Deployment, dotted
 from eg_harness.audit.findings import AuditResult, CheckRun
 from eg_harness.audit.render import K8sObject, helm_template
-from eg_harness.errors import ConfigError
+from eg_harness.errors import ConfigError, TargetUnavailable
+from eg_harness.targets.kind.egdist import ensure_eg_dist
 
 # z2jh 3.2.1's defaults (its values.yaml) for the keys probe.py maps onto KubeSpawner, used
 # only when the chart itself is not available; with --z2jh-chart the chart's own file is read.
@@ -114,6 +115,25 @@ def audit(
             )
         )
 
+    try:
+        root = ensure_eg_dist(progress).root
+        ctx.consumers = consumers.from_eg_dist(root)
+        runs.append(
+            CheckRun(
+                name="judge every KERNEL_* value a profile sets against each consumer EG hands "
+                "it to (pod resources, Spark confs, run.sh's eval), read from "
+                f"{consumers.TEMPLATE} and {consumers.LAUNCHER}",
+                status="ran",
+            )
+        )
+    except (TargetUnavailable, OSError) as exc:
+        runs.append(
+            CheckRun(
+                name="judge KERNEL_* values against their consumers",
+                status="not run",
+                detail=f"EG's sdist could not be read ({exc}); check access to PyPI",
+            )
+        )
     for trap in checks.TRAPS:  # first: a trap's finding explains the schema errors it causes
         trap(ctx)
     _validate(env, ctx, version, runs)
