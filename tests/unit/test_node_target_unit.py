@@ -10,7 +10,10 @@ import pytest
 import yaml
 from eg_harness.checks.layers import Breakdown
 from eg_harness.errors import ConfigError
+from eg_harness.fixtures.target import watch_kernel_pods
+from eg_harness.k8s.podwatch import KernelPodWatch
 from eg_harness.targets import KINDS, PROVIDERS, faults, make_target
+from eg_harness.targets.base import GatewayEndpoint
 from eg_harness.targets.faults import FAULTS, drop_template_lines
 from eg_harness.targets.kind.egdist import ensure_eg_dist
 from eg_harness.targets.node import install, seeded
@@ -140,3 +143,21 @@ def test_start_phases_are_offsets_from_the_request_and_summarised_as_p50_p95():
     assert got["first execute"]["p95"] == pytest.approx(4.305)
     text = table({"node": got, "local": summary([])})
     assert all(phase in text for phase in PHASES) and "local p95" in text
+
+
+def test_a_parallel_worker_attached_to_a_node_stack_has_its_cluster_access():
+    owner = make_target("node", run_id="r-node")
+    owner.gateway = GatewayEndpoint("http://10.96.0.9:8888", "t0k3n", "python_kubernetes")
+    owner._versions["kernelspecs image"] = "eg-harness/kernelspecs:abc"
+    handoff = owner.handoff()
+    handoff["kubeconfig"] = "/state/admin.yaml"  # what a provisioned owner hands out
+    worker = make_target("node", run_id="other")
+    worker.attach(handoff)
+    access = worker.kubernetes()
+    assert access.kubeconfig == "/state/admin.yaml"
+    assert access.exiting_image == "eg-harness/kernelspecs:abc"
+    assert access.network_policy_enforced is False and access.hub_namespace is None
+    watch_kernel_pods(worker)
+    assert isinstance(worker.gateway.start_watch, KernelPodWatch)
+    assert worker.gateway.client().start_watch is worker.gateway.start_watch
+    assert worker.no_hub_reason == "the node target's hub comes with issue 24"
