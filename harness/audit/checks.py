@@ -583,28 +583,33 @@ def check_kernel_resources(ctx: Context) -> None:
 
 
 def check_kernel_value_grammar(ctx: Context) -> None:
-    """Every KERNEL_* value a profile choice sets, against every consumer EG hands it to."""
+    """Every KERNEL_* value a profile choice sets, against every consumer EG hands it to. The
+    user server sends its KERNEL_* environment with every kernel it starts, so each consumer of
+    each kernelspec the gateway offers meets the value. A Spark size that Spark refuses is
+    spark-memory-units' finding already; this one adds what the others do with the value."""
     for build in gateway_builds(ctx):
         prof = build["profile"]
         for name, value in sorted(build["pod"]["kernel_env"].items()):
             took, refused = kernel_consumers.judge(name, str(value), ctx.consumers)
+            if name in ("KERNEL_MEMORY", "KERNEL_MEMORY_LIMIT") and spark_bytes(str(value)) is None:
+                refused = [r for r in refused if not r[0].startswith("spark.")]
             if not refused:
                 continue
             file, key = _env_owner(ctx, prof, name, value)
             rejects = "; ".join(f"{who} rejects it: {why}" for who, why in refused)
-            accepts = (
-                f" while {', '.join(took)} accept{'s' if len(took) == 1 else ''} it" if took else ""
-            )
+            took = [t for t in took if "(run.sh's eval)" not in t]  # implied by the conf's own
+            accepts = f", while {', '.join(took)} accept it" if took else ""
             ctx.add(
                 "kernel-value-grammar",
                 file,
                 key,
-                f"{name}={value} (profile {prof['slug']}, {CHOICES}): {rejects}{accepts}. EG "
-                "writes it into the kernel pod's resources (kernel-pod.yaml.j2) and, for Spark "
-                "kernelspecs, into spark-submit confs (launch_kubernetes.py).",
-                "pick a spelling every consumer takes: memory as 1G/2G or a byte count is read "
-                "differently by Kubernetes (bytes) and Spark (MiB), so prefer 1024M-style "
-                "values only after checking both; CPUs as whole numbers (Spark's cores are ints).",
+                f"{name}={value} (profile {prof['slug']}, {CHOICES}): {rejects}{accepts}. The "
+                "user server sends it with every kernel it starts, so a kernel of a rejecting "
+                "kernelspec does not start.",
+                "pick a spelling every consumer takes (memory: 1G or 1024M are valid for "
+                "Kubernetes and Spark alike, 1g/1Gi each for one only; CPUs: whole numbers, "
+                "Spark's cores are ints), or set the value per kernelspec instead of in the "
+                "user server's environment.",
                 choices=build["choices"],
             )
 

@@ -10,6 +10,7 @@ resource-managers/kubernetes/.../Config.scala), which no EG file states.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -56,24 +57,55 @@ def spark_confs(launcher: str) -> dict[str, list[str]]:
     return out
 
 
-def derive(template: str, launcher: str) -> dict[str, list[Consumer]]:
-    """KERNEL_* variable -> every consumer of its value, in the order EG applies them."""
+def derive(
+    template: str,
+    launcher: str,
+    pod_specs: tuple[str, ...] = (),
+    spark_specs: tuple[str, ...] = (),
+) -> dict[str, list[Consumer]]:
+    """KERNEL_* variable -> every consumer of its value, in the order EG applies them.
+
+    The pod's resources are what the API server judges for kernelspecs whose pod
+    launch_kubernetes.py creates (`pod_specs`); for Spark kernelspecs (`spark_specs`: run.sh
+    with --pod-template) the rendered resources become spark-submit confs instead, and Spark
+    sets the driver pod's own requests."""
     fields = pod_fields(template)
     confs = spark_confs(launcher)
     out: dict[str, list[Consumer]] = {}
     for var, field in fields.items():
-        consumers = [Consumer(f"kernel pod resources.{field}", TEMPLATE, grammar.k8s_resource)]
+        consumers = [
+            Consumer(f"kernel pod resources.{field}", TEMPLATE, grammar.k8s_resource, pod_specs)
+        ]
         for conf in confs.get(field, []):
             parse = SPARK_TYPES.get(conf)
             if parse is not None:
-                consumers.append(Consumer(conf, LAUNCHER, parse))
-            consumers.append(Consumer(f"{conf} (run.sh's eval)", LAUNCHER, grammar.shell_word))
+                consumers.append(Consumer(conf, LAUNCHER, parse, spark_specs))
+            consumers.append(
+                Consumer(f"{conf} (run.sh's eval)", LAUNCHER, grammar.shell_word, spark_specs)
+            )
         out[var] = consumers
     return out
 
 
+def kubernetes_kernelspecs(root: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """EG's Kubernetes kernelspecs, split into (pod made by launch_kubernetes.py, Spark: run.sh
+    with a pod template)."""
+    pods, spark = [], []
+    for path in sorted((root / "etc" / "kernelspecs").glob("*/kernel.json")):
+        spec = json.loads(path.read_text())
+        proxy = ((spec.get("metadata") or {}).get("process_proxy") or {}).get("class_name", "")
+        if "Kubernetes" not in proxy:
+            continue
+        # run.sh calls launch_kubernetes.py --pod-template, then spark-submit; a kernelspec
+        # whose argv runs launch_kubernetes.py itself has its pod created from the template.
+        runs_script = str((spec.get("argv") or [""])[0]).endswith("run.sh")
+        (spark if runs_script else pods).append(path.parent.name)
+    return tuple(pods), tuple(spark)
+
+
 def from_eg_dist(root: Path) -> dict[str, list[Consumer]]:
-    return derive((root / TEMPLATE).read_text(), (root / LAUNCHER).read_text())
+    pods, spark = kubernetes_kernelspecs(root)
+    return derive((root / TEMPLATE).read_text(), (root / LAUNCHER).read_text(), pods, spark)
 
 
 def judge(var: str, value: str, consumers: dict[str, list[Consumer]]) -> tuple[list, list]:
@@ -82,7 +114,7 @@ def judge(var: str, value: str, consumers: dict[str, list[Consumer]]) -> tuple[l
     for consumer in consumers.get(var, []):
         why = consumer.rejects(value)
         if why is None:
-            took.append(consumer.name)
+            took.append(consumer.describe())
         else:
-            refused.append((consumer.name, why))
+            refused.append((consumer.describe(), why))
     return took, refused

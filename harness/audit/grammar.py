@@ -120,6 +120,10 @@ class Consumer:
     name: str  # e.g. "kernel pod resources.requests.memory" or "spark.driver.memory"
     source: str  # the EG file the mapping was read from
     parse: Callable[[str], object]
+    applies_to: tuple[str, ...] = ()  # the kernelspecs whose launch takes this path
+
+    def describe(self) -> str:
+        return f"{self.name} ({', '.join(self.applies_to)})" if self.applies_to else self.name
 
     def rejects(self, value: str) -> str | None:
         """None when the consumer takes the value; else its reason."""
