@@ -614,6 +614,62 @@ def check_kernel_value_grammar(ctx: Context) -> None:
             )
 
 
+# What users type into a free-text resource choice: each spelling some consumer takes.
+FREE_TEXT_SAMPLES = ("1g", "1G", "1Gi", "2GB", "1024", "1.5g", "512m", "512Mi", "500m", "2", "1.5")
+FREE_TEXT_REGEX = {"KERNEL_MEMORY": "^[0-9]+[MG]$", "KERNEL_MEMORY_LIMIT": "^[0-9]+[MG]$"}
+
+
+def check_free_text_grammar(ctx: Context) -> None:
+    """A free-text choice (unlisted_choice) that writes '{value}' into a KERNEL_* variable: the
+    spellings its validation_regex lets through (KubeSpawner: re.match), judged by every
+    consumer of the variable as for listed choices."""
+    plist = (ctx.hub_values.get("singleuser") or {}).get("profileList") or []
+    for index, profile in enumerate(plist):
+        if not isinstance(profile, dict):
+            continue
+        for oname, option in (profile.get("profile_options") or {}).items():
+            unlisted = (option or {}).get("unlisted_choice") or {}
+            if not unlisted.get("enabled"):
+                continue
+            env = (unlisted.get("kubespawner_override") or {}).get("environment") or {}
+            regex = unlisted.get("validation_regex")
+            for name, template in env.items():
+                if "{value}" not in str(template) or name not in ctx.consumers:
+                    continue
+                bad = []
+                for sample in FREE_TEXT_SAMPLES:
+                    value = str(template).replace("{value}", sample)
+                    if regex and not re.match(regex, sample):
+                        continue
+                    _, refused = kernel_consumers.judge(name, value, ctx.consumers)
+                    if refused:
+                        bad.append(f"{sample!r} ({'; '.join(who for who, _ in refused)})")
+                if not bad:
+                    continue
+                file, key = ctx.hub_key(
+                    (
+                        "singleuser",
+                        "profileList",
+                        index,
+                        "profile_options",
+                        oname,
+                        "unlisted_choice",
+                    )
+                )
+                guard = f"its validation_regex {regex!r}" if regex else "no validation_regex"
+                suggest = FREE_TEXT_REGEX.get(name, "^[0-9]+$")
+                ctx.add(
+                    "free-text-grammar",
+                    file,
+                    key,
+                    f"the free-text choice of {oname!r} writes {name} with {guard}, so users "
+                    f"can enter values a consumer refuses: {', '.join(bad)}. A kernel of the "
+                    "refusing kernelspec then fails to start, long after the form took the value.",
+                    f"set unlisted_choice.validation_regex to the spellings every consumer "
+                    f"takes, e.g. {suggest!r}.",
+                )
+
+
 def _cpu(text: str):
     try:
         return parse_quantity(text)
@@ -867,6 +923,7 @@ TRAPS = (
     check_gateway_mode,
     check_kernel_resources,
     check_kernel_value_grammar,
+    check_free_text_grammar,
     check_pod_resources,
     check_timeouts,
     check_network_policy,
