@@ -321,7 +321,7 @@ def workload_manifests(values: dict, hub_ref: str, proxy_ref: str) -> list[dict]
 
 def _apply(kubectl: Sequence[str], docs: list[dict], what: str) -> None:
     """kubectl apply from stdin (the Secret's tokens never reach an argv)."""
-    text = "\n---\n".join(json.dumps(d) for d in docs)
+    text = yaml.safe_dump_all(docs, sort_keys=False)
     try:
         proc = subprocess.run(
             [*kubectl, "apply", "-f", "-"],

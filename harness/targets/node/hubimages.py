@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -24,15 +25,19 @@ import eg_harness
 from eg_harness import resources
 from eg_harness.errors import TargetUnavailable
 from eg_harness.runtime.envs import locked
+from eg_harness.targets.kind.egdist import EgDist
 from eg_harness.targets.kind.images import WHEELS_DIR, Image, context_digest
 from eg_harness.targets.node.images import (
     PIP_INSTALL_OPTIONS,
     PODMAN_LIMITS,
     build_image,
+    build_node_images,
     ensure_base,
     node_dir,
+    podman_refs,
     run_tool,
     wheelhouse,
+    wheels_key,
 )
 
 Progress = Callable[[str], None]
@@ -41,6 +46,8 @@ HUB_IMAGES_DIR = resources.CLUSTERS / "node" / "hub" / "images"
 CATALOGUE = resources.CLUSTERS / "node" / "hub" / "images.json"
 HARNESS_DIR = Path(eg_harness.__file__).resolve().parent
 NAMES = ("singleuser", "hub", "proxy")
+SPARK_NAMES = ("kernel-spark-py", "enterprise-gateway-spark")
+WHEEL_BOUND_S = 900  # PySpark's sdist is 450 MB
 DEBS_BOUND_S = 600
 NPM_BOUND_S = 600
 
@@ -132,13 +139,42 @@ def npm_package(spec: str, progress: Progress) -> Path:
     return dest
 
 
-def _stage(name: str, spec: dict, base: str, root: Path, progress: Progress) -> Image:
+def built_wheels(requirements: Path, progress: Progress, constraints: Path) -> Path:
+    """`pip wheel` of `requirements` on the host (sdists built here: PyPI has no wheel of
+    PySpark), cached by the requirements and constraints like a wheelhouse."""
+    key = wheels_key(requirements, constraints)
+    dest = node_dir() / "wheels" / f"built-{key}"
+    if (dest / ".complete").exists():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with locked(dest.parent / f".built-{key}.lock"):
+        if (dest / ".complete").exists():
+            return dest
+        progress(f"building wheels of {requirements.name} on the host (at most {WHEEL_BOUND_S} s)")
+        tmp = Path(tempfile.mkdtemp(prefix=".built-", dir=dest.parent))
+        try:
+            argv = [sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(tmp)]
+            argv += ["--constraint", str(constraints), "-r", str(requirements)]
+            run_tool(argv, "pip wheel", WHEEL_BOUND_S, progress)
+            (tmp / ".complete").write_text(requirements.read_text())
+            if dest.exists():
+                shutil.rmtree(dest)
+            tmp.rename(dest)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def _stage(
+    name: str, spec: dict, base: str, root: Path, progress: Progress, debian_base: str
+) -> Image:
     work = root / f"{name}.staging"
     if work.exists():
         shutil.rmtree(work)
     shutil.copytree(HUB_IMAGES_DIR / name, work)
     if spec.get("wheels"):
-        wheels = wheelhouse(work / spec["wheels"], progress, constraints_file(spec))
+        fetch = built_wheels if spec.get("wheels_built_on_host") else wheelhouse
+        wheels = fetch(work / spec["wheels"], progress, constraints=constraints_file(spec))
         (work / WHEELS_DIR).mkdir(exist_ok=True)
         for wheel in sorted(wheels.glob("*.whl")):
             shutil.copy2(wheel, work / WHEELS_DIR / wheel.name)
@@ -146,7 +182,7 @@ def _stage(name: str, spec: dict, base: str, root: Path, progress: Progress) -> 
         (work / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(HARNESS_DIR / src, work / rel)
     if spec.get("debs"):
-        shutil.copytree(debs(spec["debs"], base, progress), work / "debs", ignore=_no_marker)
+        shutil.copytree(debs(spec["debs"], debian_base, progress), work / "debs", ignore=_no_marker)
     if spec.get("npm"):
         shutil.copytree(
             npm_package(spec["npm"], progress), work / "chp", symlinks=True, ignore=_no_marker
@@ -167,15 +203,35 @@ def _no_marker(_dir: str, names: list[str]) -> list[str]:
     return [n for n in names if n == ".complete"]
 
 
-def stage_hub_images(progress: Progress = print, names=NAMES) -> list[Image]:
-    base = ensure_base(progress)
+def stage_hub_images(
+    progress: Progress = print, names=NAMES, bases: dict[str, str] | None = None
+) -> list[Image]:
+    """Stage `names`; an entry with 'base_image' is built on that node image (`bases`: name ->
+    its reference, from images.build_node_images), the others on the Debian base."""
+    debian_base = ensure_base(progress)
     root = node_dir() / "contexts"
     root.mkdir(parents=True, exist_ok=True)
     specs = catalogue()
+    staged = []
     with locked(root / ".hub-staging.lock"):
-        return [_stage(n, specs[n], base, root, progress) for n in names]
+        for name in names:
+            spec = specs[name]
+            base = (bases or {})[spec["base_image"]] if spec.get("base_image") else debian_base
+            staged.append(_stage(name, spec, base, root, progress, debian_base))
+    return staged
 
 
 def build_hub_images(progress: Progress = print, names=NAMES) -> dict[str, Image]:
     """Stage and build the hub's images (each once per content tag); name -> Image."""
     return {image.name: build_image(image, progress) for image in stage_hub_images(progress, names)}
+
+
+def build_spark_images(eg: EgDist, progress: Progress = print) -> dict[str, Image]:
+    """The Spark driver image and the gateway image with Spark, on the node provider's
+    kernel-py and enterprise-gateway images (built first if they are not)."""
+    wanted = [n for n in SPARK_NAMES if catalogue()[n].get("base_image")]
+    under = sorted({catalogue()[n]["base_image"] for n in wanted})
+    # the podman names (localhost/...) so that FROM finds them without a registry
+    bases = {i.name: podman_refs(i)[0] for i in build_node_images(under, eg, progress)}
+    staged = stage_hub_images(progress, SPARK_NAMES, bases)
+    return {image.name: build_image(image, progress) for image in staged}

@@ -1,0 +1,75 @@
+"""The seed's hub on the node cluster: `eg-harness run --target node` with the hub scenarios.
+
+The node target installs JupyterHub 4.0.2 + KubeSpawner 6.2.0 and configurable-http-proxy as
+Deployments configured from the deployment's profile values and extra config
+(harness/targets/node/hub.py), so a hub scenario's user server is a real KubeSpawner pod from
+the single-user image, in gateway mode by the profile's extra config, reaching EG by the
+service name the seed uses. This runs the hub scenarios of the auth, startup and conformance
+suites (`-k hub`): they pass (none skips for want of a hub), every user pod is gone afterwards,
+the report lists the hub's deviation from the seed (installed without z2jh's chart), and the
+host is as it was after teardown.
+
+Skipped, with preflight's reason, where the machine cannot host the node cluster. Warm
+(Kubernetes and images cached), measured here: see the report of the session that added it.
+"""
+
+from __future__ import annotations
+
+import pytest
+from selftest_tools import HarnessRun, run_harness
+from test_node_target import HUB_REASON, host, left_on_host  # noqa: F401 - host is a fixture
+
+pytestmark = [pytest.mark.slow, pytest.mark.long, pytest.mark.xdist_group("node")]
+
+SUITES = ("auth", "startup", "conformance")
+RUN_TIMEOUT_S = 1800
+HUB_SCENARIOS = (
+    "kernel_carries_hub_user_name",
+    "other_users_token_refused",
+    "own_token_reaches_own_kernel",
+    "user_server_kernel_runs_on_gateway",
+    "user_server_offers_gateway_kernelspecs",
+)
+
+
+def say(msg: str) -> None:
+    print(f"[node-hub] {msg}", flush=True)
+
+
+@pytest.fixture(scope="module")
+def hub_run(host, tmp_path_factory) -> tuple[HarnessRun, list[str]]:  # noqa: F811
+    run = run_harness(
+        ["run", "--target", "node", "--suite", ",".join(SUITES), "--", "-k", "hub"],
+        tmp_path_factory.mktemp("node-hub"),
+        timeout=RUN_TIMEOUT_S,
+    )
+    say(f"hub run: exit {run.returncode}\n{run.stdout[-2500:]}")
+    return run, left_on_host(host, run)
+
+
+def test_hub_scenarios_pass_through_kubespawner_pods(hub_run):
+    run, _ = hub_run
+    assert run.returncode == 0, run.explain()
+    tests = run.results["tests"]
+    bad = [t for t in tests if t["outcome"] not in ("passed", "skipped", "xfailed")]
+    assert not bad, [(t["name"], t["outcome"], t.get("message")) for t in bad]
+    no_hub = [t["name"] for t in tests if HUB_REASON in (t.get("message") or "")]
+    assert not no_hub, f"skipped for want of a hub on a target that has one: {no_hub}"
+    for name in HUB_SCENARIOS:
+        assert [t["outcome"] for t in run.outcome(name)] == ["passed"], run.outcome(name)
+    hop = [t for t in tests if t["suite"] == "conformance" and "hub" in t["name"]]
+    assert any(t["outcome"] == "passed" for t in hop), [(t["name"], t["outcome"]) for t in hop]
+    target = run.results["target"]
+    notes = " ".join(target.get("notes") or [])
+    assert "without z2jh 3.2.1's chart" in notes, notes
+    spans = [s for s in run.results["spans"] if s["name"] == "server_spawn"]
+    assert spans and all(s["ok"] for s in spans), spans
+    say(
+        "spawns through the hub: "
+        + ", ".join(f"{s['phases']['ready']:.1f}s" for s in spans if "ready" in s["phases"])
+    )
+
+
+def test_teardown_left_nothing_on_the_host(hub_run):
+    _, left = hub_run
+    assert not left, left
