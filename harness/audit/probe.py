@@ -254,14 +254,16 @@ class _Hub:
     api_url = "http://hub:8081/hub/api"
 
 
-async def _build(config, user_options: dict, drop: tuple | None = None):
+async def _build(
+    config, user_options: dict, drop: tuple | None = None, username: str = "audit-user"
+):
     """The pod KubeSpawner creates for these user_options, following JupyterHub's order."""
     from jupyterhub.utils import maybe_future
     from kubernetes_asyncio.client import ApiClient
     from kubespawner import KubeSpawner
 
     cfg = copy.deepcopy(config)
-    spawner = KubeSpawner(config=cfg, _mock=True, user=_User("audit-user"), hub=_Hub())
+    spawner = KubeSpawner(config=cfg, _mock=True, user=_User(username), hub=_Hub())
     spawner.api_token = "audit-api-token"
     spawner.server = None
     spawner.user_options = dict(user_options)
@@ -501,8 +503,102 @@ def _offline_kubeconfig() -> None:
     atexit.register(os.unlink, path)
 
 
+def _storage_config(c, values: dict) -> None:
+    """z2jh's jupyterhub_config.py for the user's home volume (singleuser.storage) and its
+    hub.config pass-through, as both z2jh 3.2.1 and 4.x write them."""
+    if _get(values, "singleuser.storage.type") == "dynamic":
+        template = _get(values, "singleuser.storage.dynamic.pvcNameTemplate")
+        if template:
+            c.KubeSpawner.pvc_name_template = template
+        volume = (
+            _get(values, "singleuser.storage.dynamic.volumeNameTemplate") or "volume-{user_server}"
+        )
+        c.KubeSpawner.storage_pvc_ensure = True
+        # z2jh 3.x names the claim by the template itself (KubeSpawner 6 expands it per user);
+        # z2jh 4.x by "{pvc_name}", KubeSpawner 7's resolved name (legacy lookup included).
+        import kubespawner
+
+        claim = "{pvc_name}" if int(kubespawner.__version__.split(".")[0]) >= 7 else template
+        c.KubeSpawner.volumes = [
+            {"name": volume, "persistentVolumeClaim": {"claimName": claim}}
+        ] + list(_get(values, "singleuser.storage.extraVolumes") or [])
+        c.KubeSpawner.volume_mounts = [
+            {
+                "mountPath": _get(values, "singleuser.storage.homeMountPath") or "/home/jovyan",
+                "name": volume,
+            }
+        ] + list(_get(values, "singleuser.storage.extraVolumeMounts") or [])
+    for section, settings in (_get(values, "hub.config") or {}).items():
+        if isinstance(settings, dict):
+            for trait, value in settings.items():
+                setattr(c[section], trait, copy.deepcopy(value))
+
+
+async def _names(request: dict) -> dict:
+    """For each user name: the default server's pod as this KubeSpawner builds it, with the
+    names and values users would see change across an upgrade (pod, PVC, volumes, env, image,
+    resources, the user server's gateway settings)."""
+    import kubespawner
+    from kubespawner import KubeSpawner
+
+    logging.disable(logging.CRITICAL)
+    values = request["values"]
+    config = _hub_config(values, request.get("namespace", "jupyterhub"))
+    _storage_config(config, values)
+    errors = _run_extra_config(
+        config,
+        values,
+        sorted(request.get("extra_config", {}).items()),
+        request.get("files", {}),
+        request.get("hub_env", {}),
+    )
+    answer = {
+        "kubespawner": kubespawner.__version__,
+        "slug_scheme": str(getattr(KubeSpawner, "slug_scheme", None).default_value)
+        if hasattr(KubeSpawner, "slug_scheme")
+        else "escape (KubeSpawner < 7 has no slug_scheme)",
+        "config_errors": errors,
+        "users": {},
+    }
+    if errors:
+        return answer
+    for name in request["usernames"]:
+        try:
+            pod, spawner = await _build(config, {}, username=name)
+        except Exception as exc:  # noqa: BLE001 - reported per user
+            answer["users"][name] = {"error": f"{type(exc).__name__}: {exc}"}
+            continue
+        container = pod["spec"]["containers"][0]
+        env = {
+            e["name"]: e.get("value")
+            for e in container.get("env") or []
+            if e["name"].startswith(("KERNEL_", "JUPYTER_GATEWAY_", "JUPYTERHUB_USER"))
+        }
+        answer["users"][name] = {
+            "pod_name": pod["metadata"]["name"],
+            "pvc_name": getattr(spawner, "pvc_name", None),
+            "claims": [
+                v["persistentVolumeClaim"]["claimName"]
+                for v in pod["spec"].get("volumes") or []
+                if v.get("persistentVolumeClaim")
+            ],
+            "volumes": sorted(v["name"] for v in pod["spec"].get("volumes") or []),
+            "image": container.get("image"),
+            "resources": container.get("resources") or {},
+            "env": env,
+            "labels": {
+                k: v
+                for k, v in (pod["metadata"].get("labels") or {}).items()
+                if k.startswith("hub.jupyter.org/")
+            },
+        }
+    return answer
+
+
 def _answer(request: dict) -> dict:
     mode = request.get("mode")
+    if mode == "names":
+        return asyncio.run(_names(request))
     if mode == "validate":
         return _validate(request)
     if mode == "hub":
@@ -519,6 +615,7 @@ def _answer(request: dict) -> dict:
 _ENGINES = {
     "validate": ("jsonschema", "referencing", "kubernetes_validate.utils"),
     "hub": ("kubespawner", "jupyterhub.utils", "kubernetes_asyncio.client", "traitlets.config"),
+    "names": ("kubespawner", "jupyterhub.utils", "kubernetes_asyncio.client", "traitlets.config"),
 }
 
 

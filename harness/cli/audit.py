@@ -65,6 +65,13 @@ def add_parsers(sub) -> None:
         action="store_true",
         help="helm pull z2jh 3.2.1 into the cache when it is not there (needs internet)",
     )
+    p.add_argument(
+        "--upgrade-to",
+        metavar="SET",
+        help="instead of the traps: build each sample user's server with the hub side of the "
+        "version set SET (clusters/audit/upgrade.json, e.g. z2jh-4) and of z2jh 3.2.1, and "
+        "report what users would see change (pod and PVC names, volumes, env, image, resources)",
+    )
     p.add_argument("--json", metavar="FILE", help="also write the result as JSON ('-': stdout)")
 
 
@@ -116,10 +123,14 @@ def deployment_from(args):
 
 def cmd_audit(args) -> int:
     from eg_harness.audit.runner import audit
-    from eg_harness.runtime import secrets
 
     dep = deployment_from(args)
     console = progress_mod.console(sys.stderr)
+    if args.upgrade_to:
+        from eg_harness.audit import upgrade
+
+        diff = upgrade.upgrade_diff(dep, args.upgrade_to, progress=console)
+        return _print(upgrade.result(dep, diff), args)
     result = audit(
         dep,
         kubernetes_version=args.kubernetes_version,
@@ -127,6 +138,12 @@ def cmd_audit(args) -> int:
         fetch_z2jh=args.fetch_z2jh,
         progress=console,
     )
+    return _print(result, args)
+
+
+def _print(result, args) -> int:
+    from eg_harness.runtime import secrets
+
     print(secrets.redact(result.text()))
     if args.json:
         text = secrets.redact(result.model_dump_json(indent=2))
