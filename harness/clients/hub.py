@@ -92,9 +92,11 @@ class HubClient:
         options = dict(user_options or {})
         if profile:
             options["profile"] = profile
-        resp = self._call(
-            "POST", f"/users/{quote(user)}/server", (201, 202), json={"user_options": options}
-        )
+        # The options as the whole body: JupyterHub 4 (z2jh 3.2.1's hub) takes the body as the
+        # user_options, and reads {"user_options": {...}} as one unknown option (KubeSpawner then
+        # spawns the default profile with its default choices, silently); JupyterHub 6 reads a
+        # body without "user_options" or "display_name" keys the same way.
+        resp = self._call("POST", f"/users/{quote(user)}/server", (201, 202), json=options)
         return resp.status_code
 
     def progress(self, user: str, timeout: float) -> list[dict[str, Any]]:
