@@ -56,6 +56,22 @@ READY_TIMEOUT_S = 180.0
 KUBECTL_TIMEOUT_S = 60.0
 VALUES_MOUNT = "/usr/local/etc/jupyterhub/secret"
 
+# The profile choice the hub scenarios spawn with: the driver-memory free text (KubeSpawner's
+# unlisted_choice) as 1G. The seed's default choice, 1g, is a Spark size and no Kubernetes
+# quantity: the user server sends KERNEL_MEMORY=1g with every kernel start, EG's kernel-pod
+# template makes it the pod's memory request, and the API server refuses every python_kubernetes
+# pod (400 "quantities must match the regular expression", seen on this cluster; the audit's
+# kernel-value-grammar finding). 1G is a size Spark and Kubernetes both take. The seed's own
+# choices stay in the spark section, where the kubernetes suite's profile-choice scenario fails
+# naming the defect.
+USER_OPTIONS = {"driver_memory--unlisted-choice": "1G"}
+SEED_CHOICE_NOTE = (
+    "hub scenarios spawn the jupyter-gateway profile with driver memory '1G' (its free-text "
+    "choice): the seed's default '1g' makes the API server refuse every python_kubernetes kernel "
+    "pod (memory request '1g' is no Kubernetes quantity); the profile-choice scenario keeps the "
+    "seed's choices"
+)
+
 # What z2jh 3.2.1 would do with the seed's values that this install does not, and why.
 DEVIATIONS = (
     "hub installed without z2jh 3.2.1's chart (on no registry reachable here; kubeVersion "
@@ -398,12 +414,11 @@ def install_hub(
         ips = {s: _cluster_ip(kubectl, s) for s in ("hub", "proxy-api", "proxy-public")}
         for service, ip in ips.items():
             cluster.set_dns(f"{service}.{NAMESPACE}.svc.cluster.local", ip)
-        _apply(
-            kubectl,
-            workload_manifests(values, images["hub"].ref, images["proxy"].ref),
-            "the hub and proxy Deployments",
-        )
-        for name in ("proxy", "hub"):
+        # The proxy first: a hub that starts before its proxy's API answers exits and is
+        # restarted by the kubelet (z2jh lives with that restart; waiting costs nothing here).
+        workloads = workload_manifests(values, images["hub"].ref, images["proxy"].ref)
+        for name, doc in zip(("proxy", "hub"), workloads, strict=True):
+            _apply(kubectl, [doc], f"the {name} Deployment")
             install.run(
                 [
                     *kubectl,
@@ -428,11 +443,12 @@ def install_hub(
             "url": url,
             "api_token": api_token,
             "profile": PROFILE,
+            "user_options": dict(USER_OPTIONS),
             "spawn_timeout": SPAWN_TIMEOUT_S,
         },
         "hub_namespace": NAMESPACE,
         "images": {name: image.ref for name, image in images.items()},
-        "notes": list(DEVIATIONS),
+        "notes": [*DEVIATIONS, SEED_CHOICE_NOTE],
     }
 
 
