@@ -24,6 +24,8 @@ PROBE_VAR = "KERNEL_EGH_PROBE"  # a KERNEL_* variable no launcher reads: passed 
 EG_MAX_ENV_VALUE = 4096  # EG 3.3 services/kernels/handlers.py MAX_ENV_VALUE_LENGTH
 SPARK_MARK = "spark.egh.injected"  # the conf key a Spark payload tries to add
 
+VARIABLE_PREFIX = {"KERNEL_WORKING_DIR": "/tmp/egh-wd/"}
+
 PathKind = Literal["local-process", "remote-launch", "remote-ssh", "spark", "kubernetes-pod"]
 
 
@@ -45,8 +47,10 @@ class Payload(_Record):
     variables: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     known: dict[str, Known] = Field(default_factory=dict)  # by path kind
 
-    def text(self, canary: str) -> str:
-        return self.value.replace("{canary}", canary)
+    def text(self, canary: str, variable: str = PROBE_VAR) -> str:
+        """The value sent in `variable`: a working directory stays absolute, so the kernel's
+        container can still start where the value is kept intact."""
+        return VARIABLE_PREFIX.get(variable, "") + self.value.replace("{canary}", canary)
 
     def variables_for(self, kind: str) -> tuple[str, ...]:
         return self.variables.get(kind, (PROBE_VAR,))

@@ -14,7 +14,7 @@ from typing import Any
 from eg_harness.abuse.injection import SPARK_MARK, Payload
 
 INJECTED_KEYS = ("egh_injected",)  # a key a YAML payload adds if its structure is parsed
-JINJA_RESULTS = ("49", "jinja-ran")  # what a rendered Jinja payload leaves behind
+JINJA_RESULT = "jinja-ran"  # what the Jinja payload's statement leaves when rendered
 
 
 @dataclass
@@ -54,7 +54,8 @@ def pod_injected(pod: dict[str, Any], sent: dict[str, str]) -> list[str]:
 
     walk(pod, "pod")
     name = str((pod.get("metadata") or {}).get("name", ""))
-    if "KERNEL_POD_NAME" in sent and any(r in name for r in JINJA_RESULTS):
+    # {{ 7 * 7 }} renders as a leading 49 (a kernel id may hold "49" anywhere else)
+    if "KERNEL_POD_NAME" in sent and (name.startswith("49") or JINJA_RESULT in name):
         problems.append(f"the pod name {name!r} shows KERNEL_POD_NAME's Jinja rendered")
     containers = (pod.get("spec") or {}).get("containers") or []
     env = (

@@ -153,7 +153,7 @@ def test_kernel_env_injection_is_inert(kind, payload, paths, target, canary_dir,
     if path is None:
         pytest.skip(f"the target offers no {kind} kernelspec (kernelspecs: {sorted(paths)})")
     canary = _canary(canary_dir, f"{kind}-{payload.id}")
-    sent = {var: payload.text(canary) for var in payload.variables_for(kind)}
+    sent = {var: payload.text(canary, var) for var in payload.variables_for(kind)}
     client = target.gateway.client(username=USER)
     bound = client.launch_timeout
     if kind == "spark" and target.spark is not None:

@@ -134,3 +134,14 @@ def test_pod_that_gained_fields_or_a_rendered_name():
     assert any("privileged" in p for p in problems)
     assert any("Jinja rendered" in p for p in problems)
     assert any("KERNEL_WORKING_DIR is 'y'" in p for p in problems)
+
+
+def test_a_kernel_id_holding_49_is_no_rendered_jinja():
+    pod = {"metadata": {"name": "egh-inject-0e49a1"}, "spec": {"containers": [{"env": []}]}}
+    assert pod_injected(pod, {"KERNEL_POD_NAME": "{{ 7 * 7 }}"}) == []
+
+
+def test_a_working_directory_stays_absolute():
+    p = PAYLOADS_BY_ID["shell-subst"]
+    assert p.text(CANARY, "KERNEL_WORKING_DIR") == f"/tmp/egh-wd/$(touch {CANARY})"
+    assert p.text(CANARY) == f"$(touch {CANARY})"
