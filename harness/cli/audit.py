@@ -73,6 +73,11 @@ def add_parsers(sub) -> None:
         "report what users would see change (pod and PVC names, volumes, env, image, resources)",
     )
     p.add_argument("--json", metavar="FILE", help="also write the result as JSON ('-': stdout)")
+    p.add_argument(
+        "--sarif",
+        metavar="FILE",
+        help="also write the findings as SARIF 2.1.0, located on the values files' lines",
+    )
 
 
 def _sets(side: str, args) -> list:
@@ -151,4 +156,11 @@ def _print(result, args) -> int:
             print(text)
         else:
             Path(args.json).write_text(text + "\n")
+    if args.sarif:
+        import json
+
+        from eg_harness.audit.sarif import to_sarif
+
+        text = secrets.redact(json.dumps(to_sarif(result), indent=2))
+        Path(args.sarif).write_text(text + "\n")
     return result.exit_code
