@@ -25,9 +25,3 @@ SCENARIOS = _package_dir("eg_harness.scenarios")
 def reports_root() -> Path:
     """Where runs publish: EG_HARNESS_REPORTS, else ./reports of the working directory."""
     return Path(os.environ.get("EG_HARNESS_REPORTS", "reports")).resolve()
-
-
-def suite_catalogue() -> list[str]:
-    """The suites: the folders of scenarios/ that hold tests (a report names those a run left
-    out, so a partial run never reads as a whole one)."""
-    return sorted(p.name for p in SCENARIOS.iterdir() if p.is_dir() and any(p.glob("test_*.py")))

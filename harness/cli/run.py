@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from eg_harness import resources
+from eg_harness import resources, suites
 from eg_harness.cli import repeat
 from eg_harness.cli.common import (
     EXIT_FAILED,
@@ -260,7 +260,7 @@ def target_error_report(args, run_id: str, report_dir: Path, exc: HarnessError) 
         run_id=run_id,
         command=" ".join(sys.argv),
         target=Target(kind=args.target, error=message),
-        selection=verdicts.Selection.of([], resources.suite_catalogue()),
+        selection=verdicts.Selection.of([], suites.folders()),
         verdict=verdicts.decide(counts={}, target_error=message, target_exit_code=exc.exit_code),
     )
     write_report(report_dir, results, redact=secrets.redact)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from eg_harness import resources
+from eg_harness import resources, suites
 from eg_harness.runtime.waits import wait_for
 from eg_harness.targets.local.target import LocalTarget
 from selftest_tools import REPO, _env, harness_cmd, leftovers
@@ -49,8 +49,8 @@ class Run:
     def pytest(self, *args: str, suite: str = "auth", timeout: float = 120) -> Run:
         """The pytest entry point (`pytest scenarios/...`), as a CI job that skips the CLI."""
         cmd = [sys.executable, "-m", "pytest", str(resources.SCENARIOS / suite)]
-        cmd += [f"--rootdir={resources.SCENARIOS.parent}", f"--eg-run-id={self.run_id}"]
-        return self._run([*cmd, f"--eg-report-dir={self.report_dir}", *args], timeout)
+        cmd += [f"--rootdir={resources.SCENARIOS.parent}", f"--run-id={self.run_id}"]
+        return self._run([*cmd, f"--report-dir={self.report_dir}", *args], timeout)
 
     def _run(self, cmd: list[str], timeout: float) -> Run:
         proc = subprocess.run(
@@ -218,7 +218,7 @@ def test_partial_run_names_the_suites_that_did_not_run(tmp_path):
     assert run.returncode == 2, run.explain()  # every scenario skipped: nothing proven
     assert_verdict_everywhere(run, "no-tests")
     results = json.loads((run.report_dir / "results.json").read_text())
-    others = sorted(set(resources.suite_catalogue()) - {"kubernetes"})
+    others = sorted(set(suites.folders()) - {"kubernetes"})
     assert results["selection"]["suites"] == ["kubernetes"]
     assert results["selection"]["suites_not_run"] == others and results["selection"]["partial"]
     md = (run.report_dir / "summary.md").read_text()
