@@ -53,7 +53,7 @@ def _spark_home(work: Path, argv_file: Path) -> Path:
     home = work / "spark"
     (home / "bin").mkdir(parents=True)
     submit = home / "bin" / "spark-submit"
-    submit.write_text(f"#!/bin/sh\nfor a in \"$@\"; do printf '%s\\0' \"$a\"; done > {argv_file}\n")
+    submit.write_text(f'#!/bin/sh\nfor a in "$@"; do printf \'%s\\0\' "$a"; done > {argv_file}\n')
     submit.chmod(0o755)
     return home
 
