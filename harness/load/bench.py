@@ -77,7 +77,8 @@ def bench(
     doc["cleanup"] = cleanup
     doc["started_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))
     doc["duration_s"] = round(time.time() - started, 3)
-    render(doc, run_id, report_dir, history, progress)
+    # The report's verdict is the bench's one judgement: the CLI prints and exits with it.
+    doc["verdict"] = render(doc, run_id, report_dir, history, progress).verdict
     return doc
 
 
@@ -165,7 +166,9 @@ def run_step(
     return run, s
 
 
-def render(doc: dict, run_id: str, report_dir: Path, history: Path | None, progress=print) -> None:
+def render(
+    doc: dict, run_id: str, report_dir: Path, history: Path | None, progress=print
+) -> Results:
     """The history line, the report (results.json, report.html, latest-bench), the console."""
     if history is not None:
         summary.append_history(history, doc, run_id)
@@ -191,6 +194,7 @@ def render(doc: dict, run_id: str, report_dir: Path, history: Path | None, progr
     report.write_report(report_dir, results, redact=secrets.redact, latest_name="latest-bench")
     print_bench(doc)
     print(f"report: {report_dir / 'report.html'}")
+    return results
 
 
 def _s(v: float | None) -> str:
