@@ -38,6 +38,11 @@ class GatewayEndpoint:
     ws_ping_interval: float = 30.0
     max_kernels: int | None = None  # the gateway's EG_MAX_KERNELS, where known
     unauthorized_users: list[str] = field(default_factory=lambda: ["root"])
+    # The gateway's idle culling (RemoteMappingKernelManager.cull_idle_timeout, cull_interval),
+    # where known: 0 is off (EG's own default), None not known. The lifecycle scenarios wait for
+    # the culler only where these say it acts within the run.
+    cull_idle_timeout: float | None = None
+    cull_interval: float | None = None
 
     def __post_init__(self) -> None:
         # Not a field: a live cluster reader (k8s/podwatch.py) that a process attaches for
@@ -60,6 +65,9 @@ class HubEndpoint:
     user_options: dict[str, Any] = field(default_factory=dict)
     user_prefix: str = "egh-"
     spawn_timeout: float = 120.0
+    # What the spawner gives a stopping server between SIGTERM and SIGKILL (KubeSpawner's
+    # delete_grace_period, 1 s by default), where known: reported beside the measured stop.
+    delete_grace_period: float | None = None
 
 
 @dataclass

@@ -10,6 +10,8 @@ new code.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from eg_harness.errors import ConfigError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -26,6 +28,10 @@ class Catch(_Record):
     test: str  # part of the failing test's name
     words: tuple[str, ...]  # each must appear in the failure message
     variant: str = ""  # tells apart several catches of one fault
+    # How the twin reaches the faulted stack: "local" (the local target, every ability), or
+    # "existing" (the same local stack described by a target config, as an operator points the
+    # harness at a deployment it did not build: no own stacks, no process view, no control).
+    target: Literal["local", "existing"] = "local"
 
 
 class KernelspecPatch(_Record):
@@ -431,11 +437,14 @@ CATALOGUE: tuple[Fault, ...] = (
         symptom="a stopped user server leaves its kernels running on the gateway",
         hub_settings={"delete_grace_period": 0},
         caught_by=(
+            # Seen as an operator sees their deployment: the lifecycle scenario needs only the
+            # harness's own user, server and kernels, so it runs (and must fail) there too.
             Catch(
                 suite="resilience",
-                select="stopped_server_deletes_kernels",
-                test="test_stopped_server_deletes_kernels_killed_one_leaves_them_to_the_culler",
-                words=("left its kernels behind on stop",),
+                select="stopped_server_leaves_no_kernel",
+                test="test_stopped_server_leaves_no_kernel_on_the_gateway",
+                words=("outlived", "stopped server on the gateway", "delete_grace_period"),
+                target="existing",
             ),
         ),
     ),

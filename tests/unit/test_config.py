@@ -117,6 +117,22 @@ def test_hub_defaults(tmp_path):
     assert hub.spawn_timeout == 120
 
 
+def test_culling_and_grace_period_are_facts_of_the_deployment(tmp_path):
+    # 0 is a real setting (no culling, no grace period), not a missing one.
+    path = write(
+        tmp_path,
+        """\
+        gateway: {url: "http://gw", cull_idle_timeout: 0, cull_interval: 60}
+        hub: {url: "http://hub", api_token: t, delete_grace_period: 0}
+        """,
+    )
+    config = load_existing_config(path, environ={})
+    assert (config.gateway.cull_idle_timeout, config.gateway.cull_interval) == (0, 60)
+    assert config.hub.delete_grace_period == 0
+    unknown = load_existing_config(write(tmp_path, GW, "min.yaml"), environ={})
+    assert unknown.gateway.cull_idle_timeout is None and unknown.gateway.cull_interval is None
+
+
 def test_defaults_are_not_shared_between_instances():
     a = ExistingTargetConfig(gateway={"url": "http://a"}, hub={"url": "http://h", "api_token": "t"})
     a.unauthorized_users.append("x")
@@ -491,6 +507,9 @@ def test_malformed_reference_does_not_echo_the_value(tmp_path):
         (GW + "unauthorized_users: [root, 0]\n", ["unauthorized_users[1]", "must be a string"]),
         (hub_with("user_options: [a]"), ["hub.user_options", "must be a mapping"]),
         (hub_with("spawn_timeout: -1"), ["hub.spawn_timeout", "greater than 0"]),
+        (hub_with("delete_grace_period: -1"), ["hub.delete_grace_period", "must be 0 or more"]),
+        ("gateway: {url: http://gw, cull_idle_timeout: -5}", ["cull_idle_timeout", "0 or more"]),
+        ("gateway: {url: http://gw, cull_interval: 0}", ["cull_interval", "greater than 0"]),
         (hub_with("user_prefix: ''"), ["hub.user_prefix", "non-empty lowercase"]),
         (hub_with("user_prefix: EGH-"), ["hub.user_prefix", "lowercase"]),
         (GW + "hub: {url: http://h, api_token: ''}\n", ["hub.api_token", "must not be empty"]),

@@ -47,6 +47,8 @@ def _reject_bool(value: Any) -> Any:
 
 
 Seconds = Annotated[float, BeforeValidator(_reject_bool), Field(gt=0, allow_inf_nan=False)]
+# A period where 0 means "none" (no culling, no grace period), as the deployment spells it.
+SecondsOrZero = Annotated[float, BeforeValidator(_reject_bool), Field(ge=0, allow_inf_nan=False)]
 
 
 def _check_url(value: str) -> str:
@@ -94,6 +96,11 @@ class GatewayConfig(BaseModel):
     ws_ping_interval: Seconds = 30.0
     # EG_MAX_KERNELS of the deployment, if set: the limits scenario storms past it.
     max_kernels: Annotated[int, Field(gt=0)] | None = None
+    # The gateway's idle culling (EG_CULL_IDLE_TIMEOUT / RemoteMappingKernelManager's
+    # cull_idle_timeout, 0: off; cull_interval), if known: the lifecycle scenarios wait for the
+    # culler only where its timeout fits the run.
+    cull_idle_timeout: SecondsOrZero | None = None
+    cull_interval: Seconds | None = None
 
     @field_validator("url")
     @classmethod
@@ -126,6 +133,9 @@ class HubConfig(BaseModel):
     user_options: dict[str, Any] = Field(default_factory=dict)
     user_prefix: str = "egh-"
     spawn_timeout: Seconds = 120.0
+    # The spawner's grace period on stop (KubeSpawner's delete_grace_period), if known:
+    # reported beside the stop the lifecycle scenarios measure.
+    delete_grace_period: SecondsOrZero | None = None
 
     @field_validator("url")
     @classmethod
@@ -363,6 +373,8 @@ def _describe(err: Mapping[str, Any]) -> str:
         return f"{where} must be a number of seconds{got}"
     if kind == "greater_than":
         return f"{where} must be greater than {err['ctx']['gt']}{got}"
+    if kind == "greater_than_equal":
+        return f"{where} must be {err['ctx']['ge']} or more{got}"
     if kind == "finite_number":
         return f"{where} must be a finite number{got}"
     if kind == "string_type":

@@ -40,6 +40,8 @@ def apply_config(
         ws_ping_interval=gw.ws_ping_interval,
         max_kernels=gw.max_kernels,
         unauthorized_users=list(config.unauthorized_users),
+        cull_idle_timeout=gw.cull_idle_timeout,
+        cull_interval=gw.cull_interval,
     )
     if config.hub is not None:
         hub = config.hub
@@ -52,6 +54,7 @@ def apply_config(
             user_options=dict(hub.user_options),
             user_prefix=hub.user_prefix,
             spawn_timeout=hub.spawn_timeout,
+            delete_grace_period=hub.delete_grace_period,
         )
     if config.spark is not None:
         sp = config.spark

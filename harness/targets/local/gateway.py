@@ -103,6 +103,9 @@ def launch(
         launch_timeout=float(SETTINGS["launch_timeout"]),
         ws_ping_interval=float(env["EG_WS_PING_INTERVAL_SECS"]),
         unauthorized_users=unauthorized,
+        # jupyter_server 1.x's defaults (EG's): no culling, and a 300 s culler round.
+        cull_idle_timeout=float(traits.get(f"{CULLER}.cull_idle_timeout") or 0),
+        cull_interval=float(traits.get(f"{CULLER}.cull_interval") or 300),
     )
 
     def ready():
@@ -113,6 +116,9 @@ def launch(
     run.versions["enterprise_gateway"] = info.get("gateway_version", "?")
     run.versions["jupyter_server (gateway)"] = info.get("version", "?")
     return endpoint, proc
+
+
+CULLER = "RemoteMappingKernelManager"  # the traitlets class whose culling EG applies
 
 
 def limits_for(faults: list[Fault], max_kernels: int | None, per_user: int | None) -> dict:

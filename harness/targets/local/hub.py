@@ -84,4 +84,6 @@ def start(
     run.wait_ready("JupyterHub (through the proxy)", proc, ready, public)
     info = httpx.get(f"{public}/hub/api/", timeout=5).json()
     run.versions["jupyterhub"] = info.get("version", "?")
-    return HubEndpoint(url=public, api_token=service_token)
+    # jupyterhub_config.py's default grace is KubeSpawner's (1 s); a setting or fault changes it.
+    grace = float(settings.get("delete_grace_period", 1))
+    return HubEndpoint(url=public, api_token=service_token, delete_grace_period=grace)
