@@ -124,7 +124,8 @@ def test_proxy_restart_routes_come_back(stack, server, finding, culling):
 def test_killed_server_leaves_its_kernels_to_the_culler(stack, request, finding, culling):
     """A user server killed (SIGKILL: an OOM kill, a node lost) cannot shut its kernels down:
     they stay on the gateway until its culler reaps them (cull_idle_timeout on this stack).
-    A server the hub stops is the lifecycle scenario's (test_lifecycle.py), on every target."""
+    A server the hub stops is the lifecycle scenarios' (test_server_lifecycle.py), on every
+    target with a hub."""
     state = state_of(request.config)
     with throwaway_server(stack, state, "killed") as server:
         handle = server.client.launch(stack.gateway.kernelspec)

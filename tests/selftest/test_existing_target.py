@@ -38,8 +38,9 @@ def deployment():
     assert not any(left.values()), left
 
 
-def _config(tmp_path, target, *, hub=True, token="${T_GW}", spark=False) -> str:
+def _config(tmp_path, target, *, hub=True, token="${T_GW}", spark=False, gateway="") -> str:
     text = f"gateway:\n  url: {target.gateway.url}\n  auth_token: {token}\n  kernelspec: python3\n"
+    text += gateway
     if hub:
         text += (
             f"hub:\n  url: {target.hub.url}\n  api_token: ${{T_HUB}}\n  profile: jupyter-gateway\n"
@@ -270,3 +271,46 @@ def test_throughput_suite_on_an_existing_deployment(deployment, tmp_path, monkey
         )
     storm = run.results["load_runs"]["storm of 3"]
     assert storm["cpu_s_per_start"] is None, "CPU cannot be accounted on a remote deployment"
+
+
+# A gateway that culls within a run (EG_CULL_IDLE_TIMEOUT 10, EG_CULL_INTERVAL 2), as the
+# operator's target config then says.
+CULLING = {
+    "RemoteMappingKernelManager.cull_idle_timeout": 10,
+    "RemoteMappingKernelManager.cull_interval": 2,
+}
+
+
+def test_lifecycle_scenarios_run_on_an_existing_deployment(tmp_path, monkeypatch, harness):
+    """The resilience suite on a deployment the harness did not build: the scenarios on the
+    harness's own user, server and kernels run and pass on a correct one, with what the
+    deployment did in the findings table; those that need control of its components skip."""
+    culling = LocalTarget(gateway_config=CULLING)
+    try:
+        culling.provision(lambda _m: None)
+        _with_tokens(monkeypatch, culling)
+        cfg = _config(tmp_path, culling, gateway="  cull_idle_timeout: 10\n  cull_interval: 2\n")
+        run = harness(
+            ["run", "--target", "existing", "--target-config", cfg, "--suite", "resilience"],
+            timeout=600,
+        )
+    finally:
+        left = culling.teardown()
+    assert run.returncode == 0, run.explain()
+    outcomes = {t["name"]: t for t in run.results["tests"]}
+    lifecycle = {n: t for n, t in outcomes.items() if "/test_server_lifecycle.py" in t["nodeid"]}
+    assert set(lifecycle) == {
+        "test_stopped_server_leaves_no_kernel_on_the_gateway",
+        "test_my_kernel_after_my_server_restarts",
+        "test_my_idle_kernel_is_culled_at_the_gateways_timeout",
+    }, lifecycle
+    assert all(t["outcome"] == "passed" for t in lifecycle.values()), lifecycle
+    others = [t for n, t in outcomes.items() if n not in lifecycle]
+    assert others and all(t["outcome"] == "skipped" for t in others), others
+    rows = next(t for t in run.results["tables"] if t["title"].startswith("resilience"))["rows"]
+    stop = next(r for r in rows if r[0].startswith("user server stopped by the hub"))
+    assert "deleted" in stop[1] and "culls kernels idle 10s, every 2s" in stop[2], stop
+    cull = next(r for r in rows if r[0].startswith("my kernel left idle"))
+    assert cull[1].startswith("culled") and cull[3] == "correct", cull
+    assert not any(run.results["cleanup"].get(k) for k in run.results["cleanup"])
+    assert not any(left.values()), left
