@@ -7,6 +7,7 @@ values and their owners only name the file and key a finding belongs to.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from dataclasses import dataclass, field
@@ -483,8 +484,6 @@ def check_gateway_mode(ctx: Context) -> None:
                 f"use http://{eg['host']}.{eg['namespace']}.svc.cluster.local:{eg['port']}.",
             )
         if token is not None:
-            import hashlib
-
             want = hashlib.sha256(token.encode()).hexdigest()
             if server.get("auth_token_sha256") != want:
                 missing = server.get("auth_token_sha256") is None

@@ -10,6 +10,7 @@ types `--set` values the way helm's strvals does (true/false, null, base-10 inte
 from __future__ import annotations
 
 import copy
+import hashlib
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -19,7 +20,8 @@ import yaml
 from eg_harness import resources
 from eg_harness.audit.findings import Layer
 from eg_harness.errors import ConfigError
-from eg_harness.runtime import secrets
+from eg_harness.runtime import envs, secrets
+from eg_harness.targets.kind import values as kind_values
 
 KIND_DIR = resources.CLUSTERS / "kind"
 SET_FLAGS = ("--set", "--set-string", "--set-file")
@@ -240,11 +242,6 @@ def leaf_keys(values: dict, prefix: tuple = ()) -> list[str]:
 def kind_network_overlay(profile_values: Path) -> Path | None:
     """The egress rule the kind target adds when z2jh's policy would block the gateway (its own
     rule, from harness/targets/kind/values.py), as a values file; None when not needed."""
-    import hashlib
-
-    from eg_harness.runtime import envs
-    from eg_harness.targets.kind import values as kind_values
-
     base = load_values(profile_values)
     namespace = "enterprise-gateway"
     if not kind_values.gateway_egress_blocked(base, namespace):

@@ -8,13 +8,18 @@ problem is a sentence naming the pod, the expected and the observed value.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
-
-from eg_harness.k8s.client import dns_label
 
 # Where a pod may carry its user's name: EG's kernel-pod.yaml.j2 puts every KERNEL_* of the
 # start request into the container's env; a customised template may also label or annotate.
 USERNAME_KEYS = ("KERNEL_USERNAME", "kernel_username", "hub.jupyter.org/username")
+
+
+def dns_label(text: str) -> str:
+    """EG's rewrite of a pod name (k8s.py _determine_kernel_pod_name): lower case, every run of
+    other characters one dash, no dash at either end."""
+    return re.sub("[^0-9a-z]+", "-", text.lower()).strip("-")
 
 
 def pod_ref(pod) -> str:
@@ -125,7 +130,8 @@ RESOURCE_ENV = {
 def quantity(text: str) -> Decimal | None:
     """A resource quantity as the kubernetes client parses it (its mirror of the API server's
     rules: 2Gi, 500m, 1G; not Spark's 2g), or None when the API server would refuse it."""
-    from kubernetes.utils import parse_quantity
+    # kubernetes costs ~0.4 s at import; this module is imported by every pytest process.
+    from kubernetes.utils import parse_quantity  # noqa: PLC0415 - heavy, see above
 
     try:
         return parse_quantity(str(text).strip())

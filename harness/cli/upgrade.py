@@ -68,8 +68,9 @@ def suites_for(spec: str) -> str | None:
 
 
 def cmd_upgrade(args) -> int:
+    from eg_harness.runtime import versions
     from eg_harness.targets.local.target import LocalTarget
-    from eg_harness.upgrade import runner, versions
+    from eg_harness.upgrade import runner
     from eg_harness.upgrade.journey import STEPS, Plan
 
     origin = versions.parse(args.origin, versions.default_from())

@@ -10,30 +10,35 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass
 from typing import Any
 
+from eg_harness.checks.layers import event_time
+from eg_harness.checks.pods import dns_label
 from eg_harness.errors import TargetUnavailable
 from eg_harness.runtime.waits import wait_for
-from eg_harness.targets.base import KubernetesAccess
+from eg_harness.targets.endpoints import KubernetesAccess
 
 REQUEST_TIMEOUT = 30  # seconds, every API call
 RUN_ID_LABEL = "eg-harness/run-id"  # on everything the harness creates in a cluster
 
 
+def kubernetes_client() -> Any:
+    """The kubernetes client package (with its config, stream and exceptions), imported on first
+    use: it costs about 0.4 s, and every pytest process imports this module (fixtures/target.py)
+    whether or not its target has a cluster."""
+    import kubernetes  # noqa: PLC0415 - ~0.4 s at start-up; only a cluster's runs need it
+    import kubernetes.client.exceptions  # noqa: PLC0415 - as above
+    import kubernetes.stream  # noqa: PLC0415 - as above
+
+    return kubernetes
+
+
 def from_json(kind: str, data: dict[str, Any] | list) -> Any:
     """A kubernetes client model (e.g. "V1Pod", "CoreV1EventList") from the JSON the API server
     returns, deserialised exactly as the client does it for a live call."""
-    from kubernetes.client import ApiClient
-
-    return ApiClient().deserialize(json.dumps(data), kind, "application/json")
-
-
-def dns_label(text: str) -> str:
-    """EG's rewrite of a pod name (k8s.py _determine_kernel_pod_name): lower case, every run of
-    other characters one dash, no dash at either end."""
-    return re.sub("[^0-9a-z]+", "-", text.lower()).strip("-")
+    api = kubernetes_client().client.ApiClient()
+    return api.deserialize(json.dumps(data), kind, "application/json")
 
 
 @dataclass
@@ -46,7 +51,7 @@ class Kube:
     """The cluster of one target: pods, events, network policies, exec and probe pods."""
 
     def __init__(self, access: KubernetesAccess) -> None:
-        from kubernetes import client, config
+        client, config = kubernetes_client().client, kubernetes_client().config
 
         self.access = access
         try:
@@ -76,7 +81,7 @@ class Kube:
         """The pods EG labelled with this kernel id, in any namespace (EG may make one per
         kernel), or in the gateway's namespace when the harness may not list cluster-wide."""
         selector = f"kernel_id={kernel_id}"
-        from kubernetes.client.exceptions import ApiException
+        ApiException = kubernetes_client().client.exceptions.ApiException
 
         try:
             return self.core.list_pod_for_all_namespaces(
@@ -98,7 +103,7 @@ class Kube:
         return [p for p in pods if p.metadata.name.startswith(prefix)]
 
     def namespace_exists(self, name: str) -> bool:
-        from kubernetes.client.exceptions import ApiException
+        ApiException = kubernetes_client().client.exceptions.ApiException
 
         try:
             self.core.read_namespace(name, _request_timeout=REQUEST_TIMEOUT)
@@ -116,8 +121,6 @@ class Kube:
             field_selector=f"involvedObject.kind=Pod,involvedObject.name={name}",
             _request_timeout=REQUEST_TIMEOUT,
         ).items
-        from eg_harness.checks.layers import event_time
-
         return sorted(events, key=lambda e: (event_time(e) is None, event_time(e)))
 
     def log_tail(self, pod, lines: int = 20) -> str:
@@ -141,7 +144,7 @@ class Kube:
         """Whether the service account `namespace:name` may `verb` `resource` in `namespace`,
         as the API server's authorizer answers (a SubjectAccessReview, like `kubectl auth
         can-i --as`)."""
-        from kubernetes import client
+        client = kubernetes_client().client
 
         ns, name = account.split(":", 1)
         review = client.V1SubjectAccessReview(
@@ -190,7 +193,7 @@ class Kube:
     # -- probes --------------------------------------------------------------------------
     def exec(self, pod, argv: list[str], timeout: float = 30) -> ExecResult:
         """Run argv in the pod's first container; the exit status from the exec channel."""
-        from kubernetes.stream import stream
+        stream = kubernetes_client().stream.stream
 
         resp = stream(
             self.core.connect_get_namespaced_pod_exec,
@@ -218,7 +221,7 @@ class Kube:
         self, namespace: str, image: str, argv: list[str], run_id: str, timeout: float = 120
     ) -> ExecResult:
         """A one-shot pod (no labels but the run id) that runs argv; deleted before returning."""
-        from kubernetes import client
+        client = kubernetes_client().client
 
         name = f"egh-probe-{dns_label(run_id)[-20:]}".strip("-")
         body = client.V1Pod(
@@ -251,14 +254,14 @@ class Kube:
             )
 
     def create_namespace(self, name: str, run_id: str) -> None:
-        from kubernetes import client
+        client = kubernetes_client().client
 
         meta = client.V1ObjectMeta(name=name, labels={RUN_ID_LABEL: dns_label(run_id)})
         self.core.create_namespace(client.V1Namespace(metadata=meta), _request_timeout=30)
 
     def delete_namespace(self, name: str, timeout: float = 120) -> None:
         """Delete and wait until it is gone, so a run leaves nothing behind."""
-        from kubernetes.client.exceptions import ApiException
+        ApiException = kubernetes_client().client.exceptions.ApiException
 
         try:
             self.core.delete_namespace(name, _request_timeout=REQUEST_TIMEOUT)

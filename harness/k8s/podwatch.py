@@ -18,7 +18,7 @@ import threading
 
 from eg_harness.checks.podstory import no_pod_story, pod_ended, pod_story
 from eg_harness.k8s.client import Kube, dns_label
-from eg_harness.targets.base import KubernetesAccess
+from eg_harness.targets.endpoints import KubernetesAccess
 
 
 class KernelPodWatch:

@@ -16,12 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from eg_harness.load import logscan, runner, servers, summary
+from eg_harness.load.bench_sessions import servers_table
 from eg_harness.load.plan import BenchSettings, Step, plan, resolved_kernelspec
+from eg_harness.report import charts
 from eg_harness.report import writer as report
 from eg_harness.report.model import Results, Table
 from eg_harness.runtime import secrets
 from eg_harness.runtime.text import clip
 from eg_harness.targets.base import Target
+from rich.console import Console
+from rich.table import Table as RichTable
 
 
 def bench(
@@ -252,8 +256,6 @@ def port_race_note(s: dict) -> str:
 def results_document(doc: dict, run_id: str, history: list[dict]) -> Results:
     """The bench as the harness's results document, so the report renders it (tables,
     charts); each storm and the churn is a test that fails on any error."""
-    from eg_harness.report import charts
-
     rows = [_row(s) for s in doc["storms"]] + ([_row(doc["churn"])] if doc.get("churn") else [])
     tests = []
     for s in [*doc["storms"], *([doc["churn"]] if doc.get("churn") else [])]:
@@ -345,8 +347,6 @@ def results_document(doc: dict, run_id: str, history: list[dict]) -> Results:
     )
     sm = doc.get("_server_metrics")
     if sm is not None:
-        from eg_harness.load.bench_sessions import servers_table
-
         tables.append(servers_table(sm))
     hub_rows = [
         [
@@ -453,10 +453,7 @@ def per_repeat_table(doc: dict) -> dict:
 
 
 def print_bench(doc: dict) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="Launch throughput", show_lines=False)
+    table = RichTable(title="Launch throughput", show_lines=False)
     for c in STORM_COLUMNS:
         table.add_column(c)
     for s in [*doc["storms"], *([doc["churn"]] if doc.get("churn") else [])]:

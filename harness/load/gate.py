@@ -30,9 +30,11 @@ from typing import Any
 import yaml
 from eg_harness.errors import ConfigError
 from eg_harness.load.summary import SCHEMA as BENCH_SCHEMA
-from eg_harness.load.summary import figures
-from eg_harness.report import noise
+from eg_harness.report.figures import figures, samples
+from eg_harness.stats import noise
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from rich.console import Console
+from rich.table import Table
 
 BASELINE_SCHEMA = "eg-harness-baseline/1"  # figures may carry per_repeat lists (optional)
 
@@ -172,17 +174,6 @@ FIGURES = (
 MACHINE = "machine slowdown (x idle)"
 
 STATISTIC = noise.REPEAT_STATISTIC
-
-
-def samples(level: dict[str, Any], key: str) -> list[float]:
-    """A level's figure repeat by repeat; a bench without repeats gives its one figure."""
-    per = (level.get("per_repeat") or {}).get(key)
-    if per:
-        return [float(v) for v in per if v is not None]
-    v = level.get(key)
-    if key in ("starts_per_s", "error_rate") and v is None:
-        v = 0.0
-    return [] if v is None else [float(v)]
 
 
 @dataclass
@@ -404,9 +395,6 @@ def outcome(checks: list[Check]) -> tuple[str, str]:
 
 
 def print_checks(checks: list[Check], title: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     table = Table(title=title)
     for c in COLUMNS:
         table.add_column(c)

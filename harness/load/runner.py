@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -212,8 +214,6 @@ def run_worker(
 ) -> int:
     """Run one external locust worker in the foreground until its master tells it to quit;
     its exit status. The config (tokens) lives in a private file removed afterwards."""
-    import subprocess
-
     conf = worker_config(target, journey, kernelspec)
     with _config_file(conf) as conf_path:
         env = {**os.environ, "EGH_LOAD_CONFIG": conf_path}
@@ -228,8 +228,6 @@ def run_worker(
                 proc.kill()
                 return proc.wait()
         finally:
-            import shutil
-
             shutil.rmtree(conf["events_dir"], ignore_errors=True)
 
 

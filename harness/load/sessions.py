@@ -36,9 +36,9 @@ import psutil
 from eg_harness.clients.gateway import GatewayClient
 from eg_harness.kernel.aio import AioChannels, AioChannelsError
 from eg_harness.load.cpu import GENERATOR_BUSY_LIMIT
-from eg_harness.report.stats import percentile
 from eg_harness.runtime.text import clip
-from eg_harness.targets.base import GatewayEndpoint
+from eg_harness.stats.percentiles import percentile
+from eg_harness.targets.endpoints import GatewayEndpoint
 
 CODE = "1"  # a cell with a result: reply, busy, execute_input, execute_result, idle
 LAG_TICK_S = 0.05  # how often the loop-lag probe asks to be woken

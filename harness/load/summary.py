@@ -9,6 +9,7 @@ CPU-seconds per start), and whether the generator left the figures valid at all.
 from __future__ import annotations
 
 import json
+import statistics
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ from typing import Any
 from eg_harness.load.journeys import TTFE
 from eg_harness.load.plan import BenchSettings
 from eg_harness.load.runner import LoadRun
-from eg_harness.report.stats import percentile
+from eg_harness.report.figures import comparable, figures
+from eg_harness.stats.percentiles import percentile
 
 SCHEMA = "eg-harness-bench/1"
 KNEE_GAIN = 1.05  # the next step must add at least 5% throughput to count as still scaling
@@ -146,8 +148,6 @@ def pool(runs: list[LoadRun], per_round: list[dict[str, Any]], cores: int) -> di
     """One level's repeats as one summary: percentiles over every journey of every repeat,
     counts summed, the rate as the median repeat's, and each repeat's own figures kept
     (``per_repeat``) so a gate or a diff can see the run-to-run spread."""
-    import statistics
-
     merged = LoadRun(
         step=runs[0].step,
         events=[e for r in runs for e in r.events],
@@ -193,7 +193,7 @@ def pool(runs: list[LoadRun], per_round: list[dict[str, Any]], cores: int) -> di
             else None
         ),
         repeats=len(per_round),
-        per_repeat={k: [_comparable(one)[k] for one in per_round] for k in PER_REPEAT},
+        per_repeat={k: [comparable(one)[k] for one in per_round] for k in PER_REPEAT},
         out_dir=", ".join(r.out_dir.name for r in runs),
     )
     if per_round[-1].get("spawns"):
@@ -297,39 +297,6 @@ def document(
         "valid": all(s["valid"] for s in runs),
         "invalid_reasons": invalid_reasons(runs),
     }
-
-
-def figures(doc: dict) -> dict[str, Any]:
-    """The comparable subset of a bench: what baselines store and gates compare, with each
-    level's per-repeat figures when the bench was repeated (its noise)."""
-    out: dict[str, Any] = {
-        "storms": {},
-        "valid": doc.get("valid", True),
-        "repeats": doc.get("repeats", 1),
-    }
-    for s in doc.get("storms", []):
-        out["storms"][str(s["concurrency"])] = _comparable(s)
-    if doc.get("churn"):
-        out["churn"] = _comparable(doc["churn"])
-    return out
-
-
-def _comparable(s: dict[str, Any]) -> dict[str, Any]:
-    p50 = s["time_to_first_execute_s"]["p50"]
-    slow = s.get("machine_slowdown")
-    out = {
-        "p95_ttfe_s": s["time_to_first_execute_s"]["p95"],
-        "p50_ttfe_s": p50,
-        "starts_per_s": s["starts_per_s"],
-        "error_rate": s["error_rate"],
-        "machine_slowdown": slow,
-        # The time as if the machine had been idle: the gate's figure that moves with the
-        # deployment rather than with the neighbours' load.
-        "p50_ttfe_adjusted_s": round(p50 / slow, 4) if p50 is not None and slow else None,
-    }
-    if s.get("per_repeat"):
-        out["per_repeat"] = s["per_repeat"]
-    return out
 
 
 def append_history(path: Path, doc: dict, run_id: str) -> None:

@@ -7,7 +7,7 @@ first execute under 30 s, almost no errors and no kernels left behind. The file 
 that (users, arrival rate, profile mix, notebook, duration, objectives); `eg-harness bench
 --workload FILE` runs it through the bench pipeline (plan -> runner -> summary) as one locust
 step, and `judge` gives each objective a verdict with the measured value and its confidence
-interval (report/noise.py): a percentile's interval by bootstrap over the sessions, an error
+interval (stats/noise.py): a percentile's interval by bootstrap over the sessions, an error
 rate's by the exact binomial interval. A verdict follows the measured value; the interval says
 whether the run was large enough to be sure.
 """
@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import yaml
 from eg_harness.errors import ConfigError
-from eg_harness.report import noise
+from eg_harness.stats import noise
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 SCHEMA = "eg-harness-workload/1"

@@ -18,10 +18,12 @@ from eg_harness.clients.gateway import GatewayClient
 from eg_harness.load import summary, workload
 from eg_harness.load.bench import _public, _s, run_step
 from eg_harness.load.plan import workload_step
+from eg_harness.report import charts
 from eg_harness.report import writer as report
 from eg_harness.report.model import Results
 from eg_harness.runtime import secrets
 from eg_harness.targets.base import Target
+from rich.console import Console
 
 
 def run(
@@ -84,8 +86,6 @@ def kernel_ids(target: Target) -> set[str] | None:
 
 
 def results_document(doc: dict, run_id: str, events: list[dict]) -> Results:
-    from eg_harness.report import charts
-
     wl, s = doc["workload"], doc["session"]
     tests = [
         {
@@ -193,8 +193,6 @@ def results_document(doc: dict, run_id: str, events: list[dict]) -> Results:
 
 
 def print_verdicts(doc: dict) -> None:
-    from rich.console import Console
-
     console = Console()
     if not console.is_terminal:
         console = Console(width=170)

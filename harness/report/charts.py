@@ -19,10 +19,12 @@ PHASE_COLOURS = {
 
 
 def _plt():
-    import matplotlib
+    # matplotlib costs ~0.5 s and picks its backend at pyplot's import: only a report with
+    # charts pays, and Agg is chosen before pyplot loads.
+    import matplotlib  # noqa: PLC0415 - heavy; the backend is set before pyplot's import
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415 - as above
 
     return plt
 

@@ -6,7 +6,7 @@ moved, and did anything get slower. The first questions are joins by test id. Th
 answerable against the runs' own noise: a run made with ``--repeat`` (``eg-harness run --repeat``
 leaves one results.json per repeat; ``eg-harness bench --repeat`` keeps each level's per-repeat
 figures) has a spread, and a change counts only when its bootstrap interval lies wholly beyond
-no-change (report/noise.py). Without repeats the change is shown and marked as not judged.
+no-change (stats/noise.py). Without repeats the change is shown and marked as not judged.
 
 Works on any two runs: suite against suite, bench against bench, across targets (what one
 target could not run shows up as skipped or missing, not as a regression).
@@ -22,16 +22,20 @@ errored or was interrupted.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
 from eg_harness.errors import EXIT_FAILED, EXIT_OK, ConfigError
-from eg_harness.report import noise
+from eg_harness.report.figures import figures, samples
 from eg_harness.report.model import BAD_OUTCOMES, OUTCOMES, Results, outcome_rank
-from eg_harness.report.stats import aggregate_spans
+from eg_harness.report.spans import aggregate_spans
+from eg_harness.stats import noise
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from rich.console import Console
+from rich.table import Table
 
 SCHEMA = "eg-harness-diff/1"
 MACHINE = "machine slowdown (x idle)"
@@ -522,9 +526,6 @@ _BENCH_FIGURES = (
 
 def _bench_levels(runs: list[Results]) -> dict[str, dict[str, list[float]]]:
     """Per bench level, each figure repeat by repeat (a bench's rounds, or several benches)."""
-    from eg_harness.load.gate import samples
-    from eg_harness.load.summary import figures
-
     out: dict[str, dict[str, list[float]]] = {}
     for r in runs:
         if not r.throughput:
@@ -703,11 +704,6 @@ FIGURE_COLUMNS = ["group", "what", "figure", "A", "B", "verdict", "change"]
 
 
 def render_text(d: RunDiff, width: int = 160) -> str:
-    import io
-
-    from rich.console import Console
-    from rich.table import Table
-
     buf = io.StringIO()
     con = Console(file=buf, width=width, force_terminal=False, color_system=None)
     con.print(

@@ -14,11 +14,12 @@ from typing import Any
 from urllib.parse import quote
 
 import jinja2
+from eg_harness.checks import upgrade as upgrade_table
+from eg_harness.report.diff import FIGURE_COLUMNS, REGRESSING, figure_row
 from eg_harness.report.markdown import SUITE_COLUMNS
 from eg_harness.report.model import OUTCOMES, SCHEMA_VERSION, Results, Span, outcome_rank
-from eg_harness.report.stats import aggregate_spans, format_ms, format_seconds
+from eg_harness.report.spans import aggregate_spans, format_ms, format_seconds
 from eg_harness.report.verdict import Selection, Verdict
-from eg_harness.upgrade import table as upgrade_table
 from markupsafe import Markup
 
 # Past these sizes a failure message is folded away, so one huge traceback cannot push every
@@ -212,8 +213,6 @@ def _relative_href(item: str, base_dir: Path | None) -> str | None:
 
 def render_diff(d: Any) -> str:
     """diff.html: a run diff (report/diff.py ``RunDiff``) as one self-contained page."""
-    from eg_harness.report.diff import FIGURE_COLUMNS, REGRESSING, figure_row
-
     return _env.get_template("diff.html.j2").render(
         d=d, regressing=REGRESSING, figure_columns=FIGURE_COLUMNS, figure_row=figure_row
     )

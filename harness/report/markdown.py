@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import html
 
+from eg_harness.checks.upgrade import view as upgrade_view
 from eg_harness.report.model import Results
-from eg_harness.report.stats import aggregate_spans, format_ms, format_seconds
+from eg_harness.report.spans import aggregate_spans, format_ms, format_seconds
 
 # GitHub truncates step summaries at 1 MiB; a run where everything fails must still fit.
 MAX_FAILURE_ROWS = 50
@@ -137,9 +138,7 @@ def suites_md(results: Results) -> list[str]:
 
 
 def upgrade_md(results: Results) -> list[str]:
-    from eg_harness.upgrade.table import view
-
-    v = view(results.upgrade)
+    v = upgrade_view(results.upgrade)
     out = ["", "### Upgrade A → B with live users", "", "| Component | A | B |", "|---|---|---|"]
     out += [f"| {md_cell(k)} | {md_code(a)} | {md_code(b)} |" for k, a, b in v["versions"]]
     out += ["", "| " + " | ".join(md_cell(c) for c in v["columns"]) + " |"]

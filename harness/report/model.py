@@ -262,7 +262,7 @@ class ServerMetrics(_Strict):
 
 
 class UpgradeUser(_Strict):
-    """What one user kept and saw during one upgrade step (harness/upgrade/table.py)."""
+    """What one user kept and saw during one upgrade step (harness/checks/upgrade.py)."""
 
     user: str
     server_kept: bool = False

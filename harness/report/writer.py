@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from eg_harness.report import openmetrics
 from eg_harness.report.files import append_step_summary, atomic_write, point_latest
 from eg_harness.report.html import render_html
 from eg_harness.report.markdown import render_summary_md
@@ -55,8 +56,6 @@ def write_report(
         atomic_write(run_dir / name, texts[name])
         written[name] = run_dir / name
     if clean.kind == "bench":
-        from eg_harness.report import openmetrics
-
         for path in openmetrics.write(clean, run_dir):
             atomic_write(path, redact(path.read_text()))
             written[path.name] = path

@@ -24,6 +24,11 @@ from pathlib import Path
 from eg_harness import resources
 from eg_harness.errors import TargetUnavailable
 
+try:
+    from uv import find_uv_bin
+except ImportError:  # a harness installed without uv: one on PATH is used
+    find_uv_bin = None  # type: ignore[assignment]
+
 ENV_LAYOUT = "2"  # bump when the way environments are built changes (2: bytecode compiled)
 
 Progress = Callable[[str], None]
@@ -40,8 +45,6 @@ def cache_dir() -> Path:
 
 def uv_bin() -> str:
     try:
-        from uv import find_uv_bin
-
         return find_uv_bin()
     except Exception:  # noqa: BLE001 - fall back to one on PATH
         found = shutil.which("uv")

@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,8 +179,6 @@ def signals_deferred():
 
     Signals that arrive meanwhile are noted, not acted on; the run is ending anyway.
     """
-    import threading
-
     if threading.current_thread() is not threading.main_thread():
         yield []
         return

@@ -14,9 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from eg_harness.targets.endpoints import GatewayEndpoint, KubernetesAccess
+
 if TYPE_CHECKING:
     import psutil
-    from eg_harness.targets.base import GatewayEndpoint, KubernetesAccess, Target
+    from typing_extensions import Self  # typing.Self from Python 3.11
 
 
 class Ability(ABC):  # noqa: B024 - a marker base; each ability declares its methods
@@ -149,9 +151,9 @@ class OwnStacks(Ability):
         versions: Any = None,
         with_hub: bool = True,
         progress: Callable[[str], None] = print,
-    ) -> contextlib.AbstractContextManager[Target]:
+    ) -> contextlib.AbstractContextManager[Self]:
         """A fresh stack like this one (same faults; same versions unless `versions`, a version
-        set of upgrade/versions.py, names others) with these deployment choices (EG
+        set of runtime/versions.py, names others) with these deployment choices (EG
         environment, EG traitlets such as culling, hub settings; no hub and proxy when
         `with_hub` is false), torn down on exit; raises if its teardown left anything behind.
         The stack it yields has these abilities too."""
@@ -193,6 +195,21 @@ class UnpullableImage(Ability):
 
 
 # Name in results.json's capabilities -> ability.
+class KubernetesCluster(ClusterAccess, UnpullableImage):
+    """A target's Kubernetes abilities as one object a target holds (see Target.offered): the
+    existing target builds it from its config, the kind target from the cluster it made."""
+
+    def __init__(self, access: KubernetesAccess) -> None:
+        self.access = access
+
+    def kubernetes(self) -> KubernetesAccess:
+        return self.access
+
+    def unpullable_image(self) -> tuple[str | None, dict[str, str], str]:
+        image = self.access.unpullable_image
+        return self.access.unpullable_kernelspec, {"KERNEL_IMAGE": image}, image
+
+
 ABILITIES: dict[str, type[Ability]] = {
     "process_view": ProcessView,
     "kernel_limits": KernelLimits,
@@ -216,4 +233,5 @@ __all__ = [
     "ProcessView",
     "UnpullableImage",
     "ExtraGateways",
+    "KubernetesCluster",
 ]

@@ -6,7 +6,7 @@ output streaming on an open WebSocket. Then each step does what an operator does
 migrate, start the new release) while a prober per user keeps trying what a user would: run
 a cell on the kernel they had, or start a new one when it is gone. After each step the facts
 are gathered (what survived, what the user saw, how long until a cell ran again, what was left
-orphaned) into a `StepFacts`; table.py judges them. Before the next step lost sessions are
+orphaned) into a `StepFacts`; checks/upgrade.py judges them. Before the next step lost sessions are
 rebuilt, so every step starts from users with live kernels.
 """
 
@@ -20,6 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 
 import httpx
+from eg_harness.checks.upgrade import StepFacts, UserFacts
 from eg_harness.clients.gateway import GatewayClient, GatewayHTTPError
 from eg_harness.clients.hub import HubClient
 from eg_harness.errors import HarnessError
@@ -28,10 +29,10 @@ from eg_harness.kernel.channels import KernelChannels
 from eg_harness.load.journeys import error_kind
 from eg_harness.runtime.secrets import redact
 from eg_harness.runtime.text import clip, first_line
+from eg_harness.runtime.versions import Versions
+from eg_harness.runtime.waits import wait_for
 from eg_harness.targets.abilities import ComponentControl, ProcessView
 from eg_harness.targets.base import Target
-from eg_harness.upgrade.table import StepFacts, UserFacts
-from eg_harness.upgrade.versions import Versions
 
 STEPS = ("hub", "gateway", "gateway-persistent", "user-servers")
 STEP_TEXT = {
@@ -408,8 +409,6 @@ class Upgrade:
                         # One more look: output may be a moment late after a slow step. (A
                         # kernel the gateway no longer lists has no output left to send.)
                         with contextlib.suppress(Exception):
-                            from eg_harness.runtime.waits import wait_for
-
                             wait_for(
                                 "the stream to flow",
                                 lambda k=k: (

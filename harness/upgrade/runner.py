@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from eg_harness.checks import upgrade as table
 from eg_harness.report import writer
 from eg_harness.report.model import Results, Upgrade
 from eg_harness.runtime import secrets
 from eg_harness.runtime.text import clip
 from eg_harness.runtime.timing import recorder
 from eg_harness.targets.base import Target
-from eg_harness.upgrade import table
 from eg_harness.upgrade.journey import Plan
 from eg_harness.upgrade.journey import Upgrade as Journey
 

@@ -13,7 +13,7 @@ import sys
 import pytest
 from eg_harness.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_OK, ConfigError
 from eg_harness.load import gate
-from eg_harness.report import noise
+from eg_harness.stats import noise
 
 P50 = "p50 time to first execute (s)"
 

@@ -1,4 +1,4 @@
-"""The statistics that judge changes against noise (report/noise.py), on synthetic samples
+"""The statistics that judge changes against noise (stats/noise.py), on synthetic samples
 whose distributions are known, and the noise-aware gate built on them."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from eg_harness.load import gate
-from eg_harness.report import noise
+from eg_harness.stats import noise
 
 
 def _lognormal(rng, median: float, n: int, sigma: float = 0.25) -> np.ndarray:

@@ -12,8 +12,9 @@ import eg_harness.report as report_pkg
 import pytest
 from eg_harness.report.model import SCHEMA_VERSION, Results
 from eg_harness.report.scan import scan_for_secrets
-from eg_harness.report.stats import aggregate_spans, percentile
+from eg_harness.report.spans import aggregate_spans
 from eg_harness.report.writer import write_report
+from eg_harness.stats.percentiles import percentile
 from pydantic import ValidationError
 
 SECRET = "s3cr3t-token-0123456789abcdef"

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from eg_harness.checks import upgrade as table
+from eg_harness.checks.upgrade import StepFacts, UserFacts
 from eg_harness.errors import ConfigError
 from eg_harness.report.html import render_html
 from eg_harness.report.markdown import render_summary_md
 from eg_harness.report.model import Results
-from eg_harness.upgrade import table, versions
-from eg_harness.upgrade.table import StepFacts, UserFacts
+from eg_harness.runtime import versions
 
 
 def _step(step="gateway", *, kept=0, ws_end="open, but no output arrives (silent)", **kw):

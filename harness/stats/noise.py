@@ -233,7 +233,7 @@ def proportion(k: int, n: int, confidence: float = CONFIDENCE) -> Estimate:
     """A rate of k events in n trials with its exact (Clopper-Pearson) interval."""
     if n <= 0:
         return Estimate("proportion", None, None, None, 0, confidence)
-    from scipy import stats
+    from scipy import stats  # noqa: PLC0415 - scipy costs ~1 s at import; see _bootstrap
 
     ci = stats.binomtest(int(k), int(n)).proportion_ci(confidence, method="exact")
     return Estimate("proportion", k / n, float(ci.low), float(ci.high), int(n), confidence)
@@ -260,7 +260,9 @@ def spread(values: Sequence[float]) -> str:
 
 def _bootstrap(samples: tuple, statistic, confidence: float, resamples: int):
     """scipy's percentile bootstrap, seeded so a figure reads the same twice."""
-    from scipy import stats  # imported on first use: scipy costs a second at start-up
+    # Imported on first use: scipy costs about a second, and the report and the CLI import
+    # this module whether or not a run has figures to judge.
+    from scipy import stats  # noqa: PLC0415 - ~1 s at import, only a judgement needs it
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # degenerate (all-equal) samples: the interval is a point
