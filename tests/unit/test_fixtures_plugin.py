@@ -89,11 +89,11 @@ def test_violations_are_kept_per_collector_and_capped():
 @pytest.mark.parametrize(
     ("test_name", "says"),
     [
-        ("test_kernel_carries_hub_user_name", "egh-kernel-carr-"),
-        ("test_negotiated_protocol_works[hub-v1]", "egh-negotiated-"),
+        ("test_kernel_carries_hub_user_name", "egh-kernel-carrie-"),
+        ("test_negotiated_protocol_works[hub-v1]", "egh-negotiated-pr-"),
         ("test_channels.py", "egh-channels-"),
         ("other", "egh-other-"),
-        ("TEST_Ünïcode and spaces!!", "egh-n-code-and-s-"),
+        ("TEST_Ünïcode and spaces!!", "egh-n-code-and-sp-"),
     ],
 )
 def test_user_names_are_unique_valid_and_say_which_test(test_name, says):
