@@ -115,7 +115,7 @@ def test_the_plugin_takes_the_cli_names_and_keeps_the_old_ones(pytester):
 
 def test_the_catalogue_lists_every_suite_and_only_suites():
     assert suites.check() == []
-    assert len(suites.names()) == 10
+    assert len(suites.names()) == 11
     for s in suites.catalogue():
         assert s.proves and s.usual_time_s > 0, s.name
 

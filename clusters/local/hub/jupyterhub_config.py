@@ -116,6 +116,13 @@ def _profile_option(option: dict) -> dict:
     return out
 
 
+# The spawn page: the seed's form template (clusters/kind/jupyterhub-profile/profile-form.html,
+# the hub.extraFiles form z2jh mounts), rendered as KubeSpawner renders profile_form_template.
+_here = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(_here, "..", "..", "kind", "jupyterhub-profile", "profile-form.html")) as fh:
+    c.ProfileSpawner.profile_form_template = fh.read()
+c.ProfileSpawner.form_hidden_options = list(settings.get("form_hidden_options", []))
+
 c.ProfileSpawner.profile_list = [
     {
         "display_name": "Spark on Enterprise Gateway",

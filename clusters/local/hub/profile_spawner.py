@@ -7,7 +7,11 @@ KubeSpawner semantics kept on purpose, because the harness must catch what they 
   (`apply_gateway_mode` below, the counterpart of the seed's jupyter_gateway_config.py);
 - user_options are `{"profile": slug, <option name>: <choice key>}` as KubeSpawner takes them,
   and `{<option name>--unlisted-choice: text}` for an option whose `unlisted_choice` is enabled
-  (its override's "{value}" replaced by the text, checked against `validation_regex` if set).
+  (its override's "{value}" replaced by the text, checked against `validation_regex` if set);
+- the spawn page is KubeSpawner's: `profile_form_template` (the seed's form) rendered with the
+  profile list as KubeSpawner prepares it, and the submitted form read back into user_options
+  by KubeSpawner's rule (`profile`, `profile-option-{slug}--{option}`), so the browser suite
+  drives the form a user of the seed's hub sees.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ import re
 import signal
 import socket
 
+from jinja2 import Environment
 from jupyterhub.spawner import SimpleLocalProcessSpawner
-from traitlets import Callable, Dict, Float, Integer, List, Unicode
+from traitlets import Callable, Dict, Float, Integer, List, Unicode, default
 
 
 def _port_below_ephemeral() -> int:
@@ -58,6 +63,39 @@ class ProfileSpawner(SimpleLocalProcessSpawner):
         help="KubeSpawner's: seconds between a stopping server's SIGTERM and its SIGKILL (as a "
         "pod's deletion grace period); 0 kills it at once",
     )
+
+    profile_form_template = Unicode(
+        "", config=True, help="KubeSpawner's: the Jinja template of the spawn form"
+    )
+    form_hidden_options = List(
+        Unicode(),
+        config=True,
+        help="profile options left out of the rendered form only (a seeded fault: a form "
+        "template that drops a choice the profile still has)",
+    )
+
+    @default("options_form")
+    def _options_form_default(self):
+        if not self.profile_list or not self.profile_form_template:
+            return ""
+        env = Environment(autoescape=False)
+        env.policies["json.dumps_kwargs"] = {"sort_keys": False}
+        return env.from_string(self.profile_form_template).render(
+            profile_list=_form_profiles(self.profile_list, self.form_hidden_options)
+        )
+
+    def options_from_form(self, formdata):
+        """KubeSpawner's _options_from_form: the profile, and each
+        `profile-option-{slug}--{option}` field under its option name."""
+        slug = formdata.get("profile", [None])[0]
+        options = {}
+        if slug:
+            options["profile"] = slug
+            prefix = f"profile-option-{slug}--"
+            for key, value in formdata.items():
+                if key.startswith(prefix):
+                    options[key[len(prefix) :]] = value[0]
+        return options
 
     def _profile(self, slug: str | None) -> dict:
         if not self.profile_list:
@@ -126,6 +164,27 @@ class ProfileSpawner(SimpleLocalProcessSpawner):
         await self.wait_for_death(self.kill_timeout)
         if await self.poll() is None:
             self.log.warning("Process %i never died", self.pid)
+
+
+def _form_profiles(profile_list: list, hidden: list) -> list:
+    """The profile list as KubeSpawner hands it to the form template (_validate_user_options:
+    a default choice per option, an `unlisted_choice` dict on every option), less `hidden`."""
+    profiles = copy.deepcopy(profile_list)
+    for profile in profiles:
+        options = profile.get("profile_options") or {}
+        for name in hidden:
+            options.pop(name, None)
+        for option in options.values():
+            choices = option.get("choices") or {}
+            if choices and not any(c.get("default") for c in choices.values()):
+                next(iter(choices.values()))["default"] = True
+            unlisted = option.setdefault("unlisted_choice", {})
+            unlisted.setdefault("enabled", False)
+            if unlisted["enabled"]:
+                unlisted.setdefault("display_name_in_choices", "Other...")
+    if profiles and not any(p.get("default") for p in profiles):
+        profiles[0]["default"] = True
+    return profiles
 
 
 def _substitute(node, value: str):
