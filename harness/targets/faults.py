@@ -181,6 +181,13 @@ CATALOGUE: tuple[Fault, ...] = (
                 test="test_user_server_kernel_runs_on_gateway",
                 words=("unknown to the gateway", "not in gateway mode"),
             ),
+            Catch(
+                suite="browser",
+                select="user_journey_in_lab",
+                test="test_user_journey_in_lab",
+                words=("'launcher'", "lists local kernels", "not in gateway mode"),
+                variant="browser",
+            ),
         ),
     ),
     Fault(
@@ -520,6 +527,40 @@ CATALOGUE: tuple[Fault, ...] = (
                 select="each_kernelspec_starts_and_executes",
                 test="test_each_kernelspec_starts_and_executes",
                 words=("RBAC", "may not create pods"),
+            ),
+        ),
+    ),
+    Fault(
+        name="hub_form_drops_memory",
+        description=(
+            "the hub's spawn form template leaves out the profile's driver-memory choice (the "
+            "profile still has it: only API callers can set it)"
+        ),
+        symptom="the spawn form offers no driver memory: a user cannot pick or type a size",
+        hub_settings={"form_hidden_options": ["driver_memory"]},
+        caught_by=(
+            Catch(
+                suite="browser",
+                select="user_journey_in_lab",
+                test="test_user_journey_in_lab",
+                words=("'spawn_form'", "missing the choice of Driver memory"),
+            ),
+        ),
+    ),
+    Fault(
+        name="gateway_refuses_kernelspecs",
+        description=(
+            "a proxy in front of the gateway refuses GET /api/kernelspecs (the list), so user "
+            "servers cannot list the gateway's kernelspecs"
+        ),
+        symptom="JupyterLab's Launcher is empty: users cannot open a notebook",
+        proxy_mode="refuse-kernelspecs",
+        caught_by=(
+            Catch(
+                suite="browser",
+                select="user_journey_in_lab",
+                test="test_user_journey_in_lab",
+                words=("'launcher'", "lists no kernelspecs"),
             ),
         ),
     ),

@@ -8,7 +8,9 @@ can prove it notices:
 - `refuse-upgrade`: a request asking to upgrade to WebSocket gets 403; plain HTTP passes;
 - `hang-on-garbage`: once a client sends a text frame that is not JSON, that WebSocket is
   stalled: nothing more is relayed in either direction and nothing is closed (a proxy that
-  chokes on a malformed frame and leaves the user's socket hanging).
+  chokes on a malformed frame and leaves the user's socket hanging);
+- `refuse-kernelspecs`: `GET /api/kernelspecs` (the list) gets 403; everything else passes (an
+  ingress rule or a gateway that will not list its kernelspecs to user servers).
 Run as `python -m harness.faultproxy --listen PORT --upstream PORT --mode MODE`.
 """
 
@@ -69,6 +71,7 @@ def _recv_exact(sock: socket.socket, n: int, buf: bytearray) -> bytes:
 # both the legacy (text) and the v1 (binary) framing.
 DROPPED_STREAMS = range(50, 110)
 STREAM = re.compile(rb'"msg_type":\s*"stream"')
+KERNELSPECS_LIST = re.compile(rb"GET /api/kernelspecs/?(\?\S*)? HTTP/")
 
 
 def _frame_filter(
@@ -158,6 +161,16 @@ def _handle(client: socket.socket, upstream_port: int, mode: str) -> None:
         if not head:
             return
         upgrade = b"upgrade: websocket" in head.lower()
+        if mode == "refuse-kernelspecs" and KERNELSPECS_LIST.match(head):
+            body = b'{"reason": "Forbidden", "message": "the kernelspecs list is refused here"}'
+            client.sendall(
+                b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n"
+                b"Content-Length: "
+                + str(len(body)).encode()
+                + b"\r\nConnection: close\r\n\r\n"
+                + body
+            )
+            return
         if upgrade and mode == "refuse-upgrade":
             body = b'{"reason": "Forbidden", "message": "WebSocket upgrades are refused here"}'
             client.sendall(
@@ -203,7 +216,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--listen", type=int, required=True)
     ap.add_argument("--upstream", type=int, required=True)
-    modes = ["drop-binary", "drop-frames", "refuse-upgrade", "hang-on-garbage"]
+    modes = [
+        "drop-binary",
+        "drop-frames",
+        "refuse-upgrade",
+        "hang-on-garbage",
+        "refuse-kernelspecs",
+    ]
     ap.add_argument("--mode", choices=modes, required=True)
     args = ap.parse_args()
     serve(args.listen, args.upstream, args.mode)
