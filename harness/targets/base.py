@@ -12,18 +12,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from eg_harness.runtime.runid import new_run_id
-
-# Re-exported for the modules that still import them from here (targets/existing/,
-# targets/kind/target.py, targets/local/{gateway,hub,spark}.py, targets/node/target.py,
-# scenarios/spark/conftest.py: until the node/hub/lifecycle/browser work lands); new code
-# imports them from targets/endpoints.py and targets/abilities.py.
-from eg_harness.targets.abilities import (
-    ABILITIES,
-    Ability,
-    ClusterAccess,
-    KubernetesCluster,  # noqa: F401
-)
-from eg_harness.targets.endpoints import (  # noqa: F401
+from eg_harness.targets.abilities import ABILITIES, Ability, ClusterAccess, KubernetesCluster
+from eg_harness.targets.endpoints import (
     UNPULLABLE_IMAGE,
     Capabilities,
     GatewayEndpoint,
@@ -33,6 +23,22 @@ from eg_harness.targets.endpoints import (  # noqa: F401
     SparkEndpoint,
     spark_from,
 )
+
+# Target, and the records re-exported for the modules that still import them from here
+# (targets/existing/, targets/kind/target.py, targets/local/{gateway,hub,spark}.py,
+# targets/node/target.py, scenarios/spark/conftest.py: until the node/hub/lifecycle/browser work
+# lands); new code imports them from targets/endpoints.py and targets/abilities.py.
+__all__ = [
+    "UNPULLABLE_IMAGE",
+    "Capabilities",
+    "GatewayEndpoint",
+    "HubEndpoint",
+    "KubernetesAccess",
+    "KubernetesCluster",
+    "SparkChoice",
+    "SparkEndpoint",
+    "Target",
+]
 
 A = TypeVar("A", bound=Ability)
 
