@@ -77,6 +77,27 @@ def bench_flood(session: nox.Session) -> None:
 
 
 @nox.session(python="3.11")
+def browser(session: nox.Session) -> None:
+    """Figures: the user's journey in JupyterLab (Chromium from apt), repeated (default 5 users,
+    `-- N` for another count); prints log-in to Lab, notebook open to kernel Idle and execute
+    to output in the page (p50/p95) beside the same run's API-level spans."""
+    _install(session)
+    repeats = session.posargs[0] if session.posargs else "5"
+    report = f"{session.create_tmp()}/browser-report"
+    session.run(
+        "eg-harness",
+        "run",
+        "--suite",
+        "browser",
+        "--report-dir",
+        report,
+        env={"EG_HARNESS_BROWSER_REPEATS": repeats},
+        success_codes=[0, 1],  # a failed journey's figures are still printed
+    )
+    session.run("python", "-m", "eg_harness.browser.figures", f"{report}/results.json")
+
+
+@nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
     session.install("ruff==0.17.6")
     session.run("ruff", "check", ".")

@@ -23,6 +23,7 @@ from eg_harness.browser.lab import (
     describe_failure,
 )
 from eg_harness.clients.gateway import GatewayClient, GatewayHTTPError
+from eg_harness.clients.hub import HubClient
 from eg_harness.fixtures.collector import state_of
 from eg_harness.runtime.waits import WaitTimeout, wait_for
 
@@ -66,7 +67,7 @@ def test_user_journey_in_lab(
     )
     journey = LabJourney(page, hcfg.url, hub_user, hcfg.profile, timeout=hcfg.spawn_timeout)
     try:
-        _journey(journey, choice, target, gateway)
+        _journey(journey, choice, target, gateway, hub)
     except BaseException as exc:
         saved = save_diagnostics(journey)
         names = ", ".join(p.name for p in saved)
@@ -96,7 +97,9 @@ def test_user_journey_in_lab(
         )
 
 
-def _journey(journey: LabJourney, choice: Choice, target, gateway: GatewayClient) -> None:
+def _journey(
+    journey: LabJourney, choice: Choice, target, gateway: GatewayClient, hub: HubClient
+) -> None:
     t0 = time.monotonic()
     journey.log_in()
     journey.spawn_form(choice)
@@ -118,6 +121,16 @@ def _journey(journey: LabJourney, choice: Choice, target, gateway: GatewayClient
             f"the notebook's kernel {kernel_id} is unknown to the gateway ({exc.status}): Lab "
             "started it elsewhere"
         ) from None
+
+    # The API-level figure beside it: a kernel started over REST and WebSocket through the same
+    # user server, as the other suites start theirs (a span kernel_start, hop "hub").
+    api = hub.user_server(
+        journey.user, hub.create_token(journey.user), launch_timeout=target.gateway.launch_timeout
+    )
+    try:
+        api.launch(name, attrs={"beside": "browser journey"}).close()
+    finally:
+        api.close()
 
     memory = choice.driver_memory_text
     journey.run_cell(
