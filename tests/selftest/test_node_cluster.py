@@ -12,6 +12,7 @@ figures the issue asks for. Skipped, with preflight's reason, where the machine 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -57,8 +58,9 @@ def veths() -> set[str]:
     return {p.name for p in Path("/sys/class/net").iterdir() if (p / "brport").exists()}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def machine():
+    # Per test: one node cluster per machine, and another run may take the slot in between.
     try:
         found = preflight.require(say)
     except TargetUnavailable as exc:
@@ -353,4 +355,41 @@ def test_a_killed_run_is_cleaned_by_eg_harness_down(machine, tmp_path):
     )
     say(f"eg-harness down after SIGKILL: {time.monotonic() - t0:.1f}s: {down.stdout.strip()}")
     assert down.returncode == 0, down.stdout + down.stderr
+    assert_nothing_left(run_id, state_dir, before)
+
+
+def test_ctrl_c_during_bring_up_leaves_nothing(machine, tmp_path):
+    """SIGINT while the kubelet is coming up (containers, the bridge, chains and changed
+    sysctls all exist by then): bring-up undoes itself before the interrupt ends the run."""
+    state_dir = tmp_path / "node"
+    before = host_snapshot()
+    run_id = f"nodeintr-{uuid.uuid4().hex[:8]}"
+    log = tmp_path / "owner.log"
+    with open(log, "w") as fh:
+        owner = subprocess.Popen(
+            [sys.executable, "-c", KILLED, run_id, str(state_dir)],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            # a shell's background job starts with SIGINT ignored: give the owner Python's own
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+    try:
+        wait_for(
+            "the owner to start the kubelet",
+            lambda: (
+                "starting kube-proxy" in log.read_text()
+                or (owner.poll() is not None and pytest.fail(log.read_text()[-2000:]))
+            ),
+            120,
+        )
+        owner.send_signal(signal.SIGINT)
+        rc = owner.wait(60)
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+    text = log.read_text()
+    say(f"interrupted owner: exit {rc}; {[ln for ln in text.splitlines() if 'down in' in ln]}")
+    assert "KeyboardInterrupt" in text and "UP " not in text, text[-2000:]
+    assert "node cluster down in" in text, "bring-up did not undo itself"
     assert_nothing_left(run_id, state_dir, before)
