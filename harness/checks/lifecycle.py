@@ -56,6 +56,12 @@ def culler_fits(timeout: float | None, interval: float | None) -> float | None:
     return bound if bound <= CULL_FITS_S else None
 
 
+def culler_wait(fits: float) -> float:
+    """How long a run waits for a culler that must act within `fits` seconds: twice that, at
+    least 10 s more, so a busy machine lengthens the wait and does not flip the verdict."""
+    return fits + max(10.0, fits)
+
+
 def culling_text(timeout: float | None, interval: float | None) -> str:
     if timeout is None:
         return "the gateway's culling is not known (gateway.cull_idle_timeout in the target config)"

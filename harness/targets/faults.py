@@ -453,6 +453,35 @@ CATALOGUE: tuple[Fault, ...] = (
                 words=("outlived", "stopped server on the gateway", "delete_grace_period"),
                 target="existing",
             ),
+            Catch(
+                suite="resilience",
+                select="my_kernel_after_my_server_restarts",
+                test="test_my_kernel_after_my_server_restarts",
+                words=("outlived", "server across its restart", "through the restarted server"),
+                variant="restart",
+                target="existing",
+            ),
+        ),
+    ),
+    Fault(
+        name="gateway_never_culls",
+        description=(
+            "the gateway culls nothing although the deployment means it to (its culling lost: "
+            "EG_CULL_IDLE_TIMEOUT not reaching EG, so EG's default 0), so idle kernels and those "
+            "a killed user server left run until someone deletes them"
+        ),
+        symptom="an idle, disconnected kernel outlives the gateway's stated cull_idle_timeout",
+        gateway_config={"RemoteMappingKernelManager.cull_idle_timeout": 0},
+        caught_by=(
+            # The deployment's config states the culling it means (the twin's culling of
+            # 5 s every 1 s); the gateway was told otherwise.
+            Catch(
+                suite="resilience",
+                select="idle_kernel_is_culled_at_the_gateways_timeout",
+                test="test_my_idle_kernel_is_culled_at_the_gateways_timeout",
+                words=("idle and disconnected, still runs", "EG_CULL_IDLE_TIMEOUT"),
+                target="existing",
+            ),
         ),
     ),
     Fault(

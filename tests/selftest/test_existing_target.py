@@ -273,11 +273,11 @@ def test_throughput_suite_on_an_existing_deployment(deployment, tmp_path, monkey
     assert storm["cpu_s_per_start"] is None, "CPU cannot be accounted on a remote deployment"
 
 
-# A gateway that culls within a run (EG_CULL_IDLE_TIMEOUT 10, EG_CULL_INTERVAL 2), as the
+# A gateway that culls within a run (EG_CULL_IDLE_TIMEOUT 5, EG_CULL_INTERVAL 1), as the
 # operator's target config then says.
 CULLING = {
-    "RemoteMappingKernelManager.cull_idle_timeout": 10,
-    "RemoteMappingKernelManager.cull_interval": 2,
+    "RemoteMappingKernelManager.cull_idle_timeout": 5,
+    "RemoteMappingKernelManager.cull_interval": 1,
 }
 
 
@@ -289,7 +289,7 @@ def test_lifecycle_scenarios_run_on_an_existing_deployment(tmp_path, monkeypatch
     try:
         culling.provision(lambda _m: None)
         _with_tokens(monkeypatch, culling)
-        cfg = _config(tmp_path, culling, gateway="  cull_idle_timeout: 10\n  cull_interval: 2\n")
+        cfg = _config(tmp_path, culling, gateway="  cull_idle_timeout: 5\n  cull_interval: 1\n")
         run = harness(
             ["run", "--target", "existing", "--target-config", cfg, "--suite", "resilience"],
             timeout=600,
@@ -309,7 +309,7 @@ def test_lifecycle_scenarios_run_on_an_existing_deployment(tmp_path, monkeypatch
     assert others and all(t["outcome"] == "skipped" for t in others), others
     rows = next(t for t in run.results["tables"] if t["title"].startswith("resilience"))["rows"]
     stop = next(r for r in rows if r[0].startswith("user server stopped by the hub"))
-    assert "deleted" in stop[1] and "culls kernels idle 10s, every 2s" in stop[2], stop
+    assert "deleted" in stop[1] and "culls kernels idle 5s, every 1s" in stop[2], stop
     cull = next(r for r in rows if r[0].startswith("my kernel left idle"))
     assert cull[1].startswith("culled") and cull[3] == "correct", cull
     assert not any(run.results["cleanup"].get(k) for k in run.results["cleanup"])

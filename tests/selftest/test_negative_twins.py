@@ -63,13 +63,24 @@ def test_fault_is_caught_by_its_scenarios(twin, harness):
     assert not any(run.results["cleanup"].get(k) for k in run.results["cleanup"])
 
 
+# The culling an existing twin's deployment means to have, short so a twin is quick; its
+# config states it, as an operator states theirs (a fault may break it: gateway_never_culls).
+TWIN_CULLING = {
+    "RemoteMappingKernelManager.cull_idle_timeout": 5,
+    "RemoteMappingKernelManager.cull_interval": 1,
+}
+
+
 def _existing_config(path, target: LocalTarget) -> str:
     """The faulted stack as an operator describes a deployment: URLs, tokens by environment,
-    the hub's grace period as the deployment sets it; no spark, no kubernetes, no destruction."""
+    the gateway's culling and the hub's grace period as the deployment means them; no spark,
+    no kubernetes, no destruction."""
+    gw, hub = target.gateway, target.hub
     path.write_text(
-        f"gateway:\n  url: {target.gateway.url}\n  auth_token: ${{T_GW}}\n  kernelspec: python3\n"
-        f"hub:\n  url: {target.hub.url}\n  api_token: ${{T_HUB}}\n"
-        f"  delete_grace_period: {target.hub.delete_grace_period:g}\n"
+        f"gateway:\n  url: {gw.url}\n  auth_token: ${{T_GW}}\n  kernelspec: python3\n"
+        f"  cull_idle_timeout: {gw.cull_idle_timeout:g}\n  cull_interval: {gw.cull_interval:g}\n"
+        f"hub:\n  url: {hub.url}\n  api_token: ${{T_HUB}}\n"
+        f"  delete_grace_period: {hub.delete_grace_period:g}\n"
     )
     return str(path)
 
@@ -80,7 +91,7 @@ def test_fault_is_caught_on_an_existing_deployment(twin, harness, tmp_path, monk
     suite = rest.removesuffix("@existing")
     catches = TWINS[twin]
     select = " or ".join(f"({catch.select})" for catch in catches)
-    deployment = LocalTarget(faults=[fault])
+    deployment = LocalTarget(faults=[fault], gateway_config=TWIN_CULLING)
     try:
         deployment.provision(lambda _m: None)
         monkeypatch.setenv("T_GW", deployment.gateway.token)

@@ -10,6 +10,7 @@ from eg_harness.checks.lifecycle import (
     KernelAfterStop,
     StopFacts,
     culler_fits,
+    culler_wait,
     culling_text,
     describe_kernels,
     failure,
@@ -81,3 +82,9 @@ def test_culling_text_says_off_unknown_and_on():
     assert "not known" in culling_text(None, None)
     assert "does not cull" in culling_text(0, None)
     assert culling_text(10, 2) == "the gateway culls kernels idle 10s, every 2s"
+
+
+def test_culler_wait_doubles_the_bound_with_a_floor():
+    assert culler_wait(7.0) == 17.0  # a 5 s / 1 s culling: 7 s, and 10 s more at least
+    assert culler_wait(14.0) == 28.0
+    assert culler_wait(CULL_FITS_S) == 2 * CULL_FITS_S

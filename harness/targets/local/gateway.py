@@ -73,7 +73,8 @@ def launch(
         for key in fault.gateway_env_unset:
             env.pop(key, None)
     env.update(limits or {})
-    traits = dict(extra_config or {})
+    meant = dict(extra_config or {})
+    traits = dict(meant)
     for fault in faults:
         traits.update(fault.gateway_config)
     config = run.run_dir / "gateway" / f"{name}_config.py"
@@ -103,9 +104,10 @@ def launch(
         launch_timeout=float(SETTINGS["launch_timeout"]),
         ws_ping_interval=float(env["EG_WS_PING_INTERVAL_SECS"]),
         unauthorized_users=unauthorized,
+        # The culling the deployment means to have (a fault changes only what EG is told), with
         # jupyter_server 1.x's defaults (EG's): no culling, and a 300 s culler round.
-        cull_idle_timeout=float(traits.get(f"{CULLER}.cull_idle_timeout") or 0),
-        cull_interval=float(traits.get(f"{CULLER}.cull_interval") or 300),
+        cull_idle_timeout=float(meant.get(f"{CULLER}.cull_idle_timeout") or 0),
+        cull_interval=float(meant.get(f"{CULLER}.cull_interval") or 300),
     )
 
     def ready():
