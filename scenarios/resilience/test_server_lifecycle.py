@@ -91,8 +91,9 @@ def stop_and_watch(server, gateway, target) -> lifecycle.StopFacts:
             everything_gone = watch.poll()
             if not stopping.done():
                 return False
+            if stopping.exception() is not None:
+                return True  # raised below, with the hub's answer
             if not ended:
-                stopping.result()  # a stop that failed fails here, with the hub's answer
                 ended.append(time.monotonic())
             return everything_gone or time.monotonic() - ended[0] >= lifecycle.SETTLE_S
 
@@ -102,6 +103,7 @@ def stop_and_watch(server, gateway, target) -> lifecycle.StopFacts:
             STOP_TIMEOUT + lifecycle.SETTLE_S + 30,
             max_interval=0.2,
         )
+        stopping.result()
     stop_s = ended[0] - watch.t0
     bound = lifecycle.culler_fits(target.gateway.cull_idle_timeout, target.gateway.cull_interval)
     if bound is not None and not watch.poll():
