@@ -45,6 +45,10 @@ from eg_harness.targets.node.images import export_image
 Progress = Callable[[str], None]
 
 PROFILE_DIR = resources.CLUSTERS / "kind" / "jupyterhub-profile"
+HUB_VERSIONS = (
+    "JupyterHub 4.0.2 + KubeSpawner 6.2.0 (z2jh 3.2.1's), configurable-http-proxy 4.5.6; "
+    "installed without the z2jh chart"
+)
 NAMESPACE = "jupyterhub"  # the seed's `-n jupyterhub`
 PROFILE = "jupyter-gateway"
 HUB_PORT = 8081

@@ -31,6 +31,7 @@ from eg_harness.targets.kind.pins import load_pins as load_kind_pins
 from eg_harness.targets.kind.values import Overlay, _set
 from eg_harness.targets.node import images as node_images
 from eg_harness.targets.node.cluster import NodeCluster
+from eg_harness.targets.node.hub import USER_OPTIONS
 from eg_harness.targets.node.hubimages import build_spark_images
 
 Progress = Callable[[str], None]
@@ -96,6 +97,14 @@ def spark_config() -> dict:
     """The existing target's `spark:` section: the kind target's profile choices (the seed's
     1g/2g driver memory, through the hub's profile options), drivers as pods."""
     spark = dict(load_kind_pins().raw["spark"])
+    # The hub's spawn options (hub.USER_OPTIONS: driver memory as the free text 1G, so python
+    # kernels start) are merged under every choice's: a choice clears the free text, or
+    # KubeSpawner would take it over the listed choice (unlisted_choice wins when non-empty).
+    cleared = {key: "" for key in USER_OPTIONS}
+    spark["choices"] = [
+        {**choice, "user_options": {**cleared, **choice["user_options"]}}
+        for choice in spark["choices"]
+    ]
     spark["kernelspec"] = KERNELSPEC
     spark["launch_timeout"] = LAUNCH_TIMEOUT_S
     spark["local_mode"] = False

@@ -8,8 +8,12 @@ set -e
 case "$1" in
   driver)
     shift 1
+    # spark.driver.host: the pod's IP, not Spark's driver Service name: the node cluster's
+    # resolver knows only the service names the harness registers, not the Services Spark
+    # makes per driver (executors failed with UnknownHostException on it).
     exec "${SPARK_HOME}/bin/spark-submit" \
       --conf "spark.driver.bindAddress=${SPARK_DRIVER_BIND_ADDRESS}" \
+      --conf "spark.driver.host=${SPARK_DRIVER_BIND_ADDRESS}" \
       --conf "spark.executorEnv.SPARK_DRIVER_POD_IP=${SPARK_DRIVER_BIND_ADDRESS}" \
       --deploy-mode client "$@"
     ;;
