@@ -127,7 +127,10 @@ def cmd_down(args) -> int:
     removed, failed = node_state.sweep(console(), only)
     stopped += removed
     if failed:
-        print(f"eg-harness: could not remove node cluster leftovers: {'; '.join(failed)}", file=sys.stderr)
+        print(
+            f"eg-harness: could not remove node cluster leftovers: {'; '.join(failed)}",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     for line in processes.sweep_orphans(only):
         print(f"stopped orphans of run {line}")

@@ -339,7 +339,7 @@ CATALOGUE: tuple[Fault, ...] = (
         name="kernelspec_evaluates_env",
         description=(
             "the remote-launch kernelspec's launcher writes KERNEL_* values into a shell command "
-            "(sh -c \"echo ... $VALUE\"), so a value with $( ) runs before the kernel starts"
+            '(sh -c "echo ... $VALUE"), so a value with $( ) runs before the kernel starts'
         ),
         symptom="a KERNEL_* value holding `$(touch FILE)` creates FILE at kernel launch",
         kernelspec_patches=(
