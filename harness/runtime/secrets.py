@@ -20,8 +20,11 @@ _pattern: re.Pattern[str] | None = None
 
 # Token-looking values in URLs and headers are scrubbed even when not registered, because
 # a component may log a token the harness never saw (e.g. the hub's own cookie secret).
+# So are environment variables named like a credential, as a server that logs its environment
+# writes them (a user server logged JUPYTERHUB_API_TOKEN, which the hub made, in clear).
 _GENERIC = re.compile(
-    r"(?i)((?:[?&]token=)|(?:authorization:\s*(?:token|bearer)\s+)|(?:auth_token['\"]?\s*[:=]\s*['\"]?))"
+    r"(?i)((?:[?&]token=)|(?:authorization:\s*(?:token|bearer)\s+)|(?:auth_token['\"]?\s*[:=]\s*['\"]?)"
+    r"|(?:\b[A-Z0-9_]*(?:TOKEN|SECRET|PASSWORD|API_KEY)['\"]?\s*[:=]\s*['\"]?))"
     r"([A-Za-z0-9._~+/=%-]{8,})"
 )
 

@@ -108,6 +108,24 @@ def test_unregistered_auth_token_assignment():
         assert tok not in s.redact(text), text
 
 
+def test_unregistered_credential_named_environment_variable():
+    """A user server logs its environment with the hub's API token in it, a token the
+    harness never saw (seen in the browser suite's diagnostics)."""
+    tok = _tok(12)
+    for text in (
+        f"'JUPYTERHUB_API_TOKEN': '{tok}'",
+        f"JUPYTERHUB_API_TOKEN={tok}",
+        f'"CONFIGPROXY_AUTH_TOKEN": "{tok}"',
+        f"JPY_COOKIE_SECRET={tok}",
+        f"DB_PASSWORD: {tok}",
+    ):
+        out = s.redact(text)
+        assert tok not in out, text
+        assert REDACTED in out, text
+    # A name that is not a credential keeps its value.
+    assert s.redact(f"KERNEL_USERNAME={tok}") == f"KERNEL_USERNAME={tok}"
+
+
 def test_generic_pattern_needs_eight_characters():
     # Short query values are not token-looking (e.g. ?token=abc in an error about a bad token).
     assert s.redact("?token=abc1234") == "?token=abc1234"
