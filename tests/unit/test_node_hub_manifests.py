@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import yaml
-from eg_harness.targets.node import hub, hubimages
+from eg_harness.targets.kind.images import Image
+from eg_harness.targets.node import hub, hubimages, spark
 
 SINGLEUSER = "eg-harness/singleuser:0123456789abcdef"
 
@@ -85,3 +88,36 @@ def test_single_user_wheels_drop_the_local_hub_locks_jupyterhub_only():
     assert "jupyterhub==" not in text
     assert "jupyter-server==2.21.1" in text
     assert hubimages.constraints_file(hubimages.catalogue()["hub"]).name == "tools.lock"
+
+
+def test_spark_kernelspecs_name_the_driver_image_and_change_the_tag(tmp_path, monkeypatch):
+    ctx = tmp_path / "kernelspecs-0"
+    spec = ctx / "kernels" / spark.KERNELSPEC
+    spec.mkdir(parents=True)
+    config = {"image_name": "elyra/kernel-spark-py:VERSION", "executor_image_name": "x"}
+    (spec / "kernel.json").write_text(
+        json.dumps({"metadata": {"process_proxy": {"config": config}}})
+    )
+    built = []
+    monkeypatch.setattr(spark.node_images, "node_dir", lambda: tmp_path)
+    monkeypatch.setattr(spark.node_images, "build_image", lambda i, p: built.append(i) or i)
+    plain = Image("kernelspecs", "k", ctx, "0" * 64, {"BASE_IMAGE": "b"})
+    out = spark.kernelspecs_with_spark(plain, "eg-harness/kernel-spark-py:1234", lambda _m: None)
+    doc = json.loads((out.context / "kernels" / spark.KERNELSPEC / "kernel.json").read_text())
+    got = doc["metadata"]["process_proxy"]["config"]
+    assert got == {
+        "image_name": "eg-harness/kernel-spark-py:1234",
+        "executor_image_name": "eg-harness/kernel-spark-py:1234",
+    }
+    assert out.name == "kernelspecs-spark" and out.digest != plain.digest and built == [out]
+    assert (
+        json.loads((spec / "kernel.json").read_text())["metadata"]["process_proxy"]["config"]
+        == config
+    )
+
+
+def test_spark_choices_clear_the_hubs_free_text_driver_memory():
+    for choice in spark.spark_config()["choices"]:
+        options = {**hub.USER_OPTIONS, **choice["user_options"]}
+        assert all(not options[k] for k in hub.USER_OPTIONS), options
+        assert options["driver_memory"] == choice["memory"]
