@@ -81,7 +81,7 @@ class Breakdown:
     def row(self) -> list[Any]:
         return [
             self.label,
-            *[self.layers.get(m) for m in LAYERS],
+            *[self.layers.get(name) for name in LAYERS.values()],
             self.total_s,
             "; ".join(self.notes),
         ]

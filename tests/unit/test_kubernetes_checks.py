@@ -234,6 +234,10 @@ def test_layers_from_a_real_event_list():
     assert b.notes == ["kubelet: pull took 1.734s"] and b.image_cached is False
     assert layers.order_problems(b) == []
     assert len(b.row()) == len(layers.TABLE_COLUMNS)
+    # The row carries the layers' figures, in the columns' order (it once looked them up by
+    # milestone and showed only blanks, seen on the node cluster).
+    assert b.row()[1:-2] == [b.layers[name] for name in layers.LAYERS.values()]
+    assert any(v is not None for v in b.row()[1:-2])
 
 
 def test_a_cached_image_and_status_fallbacks():
