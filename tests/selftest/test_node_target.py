@@ -10,7 +10,7 @@ bridge or veth, no KUBE-/CNI- chain, sysctls restored, no host path or cgroup th
 
 Skipped, with preflight's reason, where the machine cannot host the cluster (not root, no
 apt, kernel features or ports missing). Warm (Kubernetes and images cached), measured here:
-the suites' run 4 min (bring-up ~60 s, 58 scenarios 161 s, teardown 6 s), both twins 2 min 13 s;
+the whole file 4 min 50 s (bring-up 48 s, 59 scenarios, teardown 6 s; then both twins);
 a fresh machine first builds Kubernetes from Debian's source package (`eg-harness
 node-prepare`, which `./dev test` runs before pytest).
 The xdist scheduler starts it first (`long`); its tests share one worker (`xdist_group`), so
