@@ -160,4 +160,6 @@ def test_a_parallel_worker_attached_to_a_node_stack_has_its_cluster_access():
     watch_kernel_pods(worker)
     assert isinstance(worker.gateway.start_watch, KernelPodWatch)
     assert worker.gateway.client().start_watch is worker.gateway.start_watch
-    assert worker.no_hub_reason == "the node target's hub comes with issue 24"
+    assert (
+        worker.no_hub_reason == "the node target's hub is not installed (bring-up did not reach it)"
+    )

@@ -40,6 +40,7 @@ from eg_harness.targets.existing.target import apply_config
 from eg_harness.targets.kind import diagnostics, tools
 from eg_harness.targets.kind.egdist import EgDist, ensure_eg_dist
 from eg_harness.targets.kind.pins import load_pins as load_kind_pins
+from eg_harness.targets.node import hub as node_hub
 from eg_harness.targets.node import install, k8sbuild, preflight, seeded
 from eg_harness.targets.node.cluster import NodeCluster
 from eg_harness.targets.node.images import build_node_images, export_image
@@ -47,7 +48,8 @@ from eg_harness.targets.node.pins import load_pins
 from eg_harness.targets.node.values import NODE_EG_VALUES, gateway_overlay, write_overlay
 
 IMAGES = ["enterprise-gateway", "kernel-py", "kernelspecs"]
-NO_HUB = "the node target's hub comes with issue 24"
+# Only read when the hub is not (yet) installed: hub.install_hub runs in every bring-up.
+NO_HUB = "the node target's hub is not installed (bring-up did not reach it)"
 LAUNCH_TIMEOUT = 90.0  # a kernel pod starts in about 2 s here; the bound, not the figure
 HELM_TIMEOUT = 300
 GATEWAY_ANSWERS_S = 60.0
@@ -69,6 +71,9 @@ def target_config(
     kubeconfig: Path,
     launch_timeout: float = LAUNCH_TIMEOUT,
     exiting_image: str | None = None,
+    hub: dict | None = None,
+    hub_namespace: str | None = None,
+    spark: dict | None = None,
 ) -> ExistingTargetConfig:
     """The installed deployment in the existing target's model (what scenarios are given)."""
     return ExistingTargetConfig.model_validate(
@@ -86,8 +91,8 @@ def target_config(
                 "kubeconfig": str(kubeconfig),
                 "namespace": install.NAMESPACE,
                 "gateway_service": install.SERVICE,
-                # No hub in this issue: the user-pod checks skip (issue 24 brings it).
-                "hub_namespace": None,
+                # Where KubeSpawner runs the user pods (hub.install_hub).
+                "hub_namespace": hub_namespace,
                 # EG makes a namespace per kernel (kernel.shareGatewayNamespace false, as seeded).
                 "shared_namespace": False,
                 # The CNI bridge plugin enforces no NetworkPolicy: the outsider probe says
@@ -97,6 +102,9 @@ def target_config(
                 # once, a kernel pod that dies before its kernel reports.
                 "exiting_image": exiting_image,
             },
+            # The seed's hub (JupyterHub + KubeSpawner, hub.py) and Spark (spark.py).
+            "hub": hub,
+            "spark": spark,
             # The cluster exists for this run only.
             "allow_destructive": True,
             "unauthorized_users": ["root"],
@@ -189,8 +197,25 @@ class NodeTarget(Target, ClusterAccess, UnpullableImage):
         span.mark("helm_installed")
         self._wait_answers(url, token, progress)
         span.mark("gateway_ready")
+        hub = node_hub.install_hub(
+            self.cluster,
+            token,
+            progress,
+            work=self.work,
+            diagnostics_dir=(self.diagnostics_dir or self.work / "diagnostics") / "node",
+            figures=self.figures,
+        )
+        span.mark("hub_ready")
+        self.notes.extend(hub["notes"])
+        self._versions["jupyterhub"] = node_hub.HUB_VERSIONS
+        self._versions.update({f"{n} image": r for n, r in hub["images"].items()})
         config = target_config(
-            url, token, self.cluster.kubeconfig, exiting_image=refs["kernelspecs"]
+            url,
+            token,
+            self.cluster.kubeconfig,
+            exiting_image=refs["kernelspecs"],
+            hub=hub["hub"],
+            hub_namespace=hub["hub_namespace"],
         )
         apply_config(self, config, self.allow_destructive)
         self._versions["enterprise_gateway chart"] = eg.version
@@ -288,7 +313,7 @@ class NodeTarget(Target, ClusterAccess, UnpullableImage):
             dest,
             self.kubectl(),
             helm,
-            [install.NAMESPACE],
+            [install.NAMESPACE, node_hub.NAMESPACE],
             {install.RELEASE: install.NAMESPACE},
             30,
         )
@@ -320,6 +345,7 @@ class NodeTarget(Target, ClusterAccess, UnpullableImage):
         out = super().handoff()
         out["kubeconfig"] = str(self.cluster.kubeconfig) if self.cluster else None
         out["exiting_image"] = self._versions.get("kernelspecs image")
+        out["hub_namespace"] = node_hub.NAMESPACE if self.hub is not None else None
         return out
 
     def attach(self, handoff: dict) -> None:
@@ -333,6 +359,7 @@ class NodeTarget(Target, ClusterAccess, UnpullableImage):
                 Path(handoff["kubeconfig"]),
                 self.gateway.launch_timeout,
                 handoff.get("exiting_image"),
+                hub_namespace=handoff.get("hub_namespace"),
             )
             self.offered = [a for a in self.offered if not isinstance(a, KubernetesCluster)]
             access = config.kubernetes.model_dump() if config.kubernetes else {}
