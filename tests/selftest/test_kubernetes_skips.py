@@ -8,6 +8,8 @@ seconds: one CLI run that starts no component.
 from __future__ import annotations
 
 SCENARIOS = {
+    "test_dead_kernel_pod_is_named_within_seconds",
+    "test_gateway_kernel_is_a_pod_in_its_namespace_and_gone_after_shutdown",
     "test_hub_kernel_is_its_users_pod_and_gone_after_shutdown",
     "test_kernel_pod_resources_match_the_start",
     "test_profile_choice_reaches_the_kernel_pod",

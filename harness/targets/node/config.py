@@ -8,6 +8,7 @@ state dir (the rest is recorded and removed by hostclean).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ TOKEN_USERS = {
 }
 CNI_NETWORK = "egh-pods"
 PAUSE_REPO = "localhost/eg-harness/pause"
+SOCKETS_ROOT = Path("/run/eg-harness")
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,19 @@ class Layout:
         return self.root / "containerd"
 
     @property
+    def sockets(self) -> Path:
+        """containerd's sockets, in a short directory named after the state dir: a unix socket
+        path may not pass 104 bytes, and a state dir under a deep cache or a test's tmp dir
+        made containerd refuse to start ("unix socket path too long")."""
+        return SOCKETS_ROOT / hashlib.sha256(str(self.root).encode()).hexdigest()[:12]
+
+    @property
     def containerd_socket(self) -> Path:
-        return self.containerd / "containerd.sock"
+        return self.sockets / "containerd.sock"
+
+    @property
+    def containerd_ttrpc_socket(self) -> Path:
+        return self.sockets / "containerd.sock.ttrpc"
 
     @property
     def runc_root(self) -> Path:
@@ -112,6 +125,7 @@ class Layout:
             self.etcd_data,
             self.apiserver_certs,
             self.containerd,
+            self.sockets,
             self.cni_conf_dir,
             self.cni_ipam_dir,
             self.kubelet_root,
@@ -191,7 +205,7 @@ oom_score = 0
   address = "{lay.containerd_socket}"
 
 [ttrpc]
-  address = "{c / "containerd.sock.ttrpc"}"
+  address = "{lay.containerd_ttrpc_socket}"
 
 [debug]
   address = ""

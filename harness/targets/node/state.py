@@ -8,8 +8,10 @@ the cache (like the kind target's), pointing at the state file in the run's stat
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -18,7 +20,7 @@ from pathlib import Path
 import psutil
 from eg_harness.runtime import processes
 from eg_harness.runtime.envs import cache_dir
-from eg_harness.targets.node import hostclean, hostsettings
+from eg_harness.targets.node import config, hostclean, hostsettings
 
 Progress = Callable[[str], None]
 
@@ -193,6 +195,9 @@ def _remove_heavy(root: Path) -> None:
         path = root / name
         if path.exists() and not hostclean.mounts_under([path]):
             subprocess.run(["rm", "-rf", "--one-file-system", str(path)], timeout=60)
+    shutil.rmtree(config.Layout(root).sockets, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        config.SOCKETS_ROOT.rmdir()  # only when no other cluster's sockets are in it
 
 
 def sweep(progress: Progress = print, run_id: str | None = None) -> tuple[int, list[str]]:
