@@ -12,10 +12,12 @@ figures the issue asks for. Skipped, with preflight's reason, where the machine 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -171,6 +173,18 @@ def host_snapshot() -> dict:
     }
 
 
+@pytest.fixture
+def short_dir():
+    """A state dir near the root: the kubelet makes unix sockets under its root dir
+    (device-plugins/kubelet.sock), a socket path may not pass 108 bytes, and xdist's tmp dirs
+    are deeper than that leaves room for (the kubelet died with exit 255 there)."""
+    path = Path(tempfile.mkdtemp(prefix="egn-", dir="/tmp"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def assert_nothing_left(run_id: str, state_dir: Path, before: dict) -> None:
     pins = load_pins()
     assert not processes.run_processes(run_id), "processes of the run are left"
@@ -186,7 +200,7 @@ def assert_nothing_left(run_id: str, state_dir: Path, before: dict) -> None:
     assert hostclean.cgroup_snapshot() == before["cgroups"], "kubepods cgroups are left"
 
 
-def test_node_cluster_up_pods_clusterip_dns_and_nothing_left(machine, tmp_path):
+def test_node_cluster_up_pods_clusterip_dns_and_nothing_left(machine, tmp_path, short_dir):
     pins = load_pins()
     t0 = time.monotonic()
     bins = k8sbuild.ensure_binaries(say)
@@ -194,7 +208,7 @@ def test_node_cluster_up_pods_clusterip_dns_and_nothing_left(machine, tmp_path):
     stamp = (bins / k8sbuild.STAMP).read_text()
     say(f"binaries: {bins} (this run: {build_s:.1f}s; the cold build's record: {stamp})")
 
-    state_dir = tmp_path / "node"
+    state_dir = short_dir / "node"
     before = host_snapshot()
     run_id = f"nodetest-{uuid.uuid4().hex[:8]}"
     cluster = NodeCluster(run_id, state_dir, progress=say)
@@ -305,10 +319,10 @@ threading.Event().wait(600)
 """
 
 
-def test_a_killed_run_is_cleaned_by_eg_harness_down(machine, tmp_path):
+def test_a_killed_run_is_cleaned_by_eg_harness_down(machine, tmp_path, short_dir):
     """SIGKILL after bring-up with a pod running: `eg-harness down --run` tears the cluster
     down from its state file alone."""
-    state_dir = tmp_path / "node"
+    state_dir = short_dir / "node"
     before = host_snapshot()
     run_id = f"nodekill-{uuid.uuid4().hex[:8]}"
     log = tmp_path / "owner.log"
@@ -358,10 +372,10 @@ def test_a_killed_run_is_cleaned_by_eg_harness_down(machine, tmp_path):
     assert_nothing_left(run_id, state_dir, before)
 
 
-def test_ctrl_c_during_bring_up_leaves_nothing(machine, tmp_path):
+def test_ctrl_c_during_bring_up_leaves_nothing(machine, tmp_path, short_dir):
     """SIGINT while the kubelet is coming up (containers, the bridge, chains and changed
     sysctls all exist by then): bring-up undoes itself before the interrupt ends the run."""
-    state_dir = tmp_path / "node"
+    state_dir = short_dir / "node"
     before = host_snapshot()
     run_id = f"nodeintr-{uuid.uuid4().hex[:8]}"
     log = tmp_path / "owner.log"
