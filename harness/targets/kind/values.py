@@ -10,6 +10,7 @@ the overlay and by --dry-run.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,16 +130,11 @@ def gateway_egress_rule(eg_namespace: str, port: int = 8888) -> dict[str, Any]:
     }
 
 
-def hub_overlay(
-    *,
-    api_token: str,
-    gateway_token: str,
-    singleuser_ref: str,
-    node_port: int | None,
-    base: dict[str, Any],
-    eg_namespace: str,
-) -> tuple[Overlay, bool]:
-    """The hub's overlay, and whether it had to open the network policy to the gateway."""
+def hub_run_values(
+    *, api_token: str, gateway_token: str, singleuser_ref: str, image_note: str
+) -> tuple[dict[str, Any], dict[str, str], Callable[[str, Any, str], None]]:
+    """What only this run knows of any hub install (its service token and role, the gateway's
+    token, the single-user image built here), and `put` to add a provider's own keys."""
     values: dict[str, Any] = {}
     reasons: dict[str, str] = {}
 
@@ -164,10 +160,25 @@ def hub_overlay(
     name, tag = singleuser_ref.rsplit(":", 1)
     put("singleuser.image.name", name, "the single-user image built here")
     put("singleuser.image.tag", tag, "its content-hash tag (never latest)")
-    put(
-        "singleuser.image.pullPolicy",
-        "IfNotPresent",
-        "kind: the image is loaded into the node, there is no registry",
+    put("singleuser.image.pullPolicy", "IfNotPresent", image_note)
+    return values, reasons, put
+
+
+def hub_overlay(
+    *,
+    api_token: str,
+    gateway_token: str,
+    singleuser_ref: str,
+    node_port: int | None,
+    base: dict[str, Any],
+    eg_namespace: str,
+) -> tuple[Overlay, bool]:
+    """The hub's overlay, and whether it had to open the network policy to the gateway."""
+    values, reasons, put = hub_run_values(
+        api_token=api_token,
+        gateway_token=gateway_token,
+        singleuser_ref=singleuser_ref,
+        image_note="kind: the image is loaded into the node, there is no registry",
     )
     put(
         "prePuller.hook.enabled",

@@ -36,7 +36,7 @@ from eg_harness.runtime import secrets
 from eg_harness.runtime.waits import WaitTimeout, wait_for
 from eg_harness.targets.kind import diagnostics, tools
 from eg_harness.targets.kind.images import Image
-from eg_harness.targets.kind.values import HUB_SERVICE, HUB_SERVICE_SCOPES, Overlay, _set
+from eg_harness.targets.kind.values import Overlay, hub_run_values
 from eg_harness.targets.node import install
 from eg_harness.targets.node.cluster import NodeCluster
 from eg_harness.targets.node.hubimages import build_hub_images
@@ -99,35 +99,11 @@ def kubectl_argv(cluster: NodeCluster) -> list[str]:
 
 def node_hub_overlay(*, api_token: str, gateway_token: str, singleuser_ref: str) -> Overlay:
     """What only this run knows, laid over the deployment's values, each key with its reason."""
-    values: dict[str, Any] = {}
-    reasons: dict[str, str] = {}
-
-    def put(key: str, value: Any, why: str) -> None:
-        _set(values, key, value)
-        reasons[key] = why
-
-    put(
-        f"hub.services.{HUB_SERVICE}.apiToken",
-        api_token,
-        "the harness's hub service token, fresh for this run",
-    )
-    put(
-        f"hub.loadRoles.{HUB_SERVICE}",
-        {"scopes": HUB_SERVICE_SCOPES, "services": [HUB_SERVICE]},
-        "what the harness may do: create and remove users, tokens and servers",
-    )
-    put(
-        "hub.extraEnv.EG_AUTH_TOKEN",
-        gateway_token,
-        "the gateway's token, which extra-config.py hands to gateway-mode user servers",
-    )
-    name, tag = singleuser_ref.rsplit(":", 1)
-    put("singleuser.image.name", name, "the single-user image built here on the Debian base")
-    put("singleuser.image.tag", tag, "its content-hash tag (never latest)")
-    put(
-        "singleuser.image.pullPolicy",
-        "IfNotPresent",
-        "node: imported into containerd, there is no registry",
+    values, reasons, _put = hub_run_values(
+        api_token=api_token,
+        gateway_token=gateway_token,
+        singleuser_ref=singleuser_ref,
+        image_note="node: imported into containerd, there is no registry",
     )
     return Overlay("hub overlay (node)", values, reasons)
 
