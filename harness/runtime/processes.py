@@ -353,3 +353,18 @@ def machine_cpu_s() -> tuple[float, float] | None:
         return None
     user, nice, system, idle, iowait, irq, softirq, steal = fields
     return (user + nice + system + irq + softirq + steal) / hz, (idle + iowait) / hz
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """End a tool started in its own session (start_new_session=True) and all it spawned:
+    SIGTERM to the group, SIGKILL after 10 s. A build or a helm call forks helpers that a
+    kill of the parent alone would leave behind."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(5)

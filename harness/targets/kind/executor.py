@@ -8,9 +8,7 @@ first, which then stops them itself.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -18,6 +16,7 @@ from pathlib import Path
 
 import httpx
 from eg_harness.errors import TargetUnavailable
+from eg_harness.runtime import processes
 from eg_harness.runtime.processes import OWNER_ENV, RUN_ID_ENV, signals_deferred
 from eg_harness.runtime.secrets import redact
 from eg_harness.runtime.waits import WaitTimeout, wait_for
@@ -143,11 +142,11 @@ class Executor:
         try:
             wait_for(step.title, finished, step.timeout, max_interval=1.0)
         except WaitTimeout:
-            _kill(proc)
+            processes.kill_group(proc)
             raise StepFailed(step, f"timed out after {step.timeout:.0f}s", log) from None
         finally:
             if proc.poll() is None:  # Ctrl-C while waiting: the child goes too
-                _kill(proc)
+                processes.kill_group(proc)
         if proc.returncode != 0:
             raise StepFailed(step, f"exit {proc.returncode}: {_last_line(log)}", log)
 
@@ -202,7 +201,7 @@ class Executor:
         assert undo is not None
         if not undo.argv:
             if process is not None:
-                _kill(process[0])
+                processes.kill_group(process[0])
             elif step.path is not None:
                 step.path.unlink(missing_ok=True)
             return
@@ -214,15 +213,3 @@ class Executor:
             said = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
             if "not found" not in said[0].lower():
                 raise RuntimeError(f"exit {proc.returncode}: {said[0]}")
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(5)

@@ -26,7 +26,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ from pathlib import Path
 
 from eg_harness import resources
 from eg_harness.errors import ConfigError, TargetUnavailable
+from eg_harness.runtime import processes
 from eg_harness.runtime.envs import cache_dir, locked
 from eg_harness.targets.kind.egdist import EgDist
 from eg_harness.targets.kind.images import HASH_LABEL, REPOSITORY, Image, stage_all
@@ -176,18 +176,6 @@ def archive_path(image: Image) -> Path:
 # --- running tools ----------------------------------------------------------------------------
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(5)
-
-
 def run_tool(
     argv: list[str],
     what: str,
@@ -229,7 +217,7 @@ def run_tool(
         while True:
             left = timeout - (time.monotonic() - started)
             if left <= 0:
-                _kill_group(proc)
+                processes.kill_group(proc)
                 raise TargetUnavailable(
                     f"{what} did not finish within its bound of {timeout:.0f} s (killed); "
                     f"last output: {(lines or ['none'])[-1]!r}"
@@ -243,7 +231,7 @@ def run_tool(
                     f"of at most {timeout:.0f}s"
                 )
     except BaseException:
-        _kill_group(proc)
+        processes.kill_group(proc)
         raise
     reader.join(5)
     if proc.returncode != 0:
