@@ -32,12 +32,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from eg_harness import resources
 from eg_harness.errors import ConfigError, TargetUnavailable
 from eg_harness.runtime import processes
+from eg_harness.runtime import versions as version_sets
 from eg_harness.runtime.envs import cache_dir, locked
 from eg_harness.targets.kind.egdist import EgDist
 from eg_harness.targets.kind.images import HASH_LABEL, REPOSITORY, Image, stage_all
@@ -71,6 +72,7 @@ WHEEL_TARGET = (
 )
 # The versions the local target's gateway runs: the node images' dependencies take them.
 CONSTRAINTS = resources.LOCAL_CLUSTER / "gateway.lock"
+EG_DISTRIBUTION = "jupyter_enterprise_gateway"  # the pin pin_eg sets in a staged context
 # Bounds (seconds). Cold here: mmdebstrap ~60 s, a build ~20 s, a save ~10 s; CI is slower.
 TIMEOUTS = {
     "mmdebstrap": 900,
@@ -411,10 +413,38 @@ def wheelhouse(
 # --- the images -------------------------------------------------------------------------------
 
 
+def gateway_constraints(eg_version: str, progress: Progress = print) -> Path:
+    """The lock the images of EG `eg_version` take their dependencies from: today's
+    gateway.lock for today's EG, that release's gateway lock otherwise (committed, e.g.
+    clusters/local/gateway-3.2.3.lock, or locked once into the cache): an upgrade's A images run
+    the same EG and dependencies as the local target's A gateway."""
+    at = replace(version_sets.current(), gateway=eg_version)
+    return version_sets.lockfile("gateway", at, progress)
+
+
+def pin_eg(requirements: Path, eg_version: str) -> Path:
+    """A staged requirements file with its EG pin set to the sdist's release (the context's
+    text, so the image's tag says which EG it holds); files without the pin are left alone."""
+    text = requirements.read_text()
+    pinned = re.sub(
+        rf"^{EG_DISTRIBUTION}==\S+[ \t]*$",
+        f"{EG_DISTRIBUTION}=={eg_version}",
+        text,
+        flags=re.MULTILINE,
+    )
+    if pinned != text:
+        requirements.write_text(pinned)
+    return requirements
+
+
 def stage_node_images(eg: EgDist, progress: Progress = print) -> list[Image]:
     """The kind target's contexts, staged for node: the Debian base as BASE_IMAGE, the wheels
-    in wheels/, install options that need no network. Tags follow from all of it."""
+    in wheels/, install options that need no network. Tags follow from all of it. The EG release
+    is the sdist's (`eg.version`): the gateway image's pin and every image's constraints follow
+    it, so today's release stages exactly as before and another one (an upgrade's A) gets its
+    own wheels and tags."""
     base = ensure_base(progress)
+    constraints = gateway_constraints(eg.version, progress)
     root = node_dir() / "contexts"
     root.mkdir(parents=True, exist_ok=True)
     with locked(root / ".staging.lock"):
@@ -423,7 +453,7 @@ def stage_node_images(eg: EgDist, progress: Progress = print) -> list[Image]:
             root,
             provider="node",
             provider_args={"BASE_IMAGE": base, "PIP_INSTALL_OPTIONS": PIP_INSTALL_OPTIONS},
-            wheelhouse=lambda req: wheelhouse(req, progress),
+            wheelhouse=lambda req: wheelhouse(pin_eg(req, eg.version), progress, constraints),
         )
 
 

@@ -188,7 +188,7 @@ class NodeTarget(Target, ClusterAccess, UnpullableImage):
         span.mark("cluster_up")
         # The cluster's own line for Kubernetes (package, release date, support end, age).
         self._versions.update({k: str(v) for k, v in self.cluster.versions().items()})
-        eg = ensure_eg_dist(progress, load_kind_pins())
+        eg = self.eg_dist(progress)
         span.mark("eg_sdist")
         refs = self._images(eg, progress)
         span.mark("images")
@@ -221,6 +221,11 @@ class NodeTarget(Target, ClusterAccess, UnpullableImage):
         self._versions["enterprise_gateway chart"] = eg.version
         self._versions["enterprise_gateway image"] = refs["enterprise-gateway"]
         self._versions["kernelspecs image"] = refs["kernelspecs"]
+
+    def eg_dist(self, progress=print) -> EgDist:
+        """The EG release installed: the kind pins' sdist. The upgrade's node target installs
+        another release first (harness/targets/node/upgrade.py overrides this)."""
+        return ensure_eg_dist(progress, load_kind_pins())
 
     def _images(self, eg: EgDist, progress) -> dict[str, str]:
         """Built (or cached) by content, imported into containerd unless it has them."""
