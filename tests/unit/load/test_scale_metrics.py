@@ -22,7 +22,7 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-DATA = Path(__file__).with_name("data")
+DATA = Path(__file__).resolve().parents[1] / "data"
 # Saved from diagnostics/hub-metrics.txt of `eg-harness bench --journey hub --ladder 3
 # --spawn-limit 2 --churn-users 0` on the local target (JupyterHub 6.1.1): the hub's own text.
 HUB_METRICS = DATA / "hub_metrics_6.1.1.txt"

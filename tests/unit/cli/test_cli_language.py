@@ -157,7 +157,7 @@ def test_exit_codes_are_defined_in_one_place():
 
     from eg_harness import errors
 
-    root = Path(__file__).resolve().parents[2]  # the clone: harness/ and fixtures/
+    root = Path(__file__).resolve().parents[3]  # the clone: harness/ and fixtures/
     defines = re.compile(r"^\s*(EXIT_\w+\s*(,\s*EXIT_\w+\s*)*)=", re.MULTILINE)
     found = {
         str(f.relative_to(root))

@@ -15,7 +15,7 @@ from eg_harness.checks.podstory import no_pod_story, pod_ended, pod_story
 from eg_harness.clients.gateway import GatewayClient, GatewayHTTPError, KernelStartFailed
 from eg_harness.k8s.client import from_json
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 KERNEL_ID = "8c6a1e2b-5d0f-4b7e-9a11-2f3c4d5e6f70"
 
 

@@ -22,7 +22,7 @@ from eg_harness.cli.main import parser as build_parser
 from eg_harness.targets import KINDS
 from eg_harness.targets.existing.config import load_existing_config
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[4]
 INCLUSTER = REPO / "clusters" / "incluster"
 WORKFLOW = REPO / ".github" / "workflows" / "ci.yml"
 KUBERNETES_VERSION = "1.33.0"  # a version kind's node images run; the schemas are pinned

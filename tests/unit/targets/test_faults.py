@@ -18,7 +18,7 @@ from eg_harness.targets.faults import CATALOGUE, FAULTS
 from eg_harness.targets.local import gateway, kernelspecs
 from eg_harness.targets.local.target import LocalTarget
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 CATCHES = [(f, c) for f in CATALOGUE for c in f.caught_by]
 
 

@@ -21,7 +21,7 @@ from eg_harness.k8s.client import connect_probe, dns_label, from_json
 from eg_harness.report import charts
 from eg_harness.report.model import Chart
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 KERNEL_ID = "8c6a1e2b-5d0f-4b7e-9a11-2f3c4d5e6f70"
 USER = "egh-alice-3f1c"
 T0 = datetime(2026, 11, 26, 10, 0, 0, 500000, tzinfo=timezone.utc)

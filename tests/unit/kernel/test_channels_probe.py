@@ -1,6 +1,6 @@
 """A request wait that probes: a later request answered first proves the earlier one lost.
 
-Against a scripted kernel on a real socket (tests/unit/ws_server.py). A kernel answers shell
+Against a scripted kernel on a real socket (tests/unit/kernel/ws_server.py). A kernel answers shell
 requests in order, so on a correct hop a probe can never overtake the request it follows, however
 slow that request is; on a hop that lost the reply (or the idle status), the probe's answer ends
 the wait at once instead of at the quiet limit.
@@ -16,7 +16,7 @@ import pytest
 from eg_harness.kernel import messages as m
 from eg_harness.kernel.channels import ChannelsError, KernelChannels, ReplyTimeout
 
-from tests.unit.ws_server import OneShotServer, Peer
+from tests.unit.kernel.ws_server import OneShotServer, Peer
 
 QUIET = 20.0  # what the wait would cost without probes
 REPLIES = {  # as the messaging spec has them

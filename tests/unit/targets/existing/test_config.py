@@ -12,7 +12,7 @@ from eg_harness.targets.existing.config import (
     load_existing_config,
 )
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[4]
 EXAMPLE = REPO / "clusters" / "examples" / "existing.yaml"
 
 FULL = """\

@@ -1,6 +1,6 @@
 """A closed channels WebSocket says which hop closed it, how, and what was moving.
 
-Against a real server on a real socket (tests/unit/ws_server.py): a close after a big message
+Against a real server on a real socket (tests/unit/kernel/ws_server.py): a close after a big message
 points at a frame-size limit, a close after quiet reports the idle time, a drop part-way
 through a frame reports how much of it had arrived.
 """
@@ -15,7 +15,7 @@ from eg_harness.kernel import disconnect
 from eg_harness.kernel import messages as m
 from eg_harness.kernel.channels import ChannelsError, ConnectionClosed, KernelChannels
 
-from tests.unit.ws_server import OneShotServer, Peer
+from tests.unit.kernel.ws_server import OneShotServer, Peer
 
 MiB = 1024 * 1024
 

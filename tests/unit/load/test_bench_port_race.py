@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from eg_harness.load import bench, logscan
 
-from tests.unit.test_sessions_port_race import DEAD, OTHER, RACE_LOG
+from tests.unit.load.test_sessions_port_race import DEAD, OTHER, RACE_LOG
 
 
 def _ev(journey: str, phase: str, ok: bool, kernel_id: str | None, kind: str | None = None):

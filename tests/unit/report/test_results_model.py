@@ -10,7 +10,7 @@ import pytest
 from eg_harness.report.model import Results, Summary, json_schema
 from eg_harness.report.outcomes import ItemRecord, PhaseReport
 
-SCHEMA_FILE = Path(__file__).resolve().parents[2] / "reports" / "results.schema.json"
+SCHEMA_FILE = Path(__file__).resolve().parents[3] / "reports" / "results.schema.json"
 
 
 def test_committed_schema_is_the_models():
