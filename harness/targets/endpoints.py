@@ -51,6 +51,27 @@ class GatewayEndpoint:
         return GatewayClient(self.url, self.token, **kw)
 
 
+# The seed's profile options (KubeSpawner's profile_options keys), as its spawn form offers them.
+SEED_FORM_OPTIONS = ("image", "driver_memory", "driver_cores")
+
+
+@dataclass
+class HubPages:
+    """What the browser suite needs to know of a hub's own pages, as a user meets them: how the
+    login page takes a user, which of the profile's options its spawn form must offer, and
+    what the Launcher calls the kernelspec to open. Every target states it (the defaults are
+    the seed's hub), so the journey never asks which target it runs on."""
+
+    # "form": the login page's user-name form (JupyterHub's dummy authenticator, or any that
+    # takes a name and `password`); any other authenticator cannot be driven headless.
+    login: str = "form"
+    password: str | None = None  # typed where the login form has a password field
+    form_options: list[str] = field(default_factory=lambda: list(SEED_FORM_OPTIONS))
+    free_text_option: str | None = "driver_memory"  # KubeSpawner's unlisted_choice; None: none
+    # The Launcher card of the gateway's kernelspec; None: its display_name from the gateway.
+    kernelspec_display_name: str | None = None
+
+
 @dataclass
 class HubEndpoint:
     url: str  # public URL (the proxy)
@@ -62,6 +83,12 @@ class HubEndpoint:
     # What the spawner gives a stopping server between SIGTERM and SIGKILL (KubeSpawner's
     # delete_grace_period, 1 s by default), where known: reported beside the measured stop.
     delete_grace_period: float | None = None
+    pages: HubPages = field(default_factory=HubPages)
+
+    def __post_init__(self) -> None:
+        # A parallel run's workers get the record as asdict() made it (handoff).
+        if isinstance(self.pages, dict):
+            self.pages = HubPages(**self.pages)
 
 
 @dataclass

@@ -19,6 +19,7 @@ import yaml
 from eg_harness.errors import ConfigError
 from eg_harness.runtime.text import clip
 from eg_harness.targets.base import UNPULLABLE_IMAGE
+from eg_harness.targets.endpoints import SEED_FORM_OPTIONS
 from eg_harness.targets.existing.yamlenv import (
     StrictLoader,
     Unset,
@@ -122,6 +123,25 @@ class GatewayConfig(BaseModel):
         return value or None
 
 
+class HubPagesConfig(BaseModel):
+    """How the browser suite meets the hub's own pages (targets/endpoints.py HubPages): the
+    defaults are the seed's hub."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # form: the login page's user-name (and password) form; none: the browser suite skips, named.
+    login: typing.Literal["form", "none"] = "form"
+    password: SecretStr | None = None
+    form_options: list[str] = Field(default_factory=lambda: list(SEED_FORM_OPTIONS))
+    free_text_option: str | None = "driver_memory"
+    kernelspec_display_name: str | None = None
+
+    @field_validator("free_text_option", "kernelspec_display_name")
+    @classmethod
+    def _empty_means_none(cls, value: str | None) -> str | None:
+        return value or None
+
+
 class HubConfig(BaseModel):
     """How to reach a JupyterHub in front of the gateway and how to create throw-away users."""
 
@@ -136,6 +156,8 @@ class HubConfig(BaseModel):
     # The spawner's grace period on stop (KubeSpawner's delete_grace_period), if known:
     # reported beside the stop the lifecycle scenarios measure.
     delete_grace_period: SecondsOrZero | None = None
+    # How a user meets the hub's pages: the browser suite's login, spawn form and Launcher.
+    pages: HubPagesConfig = Field(default_factory=HubPagesConfig)
 
     @field_validator("url")
     @classmethod

@@ -18,7 +18,12 @@ from eg_harness.targets.base import (
     SparkEndpoint,
     Target,
 )
-from eg_harness.targets.existing.config import ExistingTargetConfig, load_existing_config
+from eg_harness.targets.endpoints import HubPages
+from eg_harness.targets.existing.config import (
+    ExistingTargetConfig,
+    HubPagesConfig,
+    load_existing_config,
+)
 
 
 def apply_config(
@@ -55,6 +60,7 @@ def apply_config(
             user_prefix=hub.user_prefix,
             spawn_timeout=hub.spawn_timeout,
             delete_grace_period=hub.delete_grace_period,
+            pages=_pages(hub.pages),
         )
     if config.spark is not None:
         sp = config.spark
@@ -73,6 +79,18 @@ def apply_config(
     target.capabilities.list_kernels = gw.list_kernels
     target.capabilities.destructive_allowed = (
         config.allow_destructive if allow_destructive is None else allow_destructive
+    )
+
+
+def _pages(pages: HubPagesConfig) -> HubPages:
+    password = pages.password.get_secret_value() if pages.password else None
+    register(password)
+    return HubPages(
+        login=pages.login,
+        password=password,
+        form_options=list(pages.form_options),
+        free_text_option=pages.free_text_option,
+        kernelspec_display_name=pages.kernelspec_display_name,
     )
 
 

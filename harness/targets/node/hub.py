@@ -153,6 +153,23 @@ def _selector(component: str) -> dict:
     return {"app": "jupyterhub", "component": component, "release": "jupyterhub"}
 
 
+def hub_pages(values: dict, slug: str = PROFILE) -> dict[str, Any]:
+    """The existing target's `hub.pages` from the deployment's own values: the spawn-form
+    options the profile offers (its profile_options) and the one taking free text
+    (unlisted_choice); the hub's dummy authenticator takes any password."""
+    profiles = (values.get("singleuser") or {}).get("profileList") or []
+    profile = next((p for p in profiles if p.get("slug") == slug), None)
+    if profile is None:
+        raise HarnessError(f"the hub's values have no profile {slug!r}: check values.yaml")
+    options = profile.get("profile_options") or {}
+    free = [n for n, o in options.items() if (o.get("unlisted_choice") or {}).get("enabled")]
+    return {
+        "login": "form",
+        "form_options": list(options),
+        "free_text_option": next(iter(free), None),
+    }
+
+
 def base_manifests(values: dict, proxy_token: str) -> list[dict]:
     """Namespace, the hub's account and z2jh's Role for KubeSpawner, the Secret, the Services."""
     files = (values.get("hub") or {}).get("extraFiles") or {}
@@ -425,6 +442,7 @@ def install_hub(
             "profile": PROFILE,
             "user_options": dict(USER_OPTIONS),
             "spawn_timeout": SPAWN_TIMEOUT_S,
+            "pages": hub_pages(values),
         },
         "hub_namespace": NAMESPACE,
         "images": {name: image.ref for name, image in images.items()},
