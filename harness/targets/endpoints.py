@@ -51,8 +51,13 @@ class GatewayEndpoint:
         return GatewayClient(self.url, self.token, **kw)
 
 
-# The seed's profile options (KubeSpawner's profile_options keys), as its spawn form offers them.
-SEED_FORM_OPTIONS = ("image", "driver_memory", "driver_cores")
+# The seed's profile options (KubeSpawner's profile_options: key -> display_name), as its spawn
+# form offers them.
+SEED_FORM_OPTIONS = {
+    "image": "Spark driver image",
+    "driver_memory": "Driver memory",
+    "driver_cores": "Driver CPUs",
+}
 
 
 @dataclass
@@ -66,7 +71,8 @@ class HubPages:
     # takes a name and `password`); any other authenticator cannot be driven headless.
     login: str = "form"
     password: str | None = None  # typed where the login form has a password field
-    form_options: list[str] = field(default_factory=lambda: list(SEED_FORM_OPTIONS))
+    # The profile's options the spawn form must offer: key -> the name the profile shows.
+    form_options: dict[str, str] = field(default_factory=lambda: dict(SEED_FORM_OPTIONS))
     free_text_option: str | None = "driver_memory"  # KubeSpawner's unlisted_choice; None: none
     # The Launcher card of the gateway's kernelspec; None: its display_name from the gateway.
     kernelspec_display_name: str | None = None

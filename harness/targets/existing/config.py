@@ -132,7 +132,7 @@ class HubPagesConfig(BaseModel):
     # form: the login page's user-name (and password) form; none: the browser suite skips, named.
     login: typing.Literal["form", "none"] = "form"
     password: SecretStr | None = None
-    form_options: list[str] = Field(default_factory=lambda: list(SEED_FORM_OPTIONS))
+    form_options: dict[str, str] = Field(default_factory=lambda: dict(SEED_FORM_OPTIONS))
     free_text_option: str | None = "driver_memory"
     kernelspec_display_name: str | None = None
 

@@ -88,7 +88,7 @@ def _pages(pages: HubPagesConfig) -> HubPages:
     return HubPages(
         login=pages.login,
         password=password,
-        form_options=list(pages.form_options),
+        form_options=dict(pages.form_options),
         free_text_option=pages.free_text_option,
         kernelspec_display_name=pages.kernelspec_display_name,
     )

@@ -165,7 +165,7 @@ def hub_pages(values: dict, slug: str = PROFILE) -> dict[str, Any]:
     free = [n for n, o in options.items() if (o.get("unlisted_choice") or {}).get("enabled")]
     return {
         "login": "form",
-        "form_options": list(options),
+        "form_options": {n: str(o.get("display_name") or n) for n, o in options.items()},
         "free_text_option": next(iter(free), None),
     }
 

@@ -23,9 +23,8 @@ def test_a_hub_without_pages_is_the_seeds(tmp_path):
     pages = load(tmp_path).hub.pages
     assert pages.login == "form"
     assert pages.password is None
-    assert (
-        pages.form_options == list(SEED_FORM_OPTIONS) == ["image", "driver_memory", "driver_cores"]
-    )
+    assert pages.form_options == SEED_FORM_OPTIONS
+    assert list(SEED_FORM_OPTIONS) == ["image", "driver_memory", "driver_cores"]
     assert pages.free_text_option == "driver_memory"
     assert pages.kernelspec_display_name is None
 
@@ -35,14 +34,14 @@ def test_pages_reach_the_targets_hub_and_the_password_is_redacted(tmp_path, monk
     path = tmp_path / "target.yaml"
     path.write_text(
         GW + "hub:\n  url: http://h\n  api_token: t-hub-token-1\n  pages:\n"
-        "    password: ${HUB_PW}\n    form_options: [size]\n    free_text_option: ''\n"
+        "    password: ${HUB_PW}\n    form_options: {size: Size}\n    free_text_option: ''\n"
         "    kernelspec_display_name: Python on Kubernetes\n"
     )
     target = ExistingTarget(str(path))
     assert target.hub.pages == HubPages(
         login="form",
         password="pw-of-the-test-hub-99",
-        form_options=["size"],
+        form_options={"size": "Size"},
         free_text_option=None,  # empty: the form has no free-text option
         kernelspec_display_name="Python on Kubernetes",
     )
@@ -60,11 +59,13 @@ def test_an_unknown_login_method_is_one_line_naming_the_choices(tmp_path):
 
 def test_an_unknown_pages_key_names_the_allowed_ones(tmp_path):
     with pytest.raises(ConfigError, match=r"unknown key 'hub.pages.form_option'.*form_options"):
-        load(tmp_path, "  pages: {form_option: [a]}\n")
+        load(tmp_path, "  pages: {form_option: {a: A}}\n")
 
 
 def test_pages_survive_a_parallel_runs_handoff():
-    hub = HubEndpoint("http://h", "t", pages=HubPages(form_options=["a"], free_text_option=None))
+    hub = HubEndpoint(
+        "http://h", "t", pages=HubPages(form_options={"a": "A"}, free_text_option=None)
+    )
     again = HubEndpoint(**asdict(hub))
     assert isinstance(again.pages, HubPages)
     assert again == hub

@@ -7,6 +7,7 @@ import copy
 
 import pytest
 from eg_harness.errors import HarnessError
+from eg_harness.targets.endpoints import SEED_FORM_OPTIONS
 from eg_harness.targets.node import hub
 from eg_harness.targets.node.target import target_config
 
@@ -22,7 +23,11 @@ def test_the_pages_are_the_seeds_profile_options():
     pages = hub.hub_pages(_values())
     assert pages == {
         "login": "form",
-        "form_options": ["image", "driver_memory", "driver_cores"],
+        "form_options": {
+            "image": "Spark driver image",
+            "driver_memory": "Driver memory",
+            "driver_cores": "Driver CPUs",
+        },
         "free_text_option": "driver_memory",
     }
 
@@ -34,7 +39,8 @@ def test_a_profile_without_free_text_has_none_and_its_own_options():
     options["gpu"] = {"display_name": "GPU", "choices": {}}
     pages = hub.hub_pages(values)
     assert pages["free_text_option"] is None
-    assert pages["form_options"] == ["image", "driver_memory", "driver_cores", "gpu"]
+    assert list(pages["form_options"]) == ["image", "driver_memory", "driver_cores", "gpu"]
+    assert pages["form_options"]["gpu"] == "GPU"
 
 
 def test_a_missing_profile_is_named():
@@ -51,5 +57,5 @@ def test_the_pages_reach_the_targets_hub_record():
         "pages": hub.hub_pages(_values()),
     }
     config = target_config("http://10.0.0.2:8888", "gw", "/k", hub=section)
-    assert config.hub.pages.form_options == ["image", "driver_memory", "driver_cores"]
+    assert config.hub.pages.form_options == SEED_FORM_OPTIONS
     assert config.hub.spawn_timeout == hub.SPAWN_TIMEOUT_S
