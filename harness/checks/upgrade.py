@@ -33,6 +33,10 @@ CLEANUP_SERVERS = (
     "deployment choice: JupyterHub.cleanup_servers=True stops every user server with the hub "
     "(z2jh sets False)"
 )
+EG_1086 = (
+    "upstream: kernel pods outlive the gateway pod that launched them and the new gateway does "
+    "not know them (jupyter-server/enterprise_gateway#1086)"
+)
 SERVER_RESTART = "the step itself: each user's server is replaced by one on B"
 SERVER_STOP = (
     "by design: a user server that stops shuts its kernels down on the gateway "
@@ -66,7 +70,9 @@ def why(f: StepFacts) -> list[str]:
     lost_ws = t["websockets"] < f.websockets
     if f.step.startswith("gateway"):
         if lost_kernels:
-            out += [EG_1156, EG_LOCAL_KERNELS]
+            out.append(EG_1156)
+            if f.step != "gateway-chart":  # the chart's kernels are pods, not EG's children
+                out.append(EG_LOCAL_KERNELS)
             if not f.persistence:
                 out.append(PERSISTENCE_OFF)
         if lost_ws:
@@ -75,6 +81,8 @@ def why(f: StepFacts) -> list[str]:
                 out.append(EG_953)
             if any(e and "silent" not in e for e in ends):
                 out.append(WS_CLOSED)
+        if any(o.startswith("kernel pod") for o in f.orphans):
+            out.append(EG_1086)
     elif f.step == "hub":
         if t["servers"] < f.users and f.cleanup_servers:
             out.append(CLEANUP_SERVERS)
@@ -121,6 +129,30 @@ def _seconds(values: list[float | None]) -> str:
     return "not interrupted" if worst == 0 else f"{worst:.1f}s"
 
 
+def gateway_downtime(f: StepFacts) -> str:
+    """The poller's view of the gateway through the step (harness/upgrade/poller.py)."""
+    if f.gateway_downtime_s is None:
+        return "-"
+    polls = f"{f.gateway_polls_failed}/{f.gateway_polls} polls unanswered"
+    if not f.gateway_polls_failed:
+        return f"none ({polls})"
+    return f"{f.gateway_downtime_s:.1f}s longest ({polls}: {', '.join(f.gateway_poll_errors)})"
+
+
+def orphaned_kernel_pods(pods: list, known: set[str]) -> list[str]:
+    """Kernel pods (EG's `kernel_id` label) that are not being deleted and whose kernel the
+    gateway does not know: what EG #1086 leaves behind a gateway pod's restart."""
+    out = []
+    for pod in pods:
+        meta = pod.metadata
+        kid = (meta.labels or {}).get("kernel_id")
+        if not kid or kid in known or meta.deletion_timestamp is not None:
+            continue
+        phase = pod.status.phase if pod.status else "?"
+        out.append(f"kernel pod {meta.namespace}/{meta.name} ({phase}) unknown to the gateway")
+    return out
+
+
 def user_saw(f: StepFacts) -> str:
     if f.step_error is not None:
         return "the upgrade stopped here"
@@ -145,6 +177,7 @@ COLUMNS = [
     "open WebSockets",
     "what users saw",
     "time to a working cell",
+    "gateway downtime (poller)",
     "orphaned",
     "why (upstream or deployment choice)",
 ]
@@ -160,6 +193,7 @@ def row(f: StepFacts) -> list[str]:
             *["-"] * 5,
             user_saw(f),
             "-",
+            gateway_downtime(f),
             "-",
             f"FAILED: {first_line(f.step_error, 300)}",
         ]
@@ -174,6 +208,7 @@ def row(f: StepFacts) -> list[str]:
         _frac(t["websockets"], f.websockets),
         user_saw(f),
         _seconds([u.recovered_s for u in f.per_user]),
+        gateway_downtime(f),
         ", ".join(f.outlived + f.orphans) or "nothing",
         "; ".join(why(f)) or "-",
     ]
@@ -186,7 +221,9 @@ NOTE = (
     "after: what the deployment runs for new servers; a running user server keeps its own "
     "jupyter_server (shown beside the count) until it restarts. Time to a working cell: from "
     "the operator's first action until each user's cell ran again, on the kernel they had or, "
-    "when that failed, on a new one; the worst user is shown."
+    "when that failed, on a new one; the worst user is shown. Gateway downtime: GET /api on a "
+    "fresh connection every 0.25 s through the step, the longest stretch from an unanswered "
+    "poll to the next answered one."
 )
 
 

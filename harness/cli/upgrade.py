@@ -1,5 +1,7 @@
-"""`eg-harness upgrade`: an upgrade A -> B on the local target with live users (a benchmark-
-like command: it prints each step's figures and writes the report with the upgrade table)."""
+"""`eg-harness upgrade`: an upgrade A -> B with live users (a benchmark-like command: it prints
+each step's figures and writes the report with the upgrade table). On the local target each
+component is stopped and started at B; on the node target (`--target node`) EG's chart is
+upgraded by helm on a real single-node Kubernetes."""
 
 from __future__ import annotations
 
@@ -20,16 +22,29 @@ from eg_harness.runtime.runid import new_run_id
 
 def add_parsers(sub) -> None:
     u = sub.add_parser(
-        "upgrade", help="upgrade the local stack A -> B with live users and table what they lost"
+        "upgrade", help="upgrade a stack A -> B with live users and table what they lost"
     )
     u.set_defaults(func=cmd_upgrade)
-    u.add_argument("--from", dest="origin", default=None, help="e.g. gateway=3.2.3,hub=5.5.4")
+    u.add_argument(
+        "--target",
+        choices=("local", "node"),
+        default="local",
+        help="local: components stopped and started at B (default); node: EG's helm chart "
+        "upgraded on a single-node Kubernetes (wrap in flock /tmp/team/node.lock)",
+    )
+    u.add_argument(
+        "--from",
+        dest="origin",
+        default=None,
+        help="e.g. gateway=3.2.3,hub=5.5.4; a bare version names the gateway (3.2.3)",
+    )
     u.add_argument("--to", dest="dest", default=None, help="default: today's pins")
     u.add_argument("--users", type=int, default=2, help="live users through the upgrade (2)")
     u.add_argument(
         "--steps",
-        default="hub,gateway,gateway-persistent,user-servers",
-        help="operator steps, in order",
+        default=None,
+        help="operator steps, in order (local: hub,gateway,gateway-persistent,user-servers; "
+        "node: gateway-chart)",
     )
     u.add_argument("--no-spark", action="store_true", help="python kernels only")
     u.add_argument(
@@ -46,8 +61,9 @@ def add_parsers(sub) -> None:
     )
     u.add_argument(
         "--suite",
-        default="all",
-        help="suites to run on the upgraded stack: all, quick (auth,startup), a list, or none",
+        default=None,
+        help="suites to run on the upgraded stack: all, quick (auth,startup), a list, or none "
+        "(local: all; node: quick)",
     )
     u.add_argument("--local-fault", action="append", default=[], help=HELP_LOCAL_FAULT)
     u.add_argument("--run-id", default=None, help=HELP_RUN_ID)
@@ -67,21 +83,81 @@ def suites_for(spec: str) -> str | None:
     return ",".join(chosen)
 
 
-def cmd_upgrade(args) -> int:
-    from eg_harness.runtime import versions
-    from eg_harness.targets.local.target import LocalTarget
-    from eg_harness.upgrade import runner
-    from eg_harness.upgrade.journey import STEPS, Plan
+DEFAULT_STEPS = {
+    "local": "hub,gateway,gateway-persistent,user-servers",
+    "node": "gateway-chart",
+}
+DEFAULT_SUITE = {"local": "all", "node": "quick"}
+# Steps each target can take (the journey asks the target for each step's ability as well).
+TARGET_STEPS = {
+    "local": ("hub", "gateway", "gateway-persistent", "user-servers"),
+    "node": ("gateway-chart", "user-servers"),
+}
 
-    origin = versions.parse(args.origin, versions.default_from())
-    dest = versions.parse(args.dest, versions.current())
-    steps = tuple(s.strip() for s in args.steps.split(",") if s.strip())
-    unknown = [s for s in steps if s not in STEPS]
+
+def gateway_spec(spec: str | None) -> str | None:
+    """`3.2.3` is `gateway=3.2.3`: on the node target the gateway is what an upgrade changes."""
+    if spec and "=" not in spec and "," not in spec:
+        return f"gateway={spec.strip()}"
+    return spec
+
+
+def version_sets(target: str, origin_spec: str | None, dest_spec: str | None):
+    """A and B for `target`: the local target's component sets, or the node target's gateway
+    releases over its fixed hub side."""
+    from eg_harness.runtime import versions
+
+    origin_spec, dest_spec = gateway_spec(origin_spec), gateway_spec(dest_spec)
+    if target == "local":
+        return (
+            versions.parse(origin_spec, versions.default_from()),
+            versions.parse(dest_spec, versions.current()),
+        )
+    from eg_harness.targets.node.upgrade import node_versions, release_pins
+
+    origin = versions.parse(origin_spec, node_versions(versions.DEFAULT_FROM["gateway"]))
+    dest = versions.parse(dest_spec, node_versions(versions.current().gateway))
+    for flag, v in (("--from", origin), ("--to", dest)):
+        if v != node_versions(v.gateway):
+            raise ConfigError(
+                f"{flag} {v.label()}: the node target upgrades the gateway only (its hub and "
+                "user servers are fixed); give the gateway's release, e.g. --from 3.2.3"
+            )
+        release_pins(v.gateway)  # an unknown release: ConfigError naming eg-releases.json
+    if origin.gateway == dest.gateway:
+        raise ConfigError(
+            f"--from and --to are both EG {origin.gateway}: give two releases, e.g. "
+            "--from 3.2.3 --to 3.3.0"
+        )
+    return origin, dest
+
+
+def parse_steps(target: str, spec: str | None) -> tuple[str, ...]:
+    text = spec if spec is not None else DEFAULT_STEPS[target]
+    steps = tuple(s.strip() for s in text.split(",") if s.strip())
+    allowed = TARGET_STEPS[target]
+    unknown = [s for s in steps if s not in allowed]
     if unknown or not steps:
-        raise ConfigError(f"--steps {args.steps!r}: choose from {', '.join(STEPS)}")
+        raise ConfigError(
+            f"--steps {text!r}: on the {target} target choose from {', '.join(allowed)}"
+        )
+    return steps
+
+
+def cmd_upgrade(args) -> int:
+    from eg_harness.upgrade import runner
+    from eg_harness.upgrade.journey import Plan
+
+    origin, dest = version_sets(args.target, args.origin, args.dest)
+    steps = parse_steps(args.target, args.steps)
     if args.users < 1:
         raise ConfigError(f"--users {args.users}: give 1 or more")
-    suites = suites_for(args.suite)
+    if args.target == "node" and args.cleanup_servers:
+        raise ConfigError(
+            "--cleanup-servers: the node target's hub keeps z2jh's cleanup_servers=False; "
+            "drop the option or use --target local"
+        )
+    suites = suites_for(args.suite if args.suite is not None else DEFAULT_SUITE[args.target])
     plan = Plan(
         origin=origin,
         dest=dest,
@@ -93,12 +169,19 @@ def cmd_upgrade(args) -> int:
     )
     run_id = args.run_id or new_run_id()
     report_dir = Path(args.report_dir) if args.report_dir else resources.reports_root() / run_id
-    target = LocalTarget(
-        faults=args.local_fault,
-        run_id=run_id,
-        versions=origin,
-        hub_settings={"cleanup_servers": args.cleanup_servers},
-    )
+    if args.target == "node":
+        from eg_harness.targets.node.upgrade import NodeUpgradeTarget
+
+        target = NodeUpgradeTarget(origin=origin.gateway, faults=args.local_fault, run_id=run_id)
+    else:
+        from eg_harness.targets.local.target import LocalTarget
+
+        target = LocalTarget(
+            faults=args.local_fault,
+            run_id=run_id,
+            versions=origin,
+            hub_settings={"cleanup_servers": args.cleanup_servers},
+        )
     say = console()
     say(f"upgrade {origin.label()} -> {dest.label()}; steps {', '.join(steps)}")
     sigterm_as_interrupt()

@@ -295,6 +295,12 @@ class UpgradeStep(_Strict):
     outlived: list[str] = Field(default_factory=list)
     orphans: list[str] = Field(default_factory=list)
     per_user: list[UpgradeUser] = Field(default_factory=list)
+    # The gateway's address polled through the step (harness/upgrade/poller.py); None: not polled.
+    gateway_polls: int = 0
+    gateway_polls_failed: int = 0
+    gateway_downtime_s: float | None = None  # the longest stretch without an answer
+    gateway_poll_errors: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)  # what the operator's step reported
 
 
 class Upgrade(_Strict):

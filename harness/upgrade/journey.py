@@ -20,10 +20,11 @@ import uuid
 from dataclasses import dataclass, field
 
 import httpx
-from eg_harness.checks.upgrade import StepFacts, UserFacts
+from eg_harness.checks.upgrade import StepFacts, UserFacts, orphaned_kernel_pods
 from eg_harness.clients.gateway import GatewayClient, GatewayHTTPError
 from eg_harness.clients.hub import HubClient
 from eg_harness.errors import HarnessError
+from eg_harness.k8s.client import Kube
 from eg_harness.kernel import messages as m
 from eg_harness.kernel.channels import KernelChannels
 from eg_harness.load.journeys import error_kind
@@ -31,10 +32,12 @@ from eg_harness.runtime.secrets import redact
 from eg_harness.runtime.text import clip, first_line
 from eg_harness.runtime.versions import Versions
 from eg_harness.runtime.waits import wait_for
-from eg_harness.targets.abilities import ComponentControl, ProcessView
+from eg_harness.targets.abilities import Ability, ClusterAccess, ComponentControl, ProcessView
 from eg_harness.targets.base import Target
+from eg_harness.targets.chartupgrade import ChartUpgrade
+from eg_harness.upgrade.poller import GatewayPoller
 
-STEPS = ("hub", "gateway", "gateway-persistent", "user-servers")
+STEPS = ("hub", "gateway", "gateway-persistent", "user-servers", "gateway-chart")
 STEP_TEXT = {
     "hub": "JupyterHub: stop (SIGTERM), jupyterhub upgrade-db, start B",
     "gateway": "Enterprise Gateway: rolling restart to B (SIGTERM, B at the same address), "
@@ -42,6 +45,16 @@ STEP_TEXT = {
     "gateway-persistent": "Enterprise Gateway: restart with session persistence on "
     "(EG_KERNEL_SESSION_PERSISTENCE, standalone, file sessions)",
     "user-servers": "user servers: each user stops and starts their server, now on B",
+    "gateway-chart": "Enterprise Gateway: helm upgrade of its chart to B (B's gateway image and "
+    "kernelspecs, the same values and token; the Deployment's rolling update)",
+}
+# The ability each step needs of the target (user-servers needs only the hub).
+STEP_NEEDS: dict[str, type[Ability] | None] = {
+    "hub": ComponentControl,
+    "gateway": ComponentControl,
+    "gateway-persistent": ComponentControl,
+    "user-servers": None,
+    "gateway-chart": ChartUpgrade,
 }
 PERSISTENCE_ON = {"EG_KERNEL_SESSION_PERSISTENCE": "True", "EG_AVAILABILITY_MODE": "standalone"}
 PERSISTENCE_OFF = {"EG_KERNEL_SESSION_PERSISTENCE": "False", "EG_AVAILABILITY_MODE": None}
@@ -133,11 +146,16 @@ class Upgrade:
     """One upgrade journey on a target that can stop and start its components."""
 
     def __init__(self, target: Target, plan: Plan, progress=print) -> None:
-        control = target.ability(ComponentControl)
-        if control is None or target.hub is None or target.gateway is None:
-            raise HarnessError(ComponentControl.missing)
+        if target.hub is None or target.gateway is None:
+            raise HarnessError("the upgrade journey needs a gateway and a hub on the target")
+        for step in plan.steps:
+            need = STEP_NEEDS[step]
+            if need is not None and target.ability(need) is None:
+                raise HarnessError(f"step {step}: {need.missing}")
         self.target = target
-        self.control = control
+        self.control = target.ability(ComponentControl)
+        self.chart = target.ability(ChartUpgrade)
+        self.notes: list[str] = []
         self.plan = plan
         self.say = progress
         self.hub = HubClient(target.hub.url, target.hub.api_token)
@@ -320,6 +338,10 @@ class Upgrade:
             stop = self.control.stop_component("gateway", sig=signal.SIGTERM)
             self.control.start_component("gateway", versions=after, env=env, progress=self.say)
             return stop.outlived
+        if step == "gateway-chart":
+            assert self.chart is not None
+            self.notes = self.chart.upgrade_chart(after.gateway, progress=self.say)
+            return []  # no processes to outlive it: orphaned kernel pods are _orphans'
         if step == "user-servers":
             for user in self.users:
                 self.hub.stop_server(user.name, timeout=60)
@@ -329,8 +351,12 @@ class Upgrade:
         raise ValueError(f"unknown step {step!r}: choose from {', '.join(STEPS)}")
 
     def prepare(self, step: str) -> None:
-        """What must hold before the step: persistence on for the persistent restart."""
-        if step == "gateway-persistent" and not self.persistence:
+        """What must hold before the step: persistence on for the persistent restart; B's
+        images on the cluster before a chart upgrade (an operator pushes them first)."""
+        if step == "gateway-chart":
+            assert self.chart is not None
+            self.chart.stage_release(self.plan.dest.gateway, progress=self.say)
+        elif step == "gateway-persistent" and not self.persistence:
             self.say("turning session persistence on (a gateway restart before the step)")
             self.control.stop_component("gateway")
             self.control.start_component("gateway", env=PERSISTENCE_ON, progress=self.say)
@@ -364,6 +390,9 @@ class Upgrade:
             cleanup_servers=self.plan.cleanup_servers,
         )
         self.say(f"step {step}: {STEP_TEXT[step]}")
+        gw = self.target.gateway
+        poller = GatewayPoller(gw.url, gw.token or "").start()
+        self.notes = []
         t0 = time.monotonic()
         done = threading.Event()
         probes = []
@@ -381,6 +410,11 @@ class Upgrade:
         done.set()
         for th in probes:
             th.join(self.plan.recover_timeout + 90)
+        down = poller.stop()  # through the step and the users' recovery
+        facts.gateway_polls, facts.gateway_polls_failed = down.polls, down.failed
+        facts.gateway_downtime_s = round(down.longest_s, 2)
+        facts.gateway_poll_errors = down.errors
+        facts.notes = list(self.notes)
         facts.to_versions = self.target.stack_versions.label()
         if facts.step_error is None:
             self._observe(facts, t0)
@@ -434,8 +468,10 @@ class Upgrade:
             return False
 
     def _orphans(self) -> list[str]:
-        """Kernel processes the gateway no longer knows, and user servers the hub no longer
-        runs: left by the step, found by their connection files and environment."""
+        """Kernel processes (or, on a cluster, kernel pods) the gateway no longer knows, and
+        user servers the hub no longer runs: left by the step."""
+        if self.target.ability(ClusterAccess) is not None:
+            return self._orphan_pods()
         view = self.target.ability(ProcessView)
         if view is None:
             return []
@@ -462,6 +498,30 @@ class Upgrade:
             if user and "singleuser" in cmd and user not in running:
                 out.append(f"user server of {user} (pid {p.pid}) the hub does not run")
         return out
+
+    def _orphan_pods(self) -> list[str]:
+        """Kernel pods whose kernel the gateway does not know (EG #1086), asked kernel by kernel:
+        the chart's gateway does not list kernels (EG_LIST_KERNELS unset)."""
+        cluster = self.target.ability(ClusterAccess)
+        assert cluster is not None
+        kube = Kube(cluster.kubernetes())
+        gw = self.target.gateway.client()
+        try:
+            pods = kube.pods_named("")  # every pod labelled component=kernel
+            known = set()
+            for kid in {(p.metadata.labels or {}).get("kernel_id") for p in pods} - {None}:
+                try:
+                    gw.get_kernel(kid)
+                    known.add(kid)
+                except GatewayHTTPError as exc:
+                    if exc.status != 404:
+                        known.add(kid)  # not a clear "unknown": never called orphaned
+                except httpx.HTTPError:
+                    known.add(kid)
+            return orphaned_kernel_pods(pods, known)
+        finally:
+            gw.close()
+            kube.close()
 
     # -- the whole journey ---------------------------------------------------------------------
     def run(self) -> list[StepFacts]:
