@@ -14,17 +14,25 @@ from eg_harness import resources
 from eg_harness.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
-    HELP_LOCAL_FAULT,
     sigterm_as_interrupt,
 )
 from eg_harness.runtime import processes
 from eg_harness.runtime.progress import console
+from eg_harness.targets.spec import TargetSpec, make_target
 
 
 def add_parsers(sub) -> None:
-    up = sub.add_parser("up", help="start the local stack and keep it until Ctrl-C")
+    up = sub.add_parser(
+        "up",
+        help="start the local stack (or keep a node cluster for later runs) until Ctrl-C or "
+        "`eg-harness down`",
+        description="--target local (default): the local stack for hands-on work; node: a node "
+        "cluster that `eg-harness run --target node` attaches to (no bring-up per run; each run "
+        "seeds its faults on it and reverts them), until Ctrl-C or `eg-harness down`",
+    )
     up.set_defaults(func=cmd_up)
-    up.add_argument("--local-fault", action="append", default=[], help=HELP_LOCAL_FAULT)
+    TargetSpec.add_arguments(up, "kind", kinds=("local", "node"))
+    TargetSpec.add_arguments(up, "faults")
     up.add_argument("--state-file", default=None, help="where to write URLs and tokens (0600)")
     down = sub.add_parser(
         "down",
@@ -58,9 +66,9 @@ def _state_dir() -> Path:
 
 
 def cmd_up(args) -> int:
-    from eg_harness.targets.local.target import LocalTarget
-
-    target = LocalTarget(faults=args.local_fault)
+    if args.target != "local":
+        return cmd_up_kept(args)
+    target = make_target(TargetSpec.from_args(args))
     sigterm_as_interrupt()
     # One registry file per stack, so `down` finds every stack; --state-file is an extra copy.
     registry = _state_dir() / f"{target.run_id}.json"
@@ -94,6 +102,46 @@ def cmd_up(args) -> int:
         print(f"eg-harness: left behind: {left}", file=sys.stderr)
         return EXIT_FAILED
     print("stopped; nothing left behind")
+    return EXIT_OK
+
+
+def cmd_up_kept(args) -> int:
+    """A target that can keep its deployment (KeptDeployment): provision, keep, and tear down
+    on Ctrl-C or SIGTERM (`eg-harness down` sends it, as to a local `up`)."""
+    from eg_harness.errors import ConfigError
+    from eg_harness.targets.abilities import KeptDeployment
+
+    target = make_target(TargetSpec.from_args(args))
+    keeper = target.ability(KeptDeployment)
+    if keeper is None:
+        raise ConfigError(f"--target {args.target}: {KeptDeployment.missing}")
+    sigterm_as_interrupt()
+    registry = _state_dir() / f"{target.run_id}.json"
+    left: dict = {}
+    try:
+        target.provision(console())
+        record = keeper.keep()
+        doc = {"run_id": target.run_id, "owner_pid": os.getpid(), "kept": str(record)}
+        fd = os.open(registry, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(doc, fh, indent=2)
+        print(f"{args.target} target kept (run {target.run_id}); record {record} (mode 0600)")
+        print(f"gateway: {target.gateway.url}" if target.gateway else "gateway: none")
+        print(
+            f"`eg-harness run --target {args.target}` attaches to it; Ctrl-C or `eg-harness "
+            "down` tears it down",
+            flush=True,
+        )
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        left = target.teardown()
+        registry.unlink(missing_ok=True)
+    if any(left.values()):
+        print(f"eg-harness: left behind: {left}", file=sys.stderr)
+        return EXIT_FAILED
+    print("torn down; nothing left behind", flush=True)
     return EXIT_OK
 
 

@@ -12,6 +12,7 @@ import signal
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from eg_harness.targets.endpoints import GatewayEndpoint, KubernetesAccess
@@ -192,6 +193,21 @@ class UnpullableImage(Ability):
     @abstractmethod
     def unpullable_image(self) -> tuple[str | None, dict[str, str], str]:
         """(kernelspec, start env, image): None as kernelspec means the gateway's kernelspec."""
+
+
+class KeptDeployment(Ability):
+    """A deployment that outlives the run that provisioned it: `eg-harness up --target T`
+    provisions, keeps, and tears down on Ctrl-C or `eg-harness down`; meanwhile `eg-harness run
+    --target T` attaches to it (no bring-up, no teardown) and applies its seeded faults to the
+    live deployment, reverting them when it ends. For targets whose bring-up is the cost of a
+    run (the node cluster)."""
+
+    missing = "the target cannot keep its deployment for later runs (node target only)"
+
+    @abstractmethod
+    def keep(self) -> Path:
+        """After provision(): record the deployment for later runs to attach to, until this
+        process tears it down; returns the record's path."""
 
 
 # Name in results.json's capabilities -> ability.

@@ -89,3 +89,81 @@ def cluster_ip(kubectl: Sequence[str], timeout: float) -> tuple[str, int]:
     if not spec.get("clusterIP") or not ports:
         raise TargetUnavailable(f"service {NAMESPACE}/{SERVICE} has no ClusterIP and port: {spec}")
     return spec["clusterIP"], int(ports[0]["port"])
+
+
+# --- a kept cluster: seeded faults on the live install, and their undo -------------------------
+
+
+def revision(helm: Sequence[str], timeout: float) -> int:
+    """The release's current revision (what a live fault's undo rolls back to)."""
+    doc = json.loads(
+        run(
+            [*helm, "status", RELEASE, "--namespace", NAMESPACE, "-o", "json"],
+            timeout,
+            f"helm status of {RELEASE}",
+        )
+    )
+    return int(doc["version"])
+
+
+def upgrade_argv(
+    helm: Sequence[str],
+    chart: Path,
+    *,
+    kernelspecs_ref: str | None,
+    values: Sequence[Path],
+    timeout_s: int,
+) -> list[str]:
+    """A live fault's change to the installed release: the release's values as they are
+    (--reuse-values keeps the token and the run's overlay) with the fault's over them."""
+    argv = [
+        *helm,
+        "upgrade",
+        RELEASE,
+        str(chart),
+        "--namespace",
+        NAMESPACE,
+        "--reuse-values",
+        "--wait",
+        f"--timeout={timeout_s}s",
+    ]
+    if kernelspecs_ref:
+        argv += ["--set", f"kernelspecs.image={kernelspecs_ref}"]
+    for path in values:
+        argv += ["-f", str(path)]
+    return argv
+
+
+def rollback_argv(helm: Sequence[str], to_revision: int, timeout_s: int) -> list[str]:
+    """The undo of a live fault's upgrade: the release as it was before."""
+    return [
+        *helm,
+        "rollback",
+        RELEASE,
+        str(to_revision),
+        "--namespace",
+        NAMESPACE,
+        "--wait",
+        f"--timeout={timeout_s}s",
+    ]
+
+
+def role_rules(kubectl: Sequence[str], timeout: float) -> list[dict]:
+    """The gateway's ClusterRole rules as installed (kept to put back after a live fault)."""
+    doc = json.loads(
+        run(
+            [*kubectl, "get", "clusterrole", GATEWAY_ROLE, "-o", "json"],
+            timeout,
+            f"reading ClusterRole {GATEWAY_ROLE}",
+        )
+    )
+    return doc.get("rules") or []
+
+
+def set_role_rules(kubectl: Sequence[str], rules: list[dict], timeout: float) -> None:
+    patch = json.dumps([{"op": "replace", "path": "/rules", "value": rules}])
+    run(
+        [*kubectl, "patch", "clusterrole", GATEWAY_ROLE, "--type=json", "-p", patch],
+        timeout,
+        f"restoring ClusterRole {GATEWAY_ROLE}",
+    )

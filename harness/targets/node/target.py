@@ -27,23 +27,26 @@ from pathlib import Path
 
 import httpx
 from eg_harness.audit import tools as audit_tools
-from eg_harness.errors import HarnessError, TargetUnavailable
+from eg_harness.errors import ConfigError, HarnessError, TargetUnavailable
 from eg_harness.runtime import secrets
 from eg_harness.runtime.envs import cache_dir
 from eg_harness.runtime.timing import Span, recorder
 from eg_harness.runtime.waits import WaitTimeout, wait_for
 from eg_harness.targets import faults as fault_catalogue
-from eg_harness.targets.abilities import ClusterAccess, UnpullableImage
+from eg_harness.targets.abilities import ClusterAccess, KeptDeployment, UnpullableImage
 from eg_harness.targets.base import KubernetesAccess, KubernetesCluster, Target
 from eg_harness.targets.existing.config import ExistingTargetConfig
 from eg_harness.targets.existing.target import apply_config
 from eg_harness.targets.kind import diagnostics, tools
 from eg_harness.targets.kind.egdist import EgDist, ensure_eg_dist
+from eg_harness.targets.kind.images import Image
 from eg_harness.targets.kind.pins import load_pins as load_kind_pins
 from eg_harness.targets.node import hub as node_hub
-from eg_harness.targets.node import install, k8sbuild, preflight, seeded
+from eg_harness.targets.node import install, k8sbuild, kept, preflight, seeded
+from eg_harness.targets.node import spark as node_spark
 from eg_harness.targets.node.cluster import NodeCluster
 from eg_harness.targets.node.images import build_node_images, export_image
+from eg_harness.targets.node.livefaults import LiveFaults
 from eg_harness.targets.node.pins import load_pins
 from eg_harness.targets.node.values import NODE_EG_VALUES, gateway_overlay, write_overlay
 
@@ -105,16 +108,23 @@ def target_config(
             # The seed's hub (JupyterHub + KubeSpawner, hub.py) and Spark (spark.py).
             "hub": hub,
             "spark": spark,
-            # The cluster exists for this run only.
+            # The cluster exists for this run only, or for the runs of one `eg-harness up
+            # --target node`: a disposable cluster either way.
             "allow_destructive": True,
             "unauthorized_users": ["root"],
         }
     )
 
 
-class NodeTarget(Target, ClusterAccess, UnpullableImage):
+class NodeTarget(Target, ClusterAccess, UnpullableImage, KeptDeployment):
     """Always has a cluster, so it inherits ClusterAccess (the kubernetes suite asks before
-    provisioning); the access itself exists once the cluster does."""
+    provisioning); the access itself exists once the cluster does. KeptDeployment: `eg-harness
+    up --target node` keeps the cluster (kept.py) and a run finding it attaches instead of
+    bringing one up, seeding its faults on the live install (livefaults.py)."""
+
+    # Spark (spark.py): the gateway image with Spark, the driver image, the kernelspec allowed,
+    # the spark: section. A subclass that installs another EG release may do without.
+    with_spark = True
 
     kind = "node"
     no_hub_reason = NO_HUB
@@ -134,7 +144,13 @@ class NodeTarget(Target, ClusterAccess, UnpullableImage):
         self.faults = [f.name for f in self._faults]
         self.notes.extend(f"seeded fault {f.name}: {f.description}" for f in self._faults)
         self.work = cache_dir() / "node" / "work" / self.run_id
-        self.cluster: NodeCluster | None = None
+        self.cluster: NodeCluster | None = None  # the cluster this target brought up
+        self.kubeconfig: Path | None = None  # its admin kubeconfig, or the kept cluster's
+        self._kept: dict | None = None  # the kept cluster's record, when attached to one
+        self._kept_lock = None
+        self._live: LiveFaults | None = None
+        self._eg: EgDist | None = None
+        self._driver_ref: str | None = None
         self.figures: dict[str, float] = {}
         self.step_seconds: dict[str, float] = {}  # bring-up, step by step
         self._helm: str | None = None
@@ -174,6 +190,10 @@ class NodeTarget(Target, ClusterAccess, UnpullableImage):
         progress(f"node target up in {span.total:.1f}s")
 
     def _provision(self, span: Span, progress) -> None:
+        doc = kept.find()
+        if doc is not None:
+            self._attach_kept(doc, span, progress)
+            return
         host = preflight.require(progress)
         # The host's kernel and cgroup version; the packages are named by the cluster below.
         self._versions.update(
@@ -185,10 +205,11 @@ class NodeTarget(Target, ClusterAccess, UnpullableImage):
         self.work.mkdir(parents=True, exist_ok=True)
         self.cluster = NodeCluster(self.run_id, self.work / "cluster", progress=progress)
         self.cluster.up()
+        self.kubeconfig = self.cluster.kubeconfig
         span.mark("cluster_up")
         # The cluster's own line for Kubernetes (package, release date, support end, age).
         self._versions.update({k: str(v) for k, v in self.cluster.versions().items()})
-        eg = self.eg_dist(progress)
+        eg = self._eg = self.eg_dist(progress)
         span.mark("eg_sdist")
         refs = self._images(eg, progress)
         span.mark("images")
@@ -216,11 +237,68 @@ class NodeTarget(Target, ClusterAccess, UnpullableImage):
             exiting_image=refs["kernelspecs"],
             hub=hub["hub"],
             hub_namespace=hub["hub_namespace"],
+            spark=node_spark.spark_config() if self.with_spark else None,
         )
         apply_config(self, config, self.allow_destructive)
         self._versions["enterprise_gateway chart"] = eg.version
         self._versions["enterprise_gateway image"] = refs["enterprise-gateway"]
         self._versions["kernelspecs image"] = refs["kernelspecs"]
+        if self._driver_ref:
+            self._versions["spark driver image"] = self._driver_ref
+
+    def _attach_kept(self, doc: dict, span: Span, progress) -> None:
+        """The kept cluster's endpoints and access, as a parallel run's worker gets them; this
+        run's faults applied to the live install (undone at teardown)."""
+        self._kept_lock = kept.hold(self.run_id, alone=bool(self._faults))
+        own = (self.run_id, list(self.notes), list(self.faults))
+        self.attach(doc["handoff"])
+        self.run_id, notes, self.faults = own
+        self._kept = doc
+        self.kubeconfig = Path(doc["handoff"]["kubeconfig"])
+        self._driver_ref = doc.get("driver_ref")
+        self.notes = [
+            *notes,
+            *self.notes,
+            f"attached to the node cluster kept by `eg-harness up --target node` (run "
+            f"{doc['run_id']}): no bring-up or teardown in this run"
+            + ("; its seeded faults applied to the live install and reverted" if notes else ""),
+        ]
+        progress(f"attaching to the kept node cluster of run {doc['run_id']}")
+        span.mark("attached")
+        if self._faults:
+            self._live = LiveFaults(self._faults, self.kubectl(), self.helm(progress), progress)
+            self._live.apply(
+                Path(doc["chart_dir"]),
+                lambda: self._kernelspecs_image(self._plain_kernelspecs(progress), progress),
+                self._import,
+            )
+            span.mark("faults_applied")
+        assert self.gateway is not None
+        self._wait_answers(self.gateway.url, self.gateway.token or "", progress)
+        span.mark("gateway_ready")
+
+    def keep(self) -> Path:
+        if self._kept is not None:
+            raise TargetUnavailable(
+                f"a node cluster is kept already (run {self._kept['run_id']}): use it, or "
+                "`eg-harness down` first"
+            )
+        if self.cluster is None or self._eg is None or self.gateway is None:
+            raise TargetUnavailable("no node cluster to keep: provision it first")
+        if self._faults:
+            raise ConfigError(
+                "a kept node cluster is kept without seeded faults (each run on it seeds its "
+                "own with --local-fault): drop --local-fault from `eg-harness up`"
+            )
+        return kept.write(
+            {
+                "run_id": self.run_id,
+                "state_dir": str(self.cluster.lay.root),
+                "chart_dir": str(self._eg.chart_dir),
+                "driver_ref": self._driver_ref,
+                "handoff": self.handoff(),
+            }
+        )
 
     def eg_dist(self, progress=print) -> EgDist:
         """The EG release installed: the kind pins' sdist. The upgrade's node target installs
@@ -228,27 +306,55 @@ class NodeTarget(Target, ClusterAccess, UnpullableImage):
         return ensure_eg_dist(progress, load_kind_pins())
 
     def _images(self, eg: EgDist, progress) -> dict[str, str]:
-        """Built (or cached) by content, imported into containerd unless it has them."""
+        """Built (or cached) by content, imported into containerd unless it has them: the
+        gateway image (with Spark, for spark-submit in cluster mode from the EG pod), the
+        python kernel image, Spark's driver image, and the kernelspecs naming that driver."""
         assert self.cluster is not None
-        built = build_node_images(IMAGES, eg, progress)
-        built = [
-            seeded.faulty_kernelspecs(i, self._faults, progress) if i.name == "kernelspecs" else i
-            for i in built
-        ]
-        for image in built:
-            if not self.cluster.has_image(image.ref):
-                self.cluster.import_image(export_image(image, progress))
-        return {image.name.removesuffix("-faulty"): image.ref for image in built}
+        built = {i.name: i for i in build_node_images(IMAGES, eg, progress)}
+        gateway = built["enterprise-gateway"]
+        if self.with_spark:
+            spark = node_spark.spark_images(self.cluster, eg, progress)
+            self._driver_ref = spark["kernel-spark-py"].ref
+            gateway = spark["enterprise-gateway-spark"]
+        kernelspecs = self._kernelspecs_image(built["kernelspecs"], progress)
+        for image in (gateway, built["kernel-py"], kernelspecs):
+            self._import(image, progress)
+        return {"enterprise-gateway": gateway.ref, "kernelspecs": kernelspecs.ref}
+
+    def _kernelspecs_image(self, plain: Image, progress) -> Image:
+        """The seed's <KERNEL SPEC IMAGE>: this run's seeded faults in its pod templates, and
+        spark_python_kubernetes naming the driver image."""
+        faulty = seeded.faulty_kernelspecs(plain, self._faults, progress)
+        if self._driver_ref is None:
+            return faulty
+        return node_spark.kernelspecs_with_spark(faulty, self._driver_ref, progress)
+
+    def _plain_kernelspecs(self, progress) -> Image:
+        eg = self._eg = self._eg or self.eg_dist(progress)
+        return build_node_images(["kernelspecs"], eg, progress)[0]
+
+    def _containerd(self) -> NodeCluster:
+        """The cluster's containerd: this run's cluster, or the kept one's (a view of its state
+        dir: images only, never brought up or down from here)."""
+        if self.cluster is not None:
+            return self.cluster
+        assert self._kept is not None
+        return NodeCluster(self._kept["run_id"], Path(self._kept["state_dir"]))
+
+    def _import(self, image: Image, progress=print) -> None:
+        node = self._containerd()
+        if not node.has_image(image.ref):
+            node.import_image(export_image(image, progress))
 
     def kubectl(self) -> list[str]:
-        assert self.cluster is not None
-        return [tools.argv0("kubectl"), "--kubeconfig", str(self.cluster.kubeconfig)]
+        assert self.kubeconfig is not None
+        return [tools.argv0("kubectl"), "--kubeconfig", str(self.kubeconfig)]
 
     def helm(self, progress=print) -> list[str]:
         if self._helm is None:
             self._helm = audit_tools.find_helm(audit_tools.tool_env(progress), progress).path
-        assert self.cluster is not None
-        return [self._helm, "--kubeconfig", str(self.cluster.kubeconfig)]
+        assert self.kubeconfig is not None
+        return [self._helm, "--kubeconfig", str(self.kubeconfig)]
 
     def _install(self, eg: EgDist, refs: dict[str, str], token: str, progress) -> str:
         assert self.cluster is not None
@@ -256,6 +362,11 @@ class NodeTarget(Target, ClusterAccess, UnpullableImage):
             gateway_overlay(gateway_ref=refs["enterprise-gateway"]),
             self.work / "enterprise-gateway-overlay.yaml",
         )
+        values = [NODE_EG_VALUES, overlay]
+        if self.with_spark:
+            values.append(
+                write_overlay(node_spark.spark_overlay(), self.work / "spark-overlay.yaml")
+            )
         helm = self.helm(progress)[0]
         argv = install.helm_argv(
             helm,
@@ -263,7 +374,7 @@ class NodeTarget(Target, ClusterAccess, UnpullableImage):
             eg.chart_dir,
             token=token,
             kernelspecs_ref=refs["kernelspecs"],
-            values=[NODE_EG_VALUES, overlay],
+            values=values,
             timeout_s=HELM_TIMEOUT,
         )
         progress(f"installing EG {eg.version} with its chart: " + secrets.redact(" ".join(argv)))
@@ -303,7 +414,7 @@ class NodeTarget(Target, ClusterAccess, UnpullableImage):
         """Pods, events, describes, logs and helm status, if there is a cluster to ask. Taken
         once on a failed bring-up; `again` (asked for mid-run, and at teardown) writes it anew,
         so the report left behind covers the whole run, not the moment of the first ask."""
-        if self.cluster is None or not Path(self.cluster.kubeconfig).exists():
+        if self.kubeconfig is None or not Path(self.kubeconfig).exists():
             return []
         if self._reported and not again:
             return []
@@ -328,8 +439,11 @@ class NodeTarget(Target, ClusterAccess, UnpullableImage):
         return self._namespace_report(lambda _m: None, again=True)
 
     def teardown(self) -> dict[str, list[str]]:
+        if self._kept is not None:
+            return self._detach()
         if self.cluster is None:
             return {}
+        kept.forget(self.run_id)
         if self.diagnostics_dir is not None:
             self._namespace_report(lambda _m: None, again=True)
         t0 = time.monotonic()
@@ -342,13 +456,28 @@ class NodeTarget(Target, ClusterAccess, UnpullableImage):
             shutil.rmtree(self.work, ignore_errors=True)
         return {"node": list(left)}
 
+    def _detach(self) -> dict[str, list[str]]:
+        """The end of a run on a kept cluster: its faults undone, the cluster left running."""
+        if self.diagnostics_dir is not None:
+            self._namespace_report(lambda _m: None, again=True)
+        left: list[str] = []
+        t0 = time.monotonic()
+        if self._live is not None:
+            left = self._live.undo()
+            self.figures["faults_reverted_s"] = time.monotonic() - t0
+        fh, self._kept_lock = self._kept_lock, None
+        if fh is not None:
+            fh.close()
+        shutil.rmtree(self.work, ignore_errors=True)
+        return {"node": left}
+
     def versions(self) -> dict[str, str]:
         return dict(self._versions)
 
     # -- parallel runs -------------------------------------------------------------------
     def handoff(self) -> dict:
         out = super().handoff()
-        out["kubeconfig"] = str(self.cluster.kubeconfig) if self.cluster else None
+        out["kubeconfig"] = str(self.kubeconfig) if self.kubeconfig else None
         out["exiting_image"] = self._versions.get("kernelspecs image")
         out["hub_namespace"] = node_hub.NAMESPACE if self.hub is not None else None
         return out
