@@ -102,6 +102,26 @@ class Kube:
         ).items
         return [p for p in pods if p.metadata.name.startswith(prefix)]
 
+    def kernel_namespaces(self, kernel_id: str) -> list[str] | None:
+        """The namespaces EG made for this kernel id (it labels them kernel_id=<id>) and has not
+        begun to delete: what a start that failed half-way leaves. None when the harness may not
+        list namespaces."""
+        ApiException = kubernetes_client().client.exceptions.ApiException
+
+        try:
+            items = self.core.list_namespace(
+                label_selector=f"kernel_id={kernel_id}", _request_timeout=REQUEST_TIMEOUT
+            ).items
+        except ApiException as exc:
+            if exc.status != 403:
+                raise
+            return None
+        return [
+            ns.metadata.name
+            for ns in items
+            if (ns.status.phase if ns.status else None) != "Terminating"  # already going
+        ]
+
     def namespace_exists(self, name: str) -> bool:
         ApiException = kubernetes_client().client.exceptions.ApiException
 
@@ -189,6 +209,43 @@ class Kube:
             if (pod.metadata.annotations or {}).get("hub.jupyter.org/username") == username:
                 return pod
         return None
+
+    # -- faults ------------------------------------------------------------------------
+    def delete_pod(self, pod, grace_seconds: int | None = None) -> None:
+        """Delete one pod as `kubectl delete pod` does (its own grace period unless
+        `grace_seconds`; 0 is a kill, as a node failure or an eviction without grace)."""
+        ApiException = kubernetes_client().client.exceptions.ApiException
+
+        try:
+            self.core.delete_namespaced_pod(
+                pod.metadata.name,
+                pod.metadata.namespace,
+                grace_period_seconds=grace_seconds,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    def pod_exists(self, pod) -> bool:
+        """Whether this very pod (same uid, not a successor of the same name) still exists."""
+        ApiException = kubernetes_client().client.exceptions.ApiException
+
+        try:
+            now = self.core.read_namespaced_pod(
+                pod.metadata.name, pod.metadata.namespace, _request_timeout=REQUEST_TIMEOUT
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return now.metadata.uid == pod.metadata.uid
+
+    def kernel_pods_all(self) -> list:
+        """Every pod EG labels as a kernel (component=kernel), in any namespace."""
+        return self.core.list_pod_for_all_namespaces(
+            label_selector="component=kernel", _request_timeout=REQUEST_TIMEOUT
+        ).items
 
     # -- probes --------------------------------------------------------------------------
     def exec(self, pod, argv: list[str], timeout: float = 30) -> ExecResult:

@@ -56,6 +56,14 @@ class KernelspecPatch(_Record):
         return {**spec, "argv": [*argv[:at], *self.insert, *argv[at:]]}
 
 
+class KernelspecFileDrop(_Record):
+    """Lines removed from one file of the kernelspecs image (a cluster target's seeded fault):
+    `path` under the image's kernels/ directory, each line matched whole after stripping."""
+
+    path: str  # e.g. "spark_python_kubernetes/scripts/launch_kubernetes.py"
+    lines: tuple[str, ...]
+
+
 def drop_template_lines(text: str, drops: tuple[str, ...], what: str) -> str:
     """`text` without the lines whose stripped content is one of `drops`; each must match
     exactly one line, so a template that changed upstream is an error, not a silent no-op."""
@@ -90,6 +98,10 @@ class Fault(_Record):
     # the gateway reads, and rights ("verb resource") taken from the gateway's ClusterRole.
     kernel_pod_template_drops: tuple[str, ...] = ()
     gateway_role_revokes: tuple[str, ...] = ()
+    # Cluster targets (node): lines removed from other files of the kernelspecs image (a
+    # kernelspec's launcher), and keys removed from the hub profile's kubespawner_override.
+    kernelspec_file_drops: tuple[KernelspecFileDrop, ...] = ()
+    hub_profile_unsets: tuple[str, ...] = ()
     targets: tuple[str, ...] = ("local",)  # the targets that can seed it
 
     @property
@@ -556,6 +568,74 @@ CATALOGUE: tuple[Fault, ...] = (
                 select="each_kernelspec_starts_and_executes",
                 test="test_each_kernelspec_starts_and_executes",
                 words=("RBAC", "may not create pods"),
+            ),
+        ),
+    ),
+    Fault(
+        name="gateway_cannot_delete_kernel_pods",
+        description=(
+            "kernel-pod cleanup is off: the gateway's ClusterRole lacks `delete pods` and "
+            "`delete namespaces` (EG 3.3 has no values switch for cleanup; a values file with "
+            "global.rbac false and a hand-written role, or a patched role, does this), so every "
+            "shut-down kernel leaves its pod and namespace"
+        ),
+        symptom=(
+            "a shut-down kernel's pod and namespace stay; the failure names the right the "
+            "gateway lacks"
+        ),
+        gateway_role_revokes=("delete pods", "delete namespaces"),
+        targets=("node",),
+        caught_by=(
+            Catch(
+                suite="kubernetes",
+                select="gateway_kernel_is_a_pod_in_its_namespace_and_gone_after_shutdown",
+                test="test_gateway_kernel_is_a_pod_in_its_namespace_and_gone_after_shutdown",
+                words=("still there after shutdown", "may not delete pods"),
+            ),
+        ),
+    ),
+    Fault(
+        name="hub_profile_no_gateway_url",
+        description=(
+            "the hub's jupyter-gateway profile has no gateway URL (its kubespawner_override "
+            "without jupyter_gateway_url), so user pods run kernels locally"
+        ),
+        symptom="user servers offer their own kernelspecs and start kernels in the user pod",
+        hub_profile_unsets=("jupyter_gateway_url",),
+        targets=("node",),
+        caught_by=(
+            Catch(
+                suite="startup",
+                select="user_server_offers_gateway_kernelspecs",
+                test="test_user_server_offers_gateway_kernelspecs",
+                words=("not in gateway mode",),
+            ),
+        ),
+    ),
+    Fault(
+        name="spark_kernelspec_drops_driver_memory",
+        description=(
+            "the Spark kernelspec's launcher (spark_python_kubernetes/scripts/"
+            "launch_kubernetes.py) no longer passes the pod's memory on as spark.driver.memory, "
+            "so the profile's driver memory never reaches spark-submit"
+        ),
+        symptom="Spark drivers get Spark's default memory whatever the profile chose",
+        kernelspec_file_drops=(
+            KernelspecFileDrop(
+                path="spark_python_kubernetes/scripts/launch_kubernetes.py",
+                lines=(
+                    'f"--conf spark.driver.memory={memory_request} "',
+                    'f"--conf spark.driver.memory={memory_limit} "',
+                ),
+            ),
+        ),
+        targets=("node",),
+        caught_by=(
+            Catch(
+                suite="spark",
+                select="profile_choices_reach_the_driver",
+                test="test_profile_choices_reach_the_driver",
+                words=("spark.driver.memory is None",),
             ),
         ),
     ),

@@ -8,6 +8,7 @@ that forgets it makes every pod EG's own user (EG #661).
 
 from __future__ import annotations
 
+from eg_harness.checks.podfaults import cleanup_cause
 from eg_harness.checks.pods import (
     expected_namespaces,
     identity_problems,
@@ -61,7 +62,23 @@ def _pod_then_gone(kube, kernel_pods, handle, user: str, hop: str, run_state) ->
     except WaitTimeout:
         pass  # named below, pod by pod
     left_ns = [own_namespace] if check_namespace and kube.namespace_exists(own_namespace) else []
-    return problems + leftover_problems(kube.kernel_pods(kernel_id), kernel_id, left_ns)
+    left = leftover_problems(kube.kernel_pods(kernel_id), kernel_id, left_ns)
+    cause = _why_left(kube, own_namespace if check_namespace else access.namespace) if left else ""
+    return problems + left + ([cause] if cause else [])
+
+
+def _why_left(kube, namespace: str) -> str:
+    """What the API server says the gateway may not do that EG's cleanup needs ('' if none)."""
+    try:
+        account = kube.gateway_service_account()
+        if account is None:
+            return ""
+        return cleanup_cause(
+            kube.may(account, "delete", "pods", namespace),
+            kube.may(account, "delete", "namespaces", namespace),
+        )
+    except Exception:  # noqa: BLE001 - a cause where the cluster can tell, not the verdict
+        return ""
 
 
 def test_hub_kernel_is_its_users_pod_and_gone_after_shutdown(

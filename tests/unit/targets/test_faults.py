@@ -48,6 +48,8 @@ def test_every_fault_changes_something():
             or f.operator_skips
             or f.kernel_pod_template_drops
             or f.gateway_role_revokes
+            or f.kernelspec_file_drops
+            or f.hub_profile_unsets
         ), f"{f.name} seeds nothing: the deployment would be healthy"
 
 
