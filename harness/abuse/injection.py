@@ -106,6 +106,14 @@ SPARK_RUN_SH = (
     "until then refuse KERNEL_CPUS/KERNEL_MEMORY values that are not Kubernetes quantities "
     "(a proxy in front of EG, or the audit's grammar on profiles)"
 )
+NUL_IN_POD_LAUNCH = (
+    "EG 3.3.0 services/processproxies/k8s.py launch_process creates the kernel's namespace and "
+    "its RoleBinding (_determine_kernel_namespace) before container.py's launch_kernel runs "
+    "launch_kubernetes.py with Popen, which raises 'embedded null byte' (a 500); nothing deletes "
+    "the namespace, as no kernel was registered to shut down. Fix: refuse values containing NUL "
+    "with a 400 in services/kernels/handlers.py _build_kernel_env, and delete a namespace EG "
+    "created when launch_process fails (e.g. in KubernetesProcessProxy.launch_process's except)"
+)
 SPLIT = Known(observed="500: the kernel never starts", cause=SPARK_SPLIT)
 RAN = Known(observed="the payload ran in the remote shell", cause=SSH_INJECTION)
 SH_RAN = Known(observed="the payload ran in the gateway's pod", cause=SPARK_RUN_SH)
@@ -187,6 +195,12 @@ PAYLOADS: tuple[Payload, ...] = (
         known={
             kind: Known(observed="500 'embedded null byte'", cause=NUL_IN_ENV)
             for kind in ("local-process", "remote-launch", "spark")
+        }
+        | {
+            "kubernetes-pod": Known(
+                observed="500 'embedded null byte'; the kernel's namespace is left behind",
+                cause=NUL_IN_POD_LAUNCH,
+            )
         },
     ),
     Payload(
@@ -208,6 +222,38 @@ PAYLOADS: tuple[Payload, ...] = (
     ),
 )
 PAYLOADS_BY_ID: dict[str, Payload] = {p.id: p for p in PAYLOADS}
+
+
+# What EG does with a variable on one launch path, by design: "intact" = the kernel's
+# environment holds it byte for byte; "dropped" = EG removes it before the launch, so the
+# kernel must not see it at all; "dropped-or-intact" = either, where the setting that decides
+# is not visible to the harness (a value EG changed still fails).
+Delivery = Literal["intact", "dropped", "dropped-or-intact"]
+
+MIRROR_SETTING = "EG_MIRROR_WORKING_DIRS"  # the chart's mirrorWorkingDirs
+WORKING_DIR_DROPPED = (
+    "EG 3.3.0 services/processproxies/container.py launch_process deletes KERNEL_WORKING_DIR "
+    f"from a container kernel's env unless {MIRROR_SETTING} is 'true' (the chart's "
+    "mirrorWorkingDirs, default false); when it is, kernel-pod.yaml.j2 renders it as the "
+    "container's workingDir and launch_kubernetes.py's extend_pod_env copies it into the pod's env"
+)
+
+
+def mirrors_working_dirs(value: str | None) -> bool:
+    """EG's own reading of EG_MIRROR_WORKING_DIRS (container.py: unset is false, and only a
+    case-insensitive 'true' turns it on; the chart writes "True" or "False")."""
+    return (value if value is not None else "false").lower() == "true"
+
+
+def delivery(kind: str, variable: str, mirror_working_dirs: bool | None) -> Delivery:
+    """How `variable` must reach a kernel on a launch path of this kind. Only container paths
+    drop anything: KERNEL_WORKING_DIR, unless the gateway mirrors working directories
+    (`mirror_working_dirs`: None when the harness cannot read the gateway's setting)."""
+    if kind != "kubernetes-pod" or variable != "KERNEL_WORKING_DIR":
+        return "intact"
+    if mirror_working_dirs is None:
+        return "dropped-or-intact"
+    return "intact" if mirror_working_dirs else "dropped"
 
 
 class LaunchPath(_Record):

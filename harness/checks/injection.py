@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from eg_harness.abuse.injection import SPARK_MARK, Payload
+from eg_harness.abuse.injection import SPARK_MARK, Delivery, Payload
 
 INJECTED_KEYS = ("egh_injected",)  # a key a YAML payload adds if its structure is parsed
 JINJA_RESULT = "jinja-ran"  # what the Jinja payload's statement leaves when rendered
@@ -27,6 +27,11 @@ class Seen:
     canary_in_gateway: bool | None = None  # None: not read (no cluster access)
     spark_conf: dict[str, str] | None = None  # None: not a Spark kernel
     pod_problems: list[str] = field(default_factory=list)
+    # How each variable must arrive on this path (abuse.injection.delivery); unnamed: intact.
+    delivery: dict[str, Delivery] = field(default_factory=dict)
+    # What a start that gave no kernel left on the cluster (e.g. the kernel's namespace);
+    # None: not looked at (no cluster, or a kernel started).
+    left_behind: list[str] | None = None
 
 
 def spark_injected(conf: dict[str, str]) -> list[str]:
@@ -36,8 +41,13 @@ def spark_injected(conf: dict[str, str]) -> list[str]:
     return out
 
 
-def pod_injected(pod: dict[str, Any], sent: dict[str, str]) -> list[str]:
-    """What a kernel pod (as the API serialises it) gained from the values sent."""
+def pod_injected(
+    pod: dict[str, Any], sent: dict[str, str], delivery: dict[str, Delivery] | None = None
+) -> list[str]:
+    """What a kernel pod (as the API serialises it) gained from the values sent, and a
+    KERNEL_WORKING_DIR the pod holds other than EG's launcher promises (`delivery`: dropped
+    means no workingDir and no env entry; intact means both hold the value sent)."""
+    delivery = delivery or {}
     problems: list[str] = []
 
     def walk(node: Any, where: str) -> None:
@@ -58,16 +68,25 @@ def pod_injected(pod: dict[str, Any], sent: dict[str, str]) -> list[str]:
     if "KERNEL_POD_NAME" in sent and (name.startswith("49") or JINJA_RESULT in name):
         problems.append(f"the pod name {name!r} shows KERNEL_POD_NAME's Jinja rendered")
     containers = (pod.get("spec") or {}).get("containers") or []
-    env = (
-        {e.get("name"): e.get("value") for e in (containers[0].get("env") or [])}
-        if containers
-        else {}
-    )
+    first = containers[0] if containers else {}
+    env = {e.get("name"): e.get("value") for e in (first.get("env") or [])}
     for var, value in sent.items():
         if var in ("KERNEL_POD_NAME",):
             continue  # EG rewrites it into a DNS label by design
-        if var in env and env[var] != value:
+        how = delivery.get(var, "intact")
+        if how == "dropped" and var in env:
+            problems.append(f"the pod's env holds {var}, which EG drops on this path")
+        elif var in env and env[var] != value:
             problems.append(f"the pod's env {var} is {env[var]!r}, not the value sent")
+    if "KERNEL_WORKING_DIR" in sent:
+        how = delivery.get("KERNEL_WORKING_DIR", "intact")
+        got = first.get("workingDir")
+        value = sent["KERNEL_WORKING_DIR"]
+        allowed = {"dropped": (None,), "intact": (value,)}.get(how, (None, value))
+        if got not in allowed and how == "dropped":
+            problems.append(f"the pod gained workingDir {got!r} though EG drops KERNEL_WORKING_DIR")
+        elif got not in allowed:
+            problems.append(f"the pod's workingDir is {got!r}, not KERNEL_WORKING_DIR as sent")
     return problems
 
 
@@ -90,22 +109,32 @@ def judge(payload: Payload, sent: dict[str, str], seen: Seen, canary: str) -> tu
         if added:
             problems.append(f"the Spark conf gained an option: {', '.join(added)}")
     problems += seen.pod_problems
+    if seen.left_behind:
+        problems.append(f"the failed start left {', '.join(seen.left_behind)} behind")
     status = seen.status
     if status is not None and 400 <= status < 500:
         verdict = f"refused ({status})"
     elif status in (200, 201):
         if payload.expect == "refused":
             problems.append("accepted a value it must refuse (no process environment holds it)")
+        dropped: list[str] = []
         for var, value in sent.items():
             got = seen.arrived.get(var)
             want = value.encode("utf-8", "surrogateescape")
+            how = seen.delivery.get(var, "intact")
             if var == "KERNEL_POD_NAME":
                 continue  # rewritten into a DNS label by design; judged on the pod
-            if got is None:
+            if got is None and how != "intact":
+                dropped.append(var)
+            elif got is None:
                 problems.append(f"{var} is missing inside the kernel")
+            elif how == "dropped":
+                problems.append(f"{var} reached the kernel, though EG drops it on this path")
             elif got != want:
                 problems.append(f"{var} arrived changed: {got[:80]!r}, sent {want[:80]!r}")
         verdict = "arrived intact"
+        if dropped:
+            verdict += f"; {', '.join(dropped)} dropped by EG (working dirs not mirrored)"
     elif status is None:
         problems.append(f"no answer to the start: {seen.message}")
         verdict = "no answer"

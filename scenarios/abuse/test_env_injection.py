@@ -28,12 +28,15 @@ from pathlib import Path
 import pytest
 from eg_harness.abuse import spark_script, ssh_command
 from eg_harness.abuse.injection import (
+    MIRROR_SETTING,
     PAYLOADS,
     PROBE_VAR,
     SPARK_MARK,
     SPARK_RUN_SH,
     SSH_INJECTION,
+    delivery,
     launch_paths,
+    mirrors_working_dirs,
 )
 from eg_harness.checks.injection import Seen, judge, pod_injected
 from eg_harness.errors import TargetUnavailable
@@ -95,6 +98,29 @@ def canary_dir(target):
     shutil.rmtree(made, ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+def mirror_working_dirs(target) -> bool | None:
+    """Whether the gateway hands KERNEL_WORKING_DIR to container kernels, as EG reads it from
+    its own environment (EG_MIRROR_WORKING_DIRS, read in the gateway's pod); None when the
+    harness cannot look (no cluster access), so either of EG's two behaviours passes."""
+    access = target.ability(ClusterAccess)
+    if access is None:
+        return None
+    kube = Kube(access.kubernetes())
+    try:
+        pods = kube.gateway_pods()
+        if not pods:
+            return None
+        script = f'if [ "${{{MIRROR_SETTING}+set}}" = set ]; then echo "set:${MIRROR_SETTING}"; fi'
+        res = kube.exec(pods[0], ["sh", "-c", script])
+    finally:
+        kube.close()
+    if res.code not in (0, None):
+        return None
+    line = next((x for x in res.output.splitlines() if x.startswith("set:")), None)
+    return mirrors_working_dirs(line[4:] if line is not None else None)
+
+
 def _canary(canary_dir: Path | None, name: str) -> str:
     leaf = f"egh-canary-{name}-{uuid.uuid4().hex[:8]}"
     return str(canary_dir / leaf) if canary_dir else f"/tmp/{leaf}"
@@ -129,17 +155,27 @@ def _read_kernel(client, kernel_id: str, sent: dict[str, str], canary: str, seen
     seen.spark_conf = got["spark"]
 
 
-def _read_cluster(target, kernel_id: str, sent: dict[str, str], canary: str, seen: Seen):
+def _read_cluster(target, kernel_id: str, started: bool, sent: dict[str, str], canary, seen):
+    """The kernel's pod as the API server has it, and, for a start that gave no kernel, what
+    EG left for that kernel id (recorded, then deleted: the harness leaves nothing)."""
     access = target.ability(ClusterAccess)
     if access is None:
         return
     kube = Kube(access.kubernetes())
     try:
         pods = kube.kernel_pods(kernel_id)
-        if not pods and seen.status in (200, 201):
+        if not pods and started:
             seen.pod_problems.append(f"no pod labelled kernel_id={kernel_id}")
         for pod in pods:
-            seen.pod_problems += pod_injected(kube.api.sanitize_for_serialization(pod), sent)
+            body = kube.api.sanitize_for_serialization(pod)
+            seen.pod_problems += pod_injected(body, sent, seen.delivery)
+        if not started:
+            namespaces = kube.kernel_namespaces(kernel_id)
+            if namespaces is not None:
+                seen.left_behind = [f"pod {p.metadata.name}" for p in pods]
+                seen.left_behind += [f"namespace {ns}" for ns in namespaces]
+            for ns in namespaces or ():
+                kube.delete_namespace(ns)
         for gw in kube.gateway_pods()[:1]:
             res = kube.exec(gw, ["sh", "-c", f"test -e '{canary}' && echo HIT || echo MISS"])
             seen.canary_in_gateway = "HIT" in res.output
@@ -148,7 +184,9 @@ def _read_cluster(target, kernel_id: str, sent: dict[str, str], canary: str, see
 
 
 @pytest.mark.parametrize(("kind", "payload"), list(_items()))
-def test_kernel_env_injection_is_inert(kind, payload, paths, target, canary_dir, run_state):
+def test_kernel_env_injection_is_inert(
+    kind, payload, paths, target, canary_dir, mirror_working_dirs, run_state
+):
     path = paths.get(kind)
     if path is None:
         pytest.skip(f"the target offers no {kind} kernelspec (kernelspecs: {sorted(paths)})")
@@ -158,8 +196,14 @@ def test_kernel_env_injection_is_inert(kind, payload, paths, target, canary_dir,
     bound = client.launch_timeout
     if kind == "spark" and target.spark is not None:
         bound = max(bound, target.spark.launch_timeout)
-    env = client.kernel_env({"KERNEL_LAUNCH_TIMEOUT": str(int(bound)), **sent})
+    fixed = {"KERNEL_LAUNCH_TIMEOUT": str(int(bound))}
+    if kind == "kubernetes-pod":
+        # EG takes a client's KERNEL_ID as the kernel's id: what a failed start left on the
+        # cluster is then found by its label, with no 201 to name it.
+        fixed["KERNEL_ID"] = str(uuid.uuid4())
+    env = client.kernel_env({**fixed, **sent})
     seen = Seen(status=None)
+    seen.delivery = {var: delivery(kind, var, mirror_working_dirs) for var in sent}
     kernel_id = None
     try:
         try:
@@ -185,7 +229,9 @@ def test_kernel_env_injection_is_inert(kind, payload, paths, target, canary_dir,
         if canary_dir is not None:
             seen.canary_on_host = Path(canary).exists()
         if kind == "kubernetes-pod":
-            _read_cluster(target, kernel_id or "", sent, canary, seen)
+            _read_cluster(
+                target, kernel_id or fixed["KERNEL_ID"], bool(kernel_id), sent, canary, seen
+            )
     finally:
         client.cleanup()
         client.close()

@@ -115,7 +115,11 @@ def test_pod_that_gained_fields_or_a_rendered_name():
     sent = {"KERNEL_WORKING_DIR": "x", "KERNEL_POD_NAME": "{{ 7 * 7 }}"}
     clean = {
         "metadata": {"name": "egh-inject-abc"},
-        "spec": {"containers": [{"env": [{"name": "KERNEL_WORKING_DIR", "value": "x"}]}]},
+        "spec": {
+            "containers": [
+                {"workingDir": "x", "env": [{"name": "KERNEL_WORKING_DIR", "value": "x"}]}
+            ]
+        },
     }
     assert pod_injected(clean, sent) == []
     bad = {
