@@ -130,6 +130,7 @@ class KernelChannels:
         username: str = "eg-harness",
         connect_timeout: float = 30.0,
         ping_interval: float | None = None,
+        keep_session_on_fallback: bool = False,
     ) -> None:
         self.url = url
         # What a dropped connection's message can infer from (disconnect.Timeline): when it
@@ -167,9 +168,11 @@ class KernelChannels:
             self.fell_back = True
             # The declined attempt may still hold the server's side of this session for a
             # moment; a fresh session id keeps the new connection from replacing it in turn.
-            fresh = uuid.uuid4().hex
-            self.url = self.url.replace(f"session_id={self.session}", f"session_id={fresh}")
-            self.session = fresh
+            # JupyterLab keeps its session id (`keep_session_on_fallback`), and meets that.
+            if not keep_session_on_fallback:
+                fresh = uuid.uuid4().hex
+                self.url = self.url.replace(f"session_id={self.session}", f"session_id={fresh}")
+                self.session = fresh
             self.ws = self._connect(headers, [], connect_timeout)
         self.opened_at = time.monotonic()
         self.subprotocol = self.ws.getsubprotocol() or LEGACY

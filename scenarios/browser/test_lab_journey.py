@@ -86,14 +86,18 @@ def test_user_journey_in_lab(
         log = journey.log
         state.table_row(
             MET,
-            ["test", "GET /api/kernelspecs/<name>", "5xx responses"],
+            ["test", "GET /api/kernelspecs/<name>", "5xx responses", "kernel stuck, page reloaded"],
             [
                 request.node.name,
                 "; ".join(log.single_kernelspec) or "none requested",
                 "; ".join(log.server_errors) or "none",
+                "; ".join(f"{step}: {shown}" for step, shown in log.stalls) or "never",
             ],
             note="Lab asks for the kernelspecs list only; a gateway-mode server answers every "
-            "GET /api/kernelspecs/<name> with 500 (docs/findings-browser.md)",
+            "GET /api/kernelspecs/<name> with 500. A kernel not Idle 45 s after its notebook "
+            "opened is stuck on a stale upstream connection (the WebSocket suite's Lab-style "
+            "fallback scenario names the cause): the journey reloads the page, as a user does "
+            "(docs/findings-browser.md)",
         )
 
 
