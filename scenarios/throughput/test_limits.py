@@ -20,8 +20,8 @@ import time
 import pytest
 from eg_harness.clients.gateway import GatewayHTTPError
 from eg_harness.fixtures.abilities import require
-from eg_harness.report.stats import percentile
 from eg_harness.runtime.text import clip
+from eg_harness.stats.percentiles import percentile
 from eg_harness.targets.abilities import KernelLimits
 
 LIMIT = 2

@@ -1,6 +1,6 @@
 """Upgrade A -> B with a live user: what survives each operator step, what the user sees.
 
-The smallest real upgrade between real releases (harness/upgrade/versions.py's defaults: EG
+The smallest real upgrade between real releases (eg_harness.runtime.versions' defaults: EG
 3.2.3 -> today's 3.3.0, JupyterHub 5.5.4 -> 6.1.1, user servers' jupyter_server/jupyterlab
 one minor back -> today's): one user with one python kernel, a state marker and a streaming
 cell, through the three steps that change a version (the persistent gateway restart and Spark
@@ -14,10 +14,10 @@ orphaned. `eg-harness upgrade` runs the same journey with more users and the sui
 from __future__ import annotations
 
 import pytest
+from eg_harness.checks import upgrade as table
 from eg_harness.fixtures.abilities import require
-from eg_harness.runtime import progress
+from eg_harness.runtime import progress, versions
 from eg_harness.targets.abilities import OwnStacks
-from eg_harness.upgrade import table, versions
 from eg_harness.upgrade.journey import Plan, Upgrade
 
 pytestmark = [pytest.mark.slow, pytest.mark.destructive, pytest.mark.own_stack]

@@ -32,13 +32,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cli", "__main__"),
 )
 # Modules that belong to a unit other than their folder's.
-ALIASES = {"report.verdict": "report.model"}
-# Known upward imports in files other engineers are editing, each through a thin module kept
-# at the old path; the test fails once one is gone, so the entry (and the old module) goes too.
-PENDING = {
-    ("targets.node.figures", "report.stats"): "percentile moved to eg_harness.stats.percentiles",
-    ("targets.local.target", "upgrade.versions"): "versions moved to eg_harness.runtime.versions",
-}
+ALIASES = {"report.verdict": "report.model", "report.bench_results": "report.model"}
 
 
 def module_name(path: Path, root: Path) -> str:
@@ -135,35 +129,28 @@ def check(
     package: str,
     layers: tuple[tuple[str, ...], ...],
     aliases: dict[str, str],
-    pending: dict[tuple[str, str], str],
-) -> tuple[list[str], list[list[str]], list[tuple[str, str]]]:
-    """(upward imports, cycles between units, pending entries no longer seen)."""
+) -> tuple[list[str], list[list[str]]]:
+    """(upward imports, cycles between units)."""
     rank = {u: i for i, tier in enumerate(layers) for u in tier}
     units = set(rank)
     upward: list[str] = []
     edges: dict[str, set[str]] = defaultdict(set)
-    seen_pending: set[tuple[str, str]] = set()
     for mod, targets in sorted(imports_of(root, package).items()):
         a = unit_of(mod, units, aliases)
         for target in sorted(targets):
             b = unit_of(target, units, aliases)
             if a == b:
                 continue
-            if (mod, target) in pending:
-                seen_pending.add((mod, target))
-                continue
             edges[a].add(b)
             if rank[b] > rank[a]:
                 upward.append(f"{package}.{mod} ({a or package}) imports {package}.{target} ({b})")
-    stale = sorted(set(pending) - seen_pending)
-    return upward, _cycles(edges), stale
+    return upward, _cycles(edges)
 
 
 def test_no_package_imports_a_higher_one_or_loops():
-    upward, cycles, stale = check(HARNESS, PACKAGE, LAYERS, ALIASES, PENDING)
+    upward, cycles = check(HARNESS, PACKAGE, LAYERS, ALIASES)
     assert not upward, "imports against the layers (docs/architecture.md):\n" + "\n".join(upward)
     assert not cycles, f"import cycles between packages: {cycles}"
-    assert not stale, f"pending exceptions no longer needed, remove them from PENDING: {stale}"
 
 
 def test_every_package_has_a_layer():
@@ -181,7 +168,7 @@ def _tree(root: Path, files: dict[str, str]) -> None:
         path.write_text(text)
 
 
-def test_the_checker_reports_an_upward_import_a_cycle_and_a_stale_exception(tmp_path):
+def test_the_checker_reports_an_upward_import_and_a_cycle(tmp_path):
     # low/a.py reaches up to high/ in a function (the hiding place this rule closes); mid1 and
     # mid2 share a layer and import each other, one of them only relatively.
     _tree(
@@ -199,11 +186,9 @@ def test_the_checker_reports_an_upward_import_a_cycle_and_a_stale_exception(tmp_
         },
     )
     layers = (("",), ("low",), ("mid1", "mid2"), ("high",))
-    pending = {("high.b", "mid1"): "an exception that no import needs"}
-    upward, cycles, stale = check(tmp_path / "pkg", "pkg", layers, {}, pending)
+    upward, cycles = check(tmp_path / "pkg", "pkg", layers, {})
     assert upward == ["pkg.low.a (low) imports pkg.high.b (high)"]
     assert cycles == [["high", "low"], ["mid1", "mid2"]]
-    assert stale == [("high.b", "mid1")]
 
 
 def test_the_checker_passes_a_tree_that_keeps_its_layers(tmp_path):
@@ -218,4 +203,4 @@ def test_the_checker_passes_a_tree_that_keeps_its_layers(tmp_path):
         },
     )
     layers = (("",), ("low",), ("high",))
-    assert check(tmp_path / "pkg", "pkg", layers, {}, {}) == ([], [], [])
+    assert check(tmp_path / "pkg", "pkg", layers, {}) == ([], [])

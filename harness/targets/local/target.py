@@ -20,6 +20,7 @@ from pathlib import Path
 import psutil
 from eg_harness.errors import HarnessError
 from eg_harness.runtime import envs, ports, processes
+from eg_harness.runtime import versions as version_sets
 from eg_harness.runtime.secrets import redact
 from eg_harness.runtime.text import clip
 from eg_harness.runtime.timing import Span, recorder
@@ -62,7 +63,7 @@ class LocalTarget(
         with_hub: bool = True,
         hub_on_demand: bool = False,
     ):
-        """`versions` (upgrade/versions.py) picks the components' releases (default: today's
+        """`versions` (runtime/versions.py) picks the components' releases (default: today's
         pins); `gateway_env`, `gateway_config` (EG traitlets, e.g. culling) and `hub_settings`
         are deployment choices an operator makes (e.g. session persistence, `cleanup_servers`),
         applied before any fault. `with_hub=False` stands up the gateway alone, for work that
@@ -72,8 +73,6 @@ class LocalTarget(
         whose tests all go straight at the gateway (most negative twins) never pays the 2.4
         CPU-s of a hub start; a parallel run's controller cannot know, so it starts them."""
         super().__init__(run_id)
-        from eg_harness.upgrade import versions as version_sets
-
         self.stack_versions = versions or version_sets.current()
         self._gateway_env = dict(gateway_env or {})
         self._gateway_config = dict(gateway_config or {})
@@ -105,8 +104,6 @@ class LocalTarget(
         span.mark("requested")
         for line in processes.sweep_orphans():
             progress(f"stopped components left by an earlier killed run ({line})")
-        from eg_harness.upgrade import versions as version_sets
-
         gw_env = version_sets.ensure("gateway", self.stack_versions, progress)
         self._gw_env = gw_env
         hub_env = version_sets.ensure("hub", self.stack_versions, progress)
@@ -340,8 +337,6 @@ class LocalTarget(
         return ComponentStop(name, proc.popen.returncode, outlived)
 
     def start_component(self, name: str, **changes) -> None:
-        from eg_harness.upgrade import versions as version_sets
-
         run = self._run
         if run is None or self.gateway is None or self.hub is None:
             raise RuntimeError("the target is not provisioned")
@@ -437,8 +432,6 @@ class LocalTarget(
     def _ensure_gateway_env(self) -> None:
         """An attached target has not provisioned: the cached environment, found, not rebuilt."""
         if self._gw_env is None:
-            from eg_harness.upgrade import versions as version_sets
-
             self._gw_env = version_sets.ensure("gateway", self.stack_versions, lambda _m: None)
 
     def hanging_kernelspec(self) -> str:

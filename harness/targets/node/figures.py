@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psutil
 from eg_harness.checks.layers import Breakdown
-from eg_harness.report.stats import percentile
+from eg_harness.stats.percentiles import percentile
 
 # The phases the issue names, each an offset from "requested", and where it comes from.
 PHASES = {
