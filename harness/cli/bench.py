@@ -5,24 +5,19 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from eg_harness import resources
 from eg_harness.cli.common import (
     EXIT_FAILED,
     EXIT_INCONCLUSIVE,
     EXIT_INVALID,
     EXIT_OK,
     HELP_KERNELSPEC,
-    HELP_LOCAL_FAULT,
-    HELP_REPORT_DIR,
-    HELP_RUN_ID,
-    HELP_TARGET_CONFIG,
     deprecated_alias,
     sigterm_as_interrupt,
 )
 from eg_harness.errors import ConfigError
 from eg_harness.report.files import append_step_summary
 from eg_harness.runtime.progress import console
-from eg_harness.runtime.runid import new_run_id
+from eg_harness.targets.spec import TargetSpec, make_target
 
 
 def add_parsers(sub) -> None:
@@ -60,18 +55,10 @@ def add_parsers(sub) -> None:
         action="store_true",
         help="negative twin: block the generator's loop 90%% of the time (must exit 4)",
     )
-    bw.add_argument("--run-id", default=None, help=HELP_RUN_ID)
-    bw.add_argument("--report-dir", default=None, help=HELP_REPORT_DIR)
+    TargetSpec.add_arguments(bw, "run_id", "report_dir")
     b = sub.add_parser("bench", help="benchmark: launch storms up a ladder, churn, knee, ceiling")
     b.set_defaults(func=cmd_bench)
-    b.add_argument(
-        "--target",
-        choices=["local", "existing"],
-        default="local",
-        help="local (default): a stack of its own; existing: --target-config",
-    )
-    b.add_argument("--target-config", help=HELP_TARGET_CONFIG)
-    b.add_argument("--local-fault", action="append", default=[], help=HELP_LOCAL_FAULT)
+    TargetSpec.add_arguments(b, "kind", "config_path", "faults", kinds=("local", "existing"))
     b.add_argument("--ladder", default="1,2,5,10,20", help="concurrency steps, e.g. 1,2,5")
     b.add_argument(
         "--journey",
@@ -126,8 +113,7 @@ def add_parsers(sub) -> None:
         metavar="FILE",
         help="run a workload/SLO file instead of the ladder (clusters/examples/workload-*.yaml)",
     )
-    b.add_argument("--run-id", default=None, help=HELP_RUN_ID)
-    b.add_argument("--report-dir", default=None, help=HELP_REPORT_DIR)
+    TargetSpec.add_arguments(b, "run_id", "report_dir")
     b.add_argument(
         "--history",
         default="reports/bench-history.jsonl",
@@ -138,13 +124,10 @@ def add_parsers(sub) -> None:
         help="run one locust worker for a bench's master elsewhere (until the master quits)",
     )
     w.set_defaults(func=cmd_load_worker)
-    w.add_argument(
-        "--target",
-        choices=["existing"],
-        default="existing",
-        help="the same deployment as the master's (existing only)",
+    # the same deployment as the master's: existing only
+    TargetSpec.add_arguments(
+        w, "kind", "config_path", kinds=("existing",), required=("config_path",)
     )
-    w.add_argument("--target-config", required=True, help=HELP_TARGET_CONFIG)
     w.add_argument("--master-host", required=True, help="where the bench's locust master runs")
     w.add_argument(
         "--master-port", type=int, default=5557, help="the master's --master-port (5557)"
@@ -198,10 +181,9 @@ def cmd_bench_ws(args) -> int:
     if args.sessions:
         return cmd_bench_sessions(args)
     from eg_harness.load import bench_ws
-    from eg_harness.targets.local.target import LocalTarget
 
     say = console()
-    target = LocalTarget()
+    target = make_target(TargetSpec.from_args(args))
     sigterm_as_interrupt()
     try:
         target.provision(say)
@@ -217,7 +199,6 @@ def cmd_bench_ws(args) -> int:
 def cmd_bench_sessions(args) -> int:
     from eg_harness.load import bench_sessions
     from eg_harness.load.sessions import SessionsSettings
-    from eg_harness.targets.local.target import LocalTarget
 
     if args.sessions < 1 or args.per_kernel < 1 or args.gateways < 1:
         raise ConfigError("--sessions, --per-kernel and --gateways must be positive integers")
@@ -238,9 +219,9 @@ def cmd_bench_sessions(args) -> int:
         if not sep or not key.startswith("EG_") or not key.replace("_", "").isalnum():
             raise ConfigError(f"--gateway-env {item!r} must be EG_NAME=VALUE")
         gateway_env[key] = value
-    run_id = args.run_id or new_run_id()
-    report_dir = Path(args.report_dir) if args.report_dir else resources.reports_root() / run_id
-    target = LocalTarget(run_id=run_id, gateway_env=gateway_env)
+    spec = TargetSpec.from_args(args).named()
+    run_id, report_dir = spec.run_id, spec.report_dir
+    target = make_target(spec, gateway_env=gateway_env)
     sigterm_as_interrupt()
     results = bench_sessions.bench(target, settings, report_dir, run_id, progress=console())
     bench_sessions.print_summary(results)
@@ -265,9 +246,8 @@ def cmd_load_worker(args) -> int:
     """A worker of `bench --external-workers`: it reaches the same target as the master (its
     own copy of the target config) and reports to the master."""
     from eg_harness.load import runner
-    from eg_harness.targets import make_target
 
-    target = make_target(args.target, config_path=args.target_config)
+    target = make_target(TargetSpec.from_args(args))
     sigterm_as_interrupt()
     target.provision(console())  # an existing target: only proves it is reachable
     return runner.run_worker(
@@ -278,7 +258,6 @@ def cmd_load_worker(args) -> int:
 def cmd_bench(args) -> int:
     from eg_harness.load import bench
     from eg_harness.load.plan import BenchSettings
-    from eg_harness.targets import make_target
 
     if args.workload:
         return cmd_workload(args)
@@ -305,15 +284,15 @@ def cmd_bench(args) -> int:
             "--spawn-limit is a positive number of spawns and sets the local target's hub; "
             "an existing hub's limit is its own configuration"
         )
-    run_id = args.run_id or new_run_id()
-    options = {"faults": args.local_fault} if args.target == "local" else {}
-    if args.target == "local":
-        # Gateway journeys never touch a hub: the local stack is the gateway alone.
-        options["with_hub"] = settings.journey == "hub" or args.spawn_limit is not None
+    spec = TargetSpec.from_args(args).named()
+    run_id, report_dir = spec.run_id, spec.report_dir
+    # Gateway journeys never touch a hub: a stack of its own is the gateway alone (a provider
+    # that stands up nothing takes no with_hub and hub_settings: make_target passes them only
+    # to one that does).
+    options: dict = {"with_hub": settings.journey == "hub" or args.spawn_limit is not None}
     if args.spawn_limit is not None:
         options["hub_settings"] = {"concurrent_spawn_limit": args.spawn_limit}
-    target = make_target(args.target, config_path=args.target_config, run_id=run_id, **options)
-    report_dir = Path(args.report_dir) if args.report_dir else resources.reports_root() / run_id
+    target = make_target(spec, **options)
     history = Path(args.history) if args.history else None
     say = console()
     sigterm_as_interrupt()
@@ -327,17 +306,13 @@ def cmd_bench(args) -> int:
 
 def cmd_workload(args) -> int:
     from eg_harness.load import workload, workload_bench
-    from eg_harness.targets import make_target
 
     wl = workload.load(args.workload)  # a bad file is exit 2 before anything starts
     if args.repeat != 1:
         raise ConfigError("--repeat does not apply to --workload: lengthen duration_s instead")
-    run_id = args.run_id or new_run_id()
-    options = {"faults": args.local_fault} if args.target == "local" else {}
-    if args.target == "local":
-        options["with_hub"] = wl.journey == "hub"
-    target = make_target(args.target, config_path=args.target_config, run_id=run_id, **options)
-    report_dir = Path(args.report_dir) if args.report_dir else resources.reports_root() / run_id
+    spec = TargetSpec.from_args(args).named()
+    run_id, report_dir = spec.run_id, spec.report_dir
+    target = make_target(spec, with_hub=wl.journey == "hub")
     say = console()
     sigterm_as_interrupt()
     doc = workload_bench.run(target, wl, report_dir, run_id, progress=say)

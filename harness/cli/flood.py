@@ -17,6 +17,7 @@ from eg_harness.errors import ConfigError, HarnessError
 from eg_harness.kernel.framing import LEGACY, V1
 from eg_harness.load import bench_flood
 from eg_harness.runtime.progress import console
+from eg_harness.targets.spec import TargetSpec, make_target
 
 PROTOCOLS = {"legacy": LEGACY, "v1": V1}
 READERS = {"raw": "raw websocket", "harness": "harness"}
@@ -95,11 +96,9 @@ def settings_from(args) -> bench_flood.Settings:
 
 
 def cmd_bench_flood(args) -> int:
-    from eg_harness.targets.local.target import LocalTarget
-
     settings = settings_from(args)
     say = console()
-    target = LocalTarget()
+    target = make_target(TargetSpec())  # a local stack of its own
     sigterm_as_interrupt()
     load_before = round(os.getloadavg()[0], 2)
     date = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

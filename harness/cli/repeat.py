@@ -18,11 +18,11 @@ import sys
 import time
 from collections import Counter
 from contextlib import contextmanager
-from pathlib import Path
 
 from eg_harness.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from eg_harness.report.model import Results
 from eg_harness.report.writer import load_results
+from eg_harness.targets.spec import TargetSpec
 
 OUTCOMES = ("passed", "failed", "skipped", "inconclusive")
 
@@ -101,18 +101,13 @@ def cpu_hog(enabled: bool):
         print(f"[eg-harness] cpu hog stopped (pid {proc.pid})", flush=True)
 
 
-def _child_argv(args, run_id: str, report_dir: Path) -> list[str]:
-    argv = [sys.executable, "-m", "eg_harness", "run", "--target", args.target]
-    argv += ["--suite", args.suite, "--run-id", run_id, "--report-dir", str(report_dir)]
-    if args.target_config:
-        argv += ["--target-config", args.target_config]
-    for fault in args.local_fault:
-        argv += ["--local-fault", fault]
-    if args.allow_destructive:
-        argv.append("--allow-destructive")
-    if args.workers is not None:
-        argv += ["-n", args.workers]
-    extra = [a for a in (args.pytest_args or []) if a != "--"]
+def child_argv(spec: TargetSpec, suite: str, workers: str | None, pytest_args) -> list[str]:
+    """One `eg-harness run` of `suite` on the target `spec` describes (its run id and report
+    dir included), in a process of its own."""
+    argv = [sys.executable, "-m", "eg_harness", "run", "--suite", suite, *spec.to_args()]
+    if workers is not None:
+        argv += ["-n", workers]
+    extra = [a for a in (pytest_args or []) if a != "--"]
     return argv + (["--", *extra] if extra else [])
 
 
@@ -145,7 +140,9 @@ def run_child(argv: list[str]) -> int:
         return EXIT_INTERRUPTED
 
 
-def cmd_repeat(args, parent_id: str, parent: Path) -> int:
+def cmd_repeat(args, spec: TargetSpec) -> int:
+    """`spec`'s run id and report dir are the parent's; each run gets its own under them."""
+    parent_id, parent = spec.run_id, spec.report_dir
     parent.mkdir(parents=True, exist_ok=True)
     runs: list[dict[str, str]] = []
     codes: list[int] = []
@@ -154,7 +151,8 @@ def cmd_repeat(args, parent_id: str, parent: Path) -> int:
             run_id = f"{parent_id}-r{i}"
             print(f"[eg-harness] repeat {i}/{args.repeat}: run id {run_id}", flush=True)
             t0 = time.monotonic()
-            code = run_child(_child_argv(args, run_id, parent / f"run-{i}"))
+            child = spec.model_copy(update={"run_id": run_id, "report_dir": parent / f"run-{i}"})
+            code = run_child(child_argv(child, args.suite, args.workers, args.pytest_args))
             codes.append(code)
             saved = parent / f"run-{i}" / "results.json"
             runs.append(outcomes_of(load_results(saved)) if saved.exists() else {})

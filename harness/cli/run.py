@@ -20,41 +20,17 @@ from eg_harness.cli.common import (
 from eg_harness.errors import ConfigError, HarnessError
 from eg_harness.runtime.progress import console
 from eg_harness.runtime.runid import new_run_id
-from eg_harness.targets import KINDS
+from eg_harness.targets.spec import TargetSpec, make_target
 
 
 def add_parsers(sub) -> None:
     run = sub.add_parser("run", help="run suites against a target and write a report")
     run.set_defaults(func=cmd_run)
-    run.add_argument(
-        "--target",
-        choices=KINDS,
-        default="local",
-        help="where the suites run (default local: a stack of its own; existing needs "
-        "--target-config)",
-    )
-    run.add_argument("--target-config", help="YAML describing an existing deployment")
+    TargetSpec.add_arguments(run, "kind", "config_path")
     run.add_argument("--suite", default="all", help="comma-separated suites, or 'all' (default)")
-    run.add_argument("--report-dir", help="where to write the report (default reports/<run-id>)")
-    run.add_argument("--run-id", help="run id (default: time-stamped); names the report")
-    run.add_argument(
-        "--local-fault",
-        action="append",
-        default=[],
-        help="seed a fault into the local target (see `eg-harness faults`)",
-    )
-    run.add_argument(
-        "--allow-destructive",
-        action="store_true",
-        help="allow scenarios that disturb other users of an existing target",
-    )
+    TargetSpec.add_arguments(run, "report_dir", "run_id", "faults", "allow_destructive")
     kind = run.add_argument_group("kind target")
-    kind.add_argument("--kind-cluster", metavar="NAME", help="reuse this kind cluster")
-    kind.add_argument(
-        "--keep-cluster",
-        action="store_true",
-        help="keep the kind cluster afterwards (what the run installed in it is removed)",
-    )
+    TargetSpec.add_arguments(kind, "kind_cluster", "keep_cluster")
     kind.add_argument(
         "--dry-run",
         action="store_true",
@@ -132,64 +108,55 @@ def cmd_run(args) -> int:
         raise ConfigError(f"--repeat {args.repeat}: give a number of runs, 1 or more")
     if args.phase and args.repeat > 1:
         raise ConfigError("--phase takes one run: drop --repeat")
-    run_id = args.run_id or new_run_id()
-    if args.phase and not args.run_id:
-        run_id = f"{run_id}-{args.phase}"
-    report_dir = Path(args.report_dir) if args.report_dir else resources.reports_root() / run_id
-    if args.target == "existing":
-        if not args.target_config:
-            raise ConfigError(
-                "--target existing needs --target-config FILE (see clusters/examples/existing.yaml)"
-            )
-        from eg_harness.targets.existing.target import ExistingTarget
-
+    spec = TargetSpec.from_args(args).named(suffix=args.phase)
+    run_id, report_dir = spec.run_id, spec.report_dir
+    if spec.kind == "existing":
+        spec.provider_options()  # no --target-config: a usage error, before any report
         # Config and reachability errors end here as one line, before pytest prints anything,
         # and as a report whose verdict says so (a gate reading results.json finds the error).
         try:
-            ExistingTarget(args.target_config).provision(lambda _m: None)
+            make_target(spec).provision(lambda _m: None)
         except HarnessError as exc:
             return target_error_report(args, run_id, report_dir, exc)
-    if args.target != "kind" and (args.dry_run or args.kind_cluster or args.keep_cluster):
+    if spec.kind != "kind" and (args.dry_run or spec.kind_cluster or spec.keep_cluster):
         raise ConfigError(
             "--dry-run, --kind-cluster and --keep-cluster belong to --target kind: add it or "
             "drop them"
         )
-    if args.target == "kind":
+    if spec.kind == "kind":
         from eg_harness.targets.kind import preflight, target
 
         if args.dry_run:
             plan = target.make_plan(
                 run_id,
-                kind_cluster=args.kind_cluster,
-                keep_cluster=args.keep_cluster,
+                kind_cluster=spec.kind_cluster,
+                keep_cluster=spec.keep_cluster,
                 progress=console(sys.stderr),
             )
             sys.stdout.write(plan.render())
             return EXIT_OK
         # Missing tools end here, in seconds, one line each, before pytest starts anything.
-        preflight.require(reuse_cluster=args.kind_cluster is not None)
-    if args.target == "node":
+        preflight.require(reuse_cluster=spec.kind_cluster is not None)
+    if spec.kind == "node":
         from eg_harness.targets.node import preflight as node_preflight
 
         # What this machine lacks to host the cluster ends here, one line each, exit 3.
         node_preflight.require(print)
-    if args.local_fault:
+    if spec.faults:
         from eg_harness.targets import faults
 
         # unknown, clashing or not for this target: one line, exit 2
-        faults.resolve(args.local_fault, target=args.target)
+        faults.resolve(spec.faults, target=spec.kind)
     if repeat.wanted(args):
         sigterm_as_interrupt()
-        return repeat.cmd_repeat(args, run_id, report_dir)
+        return repeat.cmd_repeat(args, spec)
     extra = list(args.pytest_args or [])
     if extra and extra[0] == "--":
         extra = extra[1:]
     pytest_args = [
         *(str(SCENARIOS / s) for s in chosen),
         f"--rootdir={SCENARIOS.parent}",
-        f"--target={args.target}",
-        f"--eg-report-dir={report_dir}",
-        f"--eg-run-id={run_id}",
+        *spec.to_pytest_args(),
         f"--junitxml={report_dir / 'junit.xml'}",
         "-p",
         "no:cacheprovider",
@@ -199,19 +166,9 @@ def cmd_run(args) -> int:
         "-W",
         "ignore::pytest.PytestAssertRewriteWarning",
     ]
-    if args.target_config:
-        pytest_args.append(f"--target-config={args.target_config}")
-    for fault in args.local_fault:
-        pytest_args.append(f"--local-fault={fault}")
-    if args.allow_destructive:
-        pytest_args.append("--allow-destructive")
-    if args.kind_cluster:
-        pytest_args.append(f"--kind-cluster={args.kind_cluster}")
-    if args.keep_cluster:
-        pytest_args.append("--keep-cluster")
     pytest_args += parallel_pytest_args(args.workers)
     if args.phase:
-        pytest_args.append(f"--eg-phase={args.phase}")
+        pytest_args.append(f"--phase={args.phase}")
     pytest_args += extra
     from eg_harness.fixtures.collector import RunState
 
@@ -254,12 +211,12 @@ def target_error_report(args, run_id: str, report_dir: Path, exc: HarnessError) 
 
     message = secrets.redact(str(exc))
     print(f"eg-harness: {message}", file=sys.stderr)
-    results = Results(
-        kind="suite",
-        phase=args.phase,
+    results = Results.produced(
+        "suite",
         run_id=run_id,
-        command=" ".join(sys.argv),
+        command=sys.argv,
         target=Target(kind=args.target, error=message),
+        phase=args.phase,
         selection=verdicts.Selection.of([], suites.folders()),
         verdict=verdicts.decide(counts={}, target_error=message, target_exit_code=exc.exit_code),
     )

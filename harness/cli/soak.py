@@ -26,12 +26,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from eg_harness import resources
 from eg_harness.cli import repeat
 from eg_harness.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
-    HELP_TARGET_CONFIG,
     deprecated_alias,
     selected_suites,
     sigterm_as_interrupt,
@@ -39,7 +37,7 @@ from eg_harness.cli.common import (
 from eg_harness.errors import ConfigError
 from eg_harness.runtime import leftovers, processes
 from eg_harness.runtime.progress import console
-from eg_harness.runtime.runid import new_run_id
+from eg_harness.targets.spec import TargetSpec, make_target
 
 RUN_TIMEOUT_S = 1800.0  # a run that takes longer is stopped like an interrupted one
 LATE_RETRIES = 2  # an interrupt that came after the run's work is tried again, earlier
@@ -53,13 +51,7 @@ def add_parsers(sub) -> None:
     p.set_defaults(func=cmd_soak)
     p.add_argument("--runs", type=int, required=True, metavar="N", help="how many runs")
     p.add_argument("--suite", default="auth", help="one suite or a comma list (default auth)")
-    p.add_argument(
-        "--target",
-        choices=["local", "existing"],
-        default="local",
-        help="local (default) or existing (--target-config; no seeded faults)",
-    )
-    p.add_argument("--target-config", help=HELP_TARGET_CONFIG)
+    TargetSpec.add_arguments(p, "kind", "config_path", kinds=("local", "existing"))
     p.add_argument("--seed", type=int, help="seed of the plan (default: random, printed)")
     p.add_argument(
         "--interrupts",
@@ -79,7 +71,7 @@ def add_parsers(sub) -> None:
         "catches; see `eg-harness faults`)",
     )
     deprecated_alias(p, "--fault", "fault")
-    p.add_argument("--report-dir", help="where the runs' reports and soak.txt go")
+    TargetSpec.add_arguments(p, "report_dir")  # the runs' reports and soak.txt
     p.add_argument("--run-timeout", type=float, default=RUN_TIMEOUT_S, help=argparse.SUPPRESS)
     p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: extra pytest arguments")
 
@@ -146,16 +138,15 @@ class RunResult:
 
 
 def _child_argv(args, run_id: str, report_dir: Path, fault: str | None) -> list[str]:
-    child = argparse.Namespace(
-        target=args.target,
-        suite=args.suite,
-        target_config=args.target_config,
-        local_fault=[fault] if fault else [],
-        allow_destructive=False,
-        workers=None,  # one run at a time, serially: interrupts and counts stay attributable
-        pytest_args=args.pytest_args,
+    """One serial run (interrupts and counts stay attributable) with its own id and fault."""
+    child = TargetSpec(
+        kind=args.target,
+        config_path=args.target_config,
+        run_id=run_id,
+        report_dir=report_dir,
+        faults=(fault,) if fault else (),
     )
-    return repeat._child_argv(child, run_id, report_dir)
+    return repeat.child_argv(child, args.suite, None, args.pytest_args)
 
 
 def _stop(proc: subprocess.Popen, sig: int) -> None:
@@ -267,9 +258,8 @@ def _deployment(args):
     if args.target != "existing":
         return None
     from eg_harness.clients.hub import HubClient
-    from eg_harness.targets.existing.target import ExistingTarget
 
-    target = ExistingTarget(args.target_config)
+    target = make_target(TargetSpec.from_args(args))
     target.provision(lambda _m: None)
     hub = HubClient(target.hub.url, target.hub.api_token) if target.hub else None
     prefix = target.hub.user_prefix if target.hub else "egh-"
@@ -300,8 +290,7 @@ def render(results: list[RunResult]) -> str:
 
 def cmd_soak(args) -> int:
     chosen = selected_suites(args.suite)
-    if args.target == "existing" and not args.target_config:
-        raise ConfigError("--target existing needs --target-config FILE")
+    TargetSpec.from_args(args).provider_options()  # e.g. existing without --target-config
     interrupts = args.runs // 3 if args.interrupts is None else args.interrupts
     fault = args.fault or default_fault(chosen)
     failures = (args.runs // 5 if args.failures is None else args.failures) if fault else 0
@@ -315,8 +304,8 @@ def cmd_soak(args) -> int:
         faults.resolve([fault])
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
     runs = plan(args.runs, interrupts, failures, seed, fault)
-    soak_id = new_run_id()
-    parent = Path(args.report_dir) if args.report_dir else resources.reports_root() / soak_id
+    named = TargetSpec.from_args(args).named()
+    soak_id, parent = named.run_id, named.report_dir
     parent.mkdir(parents=True, exist_ok=True)
     say = console()
     say(

@@ -5,33 +5,24 @@ upgraded by helm on a real single-node Kubernetes."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from eg_harness import resources
 from eg_harness.cli.common import (
-    HELP_LOCAL_FAULT,
-    HELP_REPORT_DIR,
-    HELP_RUN_ID,
     selected_suites,
     sigterm_as_interrupt,
 )
 from eg_harness.errors import ConfigError
 from eg_harness.runtime.progress import console
-from eg_harness.runtime.runid import new_run_id
+from eg_harness.targets.spec import TargetSpec, make_target
 
 
 def add_parsers(sub) -> None:
     u = sub.add_parser(
-        "upgrade", help="upgrade a stack A -> B with live users and table what they lost"
+        "upgrade",
+        help="upgrade a stack A -> B with live users and table what they lost",
+        description="--target local: components stopped and started at B (default); node: EG's "
+        "helm chart upgraded on a single-node Kubernetes (wrap in flock /tmp/team/node.lock)",
     )
     u.set_defaults(func=cmd_upgrade)
-    u.add_argument(
-        "--target",
-        choices=("local", "node"),
-        default="local",
-        help="local: components stopped and started at B (default); node: EG's helm chart "
-        "upgraded on a single-node Kubernetes (wrap in flock /tmp/team/node.lock)",
-    )
+    TargetSpec.add_arguments(u, "kind", kinds=("local", "node"))
     u.add_argument(
         "--from",
         dest="origin",
@@ -65,9 +56,7 @@ def add_parsers(sub) -> None:
         help="suites to run on the upgraded stack: all, quick (auth,startup), a list, or none "
         "(local: all; node: quick)",
     )
-    u.add_argument("--local-fault", action="append", default=[], help=HELP_LOCAL_FAULT)
-    u.add_argument("--run-id", default=None, help=HELP_RUN_ID)
-    u.add_argument("--report-dir", default=None, help=HELP_REPORT_DIR)
+    TargetSpec.add_arguments(u, "faults", "run_id", "report_dir")
 
 
 def suites_for(spec: str) -> str | None:
@@ -167,20 +156,16 @@ def cmd_upgrade(args) -> int:
         recover_timeout=args.recover_timeout,
         cleanup_servers=args.cleanup_servers,
     )
-    run_id = args.run_id or new_run_id()
-    report_dir = Path(args.report_dir) if args.report_dir else resources.reports_root() / run_id
-    if args.target == "node":
+    spec = TargetSpec.from_args(args).named()
+    run_id, report_dir = spec.run_id, spec.report_dir
+    if spec.kind == "node":
+        # The node provider at release A, upgradable by its chart: the upgrade's own provider.
         from eg_harness.targets.node.upgrade import NodeUpgradeTarget
 
-        target = NodeUpgradeTarget(origin=origin.gateway, faults=args.local_fault, run_id=run_id)
+        target = NodeUpgradeTarget(origin=origin.gateway, faults=list(spec.faults), run_id=run_id)
     else:
-        from eg_harness.targets.local.target import LocalTarget
-
-        target = LocalTarget(
-            faults=args.local_fault,
-            run_id=run_id,
-            versions=origin,
-            hub_settings={"cleanup_servers": args.cleanup_servers},
+        target = make_target(
+            spec, versions=origin, hub_settings={"cleanup_servers": args.cleanup_servers}
         )
     say = console()
     say(f"upgrade {origin.label()} -> {dest.label()}; steps {', '.join(steps)}")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from eg_harness.report.workers import Occupancy, occupancy
 from eg_harness.runtime.processes import machine_cpu_s
+from eg_harness.targets.spec import TargetSpec
 
 
 @dataclass
@@ -48,7 +49,7 @@ def measure(
             say(f"walltime {label} ({mode}): eg-harness run --suite {suite}")
             report_dir = root / f"r{n}"
             argv = [sys.executable, "-m", "eg_harness", "run", "--suite", suite]
-            argv += ["--report-dir", str(report_dir)]
+            argv += TargetSpec(report_dir=report_dir).to_args()  # the local target
             if workers is not None:
                 argv += ["-n", workers]
             if extra:

@@ -26,6 +26,7 @@ from eg_harness.runtime import secrets
 from eg_harness.runtime.text import clip
 from eg_harness.runtime.timing import recorder
 from eg_harness.targets.base import Target
+from eg_harness.targets.spec import TargetSpec
 from eg_harness.upgrade.journey import Plan
 from eg_harness.upgrade.journey import Upgrade as Journey
 
@@ -78,26 +79,11 @@ def run_suites_on(target: Target, suites: str, report_dir: Path, run_id: str, sa
     env["EGH_UPGRADED_GATEWAY_TOKEN"] = target.gateway.token or ""
     env["EGH_UPGRADED_HUB_TOKEN"] = target.hub.api_token
     say(f"running suites {suites} on the upgraded stack (report in {report_dir})")
-    argv = [
-        sys.executable,
-        "-m",
-        "eg_harness",
-        "run",
-        "--target",
-        "existing",
-        "--target-config",
-        str(cfg),
-        "--suite",
-        suites,
-        "--report-dir",
-        str(report_dir),
-        "--run-id",
-        f"{run_id}-on-b",
-        "--",
-        "-m",
-        "not stress",
-        "-q",
-    ]
+    on_b = TargetSpec(
+        kind="existing", config_path=str(cfg), run_id=f"{run_id}-on-b", report_dir=report_dir
+    )
+    argv = [sys.executable, "-m", "eg_harness", "run", "--suite", suites, *on_b.to_args()]
+    argv += ["--", "-m", "not stress", "-q"]
     proc = subprocess.run(argv, env=env, capture_output=True, text=True)
     (report_dir / "console.txt").write_text(secrets.redact(proc.stdout + proc.stderr))
     summary = None

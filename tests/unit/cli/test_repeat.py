@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
-
 from eg_harness.cli import repeat
 from eg_harness.report.model import Results, TestResult
+from eg_harness.targets.spec import TargetSpec
 
 
 def _results(outcomes: dict[str, tuple[str, str | None]]) -> Results:
@@ -66,16 +65,8 @@ def test_render_shows_counts_out_of_n():
 
 
 def test_child_runs_carry_the_selection_and_their_own_report_dir(tmp_path):
-    args = argparse.Namespace(
-        target="local",
-        suite="auth",
-        target_config=None,
-        local_fault=["gateway_no_token"],
-        allow_destructive=False,
-        workers="2",
-        pytest_args=["--", "-k", "token"],
-    )
-    argv = repeat._child_argv(args, "rid-r1", tmp_path / "run-1")
+    spec = TargetSpec(faults=("gateway_no_token",), run_id="rid-r1", report_dir=tmp_path / "run-1")
+    argv = repeat.child_argv(spec, "auth", "2", ["--", "-k", "token"])
     assert argv[1:4] == ["-m", "eg_harness", "run"]
     assert argv[argv.index("--run-id") : argv.index("--run-id") + 2] == ["--run-id", "rid-r1"]
     assert str(tmp_path / "run-1") in argv

@@ -10,7 +10,7 @@ import pytest
 from eg_harness.fixtures.abilities import require
 from eg_harness.runtime import progress, secrets
 from eg_harness.runtime.runid import new_run_id
-from eg_harness.targets import make_target
+from eg_harness.targets import TargetSpec, make_target
 from eg_harness.targets.abilities import (
     ABILITIES,
     ClusterAccess,
@@ -37,7 +37,7 @@ class _Bare(Target):
 def _existing(tmp_path):
     path = tmp_path / "t.yaml"
     path.write_text("gateway:\n  url: http://127.0.0.1:9\n")
-    return make_target("existing", config_path=str(path), run_id="r-existing")
+    return make_target(TargetSpec(kind="existing", config_path=str(path), run_id="r-existing"))
 
 
 def test_local_target_has_every_ability_and_existing_none(tmp_path):
@@ -88,7 +88,7 @@ def test_kubernetes_section_gives_cluster_access_and_an_unpullable_image(tmp_pat
         "gateway: {url: 'http://127.0.0.1:9', kernelspec: k8s_python}\n"
         "kubernetes: {namespace: eg, kubeconfig: /nowhere/config, shared_namespace: true}\n"
     )
-    target = make_target("existing", config_path=str(path), run_id="r-k")
+    target = make_target(TargetSpec(kind="existing", config_path=str(path), run_id="r-k"))
     access = require(target, ClusterAccess).kubernetes()
     assert (access.namespace, access.kubeconfig, access.shared_namespace) == (
         "eg",
@@ -107,7 +107,7 @@ def test_kubernetes_section_gives_cluster_access_and_an_unpullable_image(tmp_pat
 
 def test_every_target_has_a_run_id_and_diagnostics_dir(tmp_path):
     assert _existing(tmp_path).run_id == "r-existing"
-    assert make_target("local", run_id="r-1").run_id == "r-1"
+    assert make_target(TargetSpec(run_id="r-1")).run_id == "r-1"
     bare = _Bare()
     assert re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{4}", bare.run_id)
     assert bare.diagnostics_dir is None

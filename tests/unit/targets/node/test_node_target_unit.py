@@ -12,7 +12,7 @@ from eg_harness.checks.layers import Breakdown
 from eg_harness.errors import ConfigError
 from eg_harness.fixtures.target import watch_kernel_pods
 from eg_harness.k8s.podwatch import KernelPodWatch
-from eg_harness.targets import KINDS, PROVIDERS, faults, make_target
+from eg_harness.targets import KINDS, PROVIDERS, TargetSpec, faults, make_target
 from eg_harness.targets.base import GatewayEndpoint
 from eg_harness.targets.faults import FAULTS, drop_template_lines
 from eg_harness.targets.kind.egdist import ensure_eg_dist
@@ -112,7 +112,7 @@ def test_node_faults_are_refused_elsewhere_and_local_ones_on_node():
 def test_registry_lists_every_provider_and_names_them_on_a_typo():
     assert tuple(PROVIDERS) == KINDS and "node" in KINDS
     with pytest.raises(ConfigError, match="choose one of local, existing, kind, node"):
-        make_target("nodes")
+        make_target(TargetSpec(kind="nodes"))
 
 
 def test_start_phases_are_offsets_from_the_request_and_summarised_as_p50_p95():
@@ -146,12 +146,12 @@ def test_start_phases_are_offsets_from_the_request_and_summarised_as_p50_p95():
 
 
 def test_a_parallel_worker_attached_to_a_node_stack_has_its_cluster_access():
-    owner = make_target("node", run_id="r-node")
+    owner = make_target(TargetSpec(kind="node", run_id="r-node"))
     owner.gateway = GatewayEndpoint("http://10.96.0.9:8888", "t0k3n", "python_kubernetes")
     owner._versions["kernelspecs image"] = "eg-harness/kernelspecs:abc"
     handoff = owner.handoff()
     handoff["kubeconfig"] = "/state/admin.yaml"  # what a provisioned owner hands out
-    worker = make_target("node", run_id="other")
+    worker = make_target(TargetSpec(kind="node", run_id="other"))
     worker.attach(handoff)
     access = worker.kubernetes()
     assert access.kubeconfig == "/state/admin.yaml"
