@@ -21,12 +21,9 @@ from eg_harness.errors import (  # noqa: F401  (re-exported: the commands import
 
 SCENARIOS = resources.SCENARIOS
 
-# One name and one wording per concept, in every command that takes it (and in the pytest
-# plugin's options of the same names): --local-fault, --report-dir, --run-id, --target-config.
-HELP_LOCAL_FAULT = "seed a fault into the local target (repeatable; see `eg-harness faults`)"
-HELP_REPORT_DIR = "where to write the report (default: reports/<run-id>)"
-HELP_RUN_ID = "run id (default: time-stamped); names the report"
-HELP_TARGET_CONFIG = "YAML describing an existing deployment (--target existing)"
+# One name and one wording per concept, in every command that takes it. The target's options
+# (--target, --target-config, --local-fault, --report-dir, --run-id, ...) are declared once, with
+# the pytest plugin's, in eg_harness.targets.spec (TargetSpec.add_arguments).
 HELP_KERNELSPEC = "the kernelspec the journeys start (default: the target's Python kernelspec)"
 
 
