@@ -14,6 +14,7 @@ from pathlib import Path
 
 from eg_harness.cli.common import EXIT_OK
 from eg_harness.runtime.progress import console
+from eg_harness.targets.spec import TargetSpec, make_target
 
 
 def add_parsers(sub) -> None:
@@ -65,10 +66,9 @@ def cmd_node_prepare(args) -> int:
 
 
 def _local_starts(n: int, say) -> list[dict]:
-    from eg_harness.targets.local.target import LocalTarget
     from eg_harness.targets.node.figures import span_offsets
 
-    target = LocalTarget(with_hub=False)
+    target = make_target(TargetSpec(), with_hub=False)  # the gateway alone, to compare with
     out = []
     try:
         target.provision(say)
@@ -113,11 +113,10 @@ def _node_starts(target, n: int, say) -> list[dict]:
 
 def cmd_node_figures(args) -> int:
     from eg_harness.targets.node import figures
-    from eg_harness.targets.node.target import NodeTarget
 
     say = console(sys.stderr)
     doc: dict = {"starts": args.starts}
-    target = NodeTarget()
+    target = make_target(TargetSpec(kind="node"))
     try:
         t0 = time.monotonic()
         target.provision(say)
