@@ -28,13 +28,27 @@ from pydantic import BaseModel, ConfigDict, field_validator
 if TYPE_CHECKING:
     from eg_harness.targets.base import Target
 
-# kind -> "module:Class", imported only when chosen (the cluster providers pull in heavy
-# dependencies). The order is the one `--target` lists; the first is the default.
-PROVIDERS: dict[str, str] = {
-    "local": "eg_harness.targets.local.target:LocalTarget",
-    "existing": "eg_harness.targets.existing.target:ExistingTarget",
-    "kind": "eg_harness.targets.kind.target:KindTarget",
-    "node": "eg_harness.targets.node.target:NodeTarget",
+
+@dataclass(frozen=True)
+class Provider:
+    """One kind of target: its class ("module:Class", imported only when chosen: the cluster
+    providers pull in heavy dependencies) and what it is, for --target's help."""
+
+    path: str
+    about: str
+
+
+# The order is the one `--target` lists; the first is the default.
+PROVIDERS: dict[str, Provider] = {
+    "local": Provider("eg_harness.targets.local.target:LocalTarget", "a stack of its own"),
+    "existing": Provider(
+        "eg_harness.targets.existing.target:ExistingTarget",
+        "the deployment --target-config describes",
+    ),
+    "kind": Provider("eg_harness.targets.kind.target:KindTarget", "a kind cluster built here"),
+    "node": Provider(
+        "eg_harness.targets.node.target:NodeTarget", "a single-node Kubernetes built here"
+    ),
 }
 KINDS = tuple(PROVIDERS)
 
@@ -47,7 +61,7 @@ def provider(kind: str) -> type[Target]:
     """The class of target `kind` (ConfigError naming the choices for an unknown one)."""
     if kind not in PROVIDERS:
         raise unknown_kind(kind)
-    module, name = PROVIDERS[kind].split(":")
+    module, name = PROVIDERS[kind].path.split(":")
     return getattr(importlib.import_module(module), name)
 
 
@@ -209,7 +223,8 @@ class Option:
         if self.field == "kind":
             offered = kinds or KINDS
             kw["default"] = offered[0]
-            kw["help"] = self.help.format(kinds=", ".join(offered), default=offered[0])
+            about = "; ".join(f"{k}: {PROVIDERS[k].about}" for k in offered)
+            kw["help"] = self.help.format(kinds=about, default=offered[0])
             if kinds is not None:
                 kw["choices"] = kinds
         return kw
@@ -219,8 +234,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "kind",
         "--target",
-        "where the suites run: {kinds} (default {default}: local is a stack of its own, "
-        "existing needs --target-config)",
+        "the target: {kinds} (default {default})",
         env="EG_HARNESS_TARGET",
     ),
     Option(

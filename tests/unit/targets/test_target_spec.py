@@ -193,7 +193,7 @@ def test_every_command_option_with_a_target_flag_came_from_the_spec():
                     continue
                 seen += 1
                 if flag == "--target":
-                    assert action.help.startswith("where the suites run: "), (path, flag)
+                    assert action.help.startswith("the target: "), (path, flag)
                 else:
                     assert action.help == helps[flag], (path, flag)
 
