@@ -5,8 +5,14 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
 from eg_harness.checks import upgrade as table
 from eg_harness.checks.upgrade import StepFacts, UserFacts
+from eg_harness.errors import HarnessError
+from eg_harness.runtime import versions
+from eg_harness.targets.base import Target
+from eg_harness.targets.endpoints import GatewayEndpoint, HubEndpoint
+from eg_harness.upgrade.journey import Plan, Upgrade
 from eg_harness.upgrade.poller import Sample, downtime
 
 
@@ -101,3 +107,28 @@ def test_orphaned_pods_fail_the_step_and_cite_1086():
     f = _chart_step(orphans=["kernel pod ns-b/b (Running) unknown to the gateway"])
     assert table.EG_1086 in table.why(f)
     assert any("orphaned" in p for p in table.problems(f, 60))
+
+
+class _Bare(Target):
+    """A target with a gateway and a hub but no way to upgrade anything."""
+
+    kind = "bare"
+
+    def __init__(self) -> None:
+        super().__init__("unit-bare")
+        self.gateway = GatewayEndpoint("http://127.0.0.1:1", "t")
+        self.hub = HubEndpoint("http://127.0.0.1:2", "t")
+
+    def provision(self, progress=print) -> None:
+        raise AssertionError("not provisioned in a unit test")
+
+    def teardown(self) -> dict:
+        return {}
+
+
+def test_a_step_the_target_cannot_take_is_refused_naming_the_ability():
+    v = versions.default_from()
+    with pytest.raises(HarnessError, match="cannot upgrade its gateway's helm chart"):
+        Upgrade(_Bare(), Plan(origin=v, dest=v, steps=("gateway-chart",)), lambda _m: None)
+    with pytest.raises(HarnessError, match="stop, kill, pause and restart"):
+        Upgrade(_Bare(), Plan(origin=v, dest=v, steps=("gateway",)), lambda _m: None)
