@@ -333,13 +333,12 @@ def cmd_workload(args) -> int:
 def cmd_baseline(args) -> int:
     from eg_harness.load import gate
 
-    doc = gate.make_baseline(args.source, args.out)
-    levels = ", ".join(doc["figures"].get("storms", {})) or "none"
+    figs = gate.make_baseline(args.source, args.out).figures
+    levels = ", ".join(figs.storms) or "none"
     print(
-        f"baseline written to {args.out} (storms: {levels}; churn: "
-        f"{'yes' if doc['figures'].get('churn') else 'no'})"
+        f"baseline written to {args.out} (storms: {levels}; churn: {'yes' if figs.churn else 'no'})"
     )
-    if not doc["figures"].get("valid", True):
+    if not figs.valid:
         print("eg-harness: warning: the source bench was marked invalid", file=sys.stderr)
     return EXIT_OK
 
@@ -351,7 +350,7 @@ def cmd_gate(args) -> int:
     base = gate.read_figures(args.baseline)
     cur = gate.read_figures(args.current)
     for name, figs in (("baseline", base), ("current", cur)):
-        if not figs.get("valid", True):
+        if not figs.valid:
             print(
                 f"eg-harness: the {name} bench is invalid (its load generator was the "
                 "bottleneck): rerun it with fewer users per process or more --load-workers",

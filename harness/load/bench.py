@@ -409,18 +409,18 @@ def results_document(doc: dict, run_id: str, history: list[dict]) -> Results:
     )  # a copy without the timeline events (charts) and the typed server metrics
     for s in [*clean["storms"], *([clean["churn"]] if clean.get("churn") else [])]:
         s.pop("_events", None)
-    return Results(
-        kind="bench",
+    return Results.produced(
+        "bench",
         run_id=run_id,
-        started_at=doc.get("started_at"),
-        finished_at=doc.get("finished_at"),
+        started=doc.get("started_at"),
+        finished=doc.get("finished_at"),
         duration_s=doc.get("duration_s"),
         command="eg-harness bench",
         target=doc["target"],
+        cleanup=doc.get("cleanup"),
         tests=tests,
         tables=tables,
         charts=chart_list,
-        cleanup=doc.get("cleanup"),
         throughput=clean,
         server_metrics=sm,
     )

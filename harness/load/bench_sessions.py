@@ -161,17 +161,16 @@ def results_document(
         servers_table(server_metrics),
     ]
     chart_list = [charts.sessions_chart(doc, server_metrics)]
-    return Results(
-        kind="bench",
+    return Results.produced(
+        "bench",
         run_id=run_id,
-        started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-        duration_s=round(time.time() - started, 3),
+        started=started,
         command="eg-harness bench-ws --sessions",
         target=target.describe(),
+        cleanup=cleanup,
         tests=tests,
         tables=tables,
         charts=[c for c in chart_list if c],
-        cleanup=cleanup,
         sessions={k: v for k, v in doc.items() if k != "timeline"} | {"timeline": doc["timeline"]},
         server_metrics=server_metrics,
     )
@@ -225,41 +224,43 @@ def servers_table(sm) -> dict[str, Any]:
 
 
 def print_summary(results: Results) -> None:
-    d = results.sessions or {}
-    gen = d["generator"]
-    b, lt, r = d["baseline"], d["latency"], d["ratio"]
+    d = results.sessions
+    if d is None:
+        return
+    gen = d.generator
+    b, lt, r = d.baseline, d.latency, d.ratio
     print(
-        f"sessions held: {d['sessions_held']} / {d['sessions_requested']} "
-        f"({d['sessions_alive_at_end']} alive at the end) on {d['kernels_started']} kernels, "
-        f"{len(d['gateways'])} gateway(s)"
+        f"sessions held: {d.sessions_held} / {d.sessions_requested} "
+        f"({d.sessions_alive_at_end} alive at the end) on {d.kernels_started} kernels, "
+        f"{len(d.gateways)} gateway(s)"
     )
-    replaced = d.get("kernels_replaced", [])
+    replaced = d.kernels_replaced
     if replaced:
-        race = sum(1 for k in replaced if k.get("port_race"))
+        race = sum(1 for k in replaced if k.port_race)
         print(
             f"  kernels that never answered, replaced: {len(replaced)} ({race} died in EG's "
             "port race, a known upstream defect of local launches)"
         )
-    for g in d["gateways"]:
-        if g["broke"]:
+    for g in d.gateways:
+        if g.broke:
             print(
-                f"  gateway {g['url']}: stopped accepting; failures began at {g['broke']['at']} "
-                f"holding {g['broke']['sessions_held']} ({g['sessions_held']} in the end): "
-                f"{g['broke']['cause']}"
+                f"  gateway {g.url}: stopped accepting; failures began at {g.broke.at} "
+                f"holding {g.broke.sessions_held} ({g.sessions_held} in the end): "
+                f"{g.broke.cause}"
             )
     print(
-        f"generator: {gen['cores']:.2f} cores (one thread, pinned to core "
-        f"{gen.get('pinned_core')}), loop lag p95 {gen['loop_lag_p95_ms']} ms -> "
-        + ("valid" if gen["valid"] else "INVALID: " + "; ".join(gen["reasons"]))
+        f"generator: {gen.cores:.2f} cores (one thread, pinned to core "
+        f"{gen.pinned_core}), loop lag p95 {gen.loop_lag_p95_ms} ms -> "
+        + ("valid" if gen.valid else "INVALID: " + "; ".join(gen.reasons))
     )
     print(
-        f"executes: {d['executes']} ({d['executes_per_s']}/s), frames {d['frames_per_s']}/s, "
-        f"errors: {d['errors'] or 'none'}"
+        f"executes: {d.executes} ({d.executes_per_s}/s), frames {d.frames_per_s}/s, "
+        f"errors: {d.errors or 'none'}"
     )
     print(f"{'':18}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}")
     for name, x in (("alone (baseline)", b), ("under load", lt)):
-        print(f"{name:18}{_f(x['p50_ms'])}{_f(x['p95_ms'])}{_f(x['p99_ms'])}")
-    print(f"{'ratio':18}{_f(r['p50'])}{_f(r['p95'])}{_f(r['p99'])}")
+        print(f"{name:18}{_f(x.p50_ms)}{_f(x.p95_ms)}{_f(x.p99_ms)}")
+    print(f"{'ratio':18}{_f(r.get('p50'))}{_f(r.get('p95'))}{_f(r.get('p99'))}")
     sm = results.server_metrics
     if sm is not None:
         for g in sm.groups:

@@ -29,14 +29,17 @@ from typing import Any
 
 import yaml
 from eg_harness.errors import ConfigError
-from eg_harness.load.summary import SCHEMA as BENCH_SCHEMA
-from eg_harness.report.figures import figures, samples
+from eg_harness.report.bench_results import (
+    BASELINE_SCHEMA,
+    BENCH_SCHEMA,
+    Baseline,
+    BenchFigures,
+    read_throughput,
+)
 from eg_harness.stats import noise
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rich.console import Console
 from rich.table import Table
-
-BASELINE_SCHEMA = "eg-harness-baseline/1"  # figures may carry per_repeat lists (optional)
 
 
 class Thresholds(BaseModel):
@@ -98,8 +101,9 @@ def _read_thresholds(path: str) -> dict[str, Any]:
         ) from None
 
 
-def read_figures(path: str | Path) -> dict[str, Any]:
-    """Figures from a baseline file, a bench.json, or a report dir's results.json."""
+def read_figures(path: str | Path) -> BenchFigures:
+    """Figures from a baseline file, a bench.json, or a report dir's results.json (read
+    through the results model, so a report from an older harness reads the same way)."""
     p = Path(path)
     if p.is_dir():
         p = p / "results.json"
@@ -109,26 +113,33 @@ def read_figures(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{p} not found: pass a baseline file or a bench report") from None
     except ValueError:
         raise ConfigError(f"{p} is not JSON: pass a baseline file or a bench report") from None
-    if doc.get("schema") == BASELINE_SCHEMA:
-        return doc["figures"]
-    if doc.get("schema") == BENCH_SCHEMA:
-        return figures(doc)
-    if isinstance(doc.get("throughput"), dict):
-        return figures(doc["throughput"])
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{p} holds no bench figures: run `eg-harness bench` first")
+    try:
+        if doc.get("schema") == BASELINE_SCHEMA:
+            return Baseline.model_validate(doc).figures
+        if doc.get("schema") == BENCH_SCHEMA:
+            return read_throughput(doc).figures()
+        if isinstance(doc.get("throughput"), dict):
+            return read_throughput(doc["throughput"]).figures()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise ConfigError(
+            f"{p}: {where}: {first['msg']}: not a bench report this harness can read"
+        ) from None
     raise ConfigError(f"{p} holds no bench figures: run `eg-harness bench` first")
 
 
-def make_baseline(source: str | Path, out: str | Path) -> dict[str, Any]:
-    figs = read_figures(source)
-    doc = {
-        "schema": BASELINE_SCHEMA,
-        "created_at": datetime.now(timezone.utc).isoformat(),
-        "source": str(source),
-        "figures": figs,
-    }
+def make_baseline(source: str | Path, out: str | Path) -> Baseline:
+    baseline = Baseline(
+        created_at=datetime.now(timezone.utc).isoformat(),
+        source=str(source),
+        figures=read_figures(source),
+    )
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text(json.dumps(doc, indent=2) + "\n")
-    return doc
+    Path(out).write_text(json.dumps(baseline.model_dump(mode="json"), indent=2) + "\n")
+    return baseline
 
 
 # What the gate judges per level: (label, figure key, threshold field, bad direction, relative)
@@ -285,7 +296,7 @@ def _fmt_change(v: float, relative: bool) -> str:
 spread = noise.spread
 
 
-def compare(base: dict[str, Any], cur: dict[str, Any], th: Thresholds) -> list[Check]:
+def compare(base: BenchFigures, cur: BenchFigures, th: Thresholds) -> list[Check]:
     """Level by level, each figure's repeats against the baseline's: a regression only when
     the bootstrap interval of the change lies wholly past the threshold. Without repeats on
     either side (or too few) there is no spread to judge: the single figures are compared with
@@ -294,16 +305,12 @@ def compare(base: dict[str, Any], cur: dict[str, Any], th: Thresholds) -> list[C
     checks: list[Check] = []
     chosen = th.model_fields_set  # limits the user set; the rest are defaults
     needed = noise.min_repeats(th.confidence)
-    levels = [
-        ("storm " + k, base["storms"][k], cur["storms"][k])
-        for k in sorted(set(base.get("storms", {})) & set(cur.get("storms", {})), key=int)
-    ]
-    if base.get("churn") and cur.get("churn"):
-        levels.append(("churn", base["churn"], cur["churn"]))
+    base_levels, cur_levels = base.levels(), cur.levels()
+    levels = [(name, b, cur_levels[name]) for name, b in base_levels.items() if name in cur_levels]
     for level, b, c in levels:
         machine = noise.compare(
-            samples(b, "machine_slowdown"),
-            samples(c, "machine_slowdown"),
+            b.samples("machine_slowdown"),
+            c.samples("machine_slowdown"),
             threshold=0.0,
             statistic=STATISTIC,
             confidence=th.confidence,
@@ -314,8 +321,8 @@ def compare(base: dict[str, Any], cur: dict[str, Any], th: Thresholds) -> list[C
                 Check(
                     level,
                     MACHINE,
-                    samples(b, "machine_slowdown"),
-                    samples(c, "machine_slowdown"),
+                    b.samples("machine_slowdown"),
+                    c.samples("machine_slowdown"),
                     "(not gated)",
                     machine,
                     False,
@@ -328,7 +335,7 @@ def compare(base: dict[str, Any], cur: dict[str, Any], th: Thresholds) -> list[C
             )
         for label, key, field, direction, relative, with_machine in FIGURES:
             limit_v = getattr(th, field)
-            a_s, b_s = samples(b, key), samples(c, key)
+            a_s, b_s = b.samples(key), c.samples(key)
             if not a_s and not b_s:
                 continue  # a figure neither bench has (e.g. adjusted times of older benches)
             change = noise.compare(

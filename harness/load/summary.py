@@ -17,10 +17,10 @@ from typing import Any
 from eg_harness.load.journeys import TTFE
 from eg_harness.load.plan import BenchSettings
 from eg_harness.load.runner import LoadRun
-from eg_harness.report.figures import comparable, figures
+from eg_harness.report.bench_results import BENCH_SCHEMA, FIGURE_KEYS, Level, read_throughput
 from eg_harness.stats.percentiles import percentile
 
-SCHEMA = "eg-harness-bench/1"
+SCHEMA = BENCH_SCHEMA
 KNEE_GAIN = 1.05  # the next step must add at least 5% throughput to count as still scaling
 
 
@@ -134,14 +134,7 @@ def spawn_concurrency(events: list[dict[str, Any]], limit: int | None) -> dict[s
     }
 
 
-PER_REPEAT = (
-    "p95_ttfe_s",
-    "p50_ttfe_s",
-    "starts_per_s",
-    "error_rate",
-    "machine_slowdown",
-    "p50_ttfe_adjusted_s",
-)
+PER_REPEAT = FIGURE_KEYS  # each repeat's comparable figures, kept in a pooled summary
 
 
 def pool(runs: list[LoadRun], per_round: list[dict[str, Any]], cores: int) -> dict[str, Any]:
@@ -193,12 +186,18 @@ def pool(runs: list[LoadRun], per_round: list[dict[str, Any]], cores: int) -> di
             else None
         ),
         repeats=len(per_round),
-        per_repeat={k: [comparable(one)[k] for one in per_round] for k in PER_REPEAT},
+        per_repeat=_per_repeat(per_round),
         out_dir=", ".join(r.out_dir.name for r in runs),
     )
     if per_round[-1].get("spawns"):
         s["spawns"] = per_round[-1]["spawns"]  # hub journeys: the last repeat's spawn figures
     return s
+
+
+def _per_repeat(per_round: list[dict[str, Any]]) -> dict[str, list[float | None]]:
+    """Each comparable figure, repeat by repeat (the typed level's own figures)."""
+    figs = [Level.model_validate(one).figures() for one in per_round]
+    return {k: [getattr(f, k) for f in figs] for k in PER_REPEAT}
 
 
 def _summed(groups: list[dict[str, float] | None]) -> dict[str, float] | None:
@@ -309,6 +308,12 @@ def append_history(path: Path, doc: dict, run_id: str) -> None:
     }
     with open(path, "a") as fh:
         fh.write(json.dumps(entry) + "\n")
+
+
+def figures(doc: dict[str, Any]) -> dict[str, Any]:
+    """A bench document's comparable figures as data (the history's and a baseline's)."""
+    public = {k: v for k, v in doc.items() if not k.startswith("_")}
+    return read_throughput(public).figures().model_dump(mode="json")
 
 
 def read_history(path: Path) -> list[dict]:

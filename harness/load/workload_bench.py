@@ -177,17 +177,17 @@ def results_document(doc: dict, run_id: str, events: list[dict]) -> Results:
     if events:
         chart_list.append(charts.timeline_chart(events, f"Timeline of workload {wl['name']!r}"))
     clean = json.loads(json.dumps(doc, default=str))
-    return Results(
-        kind="bench",
+    return Results.produced(
+        "bench",
         run_id=run_id,
-        started_at=doc.get("started_at"),
+        started=doc.get("started_at"),
         duration_s=doc.get("duration_s"),
         command=f"eg-harness bench --workload ({wl['name']})",
         target=doc["target"],
+        cleanup=doc.get("cleanup"),
         tests=tests,
         tables=tables,
         charts=chart_list,
-        cleanup=doc.get("cleanup"),
         throughput=clean,
     )
 

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from eg_harness.errors import EXIT_FAILED, EXIT_OK, ConfigError
-from eg_harness.report.figures import figures, samples
 from eg_harness.report.model import BAD_OUTCOMES, OUTCOMES, Results, outcome_rank
 from eg_harness.report.spans import aggregate_spans
 from eg_harness.stats import noise
@@ -200,7 +199,7 @@ def load_side(path: str | Path) -> tuple[Side, list[Results]]:
     runs = [r for r, _doc in read]
     kinds = {r.kind for r in runs}
     first = runs[0]
-    bench_repeats = int((first.throughput or {}).get("repeats") or 1)
+    bench_repeats = first.throughput.repeats if first.throughput is not None else 1
     summary: dict[str, int] = {}
     for r in runs:
         for outcome, n in r.summary.by_outcome():
@@ -528,15 +527,11 @@ def _bench_levels(runs: list[Results]) -> dict[str, dict[str, list[float]]]:
     """Per bench level, each figure repeat by repeat (a bench's rounds, or several benches)."""
     out: dict[str, dict[str, list[float]]] = {}
     for r in runs:
-        if not r.throughput:
+        if r.throughput is None:
             continue
-        figs = figures(r.throughput)
-        levels = {f"storm {k}": v for k, v in figs.get("storms", {}).items()}
-        if figs.get("churn"):
-            levels["churn"] = figs["churn"]
-        for level, v in levels.items():
+        for level, figs in r.throughput.figures().levels().items():
             for _name, key, *_rest in _BENCH_FIGURES:
-                out.setdefault(level, {}).setdefault(key, []).extend(samples(v, key))
+                out.setdefault(level, {}).setdefault(key, []).extend(figs.samples(key))
     return out
 
 

@@ -27,9 +27,12 @@ Schema history:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Literal
 
+from eg_harness.report.bench_results import Level, Sessions, Throughput, read_throughput
 from eg_harness.report.verdict import Selection, Verdict, decide
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -335,13 +338,46 @@ class Results(_Strict):
     metrics: list[Metric] = Field(default_factory=list)
     tables: list[Table] = Field(default_factory=list)
     charts: list[Chart] = Field(default_factory=list)
-    load_runs: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    throughput: dict[str, Any] | None = None
-    sessions: dict[str, Any] | None = None  # bench-ws --sessions: held, latencies, ratios
+    load_runs: dict[str, Level] = Field(default_factory=dict)  # a suite's load machinery
+    throughput: Throughput | None = None  # a bench's levels, or a workload's objectives
+    sessions: Sessions | None = None  # bench-ws --sessions: held, latencies, ratios
     server_metrics: ServerMetrics | None = None
     upgrade: Upgrade | None = None
     cleanup: dict[str, list[str | int]] | None = None
     diagnostics: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def produced(
+        cls,
+        kind: Literal["suite", "bench", "upgrade"],
+        *,
+        run_id: str,
+        command: str | Sequence[str],
+        target: Target | Mapping[str, object],
+        started: float | datetime | str | None = None,
+        finished: float | datetime | str | None = None,
+        duration_s: float | None = None,
+        cleanup: Mapping[str, list[str | int]] | None = None,
+        **sections: Any,
+    ) -> Results:
+        """The one constructor of the fields every producer fills (a suite run, a bench, a
+        workload, bench-ws --sessions, an upgrade, a target refused before pytest), filled one
+        way: times as given (an epoch float becomes UTC "...Z", a datetime its ISO form), the
+        duration measured from an epoch start when not given, the command as one line. The
+        sections (tests, tables, throughput, ...) are each producer's own."""
+        if duration_s is None and isinstance(started, int | float):
+            duration_s = round(time.time() - started, 3)
+        return cls(
+            kind=kind,
+            run_id=run_id,
+            command=command if isinstance(command, str) else " ".join(command),
+            target=target if isinstance(target, Target) else Target.model_validate(target),
+            started_at=_stamp(started),
+            finished_at=_stamp(finished),
+            duration_s=duration_s,
+            cleanup=dict(cleanup) if cleanup is not None else None,
+            **sections,
+        )
 
     @model_validator(mode="before")
     @classmethod
@@ -431,11 +467,15 @@ def _derived_verdict(data: dict[str, Any]) -> Verdict:
     if kind != "suite":
         cleanup = data.get("cleanup") or {}
         left = "; ".join(f"{k}: {v}" for k, v in cleanup.items() if v) or None
-        throughput = data.get("throughput") or {}
-        sessions = data.get("sessions") or {}
-        if throughput.get("valid") is False:
-            invalid = "; ".join(throughput.get("invalid_reasons") or []) or "invalid bench"
-        elif (sessions.get("generator") or {}).get("valid") is False:
+        throughput = data.get("throughput")
+        if isinstance(throughput, dict):
+            throughput = read_throughput(throughput)
+        sessions = data.get("sessions")
+        if isinstance(sessions, dict):
+            sessions = Sessions.model_validate(sessions)
+        if throughput is not None and not throughput.valid:
+            invalid = "; ".join(throughput.invalid_reasons) or "invalid bench"
+        elif sessions is not None and not sessions.generator.valid:
             invalid = "the load generator was the bottleneck"
     return decide(
         counts=counts,
@@ -444,6 +484,15 @@ def _derived_verdict(data: dict[str, Any]) -> Verdict:
         left_behind=left,
         invalid=invalid,
     )
+
+
+def _stamp(t: float | datetime | str | None) -> str | None:
+    """A producer's time as results.json writes it."""
+    if t is None or isinstance(t, str):
+        return t
+    if isinstance(t, datetime):
+        return t.isoformat()
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
 def outcome_rank(outcome: str) -> int:

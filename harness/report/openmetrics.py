@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from eg_harness.report.bench_results import BenchThroughput, Sessions, WorkloadThroughput
 from eg_harness.report.model import Results
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
@@ -67,7 +68,7 @@ class ResultsCollector:
         if r.server_metrics:
             yield from self._servers(r)
 
-    def _throughput(self, doc: dict[str, Any]) -> Iterator[Any]:
+    def _throughput(self, doc: BenchThroughput | WorkloadThroughput) -> Iterator[Any]:
         ttfe = self._gauge(
             "time_to_first_execute_seconds",
             "time to first execute of a storm or churn, by quantile",
@@ -75,38 +76,37 @@ class ResultsCollector:
         )
         rate = self._gauge("starts_per_second", "kernel starts per second", ["mode", "concurrency"])
         err = self._gauge("error_ratio", "failed journeys / journeys", ["mode", "concurrency"])
-        for s in [*doc.get("storms", []), *([doc["churn"]] if doc.get("churn") else [])]:
-            lv = [s["mode"], str(s["concurrency"])]
+        for s in doc.levels():
+            lv = [s.mode, str(s.concurrency)]
             for q in ("p50", "p95", "p99", "max"):
-                self._add(ttfe, s["time_to_first_execute_s"][q], *lv, q)
-            self._add(rate, s["starts_per_s"], *lv)
-            self._add(err, s["error_rate"], *lv)
+                self._add(ttfe, getattr(s.time_to_first_execute_s, q), *lv, q)
+            self._add(rate, s.starts_per_s, *lv)
+            self._add(err, s.error_rate, *lv)
         valid = self._gauge("valid", "1 when the generator was not the bottleneck", [])
-        self._add(valid, 1.0 if doc.get("valid", True) else 0.0)
+        self._add(valid, 1.0 if doc.valid else 0.0)
         yield from (ttfe, rate, err, valid)
 
-    def _sessions(self, doc: dict[str, Any]) -> Iterator[Any]:
+    def _sessions(self, doc: Sessions) -> Iterator[Any]:
         held = self._gauge("ws_sessions", "kernel WebSocket sessions, by state", ["state"])
-        self._add(held, doc["sessions_requested"], "requested")
-        self._add(held, doc["sessions_held"], "held")
-        self._add(held, doc["sessions_alive_at_end"], "alive_at_end")
+        self._add(held, doc.sessions_requested, "requested")
+        self._add(held, doc.sessions_held, "held")
+        self._add(held, doc.sessions_alive_at_end, "alive_at_end")
         lat = self._gauge(
             "ws_execute_latency_seconds",
             "execute request to reply, alone (baseline) and under load, by quantile",
             ["phase", "quantile"],
         )
-        for phase in ("baseline", "latency"):
+        for label, lats in (("baseline", doc.baseline), ("load", doc.latency)):
             for q in ("p50", "p95", "p99"):
-                v = doc[phase][f"{q}_ms"]
-                label = "baseline" if phase == "baseline" else "load"
+                v = getattr(lats, f"{q}_ms")
                 self._add(lat, None if v is None else v / 1000, label, q)
         ratio = self._gauge("ws_latency_ratio", "latency under load / alone", ["quantile"])
-        for q, v in doc["ratio"].items():
+        for q, v in doc.ratio.items():
             self._add(ratio, v, q)
         gen = self._gauge("generator_cpu_cores", "the load generator's CPU, in cores", [])
-        self._add(gen, doc["generator"]["cores"])
+        self._add(gen, doc.generator.cores)
         valid = self._gauge("valid", "1 when the generator was not the bottleneck", [])
-        self._add(valid, 1.0 if doc["generator"]["valid"] else 0.0)
+        self._add(valid, 1.0 if doc.generator.valid else 0.0)
         yield from (held, lat, ratio, gen, valid)
 
     def _servers(self, r: Results) -> Iterator[Any]:

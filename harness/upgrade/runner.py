@@ -162,13 +162,13 @@ def upgrade(
             }
         )
     diag = report_dir / "diagnostics"
-    results = Results(
-        kind="upgrade",
+    results = Results.produced(
+        "upgrade",
         run_id=run_id,
-        started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-        duration_s=round(time.time() - started, 3),
-        command=" ".join(["eg-harness", *sys.argv[1:]]),
+        started=started,
+        command=["eg-harness", *sys.argv[1:]],
         target=target.describe(),
+        cleanup=cleanup,
         tests=tests,
         spans=[s.to_dict() for s in recorder.spans()],
         upgrade=Upgrade(
@@ -180,7 +180,6 @@ def upgrade(
             suites_on_b_summary=(suites_out or {}).get("summary"),
             suites_on_b_exit=(suites_out or {}).get("exit"),
         ),
-        cleanup=cleanup,
         diagnostics=sorted(f"diagnostics/{p.name}" for p in diag.iterdir())
         if diag.is_dir()
         else [],

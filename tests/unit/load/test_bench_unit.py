@@ -12,9 +12,15 @@ from eg_harness.errors import ConfigError
 from eg_harness.load import gate, logscan, summary
 from eg_harness.load.plan import Step
 from eg_harness.load.runner import LoadRun
+from eg_harness.report.bench_results import BenchFigures
 from eg_harness.report.html import render_html
 from eg_harness.report.model import Results
 from pydantic import ValidationError
+
+
+def _compare(base: dict, cur: dict, th: gate.Thresholds) -> list[gate.Check]:
+    """Figures as a baseline file holds them, read the way the gate reads them."""
+    return gate.compare(BenchFigures.model_validate(base), BenchFigures.model_validate(cur), th)
 
 
 def _events(n_ok: int, ttfe: float, *, failed: int = 0, t0: float = 1000.0) -> list[dict]:
@@ -129,11 +135,9 @@ def test_gate_flags_each_regression_against_its_threshold():
     # Limits the user set judge single figures (defaults would be inconclusive on them).
     th = gate.Thresholds(**gate.Thresholds().model_dump())
     assert th.model_fields_set == set(gate.Thresholds.model_fields)
-    assert not [c for c in gate.compare(_figs(), _figs(p95=1.19, per_s=3.5), th) if c.regressed]
+    assert not [c for c in _compare(_figs(), _figs(p95=1.19, per_s=3.5), th) if c.regressed]
     bad = {
-        c.figure
-        for c in gate.compare(_figs(), _figs(p95=1.25, per_s=3.3, err=0.1), th)
-        if c.regressed
+        c.figure for c in _compare(_figs(), _figs(p95=1.25, per_s=3.3, err=0.1), th) if c.regressed
     }
     assert bad == {
         "p95 time to first execute (s)",
@@ -169,10 +173,10 @@ def test_figures_read_from_baseline_bench_and_report(tmp_path):
     }
     (tmp_path / "bench.json").write_text(json.dumps(doc))
     (tmp_path / "results.json").write_text(json.dumps({"throughput": doc}))
-    assert gate.read_figures(tmp_path / "bench.json")["storms"]["3"]["p95_ttfe_s"] == 0.7
-    assert gate.read_figures(tmp_path)["storms"]["3"]["starts_per_s"] == 4.0
+    assert gate.read_figures(tmp_path / "bench.json").storms["3"].p95_ttfe_s == 0.7
+    assert gate.read_figures(tmp_path).storms["3"].starts_per_s == 4.0
     gate.make_baseline(tmp_path, tmp_path / "base.json")
-    assert gate.read_figures(tmp_path / "base.json")["storms"]["3"]["error_rate"] == 0.0
+    assert gate.read_figures(tmp_path / "base.json").storms["3"].error_rate == 0.0
     (tmp_path / "other.json").write_text("{}")
     with pytest.raises(ConfigError, match="no bench figures"):
         gate.read_figures(tmp_path / "other.json")
@@ -209,7 +213,7 @@ def test_gate_cli_exit_codes(tmp_path):
     invalid = _gate_cli("--baseline", base, "--current", write("inv.json", _figs(valid=False)))
     assert invalid.returncode == 4 and "invalid" in invalid.stderr, invalid.stderr
     chosen = gate.Thresholds(p95_ttfe_max_increase=0.2)
-    md = gate.markdown(gate.compare(_figs(), _figs(p95=2.0), chosen), "t")
+    md = gate.markdown(_compare(_figs(), _figs(p95=2.0), chosen), "t")
     assert "❌ REGRESSION" in md and "| storm 2 | p95 time to first execute (s) |" in md
     missing = _gate_cli("--baseline", str(tmp_path / "nope.json"))
     assert missing.returncode == 2 and "not found" in missing.stderr

@@ -13,7 +13,14 @@ import sys
 import pytest
 from eg_harness.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_OK, ConfigError
 from eg_harness.load import gate
+from eg_harness.report.bench_results import BenchFigures
 from eg_harness.stats import noise
+
+
+def _compare(base: dict, cur: dict, th: gate.Thresholds) -> list[gate.Check]:
+    """Figures as a baseline file holds them, read the way the gate reads them."""
+    return gate.compare(BenchFigures.model_validate(base), BenchFigures.model_validate(cur), th)
+
 
 P50 = "p50 time to first execute (s)"
 
@@ -47,7 +54,7 @@ def _p50(checks: list[gate.Check]) -> gate.Check:
 def test_the_reported_case_two_correct_single_runs_22_percent_apart_are_inconclusive():
     # Issue 22: "storm 2 p50 time to first execute +22%, limit +20% (single runs: noise
     # unknown)" failed a correct second bench. Now the default limit cannot fail it.
-    checks = gate.compare(_single(1.00), _single(1.22), gate.Thresholds())
+    checks = _compare(_single(1.00), _single(1.22), gate.Thresholds())
     c = _p50(checks)
     assert c.inconclusive and not c.regressed
     assert c.verdict == "INCONCLUSIVE (single runs: noise unknown; default limit)"
@@ -57,7 +64,7 @@ def test_the_reported_case_two_correct_single_runs_22_percent_apart_are_inconclu
 
 
 def test_single_runs_within_a_default_limit_pass_and_say_the_noise_is_unknown():
-    checks = gate.compare(_single(1.00), _single(1.10), gate.Thresholds())
+    checks = _compare(_single(1.00), _single(1.10), gate.Thresholds())
     c = _p50(checks)
     assert not c.inconclusive and not c.regressed
     assert c.verdict == "ok (single runs: noise unknown)"
@@ -67,7 +74,7 @@ def test_single_runs_within_a_default_limit_pass_and_say_the_noise_is_unknown():
 def test_a_limit_the_user_set_judges_single_runs():
     th = gate.load_thresholds(None, ["p50_ttfe_max_increase=0.2"])
     assert th.model_fields_set == {"p50_ttfe_max_increase"}
-    checks = gate.compare(_single(1.00), _single(1.22), th)
+    checks = _compare(_single(1.00), _single(1.22), th)
     c = _p50(checks)
     assert c.regressed and not c.inconclusive and "(default)" not in c.limit
     assert gate.outcome(checks)[0] == "regressed"
@@ -78,25 +85,23 @@ def test_a_limit_set_in_the_thresholds_file_judges_single_runs(tmp_path):
     path.write_text("p50_ttfe_max_increase: 0.2\n")
     th = gate.load_thresholds(str(path))
     assert th.model_fields_set == {"p50_ttfe_max_increase"}
-    assert _p50(gate.compare(_single(1.00), _single(1.22), th)).regressed
+    assert _p50(_compare(_single(1.00), _single(1.22), th)).regressed
     # The file's other limits stay defaults: a p95 past its default is still inconclusive.
     figs_a = {"valid": True, "storms": {"2": {"p95_ttfe_s": 1.0, "p50_ttfe_s": 1.0}}}
     figs_b = {"valid": True, "storms": {"2": {"p95_ttfe_s": 1.5, "p50_ttfe_s": 1.0}}}
-    p95 = next(c for c in gate.compare(figs_a, figs_b, th) if c.figure.startswith("p95"))
+    p95 = next(c for c in _compare(figs_a, figs_b, th) if c.figure.startswith("p95"))
     assert p95.inconclusive and not p95.regressed
 
 
 def test_one_side_repeated_the_other_single_is_still_noise_unknown():
-    checks = gate.compare(_repeated([1.0, 1.02, 0.98, 1.01, 0.99]), _single(1.5), gate.Thresholds())
+    checks = _compare(_repeated([1.0, 1.02, 0.98, 1.01, 0.99]), _single(1.5), gate.Thresholds())
     c = _p50(checks)
     assert c.change.verdict == "no spread" and c.inconclusive and not c.regressed
 
 
 def test_too_few_repeats_past_a_default_limit_are_inconclusive():
     assert noise.min_repeats(0.95) == 4  # 3 vs 3 can never show a change at 95%
-    checks = gate.compare(
-        _repeated([1.0, 1.02, 0.98]), _repeated([1.5, 1.52, 1.48]), gate.Thresholds()
-    )
+    checks = _compare(_repeated([1.0, 1.02, 0.98]), _repeated([1.5, 1.52, 1.48]), gate.Thresholds())
     c = _p50(checks)
     assert c.change.verdict == "too few" and c.inconclusive
     assert c.verdict == "INCONCLUSIVE (too few repeats: noise unknown; default limit)"
@@ -104,17 +109,17 @@ def test_too_few_repeats_past_a_default_limit_are_inconclusive():
 
 def test_enough_repeats_judge_a_default_limit_against_the_noise():
     base = _repeated([1.0, 1.02, 0.98, 1.01, 0.99])
-    held = gate.compare(base, _repeated([1.5, 1.52, 1.48, 1.51, 1.49]), gate.Thresholds())
+    held = _compare(base, _repeated([1.5, 1.52, 1.48, 1.51, 1.49]), gate.Thresholds())
     assert _p50(held).regressed and not _p50(held).inconclusive
     assert gate.outcome(held)[0] == "regressed"
-    normal = gate.compare(base, _repeated([1.01, 1.0, 1.03, 0.99, 1.0]), gate.Thresholds())
+    normal = _compare(base, _repeated([1.01, 1.0, 1.03, 0.99, 1.0]), gate.Thresholds())
     assert gate.outcome(normal)[0] == "passed"
 
 
 def test_a_figure_the_current_bench_lost_is_a_regression_whatever_the_repeats():
     base = _single(1.0)
     lost = {"valid": True, "storms": {"2": {"starts_per_s": 1.0, "error_rate": 0.0}}}
-    c = _p50(gate.compare(base, lost, gate.Thresholds()))
+    c = _p50(_compare(base, lost, gate.Thresholds()))
     assert c.change.verdict == "missing" and c.regressed
 
 
@@ -123,7 +128,7 @@ def test_a_regression_outranks_an_inconclusive_check():
     a = _single(1.0)
     b = {"valid": True, "storms": {"2": {"p50_ttfe_s": 1.5, "starts_per_s": 0.5}}}
     a["storms"]["2"]["starts_per_s"] = 1.0
-    checks = gate.compare(a, b, th)
+    checks = _compare(a, b, th)
     assert _p50(checks).inconclusive
     assert next(c for c in checks if c.figure.startswith("throughput")).regressed
     assert gate.outcome(checks)[0] == "regressed"

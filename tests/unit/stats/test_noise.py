@@ -6,7 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from eg_harness.load import gate
+from eg_harness.report.bench_results import BenchFigures
 from eg_harness.stats import noise
+
+
+def _compare(base: dict, cur: dict, th: gate.Thresholds) -> list[gate.Check]:
+    """Figures as a baseline file holds them, read the way the gate reads them."""
+    return gate.compare(BenchFigures.model_validate(base), BenchFigures.model_validate(cur), th)
 
 
 def _lognormal(rng, median: float, n: int, sigma: float = 0.25) -> np.ndarray:
@@ -147,7 +153,7 @@ def test_gate_judges_repeats_against_their_spread():
         s1=_level([1.6, 2.4, 2.9, 1.9, 2.2], [0.6, 0.42, 0.35, 0.5, 0.45]),
         s2=_level([2.2, 2.0, 2.15, 2.1, 2.05], [0.9, 0.98, 0.93, 0.95, 0.96]),
     )
-    checks = gate.compare(base, normal, th)
+    checks = _compare(base, normal, th)
     assert not [c for c in checks if c.regressed], [c.row() for c in checks]
     assert {c.verdict for c in checks} <= {"ok", "not shown", "ok (better)"}
     # Held 1.5 s: storm 2 is past the limit as a whole interval.
@@ -155,10 +161,10 @@ def test_gate_judges_repeats_against_their_spread():
         s1=_level([2.9, 3.4, 4.0, 3.1, 3.6], [0.33, 0.29, 0.25, 0.3, 0.28]),
         s2=_level([3.5, 3.6, 3.7, 3.55, 3.65], [0.55, 0.53, 0.52, 0.54, 0.53]),
     )
-    bad = {(c.level, c.figure) for c in gate.compare(base, held, th) if c.regressed}
+    bad = {(c.level, c.figure) for c in _compare(base, held, th) if c.regressed}
     assert ("storm 2", "p95 time to first execute (s)") in bad
     assert ("storm 2", "throughput (starts/s)") in bad
-    row = next(c for c in gate.compare(base, held, th) if c.level == "storm 2").row()
+    row = next(c for c in _compare(base, held, th) if c.level == "storm 2").row()
     assert row[2] == "2.038 (n=5: 1.930..2.110)" and row[7] == "REGRESSED"
     assert row[8].startswith("sure at 95%")
     # Three repeats a side are too few to show anything at 95%: judged on the figures alone.
@@ -172,7 +178,7 @@ def test_gate_judges_repeats_against_their_spread():
     }
     p95 = next(
         c
-        for c in gate.compare({"storms": base3}, {"storms": three}, th)
+        for c in _compare({"storms": base3}, {"storms": three}, th)
         if c.level == "storm 2" and c.figure.startswith("p95")
     )
     # Past the default limit, with noise it cannot see: inconclusive, not a regression.
@@ -189,7 +195,7 @@ def test_gate_without_repeats_compares_single_figures_and_says_noise_is_unknown(
         "valid": True,
         "storms": {"2": {"p95_ttfe_s": 2.6, "starts_per_s": 1.0, "error_rate": 0.0}},
     }
-    checks = gate.compare(single, slower, gate.Thresholds(p95_ttfe_max_increase=0.2))
+    checks = _compare(single, slower, gate.Thresholds(p95_ttfe_max_increase=0.2))
     p95 = next(c for c in checks if c.figure.startswith("p95"))
     assert p95.regressed and p95.verdict == "REGRESSED (single runs: noise unknown)"
     assert "cannot tell" in p95.sureness
@@ -218,7 +224,7 @@ def test_a_busier_machine_is_not_a_regression_but_a_held_start_still_is():
     base = _figs(s2=_level_m([1.0, 1.1, 0.95, 1.05, 1.0], [1.5, 1.6, 1.45, 1.55, 1.5]))
     # The neighbours doubled their load: every time doubled with the machine's slowdown.
     busy = _figs(s2=_level_m([2.0, 2.2, 1.9, 2.1, 2.0], [3.0, 3.2, 2.9, 3.1, 3.0]))
-    checks = gate.compare(base, busy, th)
+    checks = _compare(base, busy, th)
     assert not [c for c in checks if c.regressed], [c.row() for c in checks]
     machine = next(c for c in checks if c.figure == gate.MACHINE)
     assert machine.verdict == "busier" and not machine.regressed
@@ -226,7 +232,7 @@ def test_a_busier_machine_is_not_a_regression_but_a_held_start_still_is():
     assert raw.change.verdict == "regressed" and raw.verdict == "not judged: the machine was busier"
     # Held 1.5 s on the same busier machine: the adjusted time still clears the threshold.
     held = _figs(s2=_level_m([3.5, 3.7, 3.4, 3.6, 3.5], [3.0, 3.2, 2.9, 3.1, 3.0]))
-    bad = {c.figure for c in gate.compare(base, held, th) if c.regressed}
+    bad = {c.figure for c in _compare(base, held, th) if c.regressed}
     assert bad == {"p50 time to first execute, adjusted for machine load (s)"}
 
 
