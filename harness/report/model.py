@@ -22,6 +22,8 @@ Schema history:
   Added without a version bump (optional fields, old documents stay valid): ``kind``
   ``upgrade`` and its ``upgrade`` section (eg-harness upgrade), and ``phase`` (``before`` /
   ``after`` an operator's own upgrade, ``eg-harness run --phase``).
+  Typed without a version bump: ``load_runs``, ``throughput`` and ``sessions``
+  (report/bench_results.py); every document written before validates and writes back unchanged.
 """
 
 from __future__ import annotations
@@ -450,7 +452,7 @@ class Results(_Strict):
         return sorted(((s, v[0], v[1]) for s, v in totals.items()), key=lambda x: -x[1])
 
 
-def _derived_verdict(data: dict[str, Any]) -> Verdict:
+def _derived_verdict(data: Mapping[str, Any]) -> Verdict:
     """The verdict of a document its producer did not judge (a bench, an upgrade, a
     results.json saved before verdicts existed), from the document's own facts through the
     one rule (report/verdict.decide). A bench keeps its judgement: anything left behind
@@ -518,7 +520,7 @@ def suite_of(nodeid: str) -> str:
     return parts[-1] if parts[-1] else "(other)"
 
 
-def json_schema() -> dict[str, Any]:
+def json_schema() -> dict[str, object]:
     """The published schema (reports/results.schema.json) of what ``results.json`` holds."""
     schema = Results.model_json_schema(mode="serialization")
     schema["title"] = "eg-harness results.json"
