@@ -1,6 +1,6 @@
 """Errors and exit codes that end a harness command: the one list a CI can branch on.
 
-Every command returns one of these (``harness/cli`` imports them from here, never numbers):
+Every command returns one of these (``eg_harness.cli`` imports them from here, never numbers):
 
 ====  =================  ==============================================================
 code  name               meaning

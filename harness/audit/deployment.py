@@ -241,7 +241,7 @@ def leaf_keys(values: dict, prefix: tuple = ()) -> list[str]:
 
 def kind_network_overlay(profile_values: Path) -> Path | None:
     """The egress rule the kind target adds when z2jh's policy would block the gateway (its own
-    rule, from harness/targets/kind/values.py), as a values file; None when not needed."""
+    rule, from eg_harness.targets.kind.values), as a values file; None when not needed."""
     base = load_values(profile_values)
     namespace = "enterprise-gateway"
     if not kind_values.gateway_egress_blocked(base, namespace):
@@ -307,7 +307,7 @@ def kind_deployment(token: str | None = None) -> Deployment:
         added_files=(
             {
                 str(overlay): "the kind target's egress rule to the gateway: z2jh's default "
-                "policy blocks private IPs (harness/targets/kind/values.py)"
+                "policy blocks private IPs (eg_harness.targets.kind.values)"
             }
             if overlay
             else {}

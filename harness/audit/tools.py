@@ -253,7 +253,7 @@ _probe_lock = threading.Lock()
 
 
 def run_probe(env: envs.PythonEnv, request: dict, timeout: float = 600) -> dict:
-    """Ask harness/audit/probe.py in the tool environment; one JSON in, one JSON out."""
+    """Ask eg_harness.audit.probe in the tool environment; one JSON in, one JSON out."""
     global _probe
     mode = request.get("mode")
     with _probe_lock:

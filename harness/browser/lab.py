@@ -1,5 +1,5 @@
 """One user's journey in JupyterLab through the hub and the gateway, step by step, as a user
-clicks it, each step a timed phase (harness/load/journeys.py's PhaseEvent, kind "browser").
+clicks it, each step a timed phase (eg_harness.load.journeys.PhaseEvent, kind "browser").
 
 What a user reports is what this checks in the page: a spawn form without its choices, a
 Launcher without the gateway's kernelspecs (or with local ones), a kernel whose status never
@@ -23,7 +23,7 @@ from eg_harness.runtime.text import clip
 from eg_harness.runtime.waits import WaitTimeout, wait_for
 
 KIND = "browser"
-# The figures a user feels, made of the phases below (harness/browser/figures.py).
+# The figures a user feels, made of the phases below (eg_harness.browser.figures).
 LOGIN_TO_LAB = "login_to_lab_usable"
 OPEN_TO_IDLE = "notebook_open_to_kernel_idle"
 EXECUTE_TO_OUTPUT = "execute_to_output"

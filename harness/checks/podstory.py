@@ -4,7 +4,7 @@ EG 3.3 treats only a pod in an error state as a failed start: a kernel pod whose
 exits (bootstrap-kernel.sh cannot find python, exits 0, the pod is Succeeded within a second)
 leaves EG waiting its whole launch timeout, then answering "Waited too long (60.0s) to get
 connection file", which names nothing of the pod. The harness reads the pod while the start is
-pending (harness/k8s/podwatch.py) and says what it did: phase, each container's state and exit
+pending (eg_harness.k8s.podwatch) and says what it did: phase, each container's state and exit
 code, the last lines of its log, its events. Pure functions of the kubernetes client's models.
 """
 

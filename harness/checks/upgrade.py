@@ -130,7 +130,7 @@ def _seconds(values: list[float | None]) -> str:
 
 
 def gateway_downtime(f: StepFacts) -> str:
-    """The poller's view of the gateway through the step (harness/upgrade/poller.py)."""
+    """The poller's view of the gateway through the step (eg_harness.upgrade.poller)."""
     if f.gateway_downtime_s is None:
         return "-"
     polls = f"{f.gateway_polls_failed}/{f.gateway_polls} polls unanswered"

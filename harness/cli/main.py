@@ -1,6 +1,6 @@
 """`eg-harness`: run the suites against a target, or keep a local stack up for hands-on work.
 
-Exit codes a CI can branch on (the one list: harness/errors.py): 0 all passed, 1 a scenario
+Exit codes a CI can branch on (the one list: eg_harness.errors): 0 all passed, 1 a scenario
 failed (bench: errors; gate and diff: a regression; diff: B does not cover A), 2 usage or
 configuration error, 3 the target could not be provisioned or reached, 4 measurements invalid
 (the load generator was the bottleneck), 5 inconclusive (gate: single runs against a default

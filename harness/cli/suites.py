@@ -1,5 +1,5 @@
 """`eg-harness suites`: each suite with what it proves, its scenario count, its usual time and
-what it needs (the catalogue, harness/suites.py, read from scenarios/suites.json)."""
+what it needs (the catalogue, eg_harness.suites, read from scenarios/suites.json)."""
 
 from __future__ import annotations
 

@@ -62,7 +62,7 @@ def error_text(resp: httpx.Response) -> tuple[str, str, str]:
 
 
 class StartWatch(Protocol):
-    """What a cluster says about a pending start (harness/k8s/podwatch.KernelPodWatch)."""
+    """What a cluster says about a pending start (eg_harness.k8s.podwatch.KernelPodWatch)."""
 
     def ended(self, kernel_id: str) -> str | None: ...
 

@@ -2,7 +2,7 @@
 
 jupyter-kernel-test drives a `BlockingKernelClient` over ZMQ; a gateway kernel is reachable
 only through its channels WebSocket. This adapter gives KernelTests the same surface
-(`execute`, `get_shell_msg`, `iopub_channel.get_msg`, ...) backed by harness/kernel/channels.py, so
+(`execute`, `get_shell_msg`, `iopub_channel.get_msg`, ...) backed by eg_harness.kernel.channels, so
 the kernel's protocol conformance is checked through every hop a user's messages take.
 """
 

@@ -3,7 +3,7 @@
 Like hubtraf's user journeys, but through the gateway: every phase is an event (name, start,
 seconds, ok, error kind), and `time_to_first_execute` (kernel requested -> first execute reply)
 is reported as a phase of its own because it is what a user waits for. The same journeys run
-inside locust users (harness/load/locustfile.py) and in plain threads (the limits scenario).
+inside locust users (eg_harness.load.locustfile) and in plain threads (the limits scenario).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 An ability of its own module for now: targets/abilities.py has another engineer's change in
 progress (KeptDeployment); it moves there with its neighbours once that lands. Asked for by
-`eg-harness upgrade`'s `gateway-chart` step (harness/upgrade/journey.py).
+`eg-harness upgrade`'s `gateway-chart` step (eg_harness.upgrade.journey).
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ class KernelspecPatch(_Record):
         if self.after not in argv:
             raise ConfigError(
                 f"fault patch for kernelspec {self.kernelspec!r}: {self.after!r} is not in its "
-                "argv; update the fault record in harness/targets/faults.py"
+                "argv; update the fault record in eg_harness.targets.faults"
             )
         at = argv.index(self.after) + 1
         return {**spec, "argv": [*argv[:at], *self.insert, *argv[at:]]}
@@ -73,7 +73,7 @@ def drop_template_lines(text: str, drops: tuple[str, ...], what: str) -> str:
         if len(hits) != 1:
             raise ConfigError(
                 f"fault patch for {what}: {drop!r} is on {len(hits)} lines, not one; update the "
-                "fault record in harness/targets/faults.py"
+                "fault record in eg_harness.targets.faults"
             )
         del lines[hits[0]]
     return "".join(lines)

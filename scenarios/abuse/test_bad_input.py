@@ -1,6 +1,6 @@
 """Bad input: every malformed request or frame of the catalogue gets a clear refusal.
 
-Each case (harness/abuse/catalogue.py) goes straight to the gateway and through the hub (proxy
+Each case (eg_harness.abuse.catalogue) goes straight to the gateway and through the hub (proxy
 -> gateway-mode user server -> gateway). A case passes when the answer is of the expected class
 (a 4xx without a traceback, a contained WebSocket frame, a half-open request held without harm,
 a dropped socket let go) within a bound, another user's kernel on the gateway still executes

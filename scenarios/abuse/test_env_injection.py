@@ -2,7 +2,7 @@
 in a kernel start's `env` on every launch path the target offers, are refused (4xx) or arrive
 inside the kernel byte for byte, and nothing they describe happens.
 
-The payloads and paths are records (harness/abuse/injection.py). A path is one kernelspec per
+The payloads and paths are records (eg_harness.abuse.injection). A path is one kernelspec per
 kind the gateway lists: a local process, EG's remote-launch protocol (a distributed process
 proxy), a Spark driver (its run script reads ${KERNEL_USERNAME}), a kernel pod on Kubernetes
 (launch_kubernetes.py renders kernel-pod.yaml.j2). Each probe reads the variables back inside

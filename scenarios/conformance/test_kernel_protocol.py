@@ -2,7 +2,7 @@
 
 KernelTests is the kernel authors' own conformance check, normally run over ZMQ next to the
 kernel. Here the same expectations (declared as class attributes, the checks shared) run
-through EG, and through hub -> user server -> EG, via harness/kernel/client.py, so a hop that
+through EG, and through hub -> user server -> EG, via eg_harness.kernel.client, so a hop that
 drops, reorders or mangles messages fails a kernel that is itself correct.
 """
 

@@ -7,7 +7,7 @@ and start it again) or lets its own kernel idle past the gateway's culling. So t
 target with a hub, an existing deployment included, on the run's shared stack, and report what
 that deployment did: which kernels it left behind and for how long, the stop it took, the
 grace period and culling it showed. A kernel that outlives its user's stopped server fails,
-naming the kernels and the fix (harness/checks/lifecycle.py); the harness's own clean-up still
+naming the kernels and the fix (eg_harness.checks.lifecycle); the harness's own clean-up still
 removes what is left, after the findings table recorded it.
 
 What needs control of the components (a server or gateway killed or hung, the hub or proxy

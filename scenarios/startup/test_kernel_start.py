@@ -2,7 +2,7 @@
 
 "Started" means the kernel answered an execute: EG can answer 201 while the kernel is still
 starting, so the span runs requested -> accepted -> channels_open -> kernel_info_reply ->
-first_execute_reply (harness/runtime/timing.py).
+first_execute_reply (eg_harness.runtime.timing).
 """
 
 from __future__ import annotations

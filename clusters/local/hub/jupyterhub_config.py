@@ -1,8 +1,8 @@
 """JupyterHub for the local target: the seed's deployment, shrunk to processes on 127.0.0.1.
 
 Everything run-specific comes from EGH_* environment variables set by the harness
-(harness/targets/local/hub.py), so this file holds no secrets and no ports. Seeded faults
-arrive as data in EGH_HUB_SETTINGS (harness/targets/faults.py): this file knows no fault.
+(eg_harness.targets.local.hub), so this file holds no secrets and no ports. Seeded faults
+arrive as data in EGH_HUB_SETTINGS (eg_harness.targets.faults): this file knows no fault.
 """
 
 import json

@@ -1,4 +1,4 @@
-"""The verdict on what a stopped user server left on the gateway (harness/checks/lifecycle.py),
+"""The verdict on what a stopped user server left on the gateway (eg_harness.checks.lifecycle),
 on facts as the lifecycle scenario gathers them."""
 
 from __future__ import annotations

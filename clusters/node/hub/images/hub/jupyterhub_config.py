@@ -5,12 +5,12 @@
 # The values are the deployment's own (clusters/kind/jupyterhub-profile/values.yaml with the
 # seed's --set-file extra config and form, plus the node overlay), mounted from the Secret `hub`
 # at secret/values.yaml as z2jh mounts them. The single-user keys are mapped onto KubeSpawner by
-# the deployment audit's own reading of z2jh (z2jh/z2jh_values.py is harness/audit/probe.py:
+# the deployment audit's own reading of z2jh (z2jh/z2jh_values.py is eg_harness.audit.probe:
 # Z2JH_KUBESPAWNER_KEYS, _hub_config, _z2jh_module), so the pods the audit renders offline and
 # the pods this hub creates come from one mapping; then hub.extraConfig is executed in key order
 # as z2jh executes it. What z2jh would do that this does not (a PVC per user, the hub's database
 # on a PVC, the idle culler, network policies, the user scheduler) is listed in the node
-# target's notes (harness/targets/node/hub.py DEVIATIONS).
+# target's notes (eg_harness.targets.node.hub.DEVIATIONS).
 import copy
 import importlib.util
 import os
