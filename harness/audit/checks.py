@@ -44,7 +44,7 @@ class Context:
     claimed: set = field(default_factory=set)  # (object ref, path) explained by a trap
     by_choice: dict = field(default_factory=dict)  # (check, file, key, why, fix) -> Finding
     # KERNEL_* variable -> its consumers, read from EG's launcher and pod template
-    # (audit/consumers.py); empty when EG's sdist could not be read.
+    # (eg_harness.audit.consumers); empty when EG's sdist could not be read.
     consumers: dict = field(default_factory=dict)
 
     def add(self, check, file, key, why, fix, claim=None, choices=None) -> None:

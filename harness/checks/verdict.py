@@ -9,7 +9,7 @@ deployment. A stall (nothing for a long time) or a loss (idle arrived, outputs m
 a failure, with the evidence that proves it.
 
 This module is the judgement (pace, bounds, what counts as inconclusive); ending a test that
-way, and showing it as its own outcome in pytest's terminal, is fixtures/verdict.py's.
+way, and showing it as its own outcome in pytest's terminal, is eg_harness.fixtures.verdict's.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`bench-flood`: where a flood of small outputs is lost (load/bench_flood.py), as figures.
+"""`bench-flood`: where a flood of small outputs is lost (eg_harness.load.bench_flood), as figures.
 
 Also runnable as `python -m eg_harness.cli.flood`; the nox session `bench-flood` runs it.
 """

@@ -46,8 +46,8 @@ def wanted(args) -> bool:
     return args.repeat > 1 or args.cpu_hog
 
 
-# The run's own verdict per test (report/outcomes.py decided it) folded into the table's four
-# columns: a confirmed known bug (xfailed) or a non-strict xpass does not fail a run.
+# The run's own verdict per test (eg_harness.report.outcomes decided it) folded into the
+# table's four columns: a confirmed known bug (xfailed) or a non-strict xpass does not fail a run.
 _COLUMN = {
     "passed": "passed",
     "xfailed": "passed",

@@ -5,7 +5,7 @@ moments or fail half-way, many times. The soak repeats a suite N times, each run
 `eg-harness run` in its own process group (as a terminal starts it), and plans from a seeded
 RNG (the seed is printed, so a soak can be replayed) which runs get a Ctrl-C (SIGINT to the
 group) at a random moment and which get a seeded fault so their scenarios fail. After every run
-it counts what the run left (runtime/leftovers.py: processes carrying the run id, listening
+it counts what the run left (eg_harness.runtime.leftovers: processes carrying the run id, listening
 ports, run and temp dirs, state files; on a reused deployment, kernels, hub users and servers
 that were not there before), removes it so the next run starts clean, and at the end prints a
 table with the totals. Any leftover, a run that did not stop after its Ctrl-C, or a run that

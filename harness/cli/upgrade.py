@@ -175,5 +175,6 @@ def cmd_upgrade(args) -> int:
     )
     runner.print_table(results)
     print(f"report: {report_dir / 'report.html'}")
-    print(results.verdict.line)  # the one verdict (report/verdict.py), as results.json has it
+    # The one verdict (eg_harness.report.verdict), as results.json has it.
+    print(results.verdict.line)
     return results.verdict.exit_code

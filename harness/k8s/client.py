@@ -25,8 +25,8 @@ RUN_ID_LABEL = "eg-harness/run-id"  # on everything the harness creates in a clu
 
 def kubernetes_client() -> Any:
     """The kubernetes client package (with its config, stream and exceptions), imported on first
-    use: it costs about 0.4 s, and every pytest process imports this module (fixtures/target.py)
-    whether or not its target has a cluster."""
+    use: it costs about 0.4 s, and every pytest process imports this module
+    (eg_harness.fixtures.target) whether or not its target has a cluster."""
     import kubernetes  # noqa: PLC0415 - ~0.4 s at start-up; only a cluster's runs need it
     import kubernetes.client.exceptions  # noqa: PLC0415 - as above
     import kubernetes.stream  # noqa: PLC0415 - as above

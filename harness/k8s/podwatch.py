@@ -3,7 +3,7 @@
 A start on a cluster target carries its own KERNEL_ID (EG 3.3 takes a client's v4 UUID:
 remotemanager.py new_kernel_id), so the harness knows the pod's `kernel_id` label before EG
 answers. GatewayClient.launch asks `ended()` every second while its POST is pending: a pod
-that ended fails the start at once with what it did (checks/podstory.py), not after EG's
+that ended fails the start at once with what it did (eg_harness.checks.podstory), not after EG's
 launch timeout. A start EG refused is told with `story()`: the pod's facts, or, when no pod
 exists, whether the gateway's service account may create one (RBAC).
 

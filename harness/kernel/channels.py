@@ -141,7 +141,8 @@ class KernelChannels:
         self.username = username
         self.received: list[dict[str, Any]] = []
         # Wall-clock arrival per msg_id: with the kernel's header.date it shows how far behind
-        # the kernel this client was (checks/backlog.py tells a dropping hop from a backlog).
+        # the kernel this client was (eg_harness.checks.backlog tells a dropping hop from a
+        # backlog).
         self.arrivals: dict[str, float] = {}
         self._pending: list[dict[str, Any]] = []
         # Probes a request wait sent behind its request (collect's `probe_after`): their

@@ -108,7 +108,7 @@ def plan(settings: BenchSettings, target: Target) -> list[Step]:
 
 
 def workload_step(wl: Any, target: Target) -> Step:
-    """A workload file (load/workload.py) as one locust step."""
+    """A workload file (eg_harness.load.workload) as one locust step."""
     if wl.journey == "hub" and target.hub is None:
         raise ConfigError(
             f"workload {wl.name!r} uses the hub journey: the target needs a hub (hub: section)"

@@ -2,7 +2,7 @@
 
 What a class of students looks like to a gateway is not kernel starts but open notebooks: one
 WebSocket per browser tab, idle most of the time, executing a cell now and then. This holds N
-such sessions from one asyncio process (kernel/aio.py), spread over as many kernels as asked
+such sessions from one asyncio process (eg_harness.kernel.aio), spread over as many kernels as asked
 (several sessions per kernel, as tabs share a kernel) and over one or more gateways, each
 session executing every `period_s` at its own phase, and measures every execute's latency.
 

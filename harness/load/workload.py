@@ -7,7 +7,7 @@ first execute under 30 s, almost no errors and no kernels left behind. The file 
 that (users, arrival rate, profile mix, notebook, duration, objectives); `eg-harness bench
 --workload FILE` runs it through the bench pipeline (plan -> runner -> summary) as one locust
 step, and `judge` gives each objective a verdict with the measured value and its confidence
-interval (stats/noise.py): a percentile's interval by bootstrap over the sessions, an error
+interval (eg_harness.stats.noise): a percentile's interval by bootstrap over the sessions, an error
 rate's by the exact binomial interval. A verdict follows the measured value; the interval says
 whether the run was large enough to be sure.
 """

@@ -6,7 +6,7 @@ moved, and did anything get slower. The first questions are joins by test id. Th
 answerable against the runs' own noise: a run made with ``--repeat`` (``eg-harness run --repeat``
 leaves one results.json per repeat; ``eg-harness bench --repeat`` keeps each level's per-repeat
 figures) has a spread, and a change counts only when its bootstrap interval lies wholly beyond
-no-change (stats/noise.py). Without repeats the change is shown and marked as not judged.
+no-change (eg_harness.stats.noise). Without repeats the change is shown and marked as not judged.
 
 Works on any two runs: suite against suite, bench against bench, across targets (what one
 target could not run shows up as skipped or missing, not as a regression).

@@ -212,7 +212,7 @@ def _relative_href(item: str, base_dir: Path | None) -> str | None:
 
 
 def render_diff(d: Any) -> str:
-    """diff.html: a run diff (report/diff.py ``RunDiff``) as one self-contained page."""
+    """diff.html: a run diff (``eg_harness.report.diff.RunDiff``) as one self-contained page."""
     return _env.get_template("diff.html.j2").render(
         d=d, regressing=REGRESSING, figure_columns=FIGURE_COLUMNS, figure_row=figure_row
     )

@@ -1,7 +1,7 @@
 """The results document (``results.json``): one typed, versioned model every producer builds
 and every renderer reads.
 
-A suite run (fixtures/plugin.py ``build_results``) and a benchmark (load/bench.py
+A suite run (``eg_harness.fixtures.plugin.build_results``) and a benchmark (eg_harness.load.bench
 ``results_document``) both produce it, ``eg-harness report`` re-reads it, and
 ``reports/results.schema.json`` publishes it for other tools. Validation happens once, here,
 so renderers can trust every field instead of defending against each one.
@@ -23,7 +23,8 @@ Schema history:
   ``upgrade`` and its ``upgrade`` section (eg-harness upgrade), and ``phase`` (``before`` /
   ``after`` an operator's own upgrade, ``eg-harness run --phase``).
   Typed without a version bump: ``load_runs``, ``throughput`` and ``sessions``
-  (report/bench_results.py); every document written before validates and writes back unchanged.
+  (eg_harness.report.bench_results); every document written before validates and writes back
+  unchanged.
 """
 
 from __future__ import annotations

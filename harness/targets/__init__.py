@@ -1,6 +1,6 @@
 """Targets: one interface, several providers (local processes, an existing deployment, kind, a
-node cluster built here). Which one a run uses, and how, is a TargetSpec (targets/spec.py); a
-provider is one entry of its PROVIDERS, imported only when chosen."""
+node cluster built here). Which one a run uses, and how, is a TargetSpec
+(eg_harness.targets.spec); a provider is one entry of its PROVIDERS, imported only when chosen."""
 
 from __future__ import annotations
 

@@ -154,7 +154,7 @@ class OwnStacks(Ability):
         progress: Callable[[str], None] = print,
     ) -> contextlib.AbstractContextManager[Self]:
         """A fresh stack like this one (same faults; same versions unless `versions`, a version
-        set of runtime/versions.py, names others) with these deployment choices (EG
+        set of eg_harness.runtime.versions, names others) with these deployment choices (EG
         environment, EG traitlets such as culling, hub settings; no hub and proxy when
         `with_hub` is false), torn down on exit; raises if its teardown left anything behind.
         The stack it yields has these abilities too."""
@@ -169,7 +169,7 @@ class ClusterAccess(Ability):
     The kubernetes suite asks for it before the target is provisioned (so a target without a
     cluster skips at once): a target that always has a cluster (kind) inherits it and answers
     `kubernetes()` once provisioned; one whose access depends on its configuration holds a
-    `KubernetesCluster` (targets/base.py) in `offered` from construction."""
+    `KubernetesCluster` (eg_harness.targets.base) in `offered` from construction."""
 
     missing = (
         "the target gives the harness no Kubernetes access (the kind target has it; an existing "

@@ -1,7 +1,7 @@
 """What every target offers the suites: endpoints, credentials, versions, abilities.
 
 Scenarios never ask which kind of target they run on; they ask for an endpoint (hub, spark)
-or an ability (targets/abilities.py) and skip with a reason when it is missing.
+or an ability (eg_harness.targets.abilities) and skip with a reason when it is missing.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ from eg_harness.targets.endpoints import (
 )
 
 # Target, and the records re-exported for the modules that still import them from here
-# (targets/existing/, targets/kind/target.py, targets/local/{gateway,hub,spark}.py,
-# targets/node/target.py, scenarios/spark/conftest.py: until the node/hub/lifecycle/browser work
-# lands); new code imports them from targets/endpoints.py and targets/abilities.py.
+# (eg_harness.targets.existing, eg_harness.targets.kind.target,
+# eg_harness.targets.local.{gateway,hub,spark}, eg_harness.targets.node.target,
+# scenarios/spark/conftest.py: until the node/hub/lifecycle/browser work lands); new code imports
+# them from eg_harness.targets.endpoints and eg_harness.targets.abilities.
 __all__ = [
     "UNPULLABLE_IMAGE",
     "Capabilities",
@@ -45,8 +46,8 @@ A = TypeVar("A", bound=Ability)
 
 class Target(ABC):
     """The system under test. `run_id` and `diagnostics_dir` are set by whoever creates it (the
-    plugin, `bench`); optional abilities are mixins from targets/abilities.py, asked for with
-    `ability()` so a scenario never guesses with hasattr."""
+    plugin, `bench`); optional abilities are mixins from eg_harness.targets.abilities, asked for
+    with `ability()` so a scenario never guesses with hasattr."""
 
     kind: str = "abstract"
     hub_on_demand: bool = False  # a hub that starts when a test first needs it (LocalTarget)

@@ -1,6 +1,6 @@
 """The ability to upgrade the gateway's helm chart in place, A -> B, as an operator does.
 
-An ability of its own module for now: targets/abilities.py has another engineer's change in
+An ability of its own module for now: eg_harness.targets.abilities has another engineer's change in
 progress (KeptDeployment); it moves there with its neighbours once that lands. Asked for by
 `eg-harness upgrade`'s `gateway-chart` step (eg_harness.upgrade.journey).
 """

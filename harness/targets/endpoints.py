@@ -39,7 +39,7 @@ class GatewayEndpoint:
     cull_interval: float | None = None
 
     def __post_init__(self) -> None:
-        # Not a field: a live cluster reader (k8s/podwatch.py) that a process attaches for
+        # Not a field: a live cluster reader (eg_harness.k8s.podwatch) that a process attaches for
         # itself; it never travels in a handoff (asdict) or a report.
         self.start_watch: StartWatch | None = None
 

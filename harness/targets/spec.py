@@ -75,7 +75,7 @@ class TargetSpec(BaseModel):
     config_path: str | None = None  # an existing deployment's YAML
     run_id: str | None = None  # None: a new time-stamped one (`named()`)
     report_dir: Path | None = None  # None: reports/<run id> (`named()`)
-    faults: tuple[str, ...] = ()  # seeded faults (targets/faults.py), by name
+    faults: tuple[str, ...] = ()  # seeded faults (eg_harness.targets.faults), by name
     allow_destructive: bool | None = None  # None: the target's own configuration decides
     kind_cluster: str | None = None  # kind: reuse this cluster
     keep_cluster: bool = False  # kind: keep the cluster afterwards

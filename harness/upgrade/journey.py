@@ -6,8 +6,8 @@ output streaming on an open WebSocket. Then each step does what an operator does
 migrate, start the new release) while a prober per user keeps trying what a user would: run
 a cell on the kernel they had, or start a new one when it is gone. After each step the facts
 are gathered (what survived, what the user saw, how long until a cell ran again, what was left
-orphaned) into a `StepFacts`; checks/upgrade.py judges them. Before the next step lost sessions are
-rebuilt, so every step starts from users with live kernels.
+orphaned) into a `StepFacts`; eg_harness.checks.upgrade judges them. Before the next step lost
+sessions are rebuilt, so every step starts from users with live kernels.
 """
 
 from __future__ import annotations

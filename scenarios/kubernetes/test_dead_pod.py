@@ -5,7 +5,7 @@ EG 3.3 treats only a pod in an error state as a failed start (container.py
 confirm_remote_startup): a kernel image whose command exits (bootstrap-kernel.sh that finds no
 python on the PATH EG passes down exits 0) leaves the pod Succeeded within a second while EG
 waits its whole launch timeout. The harness reads the kernel's pod while the start is pending
-(k8s/podwatch.py): this start uses an image whose command exits at once, so the failure must
+(eg_harness.k8s.podwatch): this start uses an image whose command exits at once, so the failure must
 come within seconds and say the pod's phase, its container's exit code, its log and its events.
 """
 

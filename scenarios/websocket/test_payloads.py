@@ -320,7 +320,8 @@ def _judge_loss(
     libzmq drops IOPub messages for a subscriber more than a high-water mark behind (1,000 by
     default), silently: on a machine too busy for the gateway to keep up, a correct deployment
     loses a burst of outputs. The kernel's message counters and stamps say how many messages
-    never arrived and how far behind this client was when each gap opened (checks/backlog.py).
+    never arrived and how far behind this client was when each gap opened
+    (eg_harness.checks.backlog).
     Every gap behind such a backlog: the loss is tabled as what users see when a kernel
     out-prints the relay, and the same kernel prints PACED_N outputs at half the rate this hop
     just relayed: any loss there is a hop dropping messages it keeps up with (failed); none

@@ -124,7 +124,7 @@ class GatewayConfig(BaseModel):
 
 
 class HubPagesConfig(BaseModel):
-    """How the browser suite meets the hub's own pages (targets/endpoints.py HubPages): the
+    """How the browser suite meets the hub's own pages (eg_harness.targets.endpoints.HubPages): the
     defaults are the seed's hub."""
 
     model_config = ConfigDict(extra="forbid")
@@ -215,7 +215,7 @@ class SparkChoiceConfig(BaseModel):
 
 class KubernetesConfig(BaseModel):
     """Access to the cluster where the gateway runs kernel and driver pods, for the kubernetes
-    suite and the spark suite's driver-pod check (see targets/base.py KubernetesAccess)."""
+    suite and the spark suite's driver-pod check (see eg_harness.targets.base.KubernetesAccess)."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -1,9 +1,9 @@
 """The local target: real EG, JupyterHub, proxy and kernels as processes on 127.0.0.1.
 
-Each component runs from its own cached environment (runtime/envs.py) with a fresh token and
+Each component runs from its own cached environment (eg_harness.runtime.envs) with a fresh token and
 free ports per run; gateway.py, proxy.py, hub.py and spark.py start or describe one component
-each. Seeded faults (targets/faults.py) reproduce real misconfigurations, so the project's own
-tests can prove each suite catches the fault it owns.
+each. Seeded faults (eg_harness.targets.faults) reproduce real misconfigurations, so the
+project's own tests can prove each suite catches the fault it owns.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class LocalTarget(
         with_hub: bool = True,
         hub_on_demand: bool = False,
     ):
-        """`versions` (runtime/versions.py) picks the components' releases (default: today's
+        """`versions` (eg_harness.runtime.versions) picks the components' releases (default: today's
         pins); `gateway_env`, `gateway_config` (EG traitlets, e.g. culling) and `hub_settings`
         are deployment choices an operator makes (e.g. session persistence, `cleanup_servers`),
         applied before any fault. `with_hub=False` stands up the gateway alone, for work that
