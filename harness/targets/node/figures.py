@@ -5,7 +5,7 @@ containerd shims that carry the run's state dir in their argv, and everything un
 the pods), so other work on the machine does not count. A start's phases are offsets from
 its request on one time line: the harness's span gives requested, accepted (EG's 201, sent
 once the launcher reported) and the first execute; the pod's events give scheduled and
-container started (checks/layers.py, whole-second kubelet stamps clamped there).
+container started (eg_harness.checks.layers, whole-second kubelet stamps clamped there).
 """
 
 from __future__ import annotations

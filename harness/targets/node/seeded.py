@@ -1,5 +1,5 @@
-"""Seeded faults on the node cluster (targets/faults.py records for `--target node`), applied
-where an operator's mistake would be: in the kernelspecs image, or in the installed RBAC.
+"""Seeded faults on the node cluster (eg_harness.targets.faults records for `--target node`),
+applied where an operator's mistake would be: in the kernelspecs image, or in the installed RBAC.
 
 - `kernel_pod_template_drops`: the kernelspecs image is built again from its staged context with
   those lines gone from every kernelspec's kernel-pod.yaml.j2, under its own name and content
@@ -104,7 +104,7 @@ def revoke(rules: list[dict], right: str) -> list[dict]:
     if not found:
         raise ConfigError(
             f"fault patch for ClusterRole {GATEWAY_ROLE}: no rule grants {right!r}; update the "
-            "fault record in harness/targets/faults.py"
+            "fault record in eg_harness.targets.faults"
         )
     return out
 
@@ -139,7 +139,7 @@ def drop_kernelspec_lines(context: Path, file_drops: Sequence) -> None:
         if not path.is_file():
             raise ConfigError(
                 f"fault patch: the kernelspecs image has no kernels/{drop.path}; update the fault "
-                "record in harness/targets/faults.py"
+                "record in eg_harness.targets.faults"
             )
         path.write_text(drop_template_lines(path.read_text(), drop.lines, f"kernels/{drop.path}"))
 
@@ -157,14 +157,14 @@ def unset_profile_keys(values: dict, keys: Sequence[str], slug: str) -> dict:
     if profile is None:
         raise ConfigError(
             f"fault patch for the hub: no profile {slug!r} in the hub's values; update the fault "
-            "record in harness/targets/faults.py"
+            "record in eg_harness.targets.faults"
         )
     override = profile.get("kubespawner_override") or {}
     for key in keys:
         if key not in override:
             raise ConfigError(
                 f"fault patch for the hub: profile {slug!r} has no kubespawner_override key "
-                f"{key!r}; update the fault record in harness/targets/faults.py"
+                f"{key!r}; update the fault record in eg_harness.targets.faults"
             )
         del override[key]
     return out

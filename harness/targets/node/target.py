@@ -302,7 +302,7 @@ class NodeTarget(Target, ClusterAccess, UnpullableImage, KeptDeployment):
 
     def eg_dist(self, progress=print) -> EgDist:
         """The EG release installed: the kind pins' sdist. The upgrade's node target installs
-        another release first (harness/targets/node/upgrade.py overrides this)."""
+        another release first (eg_harness.targets.node.upgrade overrides this)."""
         return ensure_eg_dist(progress, load_kind_pins())
 
     def _images(self, eg: EgDist, progress) -> dict[str, str]:

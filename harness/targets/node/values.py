@@ -3,7 +3,7 @@
 The provider's values file holds what every node install needs (no registry, no puller,
 ClusterIP, the one kernelspec built here); what only this run knows, the gateway image's
 content-hash reference, goes into an overlay written with its reasons as comments, the same
-Overlay the kind target writes (harness/targets/kind/values.py). The token and the kernelspecs
+Overlay the kind target writes (eg_harness.targets.kind.values). The token and the kernelspecs
 image travel as the seed's own flags (install.py), not here.
 """
 
