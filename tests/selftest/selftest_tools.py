@@ -124,7 +124,7 @@ def pytest_counts(stdout: str) -> dict[str, int]:
 
 def assert_five_artifacts_count_alike(run: HarnessRun) -> dict:
     """pytest's summary line, junit.xml, results.json, report.html and summary.md show the same
-    numbers (fixtures/counting.py); returns results.json's summary."""
+    numbers (eg_harness.fixtures.counting); returns results.json's summary."""
     import xml.etree.ElementTree as ET
 
     import jsonschema

@@ -59,7 +59,7 @@ def _found(doc) -> set[tuple[str, str, str]]:
 
 # The seed's driver memory choices (1g, 2g) are Spark sizes, and the user server sends them
 # with every kernel: the python_kubernetes kernel pod's requests.memory refuses them (a
-# Kubernetes quantity is 1G or 1Gi), judged by rule (audit/grammar.py).
+# Kubernetes quantity is 1G or 1Gi), judged by rule (eg_harness.audit.grammar).
 SEED_MEMORY = "singleuser.profileList[0].profile_options.driver_memory.choices.{}"
 SEED_GRAMMAR = {
     (

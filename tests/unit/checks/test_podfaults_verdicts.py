@@ -1,4 +1,4 @@
-"""The verdicts of the Kubernetes pod-fault scenarios (checks/podfaults.py), on facts as the
+"""The verdicts of the Kubernetes pod-fault scenarios (eg_harness.checks.podfaults), on facts as the
 scenarios gather them: each failure names the kernels and pods and the fix; a healthy outcome
 gives none."""
 

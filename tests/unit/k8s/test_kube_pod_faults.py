@@ -1,5 +1,5 @@
-"""The cluster client's fault calls (k8s/client.py): a delete that finds the pod already gone is
-done, and "still exists" means this very pod, not a successor of the same name."""
+"""The cluster client's fault calls (eg_harness.k8s.client): a delete that finds the pod already
+gone is done, and "still exists" means this very pod, not a successor of the same name."""
 
 from __future__ import annotations
 

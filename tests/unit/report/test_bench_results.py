@@ -1,5 +1,5 @@
-"""The typed load results (report/bench_results.py) on real documents: results.json files that
-benches, a workload, bench-ws --sessions and a suite's throughput checks wrote on the local
+"""The typed load results (eg_harness.report.bench_results) on real documents: results.json files
+that benches, a workload, bench-ws --sessions and a suite's throughput checks wrote on the local
 stack (tests/unit/data/results/, charts and long sample lists trimmed), and one written before
 verdicts and the machine-slowdown figures existed (bench_old.json). A reports dir from before
 the types must still load, gate and diff the same way.

@@ -1,4 +1,5 @@
-"""The one verdict (report/verdict.py): the rule, and every renderer printing it as it is."""
+"""The one verdict (eg_harness.report.verdict): the rule, and every renderer printing it as it
+is."""
 
 from __future__ import annotations
 

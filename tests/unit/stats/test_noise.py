@@ -1,4 +1,4 @@
-"""The statistics that judge changes against noise (stats/noise.py), on synthetic samples
+"""The statistics that judge changes against noise (eg_harness.stats.noise), on synthetic samples
 whose distributions are known, and the noise-aware gate built on them."""
 
 from __future__ import annotations

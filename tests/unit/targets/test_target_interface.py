@@ -242,6 +242,7 @@ def test_component_changes_merge_and_none_unsets():
 
 
 def test_a_gateway_only_local_stack_has_one_component():
-    """A bench of gateway journeys stands up no hub (cli/bench.py): nothing to stop or sample."""
+    """A bench of gateway journeys stands up no hub (eg_harness.cli.bench): nothing to stop or
+    sample."""
     assert LocalTarget().components() == ["gateway", "proxy", "hub"]
     assert LocalTarget(with_hub=False).components() == ["gateway"]

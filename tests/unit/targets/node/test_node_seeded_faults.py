@@ -1,5 +1,5 @@
-"""The node target's seeded faults that change files and values (targets/node/seeded.py): each
-applies exactly what its catalogue record says, and a record that no longer matches the
+"""The node target's seeded faults that change files and values (eg_harness.targets.node.seeded):
+each applies exactly what its catalogue record says, and a record that no longer matches the
 deployment is an error naming the record, never a silent no-op."""
 
 from __future__ import annotations
