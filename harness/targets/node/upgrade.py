@@ -20,13 +20,14 @@ from pathlib import Path
 import httpx
 from eg_harness.errors import ConfigError, TargetUnavailable
 from eg_harness.runtime import secrets
+from eg_harness.runtime.timing import Span
 from eg_harness.runtime.versions import Versions
 from eg_harness.runtime.waits import WaitTimeout, wait_for
 from eg_harness.targets.chartupgrade import ChartUpgrade
 from eg_harness.targets.kind.egdist import EgDist, ensure_eg_dist
 from eg_harness.targets.kind.pins import Pins
 from eg_harness.targets.kind.pins import load_pins as load_kind_pins
-from eg_harness.targets.node import install
+from eg_harness.targets.node import install, kept
 from eg_harness.targets.node.pins import NODE_DIR
 from eg_harness.targets.node.target import GATEWAY_ANSWERS_S, HELM_TIMEOUT, NodeTarget
 from eg_harness.targets.node.values import NODE_EG_VALUES, gateway_overlay, write_overlay
@@ -75,7 +76,12 @@ def release_dist(version: str, progress=print) -> EgDist:
 
 class NodeUpgradeTarget(NodeTarget, ChartUpgrade):
     """The node target brought up at EG `origin` (chart, gateway image and kernelspecs of that
-    release); `upgrade_chart` moves it to another release in place."""
+    release); `upgrade_chart` moves it to another release in place. Always a cluster of its own
+    (never a kept one: the upgrade changes the install). Without Spark: the users' kernels are
+    python kernels, and Spark's gateway image for release A is not built here (the local
+    upgrade covers Spark kernels across the gateway's restart)."""
+
+    with_spark = False
 
     def __init__(self, *, origin: str, **kwargs) -> None:
         release_pins(origin)  # an unknown release is a ConfigError before anything starts
@@ -86,6 +92,15 @@ class NodeUpgradeTarget(NodeTarget, ChartUpgrade):
 
     def eg_dist(self, progress=print) -> EgDist:
         return release_dist(self.eg_version, progress)
+
+    def _provision(self, span: Span, progress) -> None:
+        doc = kept.find()
+        if doc is not None:
+            raise TargetUnavailable(
+                f"a node cluster is kept (run {doc['run_id']}) and only one may exist: the upgrade "
+                "brings up its own at release A; end the kept one with `eg-harness down` first"
+            )
+        super()._provision(span, progress)
 
     def stage_release(self, version: str, progress=print) -> None:
         if version in self._staged:
