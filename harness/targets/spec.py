@@ -91,7 +91,7 @@ class TargetSpec(BaseModel):
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> TargetSpec:
         """The spec a command's parsed arguments give; an option the command does not take
-        keeps its default (`up` is always local)."""
+        keeps its default (`bench-ws` always stands up a local stack)."""
         given: dict[str, Any] = {}
         for opt in OPTIONS:
             value = getattr(args, opt.dest, None)
