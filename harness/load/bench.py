@@ -20,6 +20,7 @@ from eg_harness.load.bench_sessions import servers_table
 from eg_harness.load.plan import BenchSettings, Step, plan, resolved_kernelspec
 from eg_harness.report import charts
 from eg_harness.report import writer as report
+from eg_harness.report.bench_results import BenchThroughput, Level, PortRace, read_throughput
 from eg_harness.report.model import Results, Table
 from eg_harness.runtime import secrets
 from eg_harness.runtime.text import clip
@@ -126,13 +127,6 @@ def explain_port_race(summaries: list[dict], rounds: list[list[tuple]], log: Pat
         s["errors_port_race"] = excused
 
 
-def unexplained_errors(s: dict) -> dict[str, int]:
-    """A step's error counts less those of journeys that died in EG's port race."""
-    excused = s.get("errors_port_race") or {}
-    left = {k: v - excused.get(k, 0) for k, v in s["errors"].items()}
-    return {k: v for k, v in left.items() if v > 0}
-
-
 def _public(s: dict) -> dict:
     return {k: v for k, v in s.items() if not k.startswith("_")}
 
@@ -191,12 +185,14 @@ def render(
             )
             for sig, count, _meaning in found:
                 progress(f"gateway log: {count} x {sig!r}")
-    for s in [*doc["storms"], *([doc["churn"]] if doc.get("churn") else [])]:
-        if (s.get("port_race") or {}).get("journeys"):
-            progress(f"{s['mode']} {s['concurrency']}: {port_race_note(s)}")
+    throughput = results.throughput
+    assert isinstance(throughput, BenchThroughput)
+    for s in throughput.levels():
+        if s.race_journeys:
+            progress(f"{s.mode} {s.concurrency}: {port_race_note(s)}")
     # A bench has its own "latest", so `latest` keeps pointing at the last suite run.
     report.write_report(report_dir, results, redact=secrets.redact, latest_name="latest-bench")
-    print_bench(doc)
+    print_bench(throughput)
     print(f"report: {report_dir / 'report.html'}")
     return results
 
@@ -221,75 +217,85 @@ STORM_COLUMNS = [
 ]
 
 
-def _row(s: dict[str, Any]) -> list[Any]:
-    t = s["time_to_first_execute_s"]
-    gen = s["generator"]
+def _row(s: Level) -> list[Any]:
+    t = s.time_to_first_execute_s
+    gen = s.generator
     return [
-        s["concurrency"] if s["mode"] == "storm" else f"churn x{s['concurrency']}",
-        f"{s['ok']} / {s['journeys']}",
-        _s(t["p50"]),
-        _s(t["p95"]),
-        _s(t["p99"]),
-        _s(t["max"]),
-        f"{s['starts_per_s']:.2f}",
-        "-" if s["cpu_s_per_start"] is None else f"{s['cpu_s_per_start']:.2f}",
-        "-" if s["ceiling_fraction"] is None else f"{s['ceiling_fraction']:.0%}",
-        (", ".join(f"{k} x{v}" for k, v in s["errors"].items()) or "none")
-        + (f" ({r} port race)" if (r := (s.get("port_race") or {}).get("journeys")) else ""),
-        ("ok" if gen.get("valid", True) else "BOTTLENECK")
-        + f" ({gen.get('busiest_process_cores', 0):.2f} cores)",
+        s.concurrency if s.mode == "storm" else f"churn x{s.concurrency}",
+        f"{s.ok} / {s.journeys}",
+        _s(t.p50),
+        _s(t.p95),
+        _s(t.p99),
+        _s(t.max),
+        f"{s.starts_per_s:.2f}",
+        "-" if s.cpu_s_per_start is None else f"{s.cpu_s_per_start:.2f}",
+        "-" if s.ceiling_fraction is None else f"{s.ceiling_fraction:.0%}",
+        (", ".join(f"{k} x{v}" for k, v in s.errors.items()) or "none")
+        + (f" ({r} port race)" if (r := s.race_journeys) else ""),
+        ("ok" if gen.valid else "BOTTLENECK") + f" ({gen.busiest_process_cores or 0:.2f} cores)",
     ]
 
 
-def port_race_note(s: dict) -> str:
+def port_race_note(s: Level) -> str:
     """What a step's port-race journeys were, in words, for its test message and the console."""
-    race = s["port_race"]
+    race = s.port_race or PortRace()
     return (
-        f"{race['journeys']} of {s['journeys']} journeys failed on a kernel that died in EG's "
+        f"{race.journeys} of {s.journeys} journeys failed on a kernel that died in EG's "
         'port race (gateway log: "Address already in use", the kernel relaunched on the same '
         "ports), counted apart: a known upstream defect of local launches, where concurrent "
         "starts draw the same port from EG_PORT_RANGE; Kubernetes kernels bind their own "
-        f"ports in their own pods (kernels: {', '.join(k[:8] for k in race['kernels'])})"
+        f"ports in their own pods (kernels: {', '.join(k[:8] for k in race.kernels)})"
     )
+
+
+def level_test(s: Level) -> dict[str, Any]:
+    """A storm or the churn as a test of the report: it fails on any error the port race does
+    not explain, on figures its generator made invalid, and on a hub past its spawn limit."""
+    name = f"{s.mode} {s.concurrency}"
+    unexplained = s.unexplained_errors()
+    bad = [f"{k} x{v}: {clip(s.error_examples.get(k, ''), 300)}" for k, v in unexplained.items()]
+    race = s.race_journeys
+    failed = s.failed - race
+    if not s.valid:
+        bad.append(
+            "INVALID: the load generator was the bottleneck"
+            if not s.generator.valid
+            else "INVALID: " + "; ".join(s.notes)
+        )
+    if failed > 0 and not unexplained:
+        bad.append(f"{failed} journeys never reported")
+    sp = s.spawns
+    if sp is not None and sp.respected is False:
+        bad.append(
+            f"the hub had {sp.max_in_flight} spawns in flight at once, past its "
+            f"concurrent_spawn_limit of {sp.limit}"
+        )
+    return {
+        "nodeid": f"bench::{name}",
+        "name": name,
+        "suite": "throughput",
+        "outcome": "failed" if bad else "passed",
+        "message": "\n".join(bad + ([port_race_note(s)] if race else [])),
+        "duration_s": s.wall_s,
+    }
 
 
 def results_document(doc: dict, run_id: str, history: list[dict]) -> Results:
     """The bench as the harness's results document, so the report renders it (tables,
-    charts); each storm and the churn is a test that fails on any error."""
-    rows = [_row(s) for s in doc["storms"]] + ([_row(doc["churn"])] if doc.get("churn") else [])
-    tests = []
-    for s in [*doc["storms"], *([doc["churn"]] if doc.get("churn") else [])]:
-        name = f"{s['mode']} {s['concurrency']}"
-        bad = [
-            f"{k} x{v}: {clip(s['error_examples'].get(k, ''), 300)}"
-            for k, v in unexplained_errors(s).items()
-        ]
-        race = (s.get("port_race") or {}).get("journeys", 0)
-        failed = s["failed"] - race
-        if not s["valid"]:
-            bad.append(
-                "INVALID: the load generator was the bottleneck"
-                if not s["generator"].get("valid", True)
-                else "INVALID: " + "; ".join(s["notes"])
-            )
-        if failed > 0 and not unexplained_errors(s):
-            bad.append(f"{failed} journeys never reported")
-        sp = s.get("spawns") or {}
-        if sp.get("respected") is False:
-            bad.append(
-                f"the hub had {sp['max_in_flight']} spawns in flight at once, past its "
-                f"concurrent_spawn_limit of {sp['limit']}"
-            )
-        tests.append(
-            {
-                "nodeid": f"bench::{name}",
-                "name": name,
-                "suite": "throughput",
-                "outcome": "failed" if bad else "passed",
-                "message": "\n".join(bad + ([port_race_note(s)] if race else [])),
-                "duration_s": s["wall_s"],
-            }
-        )
+    charts); each storm and the churn is a test that fails on any error. The document is
+    typed once here (its timeline events and server metrics, kept beside it for the charts,
+    are not part of it); every table reads the types."""
+    sm = doc.get("_server_metrics")
+    storm_events = [s.get("_events") for s in doc["storms"]]
+    clean = json.loads(
+        json.dumps({k: v for k, v in doc.items() if k != "_server_metrics"}, default=str)
+    )  # a copy without the timeline events (charts) and the typed server metrics
+    for s in [*clean["storms"], *([clean["churn"]] if clean.get("churn") else [])]:
+        s.pop("_events", None)
+    t = read_throughput(clean)
+    assert isinstance(t, BenchThroughput), "a workload renders in load/workload_bench.py"
+    rows = [_row(s) for s in t.levels()]
+    tests = [level_test(s) for s in t.levels()]
     tables = [
         {
             "title": "Launch storms and churn",
@@ -303,41 +309,32 @@ def results_document(doc: dict, run_id: str, history: list[dict]) -> Results:
             "title": "Saturation and ceiling",
             "columns": ["figure", "value"],
             "rows": [
-                ["knee", doc["knee"]["reason"]],
+                ["knee", t.knee.reason],
                 [
                     "CPU per start",
-                    f"{doc['ceiling'].get('cpu_s_per_start', '-')} s"
-                    if doc["ceiling"].get("measured")
-                    else doc["ceiling"]["reason"],
+                    f"{_or_dash(t.ceiling.cpu_s_per_start)} s"
+                    if t.ceiling.measured
+                    else t.ceiling.reason,
                 ],
-                ["ceiling (starts/s)", doc["ceiling"].get("ceiling_starts_per_s", "-")],
+                ["ceiling (starts/s)", _or_dash(t.ceiling.ceiling_starts_per_s)],
                 [
                     "best fraction of the ceiling",
-                    f"{doc['ceiling']['best_fraction']:.0%} at {doc['ceiling']['best_at']}"
-                    if doc["ceiling"].get("best_fraction")
+                    f"{t.ceiling.best_fraction:.0%} at {t.ceiling.best_at}"
+                    if t.ceiling.best_fraction
                     else "-",
                 ],
                 [
                     "results valid for a gate",
-                    "yes" if doc["valid"] else "NO: " + "; ".join(doc["invalid_reasons"]),
+                    "yes" if t.valid else "NO: " + "; ".join(t.invalid_reasons),
                 ],
             ],
         },
     ]
-    phase_rows = []
-    for s in doc["storms"]:
-        for phase, p in s["phases_s"].items():
-            phase_rows.append(
-                [
-                    s["concurrency"],
-                    phase,
-                    _s(p["p50"]),
-                    _s(p["p95"]),
-                    _s(p["p99"]),
-                    _s(p["max"]),
-                    p["count"],
-                ]
-            )
+    phase_rows = [
+        [s.concurrency, phase, _s(p.p50), _s(p.p95), _s(p.p99), _s(p.max), p.count]
+        for s in t.storms
+        for phase, p in s.phases_s.items()
+    ]
     tables.append(
         {
             "title": "Per-phase percentiles",
@@ -345,23 +342,22 @@ def results_document(doc: dict, run_id: str, history: list[dict]) -> Results:
             "rows": phase_rows,
         }
     )
-    sm = doc.get("_server_metrics")
     if sm is not None:
         tables.append(servers_table(sm))
     hub_rows = [
         [
-            s["concurrency"],
-            s["spawns"]["accepted"],
-            s["spawns"]["max_in_flight"],
-            s["spawns"]["throttled"],
-            "-" if s["spawns"]["limit"] is None else s["spawns"]["limit"],
-            {True: "yes", False: "NO", None: "limit not known"}[s["spawns"]["respected"]],
+            s.concurrency,
+            s.spawns.accepted,
+            s.spawns.max_in_flight,
+            s.spawns.throttled,
+            _or_dash(s.spawns.limit),
+            {True: "yes", False: "NO", None: "limit not known"}[s.spawns.respected],
             "-"
-            if not s.get("target_cpu_by_group_s")
-            else ", ".join(f"{g} {v:.1f}" for g, v in s["target_cpu_by_group_s"].items()),
+            if not s.target_cpu_by_group_s
+            else ", ".join(f"{g} {v:.1f}" for g, v in s.target_cpu_by_group_s.items()),
         ]
-        for s in doc["storms"]
-        if s.get("spawns")
+        for s in t.storms
+        if s.spawns
     ]
     if hub_rows:
         tables.append(
@@ -381,34 +377,27 @@ def results_document(doc: dict, run_id: str, history: list[dict]) -> Results:
                 "its ceiling counts the gateway, kernels, hub, user servers and proxy",
             }
         )
-    if doc.get("repeats", 1) > 1:
-        tables.append(per_repeat_table(doc))
+    if t.repeats > 1:
+        tables.append(per_repeat_table(t))
     chart_list = []
-    if doc["storms"]:
-        chart_list.append(charts.latency_chart(doc["storms"]))
-        chart_list.append(charts.throughput_chart(doc["storms"], doc["ceiling"]))
-        biggest = doc["storms"][-1]
-        if biggest.get("_events"):
+    if t.storms:
+        chart_list.append(charts.latency_chart(clean["storms"]))
+        chart_list.append(charts.throughput_chart(clean["storms"], clean["ceiling"]))
+        biggest, events = t.storms[-1], storm_events[-1]
+        if events:
             chart_list.append(
-                charts.timeline_chart(
-                    biggest["_events"], f"Timeline of the storm of {biggest['concurrency']}"
-                )
+                charts.timeline_chart(events, f"Timeline of the storm of {biggest.concurrency}")
             )
             aligned = charts.storm_servers_chart(
-                biggest["_events"],
+                events,
                 sm,
-                f"The storm of {biggest['concurrency']} and the servers, on one clock",
+                f"The storm of {biggest.concurrency} and the servers, on one clock",
             )
             if aligned:
                 chart_list.append(aligned)
     trend = charts.trend_chart(history)
     if trend:
         chart_list.append(trend)
-    clean = json.loads(
-        json.dumps({k: v for k, v in doc.items() if k != "_server_metrics"}, default=str)
-    )  # a copy without the timeline events (charts) and the typed server metrics
-    for s in [*clean["storms"], *([clean["churn"]] if clean.get("churn") else [])]:
-        s.pop("_events", None)
     return Results.produced(
         "bench",
         run_id=run_id,
@@ -421,16 +410,16 @@ def results_document(doc: dict, run_id: str, history: list[dict]) -> Results:
         tests=tests,
         tables=tables,
         charts=chart_list,
-        throughput=clean,
+        throughput=t,
         server_metrics=sm,
     )
 
 
-def per_repeat_table(doc: dict) -> dict:
+def per_repeat_table(t: BenchThroughput) -> dict:
     """Each level's figures repeat by repeat: the spread a gate or a diff judges noise by."""
     rows = []
-    for s in [*doc["storms"], *([doc["churn"]] if doc.get("churn") else [])]:
-        per = s.get("per_repeat") or {}
+    for s in t.levels():
+        per = s.per_repeat or {}
         for i, (p50, p95, rate, err) in enumerate(
             zip(
                 per.get("p50_ttfe_s", []),
@@ -440,10 +429,10 @@ def per_repeat_table(doc: dict) -> dict:
             ),
             1,
         ):
-            level = s["concurrency"] if s["mode"] == "storm" else f"churn x{s['concurrency']}"
+            level = s.concurrency if s.mode == "storm" else f"churn x{s.concurrency}"
             rows.append([level, i, _s(p50), _s(p95), f"{rate:.2f}", f"{err:.0%}"])
     return {
-        "title": f"Per-repeat figures ({doc['repeats']} repeats on one deployment)",
+        "title": f"Per-repeat figures ({t.repeats} repeats on one deployment)",
         "columns": ["concurrency", "repeat", "TTFE p50", "p95", "starts/s", "error rate"],
         "rows": rows,
         "note": "The storms and churn table pools every repeat's journeys; these are the "
@@ -452,25 +441,29 @@ def per_repeat_table(doc: dict) -> dict:
     }
 
 
-def print_bench(doc: dict) -> None:
+def print_bench(t: BenchThroughput) -> None:
     table = RichTable(title="Launch throughput", show_lines=False)
-    for c in STORM_COLUMNS:
-        table.add_column(c)
-    for s in [*doc["storms"], *([doc["churn"]] if doc.get("churn") else [])]:
+    for col in STORM_COLUMNS:
+        table.add_column(col)
+    for s in t.levels():
         table.add_row(*[str(x) for x in _row(s)])
     console = Console()
     if not console.is_terminal:
         console = Console(width=170)
     console.print(table)
-    console.print(f"knee: {doc['knee']['reason']}")
-    c = doc["ceiling"]
-    if c.get("measured"):
+    console.print(f"knee: {t.knee.reason}")
+    c = t.ceiling
+    if c.measured:
         console.print(
-            f"ceiling: {c['cpu_s_per_start']:.2f} CPU-s per start -> "
-            f"{c['ceiling_starts_per_s']:.2f} starts/s on {doc['machine']['cores']} cores; best "
-            f"{c['best_starts_per_s']:.2f}/s = {c['best_fraction']:.0%} of it ({c['best_at']})"
+            f"ceiling: {c.cpu_s_per_start:.2f} CPU-s per start -> "
+            f"{c.ceiling_starts_per_s:.2f} starts/s on {t.machine['cores']} cores; best "
+            f"{c.best_starts_per_s:.2f}/s = {c.best_fraction:.0%} of it ({c.best_at})"
         )
     else:
-        console.print(f"ceiling: not measured ({c['reason']})")
-    if not doc["valid"]:
-        console.print("[bold red]INVALID for a gate:[/] " + "; ".join(doc["invalid_reasons"]))
+        console.print(f"ceiling: not measured ({c.reason})")
+    if not t.valid:
+        console.print("[bold red]INVALID for a gate:[/] " + "; ".join(t.invalid_reasons))
+
+
+def _or_dash(v: Any) -> Any:
+    return "-" if v is None else v

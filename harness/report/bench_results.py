@@ -138,6 +138,13 @@ class BenchFigures(_AsGiven):
         return out
 
 
+class PortRace(_AsGiven):
+    """Journeys that failed on a kernel the gateway's log shows dying in EG's port race."""
+
+    journeys: int = 0
+    kernels: list[str] = Field(default_factory=list)
+
+
 class Level(_AsGiven):
     """One storm's or churn's summary (load/summary.summarise; pooled over repeats by
     summary.pool, which adds ``repeats`` and ``per_repeat``)."""
@@ -172,6 +179,18 @@ class Level(_AsGiven):
     repeats: int | None = None  # pooled levels: how many repeats they fold
     per_repeat: dict[str, list[float | None]] | None = None
     spawns: Spawns | None = None  # hub journeys
+    port_race: PortRace | None = None  # local launches: counted apart with their cause
+    errors_port_race: dict[str, int] | None = None  # the errors of those journeys, by kind
+
+    def unexplained_errors(self) -> dict[str, int]:
+        """Error counts less those of journeys that died in EG's port race."""
+        excused = self.errors_port_race or {}
+        left = {k: v - excused.get(k, 0) for k, v in self.errors.items()}
+        return {k: v for k, v in left.items() if v > 0}
+
+    @property
+    def race_journeys(self) -> int:
+        return self.port_race.journeys if self.port_race else 0
 
     def figures(self) -> LevelFigures:
         """The comparable subset: what a baseline stores and the gate compares."""

@@ -4,6 +4,7 @@ from the gateway's log; any other failure, or one the log does not explain, stil
 from __future__ import annotations
 
 from eg_harness.load import bench, logscan
+from eg_harness.report.bench_results import Level
 
 from tests.unit.load.test_sessions_port_race import DEAD, OTHER, RACE_LOG
 
@@ -76,8 +77,8 @@ def test_a_storm_whose_only_failure_is_the_race_passes_and_says_so(tmp_path):
     s = _summary(RACED + GOOD, failed=1)
     bench.explain_port_race([s], [[(_Run(RACED + GOOD), s)]], log)
     assert s["port_race"] == {"journeys": 1, "kernels": [DEAD]}
-    assert bench.unexplained_errors(s) == {}
-    note = bench.port_race_note(s)
+    assert Level.model_validate(s).unexplained_errors() == {}
+    note = bench.port_race_note(Level.model_validate(s))
     assert "1 of 3 journeys" in note and "Address already in use" in note
     assert "EG_PORT_RANGE" in note and DEAD[:8] in note
 
@@ -89,11 +90,11 @@ def test_a_failure_beside_the_race_still_fails(tmp_path):
     s = _summary(events, failed=2)
     bench.explain_port_race([s], [[(_Run(events), s)]], log)
     assert s["port_race"]["journeys"] == 1
-    assert bench.unexplained_errors(s) == {"open_channels: websocket": 1}
+    assert Level.model_validate(s).unexplained_errors() == {"open_channels: websocket": 1}
 
 
 def test_without_the_log_every_failure_counts(tmp_path):
     s = _summary(RACED + GOOD, failed=1)
     bench.explain_port_race([s], [[(_Run(RACED + GOOD), s)]], tmp_path / "none.log")
     assert s["port_race"]["journeys"] == 0
-    assert bench.unexplained_errors(s) == {"open_channels: websocket": 1}
+    assert Level.model_validate(s).unexplained_errors() == {"open_channels: websocket": 1}
