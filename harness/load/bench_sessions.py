@@ -17,6 +17,7 @@ from eg_harness.errors import ConfigError
 from eg_harness.load import logscan, servers, sessions
 from eg_harness.report import charts
 from eg_harness.report import writer as report
+from eg_harness.report.bench_results import Sessions
 from eg_harness.report.model import Results, Table
 from eg_harness.runtime import secrets
 from eg_harness.targets.abilities import ExtraGateways
@@ -90,10 +91,14 @@ def results_document(
     started: float,
     cleanup: dict,
 ) -> Results:
-    held, asked = doc["sessions_held"], doc["sessions_requested"]
-    bad = failures(doc)
-    replaced = doc.get("kernels_replaced", [])
-    gen = doc["generator"]
+    """The sessions bench as the harness's results document: its figures typed once
+    (Sessions), two tests (held, generator), tables and the timeline chart."""
+    d = Sessions.model_validate(doc)
+    held, asked = d.sessions_held, d.sessions_requested
+    bad = failures(d)
+    replaced = d.kernels_replaced
+    gen = d.generator
+    window = d.window
     tests = [
         {
             "nodeid": "bench-ws::sessions held",
@@ -101,43 +106,43 @@ def results_document(
             "suite": "throughput",
             "outcome": "passed" if held == asked and not bad else "failed",
             "message": "\n".join(bad),
-            "duration_s": doc["window"]["end_s"] - doc["window"]["start_s"],
+            "duration_s": window.end_s - window.start_s if window else 0.0,
         },
         {
             "nodeid": "bench-ws::generator",
             "name": "generator not the bottleneck",
             "suite": "throughput",
-            "outcome": "passed" if gen["valid"] else "failed",
-            "message": "INVALID: " + "; ".join(gen["reasons"]) if not gen["valid"] else "",
+            "outcome": "passed" if gen.valid else "failed",
+            "message": "INVALID: " + "; ".join(gen.reasons) if not gen.valid else "",
         },
     ]
-    b, lt, r = doc["baseline"], doc["latency"], doc["ratio"]
+    b, lt, r = d.baseline, d.latency, d.ratio
     tables = [
         {
             "title": "Sessions from one process",
             "columns": ["figure", "value"],
             "rows": [
                 ["sessions held / requested", f"{held} / {asked}"],
-                ["alive at the end", doc["sessions_alive_at_end"]],
-                ["kernels / gateways", f"{doc['kernels_started']} / {len(doc['gateways'])}"],
+                ["alive at the end", d.sessions_alive_at_end],
+                ["kernels / gateways", f"{d.kernels_started} / {len(d.gateways)}"],
                 [
                     "kernels replaced (of them in EG's port race)",
-                    f"{len(replaced)} ({sum(1 for k in replaced if k.get('port_race'))})",
+                    f"{len(replaced)} ({sum(1 for k in replaced if k.port_race)})",
                 ],
-                ["executes (per s)", f"{doc['executes']} ({doc['executes_per_s']}/s)"],
-                ["frames received (per s)", f"{doc['frames_received']} ({doc['frames_per_s']}/s)"],
-                ["generator CPU", f"{gen['cores']:.2f} cores (limit {gen['limit_cores']})"],
-                ["generator loop lag p95", f"{gen['loop_lag_p95_ms']} ms"],
-                ["generator pinned to core", gen.get("pinned_core")],
+                ["executes (per s)", f"{d.executes} ({d.executes_per_s}/s)"],
+                ["frames received (per s)", f"{d.frames_received} ({d.frames_per_s}/s)"],
+                ["generator CPU", f"{gen.cores:.2f} cores (limit {gen.limit_cores})"],
+                ["generator loop lag p95", f"{gen.loop_lag_p95_ms} ms"],
+                ["generator pinned to core", gen.pinned_core],
             ],
         },
         {
             "title": "Execute latency: one session alone vs every session under load",
             "columns": ["", "p50 ms", "p95 ms", "p99 ms", "max ms", "count"],
             "rows": [
-                ["alone (baseline)", *(b[k] for k in LAT_KEYS)],
-                ["under load", *(lt[k] for k in LAT_KEYS)],
-                ["ratio", r["p50"], r["p95"], r["p99"], "", ""],
+                ["alone (baseline)", *(getattr(b, k) for k in LAT_KEYS)],
+                ["under load", *(getattr(lt, k) for k in LAT_KEYS)],
+                ["ratio", r.get("p50"), r.get("p95"), r.get("p99"), "", ""],
             ],
             "note": "request sent -> execute_reply received; the baseline is measured in the "
             "same run, on the same gateway and kernel, before the load",
@@ -147,15 +152,15 @@ def results_document(
             "columns": ["gateway", "kernels", "sessions held", "first failure"],
             "rows": [
                 [
-                    g["url"],
-                    g["kernels"],
-                    g["sessions_held"],
+                    g.url,
+                    g.kernels,
+                    g.sessions_held,
                     "-"
-                    if not g["broke"]
-                    else f"began at {g['broke']['at']} (holding {g['broke']['sessions_held']}): "
-                    f"{g['broke']['cause']}",
+                    if not g.broke
+                    else f"began at {g.broke.at} (holding {g.broke.sessions_held}): "
+                    f"{g.broke.cause}",
                 ]
-                for g in doc["gateways"]
+                for g in d.gateways
             ],
         },
         servers_table(server_metrics),
@@ -171,27 +176,27 @@ def results_document(
         tests=tests,
         tables=tables,
         charts=[c for c in chart_list if c],
-        sessions={k: v for k, v in doc.items() if k != "timeline"} | {"timeline": doc["timeline"]},
+        sessions=d,
         server_metrics=server_metrics,
     )
 
 
-def failures(doc: dict[str, Any]) -> list[str]:
+def failures(d: Sessions) -> list[str]:
     """Why the sessions verdict fails, one line each (none: it passes)."""
     bad = []
-    for g in doc["gateways"]:
-        if g["broke"]:
-            b = g["broke"]
+    for g in d.gateways:
+        if g.broke:
+            b = g.broke
             bad.append(
-                f"gateway {g['url']} stopped accepting sessions: the failures began at "
-                f"{b['at']} while it held {b['sessions_held']} on {b['kernels']} kernels "
-                f"({g['sessions_held']} held in the end, opened concurrently): {b['cause']}"
+                f"gateway {g.url} stopped accepting sessions: the failures began at "
+                f"{b.at} while it held {b.sessions_held} on {b.kernels} kernels "
+                f"({g.sessions_held} held in the end, opened concurrently): {b.cause}"
             )
-    if doc["errors"]:
-        bad += [f"{k} x{v}: {doc['error_examples'].get(k, '')}" for k, v in doc["errors"].items()]
-    unexplained = [k for k in doc.get("kernels_replaced", []) if not k.get("port_race")]
+    if d.errors:
+        bad += [f"{k} x{v}: {d.error_examples.get(k, '')}" for k, v in d.errors.items()]
+    unexplained = [k for k in d.kernels_replaced if not k.port_race]
     if unexplained:
-        bad.append(f"kernel never ready (replaced) x{len(unexplained)}: {unexplained[0]['cause']}")
+        bad.append(f"kernel never ready (replaced) x{len(unexplained)}: {unexplained[0].cause}")
     return bad
 
 

@@ -4,6 +4,7 @@ log, is a known defect beside the figures. Any other cause, or no log to read, f
 from __future__ import annotations
 
 from eg_harness.load import bench_sessions, logscan
+from eg_harness.report.bench_results import Sessions
 
 DEAD, OTHER = "015eaa72-8411-489d-9d27-32ba719b2c5a", "7d1c0c55-3f0e-4a51-9c59-0a4f3c1d9e11"
 
@@ -23,7 +24,18 @@ zmq.error.ZMQError: Address already in use
 
 
 def _doc(*replaced: dict) -> dict:
-    return {"gateways": [], "errors": {}, "error_examples": {}, "kernels_replaced": list(replaced)}
+    return {
+        "sessions_requested": 1,
+        "sessions_held": 1,
+        "gateways": [],
+        "errors": {},
+        "error_examples": {},
+        "kernels_replaced": list(replaced),
+    }
+
+
+def _failures(doc: dict) -> list[str]:
+    return bench_sessions.failures(Sessions.model_validate(doc))
 
 
 def _replaced(kid: str) -> dict:
@@ -48,15 +60,15 @@ def test_only_the_port_race_is_excused(tmp_path):
     doc = _doc(_replaced(DEAD))
     bench_sessions.explain_replaced(doc, [tmp_path / "gateway-2.log", log])
     assert doc["kernels_replaced"][0]["port_race"] is True
-    assert bench_sessions.failures(doc) == []
+    assert _failures(doc) == []
 
     doc = _doc(_replaced(DEAD), _replaced(OTHER))
     bench_sessions.explain_replaced(doc, [log])
-    assert bench_sessions.failures(doc) == ["kernel never ready (replaced) x1: TimeoutError: "]
+    assert _failures(doc) == ["kernel never ready (replaced) x1: TimeoutError: "]
 
 
 def test_without_a_log_every_replaced_kernel_fails_the_run():
     # An existing deployment: the harness cannot read why a user's kernel died.
     doc = _doc(_replaced(DEAD))
     bench_sessions.explain_replaced(doc, [])
-    assert bench_sessions.failures(doc) == ["kernel never ready (replaced) x1: TimeoutError: "]
+    assert _failures(doc) == ["kernel never ready (replaced) x1: TimeoutError: "]
