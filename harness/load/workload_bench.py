@@ -20,6 +20,7 @@ from eg_harness.load.bench import _public, _s, run_step
 from eg_harness.load.plan import workload_step
 from eg_harness.report import charts
 from eg_harness.report import writer as report
+from eg_harness.report.bench_results import Objective, WorkloadThroughput, read_throughput
 from eg_harness.report.model import Results
 from eg_harness.runtime import secrets
 from eg_harness.targets.base import Target
@@ -68,7 +69,8 @@ def run(
     if diag.is_dir():
         results.diagnostics = [f"diagnostics/{p.name}" for p in sorted(diag.iterdir())]
     report.write_report(report_dir, results, redact=secrets.redact, latest_name="latest-bench")
-    print_verdicts(doc)
+    assert isinstance(results.throughput, WorkloadThroughput)
+    print_verdicts(results.throughput)
     print(f"report: {report_dir / 'report.html'}")
     return doc
 
@@ -86,44 +88,48 @@ def kernel_ids(target: Target) -> set[str] | None:
 
 
 def results_document(doc: dict, run_id: str, events: list[dict]) -> Results:
-    wl, s = doc["workload"], doc["session"]
+    """The workload as the harness's results document: its figures typed once
+    (WorkloadThroughput), each objective a test, the tables and the timeline."""
+    t = read_throughput(json.loads(json.dumps(doc, default=str)))
+    assert isinstance(t, WorkloadThroughput), "a ladder bench renders in load/bench.py"
+    wl, s = t.workload, t.session
     tests = [
         {
-            "nodeid": f"workload::{v['metric']}",
-            "name": f"{v['label']} {v['limit']}",
+            "nodeid": f"workload::{v.metric}",
+            "name": f"{v.label} {v.limit}",
             "suite": "workload",
-            "outcome": "passed" if v["met"] else "failed",
-            "message": v["text"],
+            "outcome": "passed" if v.met else "failed",
+            "message": v.text,
         }
-        for v in doc["objectives"]
+        for v in t.objectives
     ]
-    if not doc["valid"]:
+    if not t.valid:
         tests.append(
             {
                 "nodeid": "workload::generator",
                 "name": "load generator kept up",
                 "suite": "workload",
                 "outcome": "failed",
-                "message": "INVALID: " + "; ".join(doc["invalid_reasons"]),
+                "message": "INVALID: " + "; ".join(t.invalid_reasons),
             }
         )
 
-    def ci(v):
-        if v["low"] is None:
+    def ci(v: Objective) -> str:
+        if v.low is None:
             return "-"
-        fmt = (lambda x: f"{x:.2%}") if v["metric"] == "error_rate" else (lambda x: f"{x:.2f} s")
-        return f"{fmt(v['low'])} .. {fmt(v['high'])}"
+        fmt = (lambda x: f"{x:.2%}") if v.metric == "error_rate" else (lambda x: f"{x:.2f} s")
+        return f"{fmt(v.low)} .. {fmt(v.high)}"
 
-    def measured(v):
-        m = v["measured"]
+    def measured(v: Objective) -> str:
+        m = v.measured
         if m is None:
             return "-"
-        if v["metric"] == "error_rate":
+        if v.metric == "error_rate":
             return f"{m:.2%}"
-        return f"{m:.0f}" if v["metric"] == "orphan_kernels" else f"{m:.2f} s"
+        return f"{m:.0f}" if v.metric == "orphan_kernels" else f"{m:.2f} s"
 
-    t = s["time_to_first_execute_s"]
-    c = doc["cell_latency_s"]
+    ttfe = s.time_to_first_execute_s
+    c = t.cell_latency_s
     tables = [
         {
             "title": f"Objectives of workload {wl['name']!r}",
@@ -136,15 +142,8 @@ def results_document(doc: dict, run_id: str, events: list[dict]) -> Results:
                 "how sure",
             ],
             "rows": [
-                [
-                    v["label"],
-                    v["limit"],
-                    measured(v),
-                    ci(v),
-                    "met" if v["met"] else "NOT MET",
-                    v["sure"],
-                ]
-                for v in doc["objectives"]
+                [v.label, v.limit, measured(v), ci(v), "met" if v.met else "NOT MET", v.sure]
+                for v in t.objectives
             ],
             "note": "Percentile intervals: bootstrap over the run's sessions (cells); error rate: "
             "exact binomial interval. A verdict follows the measured value; the interval says "
@@ -156,19 +155,19 @@ def results_document(doc: dict, run_id: str, events: list[dict]) -> Results:
             "rows": [
                 ["users / arrival", f"{wl['users']} at {wl['arrival']['rate_per_s']:g}/s"],
                 ["duration", f"{wl['duration_s']:g} s"],
-                ["sessions (kernels started)", s["journeys"]],
-                ["sessions with an error", s["journeys_with_errors"]],
+                ["sessions (kernels started)", s.journeys],
+                ["sessions with an error", s.journeys_with_errors],
                 [
                     "errors by kind",
-                    ", ".join(f"{k} x{n}" for k, n in s["errors"].items()) or "none",
+                    ", ".join(f"{k} x{n}" for k, n in s.errors.items()) or "none",
                 ],
-                ["TTFE p50 / p95 / max", f"{_s(t['p50'])} / {_s(t['p95'])} / {_s(t['max'])}"],
-                ["cells run / p50 / p95", f"{c['count']} / {_s(c['p50'])} / {_s(c['p95'])}"],
-                ["orphan kernels", "-" if doc["orphan_kernels"] is None else doc["orphan_kernels"]],
+                ["TTFE p50 / p95 / max", f"{_s(ttfe.p50)} / {_s(ttfe.p95)} / {_s(ttfe.max)}"],
+                ["cells run / p50 / p95", f"{c.count} / {_s(c.p50)} / {_s(c.p95)}"],
+                ["orphan kernels", "-" if t.orphan_kernels is None else t.orphan_kernels],
                 [
                     "generator",
-                    ("ok" if s["generator"].get("valid", True) else "BOTTLENECK")
-                    + f" ({s['generator'].get('busiest_process_cores', 0):.2f} cores)",
+                    ("ok" if s.generator.valid else "BOTTLENECK")
+                    + f" ({s.generator.busiest_process_cores or 0:.2f} cores)",
                 ],
             ],
         },
@@ -176,29 +175,26 @@ def results_document(doc: dict, run_id: str, events: list[dict]) -> Results:
     chart_list = []
     if events:
         chart_list.append(charts.timeline_chart(events, f"Timeline of workload {wl['name']!r}"))
-    clean = json.loads(json.dumps(doc, default=str))
     return Results.produced(
         "bench",
         run_id=run_id,
-        started=doc.get("started_at"),
-        duration_s=doc.get("duration_s"),
+        started=t.started_at,
+        duration_s=t.duration_s,
         command=f"eg-harness bench --workload ({wl['name']})",
-        target=doc["target"],
-        cleanup=doc.get("cleanup"),
+        target=t.target,
+        cleanup=t.cleanup,
         tests=tests,
         tables=tables,
         charts=chart_list,
-        throughput=clean,
+        throughput=t,
     )
 
 
-def print_verdicts(doc: dict) -> None:
+def print_verdicts(t: WorkloadThroughput) -> None:
     console = Console()
     if not console.is_terminal:
         console = Console(width=170)
-    for v in doc["objectives"]:
-        console.print(
-            ("[green]✓[/] " if v["met"] else "[bold red]✗[/] ") + v["text"], highlight=False
-        )
-    if not doc["valid"]:
-        console.print("[bold red]INVALID:[/] " + "; ".join(doc["invalid_reasons"]))
+    for v in t.objectives:
+        console.print(("[green]✓[/] " if v.met else "[bold red]✗[/] ") + v.text, highlight=False)
+    if not t.valid:
+        console.print("[bold red]INVALID:[/] " + "; ".join(t.invalid_reasons))
