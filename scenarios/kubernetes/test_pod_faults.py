@@ -87,8 +87,8 @@ def _probe(gateway, kernel_id: str) -> tuple[bool, bool | None, str]:
         if res.status == "ok":
             return True, True, "state kept"
         return True, False, f"state lost ({res.describe_error()})"
-    except (ChannelsError, GatewayHTTPError, OSError) as exc:
-        return False, None, f"no answer ({str(exc)[:160]})"
+    except Exception as exc:  # noqa: BLE001 - the verdict is "no answer", whatever was raised
+        return False, None, f"no answer ({type(exc).__name__}: {str(exc)[:160]})"
     finally:
         if chans is not None:
             chans.close()
@@ -261,8 +261,8 @@ def test_gateway_pod_deleted_leaves_no_orphan_kernel_pod(
         try:
             handles[0].execute("1", timeout=10)
             saw = "the open notebook still ran code"
-        except (ChannelsError, OSError) as exc:
-            saw = f"the open notebook's execute failed: {str(exc)[:160]}"
+        except Exception as exc:  # noqa: BLE001 - what the user saw, whatever the client raised
+            saw = f"the open notebook's execute failed: {type(exc).__name__}: {str(exc)[:160]}"
         # EG deletes a kernel's pod as it shuts it down; give the API server time to finish.
         _quietly(
             "the old kernels' pods to go",
