@@ -161,6 +161,8 @@ class Upgrade:
         self.hub = HubClient(target.hub.url, target.hub.api_token)
         self.users: list[UserSession] = []
         self.spark = plan.spark and target.spark is not None
+        # The gateway's python kernelspec: python3 locally, python_kubernetes on a cluster.
+        self.python = target.gateway.kernelspec or "python3"
         self.persistence = False
 
     # -- the users' side ---------------------------------------------------------------------
@@ -196,7 +198,7 @@ class Upgrade:
         user.kernels = live
         have = {k.kind for k in live}
         if "python" not in have:
-            user.kernels.append(self._start_kernel(user, "python", "python3", stream=True))
+            user.kernels.append(self._start_kernel(user, "python", self.python, stream=True))
         if self.spark and "spark" not in have:
             spec = self.target.spark.kernelspec
             user.kernels.append(self._start_kernel(user, "spark", spec, stream=False))
@@ -313,7 +315,7 @@ class Upgrade:
                 return "the same kernel"
             except Exception as exc:  # noqa: BLE001 - the user gives up on it, as we do
                 seen.append(f"old kernel: {_said(exc)}")
-        handle = client.launch("python3", attrs={"journey": "upgrade-probe"})
+        handle = client.launch(self.python, attrs={"journey": "upgrade-probe"})
         handle.close()
         return "a new kernel"
 
