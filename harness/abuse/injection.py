@@ -245,6 +245,17 @@ def mirrors_working_dirs(value: str | None) -> bool:
     return (value if value is not None else "false").lower() == "true"
 
 
+# Run by `sh -c` in the gateway's pod: the setting as the gateway process has it, told apart
+# from unset (EG's default, false) by the "set:" mark.
+MIRROR_PROBE = f'if [ "${{{MIRROR_SETTING}+set}}" = set ]; then echo "set:${MIRROR_SETTING}"; fi'
+
+
+def mirror_from_probe(output: str) -> bool:
+    """EG's reading of the setting from MIRROR_PROBE's output (no "set:" line: unset)."""
+    line = next((x for x in output.splitlines() if x.startswith("set:")), None)
+    return mirrors_working_dirs(line[len("set:") :] if line is not None else None)
+
+
 def delivery(kind: str, variable: str, mirror_working_dirs: bool | None) -> Delivery:
     """How `variable` must reach a kernel on a launch path of this kind. Only container paths
     drop anything: KERNEL_WORKING_DIR, unless the gateway mirrors working directories

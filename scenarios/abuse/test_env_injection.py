@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 from eg_harness.abuse import spark_script, ssh_command
 from eg_harness.abuse.injection import (
-    MIRROR_SETTING,
+    MIRROR_PROBE,
     PAYLOADS,
     PROBE_VAR,
     SPARK_MARK,
@@ -36,7 +36,7 @@ from eg_harness.abuse.injection import (
     SSH_INJECTION,
     delivery,
     launch_paths,
-    mirrors_working_dirs,
+    mirror_from_probe,
 )
 from eg_harness.checks.injection import Seen, judge, pod_injected
 from eg_harness.errors import TargetUnavailable
@@ -111,14 +111,12 @@ def mirror_working_dirs(target) -> bool | None:
         pods = kube.gateway_pods()
         if not pods:
             return None
-        script = f'if [ "${{{MIRROR_SETTING}+set}}" = set ]; then echo "set:${MIRROR_SETTING}"; fi'
-        res = kube.exec(pods[0], ["sh", "-c", script])
+        res = kube.exec(pods[0], ["sh", "-c", MIRROR_PROBE])
     finally:
         kube.close()
-    if res.code not in (0, None):
-        return None
-    line = next((x for x in res.output.splitlines() if x.startswith("set:")), None)
-    return mirrors_working_dirs(line[4:] if line is not None else None)
+    # A status the exec channel could not read counts only with the setting in the output.
+    readable = res.code == 0 or (res.code is None and "set:" in res.output)
+    return mirror_from_probe(res.output) if readable else None
 
 
 def _canary(canary_dir: Path | None, name: str) -> str:

@@ -9,6 +9,7 @@ from eg_harness.abuse.injection import (
     PAYLOADS_BY_ID,
     PROBE_VAR,
     delivery,
+    mirror_from_probe,
     mirrors_working_dirs,
 )
 from eg_harness.checks.injection import Seen, judge, pod_injected
@@ -34,6 +35,22 @@ SENT = {PROBE_VAR: "$(touch /tmp/egh-canary-y)", "KERNEL_WORKING_DIR": WD}
 )
 def test_mirroring_is_read_as_eg_reads_it(value, on):
     assert mirrors_working_dirs(value) is on
+
+
+@pytest.mark.parametrize(
+    ("output", "on"),
+    [
+        ("", False),
+        ("set:False\n", False),
+        ("set:True\n", True),
+        ("set:\n", False),
+        ("warning: x\nset:true\n", True),
+        ("True\n", False),
+    ],
+)
+def test_the_gateway_pods_setting_is_read_from_the_probe_output(output, on):
+    """No "set:" line is an unset variable (EG's default, false), not the text printed."""
+    assert mirror_from_probe(output) is on
 
 
 @pytest.mark.parametrize(
