@@ -296,10 +296,10 @@ def cmd_bench(args) -> int:
     history = Path(args.history) if args.history else None
     say = console()
     sigterm_as_interrupt()
-    doc = bench.bench(target, settings, report_dir, run_id, history, progress=say)
+    results = bench.bench(target, settings, report_dir, run_id, history, progress=say)
     # One judgement (the report's verdict: left behind, invalid figures, failed steps with
     # EG's port race counted apart, a hub past its spawn limit), printed as every run ends.
-    verdict = doc["verdict"]
+    verdict = results.verdict
     print(verdict.line)
     return verdict.exit_code
 
@@ -316,17 +316,17 @@ def cmd_workload(args) -> int:
     say = console()
     sigterm_as_interrupt()
     doc = workload_bench.run(target, wl, report_dir, run_id, progress=say)
-    left = {k: v for k, v in (doc["cleanup"] or {}).items() if v}
+    left = {k: v for k, v in (doc.cleanup or {}).items() if v}
     if left:
         print(f"eg-harness: left behind: {left}", file=sys.stderr)
         return EXIT_FAILED
-    if not doc["valid"]:
+    if not doc.valid:
         return EXIT_INVALID
-    missed = [v for v in doc["objectives"] if not v["met"]]
+    missed = [v for v in doc.objectives if not v.met]
     if missed:
-        print(f"OBJECTIVES NOT MET: {len(missed)} of {len(doc['objectives'])}")
+        print(f"OBJECTIVES NOT MET: {len(missed)} of {len(doc.objectives)}")
         return EXIT_FAILED
-    print(f"all {len(doc['objectives'])} objectives met")
+    print(f"all {len(doc.objectives)} objectives met")
     return EXIT_OK
 
 

@@ -9,7 +9,6 @@ table. Each stage lives in its own module; this one only strings them together a
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -20,8 +19,8 @@ from eg_harness.load.bench_sessions import servers_table
 from eg_harness.load.plan import BenchSettings, Step, plan, resolved_kernelspec
 from eg_harness.report import charts
 from eg_harness.report import writer as report
-from eg_harness.report.bench_results import BenchThroughput, Level, PortRace, read_throughput
-from eg_harness.report.model import Results, Table
+from eg_harness.report.bench_results import BenchThroughput, Level, PortRace
+from eg_harness.report.model import Results, ServerMetrics, Table
 from eg_harness.runtime import secrets
 from eg_harness.runtime.text import clip
 from eg_harness.targets.base import Target
@@ -36,16 +35,18 @@ def bench(
     run_id: str,
     history: Path | None,
     progress=print,
-) -> dict[str, Any]:
-    """Run the whole bench and write its report; returns the bench document."""
+) -> Results:
+    """Run the whole bench and write its report; returns the report (its verdict is the
+    bench's one judgement: the CLI prints and exits with it)."""
     target.diagnostics_dir = report_dir / "diagnostics"  # component and kernel logs
     cores = os.cpu_count() or 1
     started = time.time()
-    rounds: list[list[tuple[runner.LoadRun, dict]]] = []
-    summaries: list[dict] = []
+    rounds: list[list[tuple[runner.LoadRun, Level]]] = []
+    summaries: list[Level] = []
     try:
         target.provision(progress)
         steps = plan(settings, target)
+        kernelspec = resolved_kernelspec(settings, target)
         with servers.ServerSampler(target, spawn_limit=settings.spawn_limit) as sampler:
             if settings.repeat > 1:
                 warm_up(target, steps[0], report_dir / "load", progress)
@@ -68,23 +69,22 @@ def bench(
                     ]
                 )
             summaries = pooled(rounds, cores)
-        doc = summary.document(
-            settings, resolved_kernelspec(settings, target), cores, target.describe(), summaries
-        )
-        doc["_server_metrics"] = sampler.result()  # typed; goes to results, not the history
+        server_metrics = sampler.result()  # typed; goes to results, not the history
         sampler.save_last_scrape(report_dir / "diagnostics")
-        if settings.repeat > 1:
-            doc["rounds"] = [[_public(s) for _run, s in one] for one in rounds]
+        target_facts = target.describe()
     finally:
         cleanup = target.teardown()  # copies the component logs into diagnostics/
     if summaries:
         explain_port_race(summaries, rounds, report_dir / "diagnostics" / "gateway.log")
-    doc["cleanup"] = cleanup
-    doc["started_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))
-    doc["duration_s"] = round(time.time() - started, 3)
-    # The report's verdict is the bench's one judgement: the CLI prints and exits with it.
-    doc["verdict"] = render(doc, run_id, report_dir, history, progress).verdict
-    return doc
+    doc = summary.document(settings, kernelspec, cores, target_facts, summaries)
+    if settings.repeat > 1:
+        doc.rounds = [[s for _run, s in one] for one in rounds]
+    doc.cleanup = cleanup
+    doc.started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))
+    doc.duration_s = round(time.time() - started, 3)
+    # The timeline shows the last repeat of each storm, not every repeat overlaid.
+    events = [run.events for run, s in rounds[-1] if s.mode == "storm"]
+    return render(doc, server_metrics, events, run_id, report_dir, history, progress)
 
 
 def warm_up(target: Target, first: Step, load_dir: Path, progress=print) -> None:
@@ -97,20 +97,19 @@ def warm_up(target: Target, first: Step, load_dir: Path, progress=print) -> None
         progress("warm-up journey did not reach its first execute (the rounds will tell)")
 
 
-def pooled(rounds: list[list[tuple[runner.LoadRun, dict]]], cores: int) -> list[dict]:
+def pooled(rounds: list[list[tuple[runner.LoadRun, Level]]], cores: int) -> list[Level]:
     """Each step's summary; with repeats, each step's rounds pooled into one (summary.pool)."""
     if len(rounds) == 1:
         return [s for _run, s in rounds[0]]
-    out = []
-    for i in range(len(rounds[0])):
-        runs = [one[i][0] for one in rounds]
-        s = summary.pool(runs, [one[i][1] for one in rounds], cores)
-        s["_events"] = runs[-1].events  # the timeline shows the last repeat, not all overlaid
-        out.append(s)
-    return out
+    return [
+        summary.pool([one[i][0] for one in rounds], [one[i][1] for one in rounds], cores)
+        for i in range(len(rounds[0]))
+    ]
 
 
-def explain_port_race(summaries: list[dict], rounds: list[list[tuple]], log: Path) -> None:
+def explain_port_race(
+    summaries: list[Level], rounds: list[list[tuple[runner.LoadRun, Level]]], log: Path
+) -> None:
     """Mark each step's journeys that failed on a kernel dying in EG's port race (read from
     the gateway's log, as bench-ws does): counted apart with their cause, not as failures.
     The embedded stack still produces the race (its python3 kernels take the ports EG picks);
@@ -118,17 +117,13 @@ def explain_port_race(summaries: list[dict], rounds: list[list[tuple]], log: Pat
     for i, s in enumerate(summaries):
         events = [e for one in rounds for e in one[i][0].events]
         race = logscan.port_race_journeys(events, log)
-        s["port_race"] = {"journeys": len(race), "kernels": sorted(set(race.values()))}
+        s.port_race = PortRace(journeys=len(race), kernels=sorted(set(race.values())))
         excused: dict[str, int] = {}
         for e in events:
             if e["journey"] in race and not e["ok"]:
                 key = f"{e['phase']}: {e['error_kind']}"
                 excused[key] = excused.get(key, 0) + 1
-        s["errors_port_race"] = excused
-
-
-def _public(s: dict) -> dict:
-    return {k: v for k, v in s.items() if not k.startswith("_")}
+        s.errors_port_race = excused
 
 
 def run_step(
@@ -139,38 +134,48 @@ def run_step(
     progress=print,
     spawn_limit: int | None = None,
     tag: str = "",
-) -> tuple[runner.LoadRun, dict]:
+) -> tuple[runner.LoadRun, Level]:
     """One storm or churn through locust, summarised, with its figures said as it ends."""
     run = runner.run(target, step, load_dir / (step.name + tag), progress)
     s = summary.summarise(run, cores)
     if step.journey == "hub":
-        s["spawns"] = sp = summary.spawn_concurrency(run.events, spawn_limit)
+        s.spawns = sp = summary.spawn_concurrency(run.events, spawn_limit)
         progress(
-            f"hub spawns: {sp['accepted']} accepted, at most {sp['max_in_flight']} in flight, "
-            f"{sp['throttled']} refused with 429"
-            + ("" if sp["limit"] is None else f" (concurrent_spawn_limit {sp['limit']})")
+            f"hub spawns: {sp.accepted} accepted, at most {sp.max_in_flight} in flight, "
+            f"{sp.throttled} refused with 429"
+            + ("" if sp.limit is None else f" (concurrent_spawn_limit {sp.limit})")
         )
     if step.mode == "storm":
-        s["_events"] = run.events  # for the timeline chart; dropped from results.json
-        t = s["time_to_first_execute_s"]
+        t = s.time_to_first_execute_s
         progress(
-            f"storm {step.users}: {s['ok']}/{s['journeys']} ok, time-to-first-execute p50 "
-            f"{_s(t['p50'])} p95 {_s(t['p95'])} max {_s(t['max'])}, "
-            f"{s['starts_per_s']:.2f} starts/s" + ("" if s["valid"] else " (INVALID)")
+            f"storm {step.users}: {s.ok}/{s.journeys} ok, time-to-first-execute p50 "
+            f"{_s(t.p50)} p95 {_s(t.p95)} max {_s(t.max)}, "
+            f"{s.starts_per_s:.2f} starts/s" + ("" if s.valid else " (INVALID)")
         )
     else:
-        s["_events"] = run.events
-        progress(f"{step.mode}: {s['ok']} journeys, {s['starts_per_s']:.2f} starts/s")
+        progress(f"{step.mode}: {s.ok} journeys, {s.starts_per_s:.2f} starts/s")
     return run, s
 
 
 def render(
-    doc: dict, run_id: str, report_dir: Path, history: Path | None, progress=print
+    doc: BenchThroughput,
+    server_metrics: ServerMetrics | None,
+    storm_events: list[list[dict]],
+    run_id: str,
+    report_dir: Path,
+    history: Path | None,
+    progress=print,
 ) -> Results:
     """The history line, the report (results.json, report.html, latest-bench), the console."""
     if history is not None:
         summary.append_history(history, doc, run_id)
-    results = results_document(doc, run_id, summary.read_history(history) if history else [])
+    results = results_document(
+        doc,
+        run_id,
+        summary.read_history(history) if history else [],
+        server_metrics=server_metrics,
+        storm_events=storm_events,
+    )
     diag = report_dir / "diagnostics"
     if diag.is_dir():
         results.diagnostics = [f"diagnostics/{p.name}" for p in sorted(diag.iterdir())]
@@ -185,14 +190,12 @@ def render(
             )
             for sig, count, _meaning in found:
                 progress(f"gateway log: {count} x {sig!r}")
-    throughput = results.throughput
-    assert isinstance(throughput, BenchThroughput)
-    for s in throughput.levels():
+    for s in doc.levels():
         if s.race_journeys:
             progress(f"{s.mode} {s.concurrency}: {port_race_note(s)}")
     # A bench has its own "latest", so `latest` keeps pointing at the last suite run.
     report.write_report(report_dir, results, redact=secrets.redact, latest_name="latest-bench")
-    print_bench(throughput)
+    print_bench(doc)
     print(f"report: {report_dir / 'report.html'}")
     return results
 
@@ -280,20 +283,20 @@ def level_test(s: Level) -> dict[str, Any]:
     }
 
 
-def results_document(doc: dict, run_id: str, history: list[dict]) -> Results:
+def results_document(
+    t: BenchThroughput,
+    run_id: str,
+    history: list[dict],
+    *,
+    server_metrics: ServerMetrics | None = None,
+    storm_events: list[list[dict]] | None = None,
+) -> Results:
     """The bench as the harness's results document, so the report renders it (tables,
-    charts); each storm and the churn is a test that fails on any error. The document is
-    typed once here (its timeline events and server metrics, kept beside it for the charts,
-    are not part of it); every table reads the types."""
-    sm = doc.get("_server_metrics")
-    storm_events = [s.get("_events") for s in doc["storms"]]
-    clean = json.loads(
-        json.dumps({k: v for k, v in doc.items() if k != "_server_metrics"}, default=str)
-    )  # a copy without the timeline events (charts) and the typed server metrics
-    for s in [*clean["storms"], *([clean["churn"]] if clean.get("churn") else [])]:
-        s.pop("_events", None)
-    t = read_throughput(clean)
-    assert isinstance(t, BenchThroughput), "a workload renders in load/workload_bench.py"
+    charts); each storm and the churn is a test that fails on any error. The storms' timeline
+    events (storm by storm) and the server metrics come beside it: charts, not figures."""
+    sm = server_metrics
+    storm_events = storm_events or []
+    clean = t.model_dump(mode="json")  # what the charts read
     rows = [_row(s) for s in t.levels()]
     tests = [level_test(s) for s in t.levels()]
     tables = [
@@ -383,7 +386,8 @@ def results_document(doc: dict, run_id: str, history: list[dict]) -> Results:
     if t.storms:
         chart_list.append(charts.latency_chart(clean["storms"]))
         chart_list.append(charts.throughput_chart(clean["storms"], clean["ceiling"]))
-        biggest, events = t.storms[-1], storm_events[-1]
+        biggest = t.storms[-1]
+        events = storm_events[-1] if storm_events else None
         if events:
             chart_list.append(
                 charts.timeline_chart(events, f"Timeline of the storm of {biggest.concurrency}")
@@ -401,12 +405,12 @@ def results_document(doc: dict, run_id: str, history: list[dict]) -> Results:
     return Results.produced(
         "bench",
         run_id=run_id,
-        started=doc.get("started_at"),
-        finished=doc.get("finished_at"),
-        duration_s=doc.get("duration_s"),
+        started=t.started_at,
+        finished=t.finished_at,
+        duration_s=t.duration_s,
         command="eg-harness bench",
-        target=doc["target"],
-        cleanup=doc.get("cleanup"),
+        target=t.target,
+        cleanup=t.cleanup,
         tests=tests,
         tables=tables,
         charts=chart_list,

@@ -17,26 +17,36 @@ from typing import Any
 from eg_harness.load.journeys import TTFE
 from eg_harness.load.plan import BenchSettings
 from eg_harness.load.runner import LoadRun
-from eg_harness.report.bench_results import BENCH_SCHEMA, FIGURE_KEYS, Level, read_throughput
+from eg_harness.report.bench_results import (
+    BENCH_SCHEMA,
+    FIGURE_KEYS,
+    BenchThroughput,
+    Ceiling,
+    Generator,
+    Knee,
+    Level,
+    Percentiles,
+    Spawns,
+)
 from eg_harness.stats.percentiles import percentile
 
 SCHEMA = BENCH_SCHEMA
 KNEE_GAIN = 1.05  # the next step must add at least 5% throughput to count as still scaling
 
 
-def pcts(values: list[float]) -> dict[str, float | None]:
+def pcts(values: list[float]) -> Percentiles:
     if not values:
-        return {"p50": None, "p95": None, "p99": None, "max": None, "count": 0}
-    return {
-        "p50": round(percentile(values, 50), 4),
-        "p95": round(percentile(values, 95), 4),
-        "p99": round(percentile(values, 99), 4),
-        "max": round(max(values), 4),
-        "count": len(values),
-    }
+        return Percentiles(p50=None, p95=None, p99=None, max=None, count=0)
+    return Percentiles(
+        p50=round(percentile(values, 50), 4),
+        p95=round(percentile(values, 95), 4),
+        p99=round(percentile(values, 99), 4),
+        max=round(max(values), 4),
+        count=len(values),
+    )
 
 
-def summarise(run: LoadRun, cores: int) -> dict[str, Any]:
+def summarise(run: LoadRun, cores: int) -> Level:
     """One storm's or churn's figures from its raw phase events."""
     by_phase: dict[str, list[float]] = defaultdict(list)
     errors: Counter[str] = Counter()
@@ -79,38 +89,38 @@ def summarise(run: LoadRun, cores: int) -> dict[str, Any]:
         cpu_s = round(sum((run.target_cpu_by_group or {}).values()), 3) or None
     cpu_per_start = round(cpu_s / ok, 4) if cpu_s and ok else None
     ceiling = round(cores / cpu_per_start, 4) if cpu_per_start else None
-    return {
-        "mode": step.mode,
-        "concurrency": step.users,
-        "journeys": expected,
-        "ok": ok,
-        "failed": failed + missing,
-        "error_rate": round((failed + missing) / expected, 4) if expected else 0.0,
-        "errors": dict(errors),
-        "error_examples": first_errors,
-        "journeys_with_errors": errored + missing,
-        "time_to_first_execute_s": pcts(ttfe),
+    return Level(
+        mode=step.mode,
+        concurrency=step.users,
+        journeys=expected,
+        ok=ok,
+        failed=failed + missing,
+        error_rate=round((failed + missing) / expected, 4) if expected else 0.0,
+        errors=dict(errors),
+        error_examples=first_errors,
+        journeys_with_errors=errored + missing,
+        time_to_first_execute_s=pcts(ttfe),
         # The raw times, so a gate or a diff can bootstrap intervals from the run itself.
-        "ttfe_samples_s": [round(v, 4) for v in ttfe],
-        "phases_s": {p: pcts(v) for p, v in sorted(by_phase.items()) if p != TTFE},
-        "makespan_s": round(makespan, 4) if makespan else None,
-        "starts_per_s": per_s,
-        "target_cpu_s": cpu_s,
-        "target_cpu_by_group_s": run.target_cpu_by_group,
-        "cpu_s_per_start": cpu_per_start,
-        "ceiling_starts_per_s": ceiling,
-        "ceiling_fraction": round(per_s / ceiling, 4) if ceiling else None,
-        "generator": run.generator,
+        ttfe_samples_s=[round(v, 4) for v in ttfe],
+        phases_s={p: pcts(v) for p, v in sorted(by_phase.items()) if p != TTFE},
+        makespan_s=round(makespan, 4) if makespan else None,
+        starts_per_s=per_s,
+        target_cpu_s=cpu_s,
+        target_cpu_by_group_s=run.target_cpu_by_group,
+        cpu_s_per_start=cpu_per_start,
+        ceiling_starts_per_s=ceiling,
+        ceiling_fraction=round(per_s / ceiling, 4) if ceiling else None,
+        generator=Generator.model_validate(run.generator),
         # How much slower than an idle core CPU work ran during this step (cpu.ContentionProbe).
-        "machine_slowdown": run.machine.get("slowdown"),
-        "valid": bool(run.generator.get("valid", True)) and not run.timed_out,
-        "notes": run.notes,
-        "wall_s": run.wall_s,
-        "out_dir": run.out_dir.name,
-    }
+        machine_slowdown=run.machine.get("slowdown"),
+        valid=bool(run.generator.get("valid", True)) and not run.timed_out,
+        notes=run.notes,
+        wall_s=run.wall_s,
+        out_dir=run.out_dir.name,
+    )
 
 
-def spawn_concurrency(events: list[dict[str, Any]], limit: int | None) -> dict[str, Any]:
+def spawn_concurrency(events: list[dict[str, Any]], limit: int | None) -> Spawns:
     """How many spawns the hub had in flight at once, from the client's side, against its
     concurrent_spawn_limit: the most accepted spawns overlapping in time, and how many were
     refused with 429 (JupyterHub's answer past the limit)."""
@@ -125,19 +135,19 @@ def spawn_concurrency(events: list[dict[str, Any]], limit: int | None) -> dict[s
     throttled = sum(
         1 for e in events if e["phase"] == "spawn" and not e["ok"] and e["error_kind"] == "HTTP 429"
     )
-    return {
-        "limit": limit,
-        "max_in_flight": peak,
-        "accepted": sum(1 for e in events if e["phase"] == "spawn" and e["ok"]),
-        "throttled": throttled,
-        "respected": None if limit is None else peak <= limit,
-    }
+    return Spawns(
+        limit=limit,
+        max_in_flight=peak,
+        accepted=sum(1 for e in events if e["phase"] == "spawn" and e["ok"]),
+        throttled=throttled,
+        respected=None if limit is None else peak <= limit,
+    )
 
 
 PER_REPEAT = FIGURE_KEYS  # each repeat's comparable figures, kept in a pooled summary
 
 
-def pool(runs: list[LoadRun], per_round: list[dict[str, Any]], cores: int) -> dict[str, Any]:
+def pool(runs: list[LoadRun], per_round: list[Level], cores: int) -> Level:
     """One level's repeats as one summary: percentiles over every journey of every repeat,
     counts summed, the rate as the median repeat's, and each repeat's own figures kept
     (``per_repeat``) so a gate or a diff can see the run-to-run spread."""
@@ -163,40 +173,39 @@ def pool(runs: list[LoadRun], per_round: list[dict[str, Any]], cores: int) -> di
     s = summarise(merged, cores)
     errors: Counter[str] = Counter()
     for one in per_round:
-        errors.update(one["errors"])
-    journeys = sum(one["journeys"] for one in per_round)
-    failed = sum(one["failed"] for one in per_round)
-    rate = statistics.median(one["starts_per_s"] for one in per_round)
-    spans = [one["makespan_s"] for one in per_round if one["makespan_s"]]
-    s.update(
-        journeys=journeys,
-        ok=sum(one["ok"] for one in per_round),
-        failed=failed,
-        error_rate=round(failed / journeys, 4) if journeys else 0.0,
-        journeys_with_errors=sum(one["journeys_with_errors"] for one in per_round),
-        errors=dict(errors),
-        starts_per_s=round(rate, 4),
-        makespan_s=round(statistics.median(spans), 4) if spans else None,
-        ceiling_fraction=(
-            round(rate / s["ceiling_starts_per_s"], 4) if s["ceiling_starts_per_s"] else None
-        ),
-        machine_slowdown=(
-            round(statistics.mean(x), 3)
-            if (x := [o["machine_slowdown"] for o in per_round if o.get("machine_slowdown")])
-            else None
-        ),
-        repeats=len(per_round),
-        per_repeat=_per_repeat(per_round),
-        out_dir=", ".join(r.out_dir.name for r in runs),
+        errors.update(one.errors)
+    journeys = sum(one.journeys for one in per_round)
+    failed = sum(one.failed for one in per_round)
+    rate = statistics.median(one.starts_per_s for one in per_round)
+    spans = [one.makespan_s for one in per_round if one.makespan_s]
+    slowdowns = [one.machine_slowdown for one in per_round if one.machine_slowdown]
+    pooled = s.model_copy(
+        update={
+            "journeys": journeys,
+            "ok": sum(one.ok for one in per_round),
+            "failed": failed,
+            "error_rate": round(failed / journeys, 4) if journeys else 0.0,
+            "journeys_with_errors": sum(one.journeys_with_errors for one in per_round),
+            "errors": dict(errors),
+            "starts_per_s": round(rate, 4),
+            "makespan_s": round(statistics.median(spans), 4) if spans else None,
+            "ceiling_fraction": (
+                round(rate / s.ceiling_starts_per_s, 4) if s.ceiling_starts_per_s else None
+            ),
+            "machine_slowdown": round(statistics.mean(slowdowns), 3) if slowdowns else None,
+            "repeats": len(per_round),
+            "per_repeat": _per_repeat(per_round),
+            "out_dir": ", ".join(r.out_dir.name for r in runs),
+        }
     )
-    if per_round[-1].get("spawns"):
-        s["spawns"] = per_round[-1]["spawns"]  # hub journeys: the last repeat's spawn figures
-    return s
+    if per_round[-1].spawns:
+        pooled.spawns = per_round[-1].spawns  # hub journeys: the last repeat's spawn figures
+    return pooled
 
 
-def _per_repeat(per_round: list[dict[str, Any]]) -> dict[str, list[float | None]]:
-    """Each comparable figure, repeat by repeat (the typed level's own figures)."""
-    figs = [Level.model_validate(one).figures() for one in per_round]
+def _per_repeat(per_round: list[Level]) -> dict[str, list[float | None]]:
+    """Each comparable figure, repeat by repeat (the level's own figures)."""
+    figs = [one.figures() for one in per_round]
     return {k: [getattr(f, k) for f in figs] for k in PER_REPEAT}
 
 
@@ -210,66 +219,63 @@ def _summed(groups: list[dict[str, float] | None]) -> dict[str, float] | None:
     return out
 
 
-def knee(steps: list[dict[str, Any]]) -> dict[str, Any]:
+def knee(steps: list[Level]) -> Knee:
     """The concurrency after which throughput stops rising or errors start."""
     best = None
     for i, step in enumerate(steps):
-        if step["failed"]:
-            return {
-                "concurrency": steps[i - 1]["concurrency"] if i else None,
-                "reason": f"errors start at {step['concurrency']} concurrent starts",
-            }
-        if best is not None and step["starts_per_s"] < best["starts_per_s"] * KNEE_GAIN:
-            return {
-                "concurrency": best["concurrency"],
-                "reason": f"throughput stops rising after {best['concurrency']} "
-                f"({best['starts_per_s']:.2f}/s, then {step['starts_per_s']:.2f}/s at "
-                f"{step['concurrency']})",
-            }
+        if step.failed:
+            return Knee(
+                concurrency=steps[i - 1].concurrency if i else None,
+                reason=f"errors start at {step.concurrency} concurrent starts",
+            )
+        if best is not None and step.starts_per_s < best.starts_per_s * KNEE_GAIN:
+            return Knee(
+                concurrency=best.concurrency,
+                reason=f"throughput stops rising after {best.concurrency} "
+                f"({best.starts_per_s:.2f}/s, then {step.starts_per_s:.2f}/s at "
+                f"{step.concurrency})",
+            )
         best = step
-    return {
-        "concurrency": None,
-        "reason": f"no knee up to {steps[-1]['concurrency']} (the top of the ladder)"
+    return Knee(
+        concurrency=None,
+        reason=f"no knee up to {steps[-1].concurrency} (the top of the ladder)"
         if steps
         else "no steps",
-    }
+    )
 
 
-def ceiling(steps: list[dict], churn: dict | None) -> dict[str, Any]:
+def ceiling(steps: list[Level], churn: Level | None) -> Ceiling:
     """CPU cost of a start, from the run with the most starts, and the fraction reached.
 
     The ceiling is a sustained rate (every start also costs its shutdown), so the fraction is
     judged on the churn when there is one; a storm's rate is a burst over its makespan and can
     exceed the ceiling for a moment because shutdown CPU lands after the last first execute.
     """
-    runs = [s for s in [*steps, *([churn] if churn else [])] if s.get("cpu_s_per_start")]
+    runs = [s for s in [*steps, *([churn] if churn else [])] if s.cpu_s_per_start]
     if not runs:
-        return {
-            "measured": False,
-            "reason": "the target's processes are not visible here",
-        }
-    ref = max(runs, key=lambda s: s["ok"])
-    sustained = [churn] if churn and churn.get("ceiling_fraction") else runs
-    best = max(sustained, key=lambda s: s["ceiling_fraction"] or 0)
-    return {
-        "measured": True,
-        "cpu_s_per_start": ref["cpu_s_per_start"],
-        "ceiling_starts_per_s": ref["ceiling_starts_per_s"],
-        "best_starts_per_s": best["starts_per_s"],
-        "best_fraction": best["ceiling_fraction"],
-        "best_at": f"{best['mode']} {best['concurrency']}",
-    }
+        return Ceiling(measured=False, reason="the target's processes are not visible here")
+    ref = max(runs, key=lambda s: s.ok)
+    sustained = [churn] if churn and churn.ceiling_fraction else runs
+    best = max(sustained, key=lambda s: s.ceiling_fraction or 0)
+    return Ceiling(
+        measured=True,
+        cpu_s_per_start=ref.cpu_s_per_start,
+        ceiling_starts_per_s=ref.ceiling_starts_per_s,
+        best_starts_per_s=best.starts_per_s,
+        best_fraction=best.ceiling_fraction,
+        best_at=f"{best.mode} {best.concurrency}",
+    )
 
 
-def invalid_reasons(runs: list[dict[str, Any]]) -> list[str]:
+def invalid_reasons(runs: list[Level]) -> list[str]:
     """Why figures cannot be trusted: a busy generator, or a locust run that went wrong."""
     return [
-        f"{s['mode']} at {s['concurrency']}: a load generator process averaged "
-        f"{s['generator'].get('busiest_process_cores')} cores "
-        f"(limit {s['generator'].get('limit_cores')})"
+        f"{s.mode} at {s.concurrency}: a load generator process averaged "
+        f"{s.generator.busiest_process_cores} cores "
+        f"(limit {s.generator.limit_cores})"
         for s in runs
-        if not s["generator"].get("valid", True)
-    ] + [f"{s['mode']} at {s['concurrency']}: {n}" for s in runs for n in s["notes"]]
+        if not s.generator.valid
+    ] + [f"{s.mode} at {s.concurrency}: {n}" for s in runs for n in s.notes]
 
 
 def document(
@@ -277,43 +283,37 @@ def document(
     kernelspec: str | None,
     cores: int,
     target: dict[str, Any],
-    summaries: list[dict[str, Any]],
-) -> dict[str, Any]:
+    summaries: list[Level],
+) -> BenchThroughput:
     """The bench's figures as one document (results.json's `throughput`, history, baselines)."""
-    steps = [s for s in summaries if s["mode"] == "storm"]
-    churn = next((s for s in summaries if s["mode"] == "churn"), None)
+    steps = [s for s in summaries if s.mode == "storm"]
+    churn = next((s for s in summaries if s.mode == "churn"), None)
     runs = [*steps, *([churn] if churn else [])]
-    return {
-        "schema": SCHEMA,
-        "settings": settings.to_dict() | {"kernelspec": kernelspec},
-        "machine": {"cores": cores},
-        "repeats": settings.repeat,
-        "target": target,
-        "storms": steps,
-        "churn": churn,
-        "knee": knee(steps),
-        "ceiling": ceiling(steps, churn),
-        "valid": all(s["valid"] for s in runs),
-        "invalid_reasons": invalid_reasons(runs),
-    }
+    return BenchThroughput(
+        schema=SCHEMA,
+        settings=settings.to_dict() | {"kernelspec": kernelspec},
+        machine={"cores": cores},
+        repeats=settings.repeat,
+        target=target,
+        storms=steps,
+        churn=churn,
+        knee=knee(steps),
+        ceiling=ceiling(steps, churn),
+        valid=all(s.valid for s in runs),
+        invalid_reasons=invalid_reasons(runs),
+    )
 
 
-def append_history(path: Path, doc: dict, run_id: str) -> None:
+def append_history(path: Path, doc: BenchThroughput, run_id: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     entry = {
         "run_id": run_id,
-        "started_at": doc.get("started_at"),
-        "figures": figures(doc),
-        "versions": doc.get("target", {}).get("versions", {}),
+        "started_at": doc.started_at,
+        "figures": doc.figures().model_dump(mode="json"),
+        "versions": doc.target.get("versions", {}),
     }
     with open(path, "a") as fh:
         fh.write(json.dumps(entry) + "\n")
-
-
-def figures(doc: dict[str, Any]) -> dict[str, Any]:
-    """A bench document's comparable figures as data (the history's and a baseline's)."""
-    public = {k: v for k, v in doc.items() if not k.startswith("_")}
-    return read_throughput(public).figures().model_dump(mode="json")
 
 
 def read_history(path: Path) -> list[dict]:

@@ -8,19 +8,17 @@ objective is a test in results.json, so the report, summary.md and the exit code
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 from eg_harness.clients.gateway import GatewayClient
 from eg_harness.load import summary, workload
-from eg_harness.load.bench import _public, _s, run_step
+from eg_harness.load.bench import _s, run_step
 from eg_harness.load.plan import workload_step
 from eg_harness.report import charts
 from eg_harness.report import writer as report
-from eg_harness.report.bench_results import Objective, WorkloadThroughput, read_throughput
+from eg_harness.report.bench_results import Objective, WorkloadThroughput
 from eg_harness.report.model import Results
 from eg_harness.runtime import secrets
 from eg_harness.targets.base import Target
@@ -29,8 +27,8 @@ from rich.console import Console
 
 def run(
     target: Target, wl: workload.Workload, report_dir: Path, run_id: str, progress=print
-) -> dict[str, Any]:
-    """Run the workload and write its report; returns the bench document."""
+) -> WorkloadThroughput:
+    """Run the workload and write its report; returns the workload's document."""
     target.diagnostics_dir = report_dir / "diagnostics"
     cores = os.cpu_count() or 1
     started = time.time()
@@ -45,32 +43,31 @@ def run(
     orphans = None if before is None or after is None else len(after - before)
     cells = [e["seconds"] for e in load_run.events if e["phase"] == "cell" and e["ok"]]
     verdicts = workload.judge(
-        wl, s["ttfe_samples_s"], cells, s["journeys"], s["journeys_with_errors"], orphans
+        wl, s.ttfe_samples_s, cells, s.journeys, s.journeys_with_errors, orphans
     )
-    doc = {
-        "schema": summary.SCHEMA,
-        "workload": wl.model_dump(mode="json"),
-        "machine": {"cores": cores},
-        "target": target.describe(),
-        "storms": [],
-        "churn": None,
-        "session": _public(s),
-        "cell_latency_s": summary.pcts(cells),
-        "orphan_kernels": orphans,
-        "objectives": [v.model_dump() for v in verdicts],
-        "valid": s["valid"],
-        "invalid_reasons": summary.invalid_reasons([s]),
-        "cleanup": cleanup,
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-        "duration_s": round(time.time() - started, 3),
-    }
-    results = results_document(doc, run_id, s.get("_events") or load_run.events)
+    doc = WorkloadThroughput(
+        schema=summary.SCHEMA,
+        workload=wl.model_dump(mode="json"),
+        machine={"cores": cores},
+        target=target.describe(),
+        storms=[],
+        churn=None,
+        session=s,
+        cell_latency_s=summary.pcts(cells),
+        orphan_kernels=orphans,
+        objectives=[Objective.model_validate(v.model_dump()) for v in verdicts],
+        valid=s.valid,
+        invalid_reasons=summary.invalid_reasons([s]),
+        cleanup=cleanup,
+        started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        duration_s=round(time.time() - started, 3),
+    )
+    results = results_document(doc, run_id, load_run.events)
     diag = report_dir / "diagnostics"
     if diag.is_dir():
         results.diagnostics = [f"diagnostics/{p.name}" for p in sorted(diag.iterdir())]
     report.write_report(report_dir, results, redact=secrets.redact, latest_name="latest-bench")
-    assert isinstance(results.throughput, WorkloadThroughput)
-    print_verdicts(results.throughput)
+    print_verdicts(doc)
     print(f"report: {report_dir / 'report.html'}")
     return doc
 
@@ -87,11 +84,9 @@ def kernel_ids(target: Target) -> set[str] | None:
         client.http.close()
 
 
-def results_document(doc: dict, run_id: str, events: list[dict]) -> Results:
-    """The workload as the harness's results document: its figures typed once
-    (WorkloadThroughput), each objective a test, the tables and the timeline."""
-    t = read_throughput(json.loads(json.dumps(doc, default=str)))
-    assert isinstance(t, WorkloadThroughput), "a ladder bench renders in load/bench.py"
+def results_document(t: WorkloadThroughput, run_id: str, events: list[dict]) -> Results:
+    """The workload as the harness's results document: each objective a test, the tables and
+    the timeline of its events."""
     wl, s = t.workload, t.session
     tests = [
         {

@@ -17,6 +17,7 @@ from eg_harness.load.journeys import GATEWAY_PHASES, TTFE
 from eg_harness.load.plan import Step, storm_cap
 from eg_harness.load.summary import summarise
 from eg_harness.report import charts
+from eg_harness.report.bench_results import Level
 from eg_harness.runtime.text import clip
 from eg_harness.targets.abilities import ProcessView
 
@@ -25,9 +26,9 @@ STORM = int(os.environ.get("EG_HARNESS_CI_STORM", "3"))
 pytestmark = pytest.mark.serial
 
 
-def _record(run_state, name: str, summary: dict) -> None:
-    t = summary["time_to_first_execute_s"]
-    run_state.throughput[name] = summary
+def _record(run_state, name: str, summary: Level) -> None:
+    t = summary.time_to_first_execute_s
+    run_state.throughput[name] = summary.model_dump(mode="json")
     run_state.table_row(
         "Load runs (machinery check; figures come from `eg-harness bench`)",
         [
@@ -42,27 +43,27 @@ def _record(run_state, name: str, summary: dict) -> None:
         ],
         [
             name,
-            f"{summary['ok']} / {summary['journeys']}",
-            t["p50"],
-            t["p95"],
-            summary["starts_per_s"],
-            summary["cpu_s_per_start"],
-            ", ".join(f"{k} x{v}" for k, v in summary["errors"].items()) or "none",
-            summary["generator"].get("busiest_process_cores"),
+            f"{summary.ok} / {summary.journeys}",
+            t.p50,
+            t.p95,
+            summary.starts_per_s,
+            summary.cpu_s_per_start,
+            ", ".join(f"{k} x{v}" for k, v in summary.errors.items()) or "none",
+            summary.generator.busiest_process_cores,
         ],
     )
 
 
-def _problems(summary: dict, expected_journeys: int | None) -> list[str]:
+def _problems(summary: Level, expected_journeys: int | None) -> list[str]:
     problems = [
-        f"{kind} x{n} (e.g. {clip(summary['error_examples'].get(kind, ''), 200)})"
-        for kind, n in summary["errors"].items()
+        f"{kind} x{n} (e.g. {clip(summary.error_examples.get(kind, ''), 200)})"
+        for kind, n in summary.errors.items()
     ]
-    if expected_journeys is not None and summary["ok"] != expected_journeys:
+    if expected_journeys is not None and summary.ok != expected_journeys:
         problems.append(
-            f"only {summary['ok']} of {expected_journeys} journeys reached their first execute"
+            f"only {summary.ok} of {expected_journeys} journeys reached their first execute"
         )
-    problems += summary["notes"]
+    problems += summary.notes
     return problems
 
 
@@ -85,9 +86,9 @@ def test_storm_reaches_first_execute_for_every_user(target, gateway, run_state, 
         assert set(GATEWAY_PHASES) | {TTFE} <= phases, f"journey {journey} reported {phases}"
     assert (tmp_path / "storm" / "locust_stats.csv").is_file(), "locust wrote no CSV stats"
     if target.ability(ProcessView) is not None:
-        assert summary["cpu_s_per_start"], "no CPU accounting for the kernel starts"
-    assert summary["generator"]["valid"], (
-        f"the load generator was the bottleneck: {summary['generator']}"
+        assert summary.cpu_s_per_start, "no CPU accounting for the kernel starts"
+    assert summary.generator.valid, (
+        f"the load generator was the bottleneck: {summary.generator.model_dump()}"
     )
     if listed:
         left = [k["id"] for k in gateway.list_kernels() if k["id"] not in before]
@@ -104,10 +105,10 @@ def test_churn_runs_on_two_locust_workers(target, run_state, tmp_path):
     # This checks the master/worker machinery, so it tolerates the rare kernel that EG 3.3
     # loses to the port race of concurrent launches (about 1 start in 500 here; `bench` tables
     # it); more than that is a real problem. The storm above tolerates nothing.
-    failed_share = summary["failed"] / max(summary["journeys"], 1)
+    failed_share = summary.failed / max(summary.journeys, 1)
     assert failed_share <= 0.1, "churn on two workers: " + "; ".join(_problems(summary, None))
     producers = [
         f for f in (tmp_path / "churn" / "events").glob("events-*.jsonl") if f.read_text().strip()
     ]
     assert len(producers) == 2, f"expected journeys from 2 worker processes, got {producers}"
-    assert summary["ok"] >= 2, f"only {summary['ok']} journeys completed in 6 s"
+    assert summary.ok >= 2, f"only {summary.ok} journeys completed in 6 s"

@@ -55,20 +55,20 @@ class _Run:
         self.events = events
 
 
-def _summary(events, failed: int) -> dict:
+def _summary(events, failed: int) -> Level:
     errors: dict[str, int] = {}
     for e in events:
         if not e["ok"]:
             key = f"{e['phase']}: {e['error_kind']}"
             errors[key] = errors.get(key, 0) + 1
-    return {
-        "mode": "storm",
-        "concurrency": 3,
-        "journeys": 3,
-        "failed": failed,
-        "errors": errors,
-        "error_examples": {k: "WebSocket handshake refused with HTTP 500" for k in errors},
-    }
+    return Level(
+        mode="storm",
+        concurrency=3,
+        journeys=3,
+        failed=failed,
+        errors=errors,
+        error_examples={k: "WebSocket handshake refused with HTTP 500" for k in errors},
+    )
 
 
 def test_a_storm_whose_only_failure_is_the_race_passes_and_says_so(tmp_path):
@@ -76,9 +76,9 @@ def test_a_storm_whose_only_failure_is_the_race_passes_and_says_so(tmp_path):
     log.write_text(RACE_LOG)
     s = _summary(RACED + GOOD, failed=1)
     bench.explain_port_race([s], [[(_Run(RACED + GOOD), s)]], log)
-    assert s["port_race"] == {"journeys": 1, "kernels": [DEAD]}
-    assert Level.model_validate(s).unexplained_errors() == {}
-    note = bench.port_race_note(Level.model_validate(s))
+    assert s.port_race.model_dump() == {"journeys": 1, "kernels": [DEAD]}
+    assert s.unexplained_errors() == {}
+    note = bench.port_race_note(s)
     assert "1 of 3 journeys" in note and "Address already in use" in note
     assert "EG_PORT_RANGE" in note and DEAD[:8] in note
 
@@ -89,12 +89,12 @@ def test_a_failure_beside_the_race_still_fails(tmp_path):
     events = RACED + OTHER_FAILURE + GOOD
     s = _summary(events, failed=2)
     bench.explain_port_race([s], [[(_Run(events), s)]], log)
-    assert s["port_race"]["journeys"] == 1
-    assert Level.model_validate(s).unexplained_errors() == {"open_channels: websocket": 1}
+    assert s.port_race.journeys == 1
+    assert s.unexplained_errors() == {"open_channels: websocket": 1}
 
 
 def test_without_the_log_every_failure_counts(tmp_path):
     s = _summary(RACED + GOOD, failed=1)
     bench.explain_port_race([s], [[(_Run(RACED + GOOD), s)]], tmp_path / "none.log")
-    assert s["port_race"]["journeys"] == 0
-    assert Level.model_validate(s).unexplained_errors() == {"open_channels: websocket": 1}
+    assert s.port_race.journeys == 0
+    assert s.unexplained_errors() == {"open_channels: websocket": 1}

@@ -12,7 +12,7 @@ from eg_harness.errors import ConfigError
 from eg_harness.load import gate, logscan, summary
 from eg_harness.load.plan import Step
 from eg_harness.load.runner import LoadRun
-from eg_harness.report.bench_results import BenchFigures
+from eg_harness.report.bench_results import BenchFigures, BenchThroughput, Level
 from eg_harness.report.html import render_html
 from eg_harness.report.model import Results
 from pydantic import ValidationError
@@ -81,40 +81,40 @@ def _run(users: int, events: list[dict], *, cpu: float | None = 1.0, valid: bool
 
 def test_summary_counts_errors_by_kind_and_rates_from_the_makespan():
     s = summary.summarise(_run(4, _events(2, 1.0, failed=2)), cores=2)
-    assert s["ok"] == 2 and s["failed"] == 2 and s["error_rate"] == 0.5
-    assert s["errors"] == {"start_kernel: HTTP 403": 2}
-    assert "max kernels" in s["error_examples"]["start_kernel: HTTP 403"]
-    assert s["time_to_first_execute_s"]["max"] == pytest.approx(1.1)
-    assert s["starts_per_s"] == pytest.approx(2 / 1.1, rel=1e-3)
-    assert s["cpu_s_per_start"] == 0.5 and s["ceiling_starts_per_s"] == 4.0
+    assert s.ok == 2 and s.failed == 2 and s.error_rate == 0.5
+    assert s.errors == {"start_kernel: HTTP 403": 2}
+    assert "max kernels" in s.error_examples["start_kernel: HTTP 403"]
+    assert s.time_to_first_execute_s.max == pytest.approx(1.1)
+    assert s.starts_per_s == pytest.approx(2 / 1.1, rel=1e-3)
+    assert s.cpu_s_per_start == 0.5 and s.ceiling_starts_per_s == 4.0
 
 
 def test_journeys_that_never_reported_count_as_failed():
     s = summary.summarise(_run(3, _events(1, 1.0)), cores=2)
-    assert s["failed"] == 2 and s["error_rate"] == pytest.approx(2 / 3, rel=1e-3)
+    assert s.failed == 2 and s.error_rate == pytest.approx(2 / 3, rel=1e-3)
 
 
 def test_generator_bottleneck_makes_the_step_invalid():
-    assert not summary.summarise(_run(1, _events(1, 1.0), valid=False), cores=2)["valid"]
+    assert not summary.summarise(_run(1, _events(1, 1.0), valid=False), cores=2).valid
 
 
 def _step(n, per_s, failed=0):
-    return {"concurrency": n, "starts_per_s": per_s, "failed": failed}
+    return Level(concurrency=n, starts_per_s=per_s, failed=failed)
 
 
 def test_knee_where_throughput_stops_rising():
     k = summary.knee([_step(1, 2.0), _step(2, 3.8), _step(5, 3.9), _step(10, 3.5)])
-    assert k["concurrency"] == 2 and "stops rising after 2" in k["reason"]
+    assert k.concurrency == 2 and "stops rising after 2" in k.reason
 
 
 def test_knee_where_errors_start():
     k = summary.knee([_step(1, 2.0), _step(2, 3.8), _step(5, 4.5, failed=1)])
-    assert k["concurrency"] == 2 and "errors start at 5" in k["reason"]
+    assert k.concurrency == 2 and "errors start at 5" in k.reason
 
 
 def test_no_knee_while_still_scaling():
     k = summary.knee([_step(1, 2.0), _step(2, 3.8)])
-    assert k["concurrency"] is None and "no knee up to 2" in k["reason"]
+    assert k.concurrency is None and "no knee up to 2" in k.reason
 
 
 def _figs(p95=1.0, per_s=4.0, err=0.0, valid=True):
@@ -233,7 +233,7 @@ def test_report_inlines_charts_and_refuses_anything_not_base64():
 def test_charts_render_from_summaries():
     from eg_harness.report import charts
 
-    steps = [summary.summarise(_run(n, _events(n, 0.5)), cores=2) for n in (1, 2)]
+    steps = [summary.summarise(_run(n, _events(n, 0.5)), cores=2).model_dump() for n in (1, 2)]
     for chart in (
         charts.latency_chart(steps),
         charts.throughput_chart(steps, {"measured": False}),
@@ -258,15 +258,16 @@ def test_repeats_pool_into_one_summary_keeping_each_repeats_figures():
     ]
     per = [summary.summarise(r, cores=2) for r in runs]
     s = summary.pool(runs, per, cores=2)
-    assert s["repeats"] == 3 and s["journeys"] == 6 and s["ok"] == 5 and s["failed"] == 1
-    assert s["error_rate"] == round(1 / 6, 4) and s["errors"] == {"start_kernel: HTTP 403": 1}
+    assert s.repeats == 3 and s.journeys == 6 and s.ok == 5 and s.failed == 1
+    assert s.error_rate == round(1 / 6, 4) and s.errors == {"start_kernel: HTTP 403": 1}
     # Percentiles over every journey of every repeat; the rate is the median repeat's.
-    assert s["time_to_first_execute_s"]["count"] == 5 and len(s["ttfe_samples_s"]) == 5
-    assert s["starts_per_s"] == sorted(p["starts_per_s"] for p in per)[1]
-    assert s["per_repeat"]["p95_ttfe_s"] == [p["time_to_first_execute_s"]["p95"] for p in per]
-    assert s["per_repeat"]["error_rate"] == [0.0, 0.0, 0.5]
+    assert s.time_to_first_execute_s.count == 5 and len(s.ttfe_samples_s) == 5
+    assert s.starts_per_s == sorted(p.starts_per_s for p in per)[1]
+    assert s.per_repeat["p95_ttfe_s"] == [p.time_to_first_execute_s.p95 for p in per]
+    assert s.per_repeat["error_rate"] == [0.0, 0.0, 0.5]
     # One repeat whose generator was the bottleneck makes the whole level invalid.
-    assert not s["valid"] and not s["generator"]["valid"]
-    assert s["cpu_s_per_start"] == round(3.0 / 5, 4)
-    figs = summary.figures({"storms": [s], "valid": False, "repeats": 3})
-    assert figs["repeats"] == 3 and figs["storms"]["2"]["per_repeat"]["starts_per_s"]
+    assert not s.valid and not s.generator.valid
+    assert s.cpu_s_per_start == round(3.0 / 5, 4)
+    figs = BenchThroughput(storms=[s], valid=False, repeats=3).figures()
+    assert figs.repeats == 3 and figs.storms["2"].per_repeat["starts_per_s"]
+    assert figs.storms["2"].samples("starts_per_s") == s.per_repeat["starts_per_s"]

@@ -188,12 +188,12 @@ def _run(
 def test_a_hub_journeys_ceiling_counts_every_component_or_none():
     groups = {"gateway": 1.0, "kernels": 1.0, "hub": 2.0, "user servers": 3.0, "proxy": 1.0}
     s = summary.summarise(_run("storm", 2, 2, journey="hub", by_group=groups), cores=2)
-    assert s["target_cpu_s"] == 8.0 and s["cpu_s_per_start"] == 4.0
-    assert s["ceiling_starts_per_s"] == 0.5 and s["target_cpu_by_group_s"] == groups
+    assert s.target_cpu_s == 8.0 and s.cpu_s_per_start == 4.0
+    assert s.ceiling_starts_per_s == 0.5 and s.target_cpu_by_group_s == groups
     # Without the other components' accounting, the gateway's alone would flatter the hub.
     blind = summary.summarise(_run("storm", 2, 2, journey="hub"), cores=2)
-    assert blind["cpu_s_per_start"] is None and blind["ceiling_starts_per_s"] is None
-    assert summary.summarise(_run("storm", 2, 2), cores=2)["cpu_s_per_start"] == 1.0
+    assert blind.cpu_s_per_start is None and blind.ceiling_starts_per_s is None
+    assert summary.summarise(_run("storm", 2, 2), cores=2).cpu_s_per_start == 1.0
 
 
 def test_spawn_concurrency_counts_accepted_spawns_in_flight_and_429s():
@@ -209,15 +209,15 @@ def test_spawn_concurrency_counts_accepted_spawns_in_flight_and_429s():
         {"phase": "execute", "start": 0, "seconds": 9, "ok": True, "error_kind": None},
     ]
     got = summary.spawn_concurrency(events, limit=2)
-    assert got == {
+    assert got.model_dump() == {
         "limit": 2,
         "max_in_flight": 2,
         "accepted": 3,
         "throttled": 1,
         "respected": True,
     }
-    assert summary.spawn_concurrency(events, limit=1)["respected"] is False
-    assert summary.spawn_concurrency(events, limit=None)["respected"] is None
+    assert summary.spawn_concurrency(events, limit=1).respected is False
+    assert summary.spawn_concurrency(events, limit=None).respected is None
 
 
 def test_bench_document_splits_storms_from_churn_and_says_why_it_is_invalid():
@@ -226,14 +226,14 @@ def test_bench_document_splits_storms_from_churn_and_says_why_it_is_invalid():
         _run("churn", 2, 6, generator_valid=False, notes=["locust exited 1: boom"]), cores=2
     )
     doc = summary.document(BenchSettings(ladder=[1, 2]), "python3", 2, {"kind": "x"}, storms)
-    assert doc["churn"] is None and doc["valid"] and doc["invalid_reasons"] == []
-    assert doc["settings"]["kernelspec"] == "python3" and doc["schema"] == summary.SCHEMA
+    assert doc.churn is None and doc.valid and doc.invalid_reasons == []
+    assert doc.settings["kernelspec"] == "python3" and doc.schema_ == summary.SCHEMA
     doc = summary.document(BenchSettings(), None, 2, {}, [*storms, churn])
-    assert [s["concurrency"] for s in doc["storms"]] == [1, 2] and doc["churn"] is churn
-    assert not doc["valid"]
-    assert doc["invalid_reasons"] == [
+    assert [s.concurrency for s in doc.storms] == [1, 2] and doc.churn == churn
+    assert not doc.valid
+    assert doc.invalid_reasons == [
         "churn at 2: a load generator process averaged 0.9 cores (limit 0.8)",
         "churn at 2: locust exited 1: boom",
     ]
-    assert doc["ceiling"]["best_at"] == "churn 2"  # the sustained rate judges the ceiling
-    assert summary.figures(doc)["churn"]["starts_per_s"] == churn["starts_per_s"]
+    assert doc.ceiling.best_at == "churn 2"  # the sustained rate judges the ceiling
+    assert doc.figures().churn.starts_per_s == churn.starts_per_s
