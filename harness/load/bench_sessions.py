@@ -165,7 +165,7 @@ def results_document(
         },
         servers_table(server_metrics),
     ]
-    chart_list = [charts.sessions_chart(doc, server_metrics)]
+    chart_list = [charts.sessions_chart(d, server_metrics)]
     return Results.produced(
         "bench",
         run_id=run_id,

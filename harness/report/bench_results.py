@@ -371,6 +371,16 @@ class Window(_AsGiven):
     end_s: float
 
 
+class TimelinePoint(_AsGiven):
+    """One second of a sessions bench: sessions alive, executes answered, their p95."""
+
+    t: float
+    sessions: int = 0
+    executes: int = 0
+    p95_ms: float | None = None
+    errors: int = 0
+
+
 class Sessions(_AsGiven):
     """`eg-harness bench-ws --sessions`: many WebSocket sessions from one process."""
 
@@ -395,7 +405,7 @@ class Sessions(_AsGiven):
     kernels_replaced: list[ReplacedKernel] = Field(default_factory=list)
     generator: SessionsGenerator = Field(default_factory=SessionsGenerator)
     window: Window | None = None
-    timeline: list[dict[str, float | int | None]] = Field(default_factory=list)
+    timeline: list[TimelinePoint] = Field(default_factory=list)
 
     def figures(self) -> dict[str, float | None]:
         """The comparable figures of a sessions bench: how many it held, and the execute

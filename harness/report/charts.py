@@ -6,6 +6,8 @@ import base64
 import io
 from typing import Any
 
+from eg_harness.report.bench_results import Ceiling, Level, Sessions
+
 PHASE_COLOURS = {
     "start_kernel": "#4c78a8",
     "open_channels": "#f58518",
@@ -36,12 +38,12 @@ def _png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def latency_chart(steps: list[dict[str, Any]]) -> dict[str, str]:
+def latency_chart(steps: list[Level]) -> dict[str, str]:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 3.4))
-    xs = [s["concurrency"] for s in steps]
+    xs = [s.concurrency for s in steps]
     for key, style in (("p50", "o-"), ("p95", "s-"), ("p99", "^-"), ("max", "x--")):
-        ys = [s["time_to_first_execute_s"][key] for s in steps]
+        ys = [getattr(s.time_to_first_execute_s, key) for s in steps]
         ax.plot(xs, [y if y is not None else float("nan") for y in ys], style, label=key)
     ax.set_xlabel("kernels requested at once")
     ax.set_ylabel("time to first execute (s)")
@@ -51,23 +53,23 @@ def latency_chart(steps: list[dict[str, Any]]) -> dict[str, str]:
     return {"title": "Time to first execute against concurrency", "png": _png(fig)}
 
 
-def throughput_chart(steps: list[dict[str, Any]], ceiling: dict[str, Any]) -> dict[str, str]:
+def throughput_chart(steps: list[Level], ceiling: Ceiling) -> dict[str, str]:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 3.4))
-    xs = [s["concurrency"] for s in steps]
-    ax.plot(xs, [s["starts_per_s"] for s in steps], "o-", label="kernel starts per second")
-    if ceiling.get("measured"):
+    xs = [s.concurrency for s in steps]
+    ax.plot(xs, [s.starts_per_s for s in steps], "o-", label="kernel starts per second")
+    if ceiling.measured and ceiling.ceiling_starts_per_s is not None:
         ax.axhline(
-            ceiling["ceiling_starts_per_s"],
+            ceiling.ceiling_starts_per_s,
             ls="--",
             color="grey",
-            label=f"CPU ceiling ({ceiling['ceiling_starts_per_s']:.2f}/s)",
+            label=f"CPU ceiling ({ceiling.ceiling_starts_per_s:.2f}/s)",
         )
-    errs = [s["concurrency"] for s in steps if s["failed"]]
+    errs = [s.concurrency for s in steps if s.failed]
     if errs:
         ax.scatter(
             errs,
-            [s["starts_per_s"] for s in steps if s["failed"]],
+            [s.starts_per_s for s in steps if s.failed],
             color="red",
             zorder=3,
             label="errors",
@@ -233,27 +235,27 @@ def storm_servers_chart(events: list[dict[str, Any]], server_metrics, title: str
     return {"title": title, "png": _png(fig)}
 
 
-def sessions_chart(doc: dict[str, Any], server_metrics):
+def sessions_chart(doc: Sessions, server_metrics):
     """bench-ws --sessions: sessions held and execute p95 per second, the servers beneath."""
-    timeline = doc.get("timeline") or []
+    timeline = doc.timeline
     if not timeline:
         return None
     plt = _plt()
     rows = 3 if server_metrics is not None and server_metrics.samples else 1
     fig, axes = plt.subplots(rows, 1, figsize=(6.4, 2.2 * rows + 0.6), sharex=True)
     ax = axes[0] if rows > 1 else axes
-    xs = [p["t"] for p in timeline]
-    ax.plot(xs, [p["sessions"] for p in timeline], "-", color="#4c78a8", label="sessions alive")
+    xs = [p.t for p in timeline]
+    ax.plot(xs, [p.sessions for p in timeline], "-", color="#4c78a8", label="sessions alive")
     ax.set_ylabel("sessions")
     ax2 = ax.twinx()
-    p95 = [p["p95_ms"] if p["p95_ms"] is not None else float("nan") for p in timeline]
+    p95 = [p.p95_ms if p.p95_ms is not None else float("nan") for p in timeline]
     ax2.plot(xs, p95, ".", color="#e45756")
     ax2.set_ylabel("execute p95 (ms)", color="#e45756")
     ax.grid(alpha=0.3)
     if rows > 1:
-        _server_axes(axes[1:], server_metrics, server_metrics.t0_epoch - doc["t0_epoch"], None)
+        _server_axes(axes[1:], server_metrics, server_metrics.t0_epoch - (doc.t0_epoch or 0), None)
     (axes[-1] if rows > 1 else ax).set_xlabel("seconds since the bench started")
-    title = f"{doc['sessions_held']} sessions under load, and the servers"
+    title = f"{doc.sessions_held} sessions under load, and the servers"
     return {"title": title, "png": _png(fig)}
 
 

@@ -12,7 +12,7 @@ from eg_harness.errors import ConfigError
 from eg_harness.load import gate, logscan, summary
 from eg_harness.load.plan import Step
 from eg_harness.load.runner import LoadRun
-from eg_harness.report.bench_results import BenchFigures, BenchThroughput, Level
+from eg_harness.report.bench_results import BenchFigures, BenchThroughput, Ceiling, Level
 from eg_harness.report.html import render_html
 from eg_harness.report.model import Results
 from pydantic import ValidationError
@@ -233,10 +233,10 @@ def test_report_inlines_charts_and_refuses_anything_not_base64():
 def test_charts_render_from_summaries():
     from eg_harness.report import charts
 
-    steps = [summary.summarise(_run(n, _events(n, 0.5)), cores=2).model_dump() for n in (1, 2)]
+    steps = [summary.summarise(_run(n, _events(n, 0.5)), cores=2) for n in (1, 2)]
     for chart in (
         charts.latency_chart(steps),
-        charts.throughput_chart(steps, {"measured": False}),
+        charts.throughput_chart(steps, Ceiling(measured=False)),
         charts.timeline_chart(_events(2, 0.5), "t"),
     ):
         assert chart["png"].startswith("iVBOR"), chart["title"]  # a PNG signature
