@@ -11,6 +11,7 @@ from eg_harness.browser import chromium
 from eg_harness.browser.lab import LabJourney
 from eg_harness.fixtures.collector import state_of
 from eg_harness.runtime.secrets import redact
+from eg_harness.targets.endpoints import HubPages
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +37,23 @@ def page(browser):
         yield context.new_page()
     finally:
         context.close()
+
+
+@pytest.fixture
+def hub_pages(target) -> HubPages:
+    """How this target's hub meets a user (targets/endpoints.py HubPages: login, spawn form,
+    Launcher card), from its configuration; skipped with the reason where its login cannot be
+    driven headless."""
+    if target.hub is None:
+        pytest.skip(target.no_hub_reason or "the target has no hub")
+    pages = target.hub.pages
+    if pages.login != "form":
+        pytest.skip(
+            f"the hub's login page is not a user-name form (hub.pages.login: {pages.login}): "
+            "a headless browser cannot log in; set login: form where the authenticator "
+            "takes a name and password"
+        )
+    return pages
 
 
 @pytest.fixture
