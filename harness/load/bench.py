@@ -19,7 +19,7 @@ from eg_harness.load.bench_sessions import servers_table
 from eg_harness.load.plan import BenchSettings, Step, plan, resolved_kernelspec
 from eg_harness.report import charts
 from eg_harness.report import writer as report
-from eg_harness.report.bench_results import BenchThroughput, Level, PortRace
+from eg_harness.report.bench_results import BenchThroughput, HistoryEntry, Level, PortRace
 from eg_harness.report.model import Results, ServerMetrics, Table
 from eg_harness.runtime import secrets
 from eg_harness.runtime.text import clip
@@ -286,7 +286,7 @@ def level_test(s: Level) -> dict[str, Any]:
 def results_document(
     t: BenchThroughput,
     run_id: str,
-    history: list[dict],
+    history: list[HistoryEntry],
     *,
     server_metrics: ServerMetrics | None = None,
     storm_events: list[list[dict]] | None = None,

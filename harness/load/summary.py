@@ -23,6 +23,7 @@ from eg_harness.report.bench_results import (
     BenchThroughput,
     Ceiling,
     Generator,
+    HistoryEntry,
     Knee,
     Level,
     Percentiles,
@@ -306,23 +307,25 @@ def document(
 
 def append_history(path: Path, doc: BenchThroughput, run_id: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    entry = {
-        "run_id": run_id,
-        "started_at": doc.started_at,
-        "figures": doc.figures().model_dump(mode="json"),
-        "versions": doc.target.get("versions", {}),
-    }
+    entry = HistoryEntry(
+        run_id=run_id,
+        started_at=doc.started_at,
+        figures=doc.figures(),
+        versions=doc.target.get("versions", {}),
+    )
     with open(path, "a") as fh:
-        fh.write(json.dumps(entry) + "\n")
+        fh.write(json.dumps(entry.model_dump(mode="json")) + "\n")
 
 
-def read_history(path: Path) -> list[dict]:
+def read_history(path: Path) -> list[HistoryEntry]:
+    """The history's runs, oldest first; a line that is not one (cut short, hand-edited) is
+    skipped rather than failing the bench that reads it."""
     if not path.exists():
         return []
     out = []
     for line in path.read_text().splitlines():
         try:
-            out.append(json.loads(line))
+            out.append(HistoryEntry.model_validate_json(line))
         except ValueError:
             continue
     return out

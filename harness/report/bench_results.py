@@ -145,6 +145,15 @@ class PortRace(_AsGiven):
     kernels: list[str] = Field(default_factory=list)
 
 
+class HistoryEntry(_AsGiven):
+    """One line of a bench history file (``bench --history``): a run's comparable figures."""
+
+    run_id: str
+    started_at: str | None = None
+    figures: BenchFigures
+    versions: dict[str, str] = Field(default_factory=dict)
+
+
 class Level(_AsGiven):
     """One storm's or churn's summary (load/summary.summarise; pooled over repeats by
     summary.pool, which adds ``repeats`` and ``per_repeat``)."""

@@ -6,7 +6,7 @@ import base64
 import io
 from typing import Any
 
-from eg_harness.report.bench_results import Ceiling, Level, Sessions
+from eg_harness.report.bench_results import Ceiling, HistoryEntry, Level, Sessions
 
 PHASE_COLOURS = {
     "start_kernel": "#4c78a8",
@@ -113,11 +113,11 @@ def timeline_chart(events: list[dict[str, Any]], title: str) -> dict[str, str]:
     return {"title": title, "png": _png(fig)}
 
 
-def trend_chart(history: list[dict[str, Any]]) -> dict[str, str] | None:
+def trend_chart(history: list[HistoryEntry]) -> dict[str, str] | None:
     """p95 time-to-first-execute and throughput over runs, at the highest common concurrency."""
     common = None
     for h in history:
-        levels = set(h["figures"].get("storms", {}))
+        levels = set(h.figures.storms)
         common = levels if common is None else common & levels
     if not common or len(history) < 2:
         return None
@@ -125,14 +125,13 @@ def trend_chart(history: list[dict[str, Any]]) -> dict[str, str] | None:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 3.2))
     xs = list(range(1, len(history) + 1))
-    p95 = [h["figures"]["storms"][level]["p95_ttfe_s"] for h in history]
+    p95 = [h.figures.storms[level].p95_ttfe_s for h in history]
     ax.plot(xs, [v if v is not None else float("nan") for v in p95], "o-", color="#4c78a8")
     ax.set_ylabel("p95 time to first execute (s)", color="#4c78a8")
     ax.set_xlabel("run (oldest first)")
     ax2 = ax.twinx()
-    ax2.plot(
-        xs, [h["figures"]["storms"][level]["starts_per_s"] for h in history], "s--", color="#f58518"
-    )
+    rate = [h.figures.storms[level].starts_per_s for h in history]
+    ax2.plot(xs, [v if v is not None else float("nan") for v in rate], "s--", color="#f58518")
     ax2.set_ylabel("starts / s", color="#f58518")
     ax.grid(alpha=0.3)
     return {"title": f"Trend across runs (storm of {level})", "png": _png(fig)}

@@ -15,8 +15,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 from eg_harness.errors import ConfigError
-from eg_harness.load import gate
-from eg_harness.report import diff, writer
+from eg_harness.load import gate, summary
+from eg_harness.report import charts, diff, writer
 from eg_harness.report.bench_results import (
     BenchFigures,
     BenchThroughput,
@@ -223,3 +223,22 @@ def test_one_constructor_fills_the_shared_fields_one_way():
 def test_read_throughput_refuses_a_storm_without_its_concurrency():
     with pytest.raises(ValueError, match="concurrency"):
         read_throughput({"storms": [{"mode": "storm"}]})
+
+
+def test_the_history_keeps_each_benchs_figures_and_skips_a_broken_line(tmp_path):
+    path = tmp_path / "history.jsonl"
+    for name in ("bench_a", "bench_b"):
+        summary.append_history(path, writer.load_results(DATA / f"{name}.json").throughput, name)
+    with open(path, "a") as fh:
+        fh.write('{"run_id": "cut short", "figures": {"storms": {"2": {"p95_ttfe_s": "x"}}}}\n')
+    history = summary.read_history(path)
+    assert [h.run_id for h in history] == ["bench_a", "bench_b"]
+    assert history[0].figures.storms["2"].samples("p50_ttfe_s") == [
+        0.3803,
+        0.3327,
+        0.341,
+        0.3567,
+        0.3838,
+    ]
+    assert charts.trend_chart(history)["title"] == "Trend across runs (storm of 2)"
+    assert charts.trend_chart(history[:1]) is None  # one run is no trend
