@@ -73,27 +73,26 @@ def bench(
 LAT_KEYS = ("p50_ms", "p95_ms", "p99_ms", "max_ms", "count")
 
 
-def explain_replaced(doc: dict[str, Any], gateway_logs: list) -> None:
+def explain_replaced(doc: Sessions, gateway_logs: list) -> None:
     """Mark each replaced kernel the gateway's log shows dying in EG's port race: a known
     upstream defect of local launches (no pod has another's ports), reported beside the
     figures, not a failure of the sessions. Anything else that kept a kernel from answering
     is an error of the run; so is every replaced kernel where no log can be read (an existing
     deployment): a user's kernel died there, for a reason the harness cannot name."""
-    for k in doc.get("kernels_replaced", []):
-        k["port_race"] = any(logscan.died_in_port_race(log, k["kernel_id"]) for log in gateway_logs)
+    for k in doc.kernels_replaced:
+        k.port_race = any(logscan.died_in_port_race(log, k.kernel_id) for log in gateway_logs)
 
 
 def results_document(
-    doc: dict[str, Any],
+    d: Sessions,
     server_metrics,
     target: Target,
     run_id: str,
     started: float,
     cleanup: dict,
 ) -> Results:
-    """The sessions bench as the harness's results document: its figures typed once
-    (Sessions), two tests (held, generator), tables and the timeline chart."""
-    d = Sessions.model_validate(doc)
+    """The sessions bench as the harness's results document: two tests (held, generator),
+    tables and the timeline chart."""
     held, asked = d.sessions_held, d.sessions_requested
     bad = failures(d)
     replaced = d.kernels_replaced

@@ -36,6 +36,7 @@ import psutil
 from eg_harness.clients.gateway import GatewayClient
 from eg_harness.kernel.aio import AioChannels, AioChannelsError
 from eg_harness.load.cpu import GENERATOR_BUSY_LIMIT
+from eg_harness.report.bench_results import Sessions
 from eg_harness.runtime.text import clip
 from eg_harness.stats.percentiles import percentile
 from eg_harness.targets.endpoints import GatewayEndpoint
@@ -374,7 +375,7 @@ class SessionsBench:
         finally:
             await chans.close()
 
-    async def run(self) -> dict[str, Any]:
+    async def run(self) -> Sessions:
         st = self.settings
         connector = aiohttp.TCPConnector(limit=0, force_close=False)
         async with aiohttp.ClientSession(connector=connector) as http:
@@ -427,42 +428,44 @@ class SessionsBench:
         base = pcts(baseline)
         lag_p95 = percentile(lag.lags, 95) if lag.lags else None
         load_p50 = percentile(self.latencies, 50) if self.latencies else None
-        return {
-            "settings": st.to_dict(),
-            "t0_epoch": self.t0,
-            "sessions_requested": st.sessions,
-            "sessions_held": len(held),
-            "sessions_alive_at_end": alive_end,
-            "kernels_started": sum(1 for k in self.kernel_ids if k),
-            "gateways": [
-                {
-                    "url": g.endpoint.url,
-                    "kernels": len(g.kernels),
-                    "sessions_held": g.held,
-                    "broke": g.broke,
-                }
-                for g in self.gws
-            ],
-            "baseline": base,
-            "latency": load,
-            "idle_latency": pcts(self.idle_latencies),
-            "ratio": ratios(load, base),
-            "executes": len(self.latencies),
-            "executes_per_s": round(len(self.latencies) / max(wall1 - wall0, 1e-6), 3),
-            "frames_received": frames,
-            "frames_per_s": round(frames / max(wall1 - wall0, 1e-6), 1),
-            "frames_decoded": decoded,
-            "errors": dict(self.errors),
-            "error_examples": self.error_examples,
-            "kernels_replaced": self.replaced,
-            "generator": generator_verdict(cores, lag_p95, load_p50)
-            | {"pinned_core": pinned, "cpu_s": round(cpu1 - cpu0, 3), "pid": os.getpid()},
-            "window": {
-                "start_s": round(self.window[0] - self.t0, 3),
-                "end_s": round(self.window[1] - self.t0, 3),
-            },
-            "timeline": self.timeline,
-        }
+        return Sessions.model_validate(
+            {
+                "settings": st.to_dict(),
+                "t0_epoch": self.t0,
+                "sessions_requested": st.sessions,
+                "sessions_held": len(held),
+                "sessions_alive_at_end": alive_end,
+                "kernels_started": sum(1 for k in self.kernel_ids if k),
+                "gateways": [
+                    {
+                        "url": g.endpoint.url,
+                        "kernels": len(g.kernels),
+                        "sessions_held": g.held,
+                        "broke": g.broke,
+                    }
+                    for g in self.gws
+                ],
+                "baseline": base,
+                "latency": load,
+                "idle_latency": pcts(self.idle_latencies),
+                "ratio": ratios(load, base),
+                "executes": len(self.latencies),
+                "executes_per_s": round(len(self.latencies) / max(wall1 - wall0, 1e-6), 3),
+                "frames_received": frames,
+                "frames_per_s": round(frames / max(wall1 - wall0, 1e-6), 1),
+                "frames_decoded": decoded,
+                "errors": dict(self.errors),
+                "error_examples": self.error_examples,
+                "kernels_replaced": self.replaced,
+                "generator": generator_verdict(cores, lag_p95, load_p50)
+                | {"pinned_core": pinned, "cpu_s": round(cpu1 - cpu0, 3), "pid": os.getpid()},
+                "window": {
+                    "start_s": round(self.window[0] - self.t0, 3),
+                    "end_s": round(self.window[1] - self.t0, 3),
+                },
+                "timeline": self.timeline,
+            }
+        )
 
     def _delete_kernels(self) -> None:
         """Every kernel deleted, the gateways side by side (EG deletes one at a time)."""
@@ -493,6 +496,6 @@ def _pin_one_core(allowed: set[int]) -> int | None:
     return core
 
 
-def run(endpoints: list[GatewayEndpoint], settings: SessionsSettings, progress=print) -> dict:
+def run(endpoints: list[GatewayEndpoint], settings: SessionsSettings, progress=print) -> Sessions:
     bench = SessionsBench(endpoints, settings, progress)
     return asyncio.run(bench.run())

@@ -23,19 +23,12 @@ zmq.error.ZMQError: Address already in use
 """
 
 
-def _doc(*replaced: dict) -> dict:
-    return {
-        "sessions_requested": 1,
-        "sessions_held": 1,
-        "gateways": [],
-        "errors": {},
-        "error_examples": {},
-        "kernels_replaced": list(replaced),
-    }
+def _doc(*replaced: dict) -> Sessions:
+    return Sessions(sessions_requested=1, sessions_held=1, kernels_replaced=list(replaced))
 
 
-def _failures(doc: dict) -> list[str]:
-    return bench_sessions.failures(Sessions.model_validate(doc))
+def _failures(doc: Sessions) -> list[str]:
+    return bench_sessions.failures(doc)
 
 
 def _replaced(kid: str) -> dict:
@@ -59,7 +52,7 @@ def test_only_the_port_race_is_excused(tmp_path):
     log.write_text(RACE_LOG)
     doc = _doc(_replaced(DEAD))
     bench_sessions.explain_replaced(doc, [tmp_path / "gateway-2.log", log])
-    assert doc["kernels_replaced"][0]["port_race"] is True
+    assert doc.kernels_replaced[0].port_race is True
     assert _failures(doc) == []
 
     doc = _doc(_replaced(DEAD), _replaced(OTHER))
