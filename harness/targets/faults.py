@@ -572,25 +572,26 @@ CATALOGUE: tuple[Fault, ...] = (
         ),
     ),
     Fault(
-        name="gateway_cannot_delete_kernel_pods",
+        name="gateway_cannot_delete_kernel_namespaces",
         description=(
-            "kernel-pod cleanup is off: the gateway's ClusterRole lacks `delete pods` and "
-            "`delete namespaces` (EG 3.3 has no values switch for cleanup; a values file with "
-            "global.rbac false and a hand-written role, or a patched role, does this), so every "
-            "shut-down kernel leaves its pod and namespace"
+            "kernel cleanup is off for the namespaces EG makes per kernel: the gateway's "
+            "ClusterRole lacks `delete namespaces` (EG 3.3 has no values switch for cleanup; a "
+            "values file with global.rbac false and a hand-written role does this), so every "
+            "shut-down kernel leaves its namespace and RoleBinding. Taking `delete pods` instead "
+            "breaks every start, not the cleanup: RBAC refuses EG the RoleBinding to "
+            "kernel-controller, whose rights it would no longer hold (seen on the node cluster)"
         ),
         symptom=(
-            "a shut-down kernel's pod and namespace stay; the failure names the right the "
-            "gateway lacks"
+            "a shut-down kernel's namespace stays; the failure names the right the gateway lacks"
         ),
-        gateway_role_revokes=("delete pods", "delete namespaces"),
+        gateway_role_revokes=("delete namespaces",),
         targets=("node",),
         caught_by=(
             Catch(
                 suite="kubernetes",
                 select="gateway_kernel_is_a_pod_in_its_namespace_and_gone_after_shutdown",
                 test="test_gateway_kernel_is_a_pod_in_its_namespace_and_gone_after_shutdown",
-                words=("still there after shutdown", "may not delete pods"),
+                words=("still there after shutdown", "may not delete namespaces"),
             ),
         ),
     ),

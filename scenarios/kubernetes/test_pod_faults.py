@@ -1,9 +1,13 @@
 """Kubernetes does what it does every day to the pods under live kernels: a kernel pod deleted
 (an eviction, a drain, `kubectl delete pod`), the gateway's pod deleted (a rolling restart of
-EG's Deployment, and the same without a grace period, as a crash or a node loss) and a user's
-single-user pod deleted. Each scenario records what the user saw, what the gateway said, the
-time to notice and what was lost in one findings table, and asserts what must hold: no kernel
-the gateway lists but cannot run, no kernel pod left that nobody knows (EG #1086), no kernel
+EG's Deployment, with kernels idle, and while a kernel start is pending) and a user's
+single-user pod deleted. (A gateway killed without its SIGTERM shutdown cannot be made through
+the API: a pod deleted with grace 0 still gets SIGTERM and the kubelet's minimum grace, and EG
+runs as PID 1, which ignores a SIGKILL sent from inside its container.)
+
+Each scenario records what the user saw, what the gateway said, the time to notice and what
+was lost in one findings table, and asserts what must hold: no kernel the gateway lists but
+cannot run, no kernel pod left that nobody knows (EG #1086), no kernel
 left on the gateway that its user can no longer reach.
 
 Everything is done through ClusterAccess (the kubernetes client, never a node's tools), so the
@@ -15,7 +19,10 @@ from __future__ import annotations
 
 import contextlib
 import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 from eg_harness.checks import lifecycle
 from eg_harness.checks.podfaults import (
@@ -34,6 +41,7 @@ from eg_harness.clients.gateway import GatewayHTTPError
 from eg_harness.k8s.client import dns_label
 from eg_harness.kernel.channels import ChannelsError
 from eg_harness.runtime.waits import WaitTimeout, wait_for
+from eg_harness.targets.abilities import UnpullableImage
 
 FINDINGS = "Kubernetes pod faults with live kernels"
 COLUMNS = [
@@ -57,11 +65,15 @@ MARKER = "egh_marker = 41"
 
 
 def _status(gateway, kernel_id: str) -> int:
+    """200 while the gateway lists the kernel, 404 once it does not, 0 while it cannot answer
+    (a gateway restarting)."""
     try:
         gateway.get_kernel(kernel_id)
         return 200
     except GatewayHTTPError as exc:
         return exc.status
+    except httpx.HTTPError:
+        return 0
 
 
 def _quietly(what: str, check, timeout: float):
@@ -205,89 +217,129 @@ def _cleanup_orphans(kube, gateway, kernels: list[KernelPods]) -> list[str]:
 
 
 GATEWAY_FIX = (
-    "let EG shut its kernels down before it goes: a terminationGracePeriodSeconds on EG's "
-    "Deployment long enough for SIGTERM's shutdown of every kernel (EG deletes their pods then), "
-    "and a sweep of kernel pods (label component=kernel) whose kernel_id the running gateway "
-    "does not know after an unplanned restart (EG #1086: EG never adopts or deletes them)"
+    "let EG shut its kernels down before it goes (a terminationGracePeriodSeconds on EG's "
+    "Deployment long enough for SIGTERM's shutdown of every kernel: EG deletes their pods then), "
+    "and sweep kernel pods (label component=kernel) whose kernel_id the running gateway does "
+    "not know after a restart (EG #1086: EG never adopts or deletes them)"
 )
-KILLED = (
-    "EG #1086 (open): a gateway killed without its SIGTERM shutdown leaves every kernel pod "
-    "running, and the new gateway neither adopts nor deletes them"
+PENDING = (
+    "EG #1086 (open): a rolling restart while a kernel is starting orphans its pod: EG's SIGTERM "
+    "shutdown covers only the kernels whose start has completed (jupyter_client 6 adds a kernel "
+    "to the manager once started), and the new gateway neither adopts nor deletes the pod"
 )
+READY_AGAIN = 3  # consecutive answers from the new gateway before it counts as back
+
+
+class GatewayBack:
+    """The new gateway pod answering: the old pod gone, a successor Running, and /api answered
+    READY_AGAIN times in a row. EG 3.3's chart has no readinessProbe, so the Service routes to
+    a new pod before EG listens: refusals meanwhile are counted (what clients meet)."""
+
+    def __init__(self, kube, gateway, old) -> None:
+        self.kube, self.gateway, self.old = kube, gateway, old
+        self.streak = 0
+        self.refused = 0
+
+    def __call__(self) -> bool:
+        if self.kube.pod_exists(self.old):
+            return False
+        pods = [p for p in self.kube.gateway_pods() if p.metadata.uid != self.old.metadata.uid]
+        if not any(p.status and p.status.phase == "Running" for p in pods):
+            return False
+        try:
+            self.gateway.api_info()
+            self.streak += 1
+        except Exception:  # noqa: BLE001 - not listening yet, counted
+            self.refused += 1
+            self.streak = 0
+        return self.streak >= READY_AGAIN
+
+
+def _pending_start(kube, target, gateway):
+    """A kernel start that stays pending (its image cannot be pulled) until its pod exists:
+    (kernel id, the thread's future). None when the target offers no such start."""
+    able = target.ability(UnpullableImage)
+    if able is None:
+        pytest.skip(UnpullableImage.missing)
+    spec, env, _image = able.unpullable_image()
+    kid = str(uuid.uuid4())
+    env = {**env, "KERNEL_ID": kid, "KERNEL_LAUNCH_TIMEOUT": "120"}
+    pool = ThreadPoolExecutor(1)
+    future = pool.submit(gateway.start_kernel, spec or target.gateway.kernelspec, env)
+    pool.shutdown(wait=False)
+    wait_for(f"pending kernel {kid}'s pod", lambda: kube.kernel_pods(kid), 60, max_interval=0.5)
+    return kid, future
 
 
 @pytest.mark.destructive
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "grace",
-    [
-        pytest.param(None, id="rolling"),
-        pytest.param(
-            0,
-            id="killed",
-            marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=KILLED),
-        ),
-    ],
-)
+@pytest.mark.parametrize("during", ["idle", "start"])
 def test_gateway_pod_deleted_leaves_no_orphan_kernel_pod(
-    grace, kube, kernel_pods, gateway, target, run_state
+    during, kube, kernel_pods, gateway, target, run_state
 ):
-    """The gateway's pod deleted with two live kernels: with its grace period (a rolling
-    restart) and without (grace 0: a crash, a lost node). Users lose their kernels (no
-    persistence in the seed); what must hold is that no kernel pod is left that the new gateway
-    does not know. Orphans are named in the findings table, then removed by the harness."""
+    """The gateway's pod deleted (a rolling restart: its own grace period) with two live
+    kernels, and (`start`) while one more user's kernel start is pending. Users lose their
+    kernels (no persistence in the seed); what must hold is that no kernel pod is left that the
+    new gateway does not know. Orphans are named in the findings table, then removed by the
+    harness; an orphan of the pending start is EG #1086 (xfail), any other fails."""
     spec = target.gateway.kernelspec
     handles = [gateway.launch(spec) for _ in range(2)]
     kernels: list[KernelPods] = []
+    pending = None
     try:
         for h in handles:
             h.execute(MARKER)
-        before = {h.id: [pod_ref(p) for p in kernel_pods(h.id)] for h in handles}
+        ids = [h.id for h in handles]
+        unknown = [k for k in ids if _status(gateway, k) != 200]
+        assert not unknown, f"the gateway does not list its live kernels {unknown} before the fault"
+        if during == "start":
+            pending = _pending_start(kube, target, gateway)
+            ids.append(pending[0])
         old = kube.gateway_pods()[0]
+        back = GatewayBack(kube, gateway, old)
         t0 = time.monotonic()
-        kube.delete_pod(old, grace_seconds=grace)
-
-        def answers() -> bool:
-            if kube.pod_exists(old):
-                return False
-            try:
-                gateway.api_info()
-                return True
-            except Exception:  # noqa: BLE001 - not back yet
-                return False
-
-        wait_for("a new gateway pod answering", answers, SETTLE_S, max_interval=1)
+        kube.delete_pod(old)
+        wait_for("a new gateway pod answering", back, SETTLE_S, max_interval=1)
         back_s = time.monotonic() - t0
         try:
             handles[0].execute("1", timeout=10)
             saw = "the open notebook still ran code"
         except Exception as exc:  # noqa: BLE001 - what the user saw, whatever the client raised
-            saw = f"the open notebook's execute failed: {type(exc).__name__}: {str(exc)[:160]}"
+            saw = f"the open notebook's execute failed: {type(exc).__name__}: {str(exc)[:120]}"
+        if pending is not None:
+            try:
+                pending[1].result(timeout=SETTLE_S)
+                saw += "; the pending start got a kernel"
+            except Exception as exc:  # noqa: BLE001 - what the starting user saw
+                saw += f"; the pending start failed: {type(exc).__name__}: {str(exc)[:120]}"
         # EG deletes a kernel's pod as it shuts it down; give the API server time to finish.
         _quietly(
             "the old kernels' pods to go",
-            lambda: all(not kube.kernel_pods(k) or _status(gateway, k) == 200 for k in before),
+            lambda: all(not kube.kernel_pods(k) or _status(gateway, k) == 200 for k in ids),
             POD_SETTLE_S,
         )
         kernels = [
-            KernelPods(k, _status(gateway, k), tuple(pod_ref(p) for p in kube.kernel_pods(k)))
-            for k in before
+            KernelPods(
+                k,
+                wait_for(f"the gateway's answer on {k}", lambda k=k: _status(gateway, k), 30),
+                tuple(pod_ref(p) for p in kube.kernel_pods(k)),
+            )
+            for k in ids
         ]
     finally:
         for h in handles:
             h.close(shutdown=False)
     left = [p for k in orphans(kernels) for p in k.pods]
     known = [k.kernel_id for k in kernels if k.gateway_status == 200]
-    failure = orphan_failure(
-        f"deleting the gateway's pod {pod_ref(old)}"
-        + (" without a grace period" if grace == 0 else ""),
-        kernels,
-        GATEWAY_FIX,
-    )
+    pending_id = pending[0] if pending is not None else None
+    ready_orphans = [k for k in orphans(kernels) if k.kernel_id != pending_id]
+    failure = orphan_failure(f"deleting the gateway's pod {pod_ref(old)}", kernels, GATEWAY_FIX)
     _row(
         run_state,
-        "gateway pod deleted " + ("(grace 0: killed)" if grace == 0 else "(rolling restart)"),
-        saw,
+        "gateway pod deleted (rolling restart"
+        + (", one kernel start pending)" if pending_id else ")"),
+        saw
+        + (f"; {back.refused} refused connection(s) before EG listened" if back.refused else ""),
         f"a new gateway answered after {back_s:.1f}s; knows {len(known)} of {len(kernels)} kernels",
         back_s,
         f"{len(kernels) - len(known)} of {len(kernels)} kernels and their state",
@@ -296,6 +348,8 @@ def test_gateway_pod_deleted_leaves_no_orphan_kernel_pod(
     )
     not_removed = _cleanup_orphans(kube, gateway, kernels)
     assert not not_removed, f"the harness could not remove orphans: {not_removed}"
+    if failure is not None and not ready_orphans:
+        pytest.xfail(f"{PENDING}: {failure}")
     assert failure is None, failure
 
 
@@ -315,6 +369,8 @@ def test_deleted_user_pod_leaves_no_kernel_on_the_gateway(
     with throwaway_user_server() as server:
         handles = [server.client.launch(spec) for _ in range(2)]
         handles[1].channels.close()
+        unknown = [h.id for h in handles if _status(gateway, h.id) != 200]
+        assert not unknown, f"the gateway does not list {server.name}'s kernels {unknown}"
         pod = wait_for(f"{server.name}'s pod", lambda: kube.user_pod(server.name), 30)
         grace = pod.spec.termination_grace_period_seconds
         # What the pod's deletion leaves is the gateway client's to clean up, after the verdict.

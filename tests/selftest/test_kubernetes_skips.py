@@ -19,8 +19,8 @@ SCENARIOS = {
     "test_unlabelled_pod_of_another_namespace_cannot_reach_the_gateway",
     "test_time_to_usable_kernel_by_layer",
     "test_deleted_kernel_pod_is_restarted_or_dropped",
-    "test_gateway_pod_deleted_leaves_no_orphan_kernel_pod[rolling]",
-    "test_gateway_pod_deleted_leaves_no_orphan_kernel_pod[killed]",
+    "test_gateway_pod_deleted_leaves_no_orphan_kernel_pod[idle]",
+    "test_gateway_pod_deleted_leaves_no_orphan_kernel_pod[start]",
     "test_deleted_user_pod_leaves_no_kernel_on_the_gateway",
 }
 
