@@ -27,6 +27,7 @@ from pathlib import Path
 import yaml
 from eg_harness.errors import ConfigError, TargetUnavailable
 from eg_harness.runtime.secrets import redact
+from eg_harness.runtime.waits import WaitTimeout, wait_for
 from eg_harness.targets.faults import Fault, drop_template_lines
 from eg_harness.targets.kind.images import Image, context_digest
 from eg_harness.targets.node import images as node_images
@@ -221,13 +222,48 @@ def _write_hub_values(
         30,
         f"rewriting Secret {namespace}/{HUB_SECRET}",
     )
+    before = _hub_pods(kubectl, namespace)
     deployment = ["deployment/hub", "--namespace", namespace]
     run([*kubectl, "rollout", "restart", *deployment], 30, "restarting the hub")
-    run(
-        [*kubectl, "rollout", "status", *deployment, f"--timeout={int(timeout)}s"],
-        timeout + 10,
-        "the restarted hub becoming available",
+    # The hub's Deployment recreates (one SQLite database): `rollout status` can return while
+    # the old pod is going and before the new one exists (seen on the node cluster: the next
+    # request met the proxy's 404). Ready means one pod, not the old one, Ready, not going.
+    old = {p["metadata"]["uid"] for p in before}
+    try:
+        wait_for(
+            "the restarted hub's pod to be Ready",
+            lambda: hub_restarted(_hub_pods(kubectl, namespace), old),
+            timeout,
+            max_interval=1,
+        )
+    except WaitTimeout as exc:
+        raise TargetUnavailable(
+            f"the hub did not come back after the seeded fault: {exc}"
+        ) from None
+
+
+HUB_SELECTOR = "component=hub"
+
+
+def _hub_pods(kubectl: Sequence[str], namespace: str) -> list[dict]:
+    out = run(
+        [*kubectl, "get", "pods", "-l", HUB_SELECTOR, "--namespace", namespace, "-o", "json"],
+        30,
+        f"listing the hub's pods in {namespace}",
     )
+    return json.loads(out).get("items") or []
+
+
+def hub_restarted(pods: list[dict], old_uids: set[str]) -> bool:
+    """One hub pod, new (its uid not among `old_uids`), Ready and not being deleted."""
+    if len(pods) != 1:
+        return False
+    pod = pods[0]
+    meta, status = pod.get("metadata") or {}, pod.get("status") or {}
+    if meta.get("uid") in old_uids or meta.get("deletionTimestamp"):
+        return False
+    ready = [c for c in status.get("conditions") or [] if c.get("type") == "Ready"]
+    return bool(ready) and ready[0].get("status") == "True"
 
 
 def run_stdin(argv: Sequence[str], text: str, timeout: float, what: str) -> str:

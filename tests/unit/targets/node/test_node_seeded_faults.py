@@ -96,3 +96,17 @@ def test_cleanup_fault_takes_delete_from_namespaces_only():
     # EG binds kernel-controller (which grants delete pods) in each kernel's namespace: RBAC
     # lets it only while EG holds those rights itself, so pods keep delete.
     assert may("delete", "pods") and may("create", "namespaces") and may("delete", "services")
+
+
+def _hub_pod(uid: str, ready: str = "True", going: bool = False) -> dict:
+    meta = {"uid": uid, **({"deletionTimestamp": "2026-12-06T12:56:00Z"} if going else {})}
+    return {"metadata": meta, "status": {"conditions": [{"type": "Ready", "status": ready}]}}
+
+
+def test_the_hub_is_back_only_as_one_new_ready_pod():
+    assert seeded.hub_restarted([_hub_pod("new")], {"old"})
+    assert not seeded.hub_restarted([], {"old"})  # recreating: the old one gone, none yet
+    assert not seeded.hub_restarted([_hub_pod("old")], {"old"})  # restart not begun
+    assert not seeded.hub_restarted([_hub_pod("new", ready="False")], {"old"})
+    assert not seeded.hub_restarted([_hub_pod("new", going=True)], {"old"})
+    assert not seeded.hub_restarted([_hub_pod("old", going=True), _hub_pod("new")], {"old"})
