@@ -72,6 +72,8 @@ WHEEL_TARGET = (
 )
 # The versions the local target's gateway runs: the node images' dependencies take them.
 CONSTRAINTS = resources.LOCAL_CLUSTER / "gateway.lock"
+# EG releases besides the kind pins' (an upgrade's A): sdists and what their images pin.
+EG_RELEASES = resources.CLUSTERS / "node" / "eg-releases.json"
 EG_DISTRIBUTION = "jupyter_enterprise_gateway"  # the pin pin_eg sets in a staged context
 # Bounds (seconds). Cold here: mmdebstrap ~60 s, a build ~20 s, a save ~10 s; CI is slower.
 TIMEOUTS = {
@@ -417,9 +419,37 @@ def gateway_constraints(eg_version: str, progress: Progress = print) -> Path:
     """The lock the images of EG `eg_version` take their dependencies from: today's
     gateway.lock for today's EG, that release's gateway lock otherwise (committed, e.g.
     clusters/local/gateway-3.2.3.lock, or locked once into the cache): an upgrade's A images run
-    the same EG and dependencies as the local target's A gateway."""
+    the same EG and dependencies as the local target's A gateway, except what the release's
+    `image_pins` in clusters/node/eg-releases.json pin over it (a derived file in the cache)."""
     at = replace(version_sets.current(), gateway=eg_version)
-    return version_sets.lockfile("gateway", at, progress)
+    lock = version_sets.lockfile("gateway", at, progress)
+    pins = release_image_pins(eg_version)
+    if not pins:
+        return lock
+    text = lock.read_text()
+    for dist, version in sorted(pins.items()):
+        text, found = re.subn(
+            rf"^{re.escape(dist)}==\S+[ \t]*$", f"{dist}=={version}", text, flags=re.MULTILINE
+        )
+        if not found:
+            text += f"{dist}=={version}\n"
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    out = node_dir() / "constraints" / f"gateway-{eg_version}-{digest}.txt"
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(".tmp")
+        tmp.write_text(text)
+        tmp.rename(out)
+    return out
+
+
+def release_image_pins(eg_version: str) -> dict[str, str]:
+    """What a release's images pin over its gateway lock (clusters/node/eg-releases.json's
+    `image_pins`, each with its reason there): none for today's release."""
+    if not EG_RELEASES.exists():
+        return {}
+    release = json.loads(EG_RELEASES.read_text()).get("releases", {}).get(eg_version) or {}
+    return dict(release.get("image_pins") or {})
 
 
 def pin_eg(requirements: Path, eg_version: str) -> Path:

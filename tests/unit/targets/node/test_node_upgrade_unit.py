@@ -36,9 +36,19 @@ def test_every_release_has_a_gateway_lock_for_its_images():
         assert f"jupyter-enterprise-gateway=={version}" in lock.read_text().replace("_", "-")
 
 
-def test_todays_release_stages_as_before_another_takes_its_own_lock():
+def test_todays_release_stages_as_before_another_takes_its_own_lock(tmp_path, monkeypatch):
+    monkeypatch.setattr(images, "node_dir", lambda: tmp_path)
     assert images.gateway_constraints(versions.current().gateway) == images.CONSTRAINTS
-    assert images.gateway_constraints("3.2.3").name == "gateway-3.2.3.lock"
+    assert images.release_image_pins(versions.current().gateway) == {}
+    derived = images.gateway_constraints("3.2.3")
+    lock = (resources.LOCAL_CLUSTER / "gateway-3.2.3.lock").read_text()
+    text = derived.read_text()
+    # 3.2.3's lock, with the client that still has V1Subject (and the urllib3 it needs).
+    assert "kubernetes==37.0.2" in lock and "kubernetes==28.1.0" in text
+    assert "urllib3==1.26.20" in text and "urllib3==1.26.20" not in lock
+    assert "jupyter-enterprise-gateway==3.2.3" in text
+    assert len(text.splitlines()) == len(lock.splitlines())  # replaced in place, not appended
+    assert images.gateway_constraints("3.2.3") == derived  # the same pins: the same file
 
 
 def test_pin_eg_sets_the_gateway_pin_and_leaves_other_files(tmp_path):
