@@ -11,6 +11,9 @@ the running one the way an operator's mistake would reach it, and puts it back w
   restarts it).
 - `gateway_role_revokes`: the rights taken from the gateway's ClusterRole (seeded.py); undone
   by writing the rules back as they were read.
+- `hub_profile_unsets`: keys gone from the hub profile's kubespawner_override in the hub's
+  values Secret, the hub restarted (seeded.seed_hub); undone by the Secret's values as they
+  were and another restart (seeded.restore_hub).
 
 A fault record that changes anything else cannot be seeded on a live install yet: the run
 fails before changing anything, naming the fields (`unsupported`), rather than running
@@ -32,7 +35,7 @@ Progress = Callable[[str], None]
 # The fault fields a live install can take (and their undo); `targets`, the texts and the
 # catches describe a fault, they change nothing.
 KERNELSPECS_FIELDS = ("kernel_pod_template_drops", "kernelspec_file_drops")
-LIVE_FIELDS = (*KERNELSPECS_FIELDS, "gateway_role_revokes")
+LIVE_FIELDS = (*KERNELSPECS_FIELDS, "gateway_role_revokes", "hub_profile_unsets")
 DESCRIPTIVE = ("name", "description", "symptom", "caught_by", "targets")
 HELM_TIMEOUT_S = 300
 KUBECTL_TIMEOUT_S = 30
@@ -59,6 +62,9 @@ class LiveFaults:
         kubectl: Sequence[str],
         helm: Sequence[str],
         progress: Progress = print,
+        *,
+        hub_namespace: str = "jupyterhub",
+        hub_profile: str = "jupyter-gateway",
     ) -> None:
         problems = {f.name: unsupported(f) for f in faults}
         problems = {k: v for k, v in problems.items() if v}
@@ -75,6 +81,8 @@ class LiveFaults:
         self.kubectl = list(kubectl)
         self.helm = list(helm)
         self.progress = progress
+        self.hub_namespace = hub_namespace
+        self.hub_profile = hub_profile
         self._undo: list[tuple[str, Callable[[], object]]] = []
 
     def apply(
@@ -121,6 +129,21 @@ class LiveFaults:
             )
             self.progress(f"seeded fault: taking {', '.join(revokes)} from {install.GATEWAY_ROLE}")
             seeded.revoke_rights(self.kubectl, revokes, KUBECTL_TIMEOUT_S)
+        if any(getattr(f, "hub_profile_unsets", ()) for f in self.faults):
+            before = seeded.seed_hub(
+                self.kubectl,
+                self.faults,
+                self.hub_namespace,
+                self.hub_profile,
+                progress=self.progress,
+            )
+            if before is not None:
+                self._undo.append(
+                    (
+                        f"the hub's values in {self.hub_namespace} restored",
+                        lambda: seeded.restore_hub(self.kubectl, self.hub_namespace, before),
+                    )
+                )
 
     def undo(self) -> list[str]:
         """Put the install back; returns what could not be put back (the run's leftovers)."""

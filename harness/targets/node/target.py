@@ -227,6 +227,11 @@ class NodeTarget(Target, ClusterAccess, UnpullableImage, KeptDeployment):
             figures=self.figures,
         )
         span.mark("hub_ready")
+        # A seeded fault in the hub's profile (targets/faults.py hub_profile_unsets), as an
+        # operator's values would have it; the cluster goes at teardown, so no undo.
+        seeded.seed_hub(
+            self.kubectl(), self._faults, node_hub.NAMESPACE, node_hub.PROFILE, progress=progress
+        )
         self.notes.extend(hub["notes"])
         self._versions["jupyterhub"] = node_hub.HUB_VERSIONS
         self._versions.update({f"{n} image": r for n, r in hub["images"].items()})
@@ -266,7 +271,14 @@ class NodeTarget(Target, ClusterAccess, UnpullableImage, KeptDeployment):
         progress(f"attaching to the kept node cluster of run {doc['run_id']}")
         span.mark("attached")
         if self._faults:
-            self._live = LiveFaults(self._faults, self.kubectl(), self.helm(progress), progress)
+            self._live = LiveFaults(
+                self._faults,
+                self.kubectl(),
+                self.helm(progress),
+                progress,
+                hub_namespace=node_hub.NAMESPACE,
+                hub_profile=node_hub.PROFILE,
+            )
             self._live.apply(
                 Path(doc["chart_dir"]),
                 lambda: self._kernelspecs_image(self._plain_kernelspecs(progress), progress),

@@ -162,3 +162,25 @@ def test_a_run_finding_a_kept_cluster_attaches_without_bringing_one_up(monkeypat
     assert target.teardown() == {"node": []}  # the cluster stays
     assert kept.find() is not None
     json.dumps(target.handoff())  # a parallel run's workers get the kept cluster's access
+
+
+def test_a_hub_profile_fault_is_undone_with_the_values_it_replaced(monkeypatch):
+    seen = []
+    monkeypatch.setattr(
+        livefaults.seeded, "seed_hub", lambda _k, _f, ns, slug, progress: f"{ns}/{slug}:before"
+    )
+    monkeypatch.setattr(
+        livefaults.seeded, "restore_hub", lambda _k, ns, before: seen.append((ns, before))
+    )
+    live = livefaults.LiveFaults(
+        [_fault(hub_profile_unsets=("jupyter_gateway_url",))],
+        ["kubectl"],
+        ["helm"],
+        lambda _m: None,
+        hub_namespace="hubns",
+        hub_profile="jupyter-gateway",
+    )
+    live.apply(Path("/chart"), lambda: None, lambda *_a: None)
+    assert seen == []
+    assert live.undo() == []
+    assert seen == [("hubns", "hubns/jupyter-gateway:before")]
