@@ -257,7 +257,7 @@ class GatewayBack:
 
 def _pending_start(kube, target, gateway):
     """A kernel start that stays pending (its image cannot be pulled) until its pod exists:
-    (kernel id, the thread's future). None when the target offers no such start."""
+    (kernel id, the thread's future); skips where the target offers no such start."""
     able = target.ability(UnpullableImage)
     if able is None:
         pytest.skip(UnpullableImage.missing)
