@@ -21,18 +21,18 @@ from eg_harness.load.journeys import Journey, PhaseEvent
 from eg_harness.runtime.secrets import redact
 from eg_harness.runtime.text import clip
 from eg_harness.runtime.waits import WaitTimeout, wait_for
+from eg_harness.targets.endpoints import HubPages
 
 KIND = "browser"
 # The figures a user feels, made of the phases below (eg_harness.browser.figures).
 LOGIN_TO_LAB = "login_to_lab_usable"
 OPEN_TO_IDLE = "notebook_open_to_kernel_idle"
 EXECUTE_TO_OUTPUT = "execute_to_output"
-# The profile options the seed's form offers (KubeSpawner names its fields
-# profile-option-{profile}--{option}); driver memory also takes free text (unlisted_choice).
-FORM_OPTIONS = {"image": "Spark driver image", "driver_memory": "Driver memory",
-                "driver_cores": "Driver CPUs"}  # fmt: skip
-FREE_TEXT = "driver_memory"
+# KubeSpawner names a profile's form fields profile-option-{profile}--{option}; which options
+# the form must offer, and which takes free text (unlisted_choice), are the target's hub pages
+# (eg_harness.targets.endpoints.HubPages).
 UNLISTED = "unlisted-choice"
+FREE_TEXT_DEFAULT = "1G"  # a Kubernetes quantity and a Spark size alike
 SINGLE_KERNELSPEC = re.compile(r"/api/kernelspecs/[^/?]+")
 # A notebook's kernel that is not Idle by now is stuck, not slow: through a gateway-mode user
 # server Lab's reconnect meets a stale upstream connection that EG frees at its 30 s WebSocket
@@ -40,6 +40,7 @@ SINGLE_KERNELSPEC = re.compile(r"/api/kernelspecs/[^/?]+")
 # cause). A user reloads the page then; so does the journey, recording the stall, a few times.
 STALL_S = 45.0
 RELOADS = 3
+STOP_RECLICK_S = 2.0  # a Stop My Server click the page did not take by then is clicked again
 
 
 class StepFailed(AssertionError):
@@ -91,10 +92,23 @@ class PageLog:
 
 @dataclass
 class Choice:
-    """What the user picks on the spawn form: a listed CPU choice and free-text memory."""
+    """What the user picks on the spawn form: listed choices by option (an option not named
+    keeps the choice the form shows, picked all the same) and the text typed into the free-text
+    option."""
 
-    driver_memory_text: str = "1G"  # a Kubernetes quantity and a Spark size alike
-    driver_cores: str = "1"
+    listed: dict[str, str] = field(default_factory=dict)
+    free_text: str | None = FREE_TEXT_DEFAULT
+
+    @classmethod
+    def of(cls, user_options: dict, pages: HubPages) -> Choice:
+        """The choice the target's hub scenarios spawn with (its hub.user_options), made by
+        hand: `<free option>--unlisted-choice` is typed, any other option of the form picked."""
+        free = pages.free_text_option
+        listed = {k: str(v) for k, v in user_options.items() if k in pages.form_options}
+        if not free:
+            return cls(listed, None)
+        listed.pop(free, None)
+        return cls(listed, str(user_options.get(f"{free}--{UNLISTED}", FREE_TEXT_DEFAULT)))
 
 
 class LabJourney:
@@ -109,14 +123,20 @@ class LabJourney:
         user: str,
         profile: str,
         *,
+        pages: HubPages | None = None,
         timeout: float = 120.0,
+        kernel_timeout: float | None = None,
         emit: Callable[[PhaseEvent], None] | None = None,
     ) -> None:
         self.page = page
         self.hub_url = hub_url.rstrip("/")
         self.user = user
         self.profile = profile
+        self.pages = pages or HubPages()
+        # `timeout` bounds what the hub does (a server spawn, on Kubernetes a pod); a kernel's
+        # start, restart and outputs have the gateway's launch timeout.
         self.timeout = timeout
+        self.kernel_timeout = kernel_timeout or timeout
         self.events: list[PhaseEvent] = []
         self._also = emit
         self.journey = Journey(KIND, self._emit)
@@ -155,42 +175,51 @@ class LabJourney:
                 )
             page.fill("#username_input", self.user)
             if page.locator("#password_input").count():
-                page.fill("#password_input", "egh-browser")
+                page.fill("#password_input", self.pages.password or "egh-browser")
             page.click("#login_submit")
             page.wait_for_url(re.compile(r".*/(hub/spawn|hub/home|user/).*"))
 
     def spawn_form(self, choice: Choice) -> None:
-        """The form offers the profile's image, driver memory (with free text) and CPU
-        choices; the user picks them by clicking and starts the server."""
-        page, slug = self.page, self.profile
+        """The form offers the profile's options the target's hub pages name (hub.pages:
+        the seed's image, driver memory with free text, and CPUs); the user picks them by
+        clicking and typing, and starts the server."""
+        page, slug, pages = self.page, self.profile, self.pages
         with self.phase("spawn_form"):
             if "/hub/spawn" not in page.url:
                 page.goto(f"{self.hub_url}/hub/spawn")
             radio = page.locator(f"#profile-item-{slug}")
             if radio.count() == 0:
                 raise self._fail(f"the spawn form offers no {slug!r} profile")
+
+            def select(name: str):
+                return page.locator(f"select[id='profile-option-{slug}--{name}']")
+
             missing = [
                 f"{label} (profile-option-{slug}--{name})"
-                for name, label in FORM_OPTIONS.items()
-                if page.locator(f"select[id='profile-option-{slug}--{name}']").count() == 0
+                for name, label in pages.form_options.items()
+                if select(name).count() == 0
             ]
             if missing:
                 raise self._fail(
                     f"the spawn form's {slug!r} profile is missing the choice of "
                     f"{', '.join(missing)}: users cannot pick it"
                 )
-            memory = page.locator(f"select[id='profile-option-{slug}--{FREE_TEXT}']")
-            if memory.locator(f"option[value='{UNLISTED}']").count() == 0:
+            free = pages.free_text_option
+            if free and select(free).locator(f"option[value='{UNLISTED}']").count() == 0:
+                label = pages.form_options.get(free, free)
                 raise self._fail(
-                    f"the spawn form's Driver memory has no free-text choice ({UNLISTED}): "
-                    "users cannot type a size the list does not hold"
+                    f"the spawn form's {label} has no free-text choice ({UNLISTED}): "
+                    "users cannot type a value the list does not hold"
                 )
             radio.check()
-            page.select_option(f"select[id='profile-option-{slug}--driver_cores']",
-                               choice.driver_cores)  # fmt: skip
-            memory.select_option(UNLISTED)
-            typed = page.locator(f"input[id='profile-option-{slug}--{FREE_TEXT}--{UNLISTED}']")
-            typed.fill(choice.driver_memory_text)
+            for name in pages.form_options:
+                if name != free:  # the listed choice, or the one the form shows, clicked
+                    picked = choice.listed.get(name) or select(name).input_value()
+                    select(name).select_option(picked)
+            if free:
+                select(free).select_option(UNLISTED)
+                typed = page.locator(f"input[id='profile-option-{slug}--{free}--{UNLISTED}']")
+                typed.fill(choice.free_text)
             page.locator("form [type=submit]").first.click()
 
     def lab_loads(self) -> None:
@@ -284,7 +313,7 @@ class LabJourney:
         want = f"{self.kernel_display} | {word}"
         try:
             wait_for(f"the kernel status {want!r}", lambda: want in self.status(),
-                     timeout or self.timeout, interval=0.05, max_interval=0.25)  # fmt: skip
+                     timeout or self.kernel_timeout, interval=0.05, max_interval=0.25)  # fmt: skip
         except WaitTimeout:
             shown = " ".join(self.status().split())
             raise self._fail(f"the status bar never showed {want!r}; it shows {shown!r}") from None
@@ -309,7 +338,7 @@ class LabJourney:
             try:
                 wait_for(f"output {expect!r}",
                          lambda: page.locator(selector).filter(has_text=expect).count() > before,
-                         self.timeout, interval=0.02, max_interval=0.2)  # fmt: skip
+                         self.kernel_timeout, interval=0.02, max_interval=0.2)  # fmt: skip
             except WaitTimeout:
                 raise self._fail(
                     f"{code!r} ran but {expect!r} never appeared in the page ({selector}); "
@@ -347,7 +376,7 @@ class LabJourney:
         with self.phase("shutdown"):
             self.menu("Kernel", "Shut Down Kernel")
             wait_for("the status bar to show No Kernel", lambda: "No Kernel" in self.status(),
-                     self.timeout)  # fmt: skip
+                     self.kernel_timeout)  # fmt: skip
 
     def new_notebook_from_launcher(self, display_name: str) -> float:
         with self.phase("new_launcher"):
@@ -356,16 +385,44 @@ class LabJourney:
         return self.open_notebook(display_name, prefix="second_")
 
     def stop_server_from_control_panel(self) -> None:
+        """Stop My Server on the hub's home page, until the hub took the stop: its script
+        disables "My Server" at the click and hides Stop once the hub answered (JupyterHub 4 to
+        6 alike). The #start link is on the page all along, so it proves nothing; and a click
+        before the page's script bound the button does nothing (on the node target's JupyterHub
+        4, 3 of 5 stops never reached the hub), so an unanswered click is clicked again."""
         page = self.page
         with self.phase("stop_server"):
             page.goto(f"{self.hub_url}/hub/home")
-            page.locator("#stop").click()
-            page.locator("#start").wait_for()
+            stop = page.locator("#stop")
+            if stop.count() == 0 or not stop.is_visible():
+                raise self._fail("the hub's home page offers no Stop My Server button")
+            clicks: list[float] = []
+            taken: list[bool] = []
+
+            def stopped() -> bool:
+                if not stop.is_visible():
+                    return True
+                if page.locator("#start[disabled]").count():
+                    taken.append(True)  # the page took a click: wait for the hub, never re-click
+                if not taken and (not clicks or time.monotonic() - clicks[-1] > STOP_RECLICK_S):
+                    clicks.append(time.monotonic())
+                    # Bounded: a button hidden meanwhile is not waited for (counts as not yet).
+                    stop.click(timeout=STOP_RECLICK_S * 1000)
+                return False
+
+            try:
+                wait_for("the hub to take the stop", stopped, self.timeout, interval=0.1,
+                         max_interval=0.5)  # fmt: skip
+            except WaitTimeout:
+                raise self._fail(
+                    f"Stop My Server, clicked {len(clicks)} times, never took: the button is "
+                    "still shown"
+                ) from None
 
 
 def describe_failure(journey: LabJourney, exc: BaseException) -> str:
     """The message of a failed journey: the step, then what went wrong, redacted and clipped
     (a Playwright error carries its whole call log)."""
-    if isinstance(exc, StepFailed):
+    if isinstance(exc, StepFailed) or str(exc).startswith("browser step "):
         return redact(str(exc))
     return redact(f"browser step {journey.step!r}: {clip(str(exc), 600)}")

@@ -10,6 +10,7 @@ import pytest
 import yaml
 from eg_harness import resources
 from eg_harness.browser import chromium, figures, lab
+from eg_harness.targets.endpoints import HubPages
 from eg_harness.targets.local.faultproxy import KERNELSPECS_LIST
 
 FORM = resources.CLUSTERS / "kind" / "jupyterhub-profile" / "profile-form.html"
@@ -38,7 +39,7 @@ def _render(profiles) -> str:
 
 def test_the_form_offers_every_choice_the_journey_clicks_and_the_free_text():
     html = _render(_profiles())
-    for name in lab.FORM_OPTIONS:
+    for name in HubPages().form_options:  # the seed's, as every target's hub.pages defaults
         assert f'id="profile-option-jupyter-gateway--{name}"' in html, name
     memory = html.split('id="profile-option-jupyter-gateway--driver_memory"')[1].split("</p>")[0]
     assert f'value="{lab.UNLISTED}"' in memory
