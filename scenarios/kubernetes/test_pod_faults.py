@@ -156,7 +156,7 @@ def test_deleted_kernel_pod_is_restarted_or_dropped(kube, kernel_pods, gateway, 
             lambda: "dropped" if _status(gateway, kid) == 404 else new_pod(),
             SETTLE_S,
         )
-        status = _status(gateway, kid)
+        status = wait_for(f"the gateway's answer on {kid}", lambda: _status(gateway, kid), 30)
         successor = new_pod() if status == 200 else None
         if successor is None and settled not in (None, "dropped"):
             successor = settled
