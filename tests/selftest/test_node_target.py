@@ -21,6 +21,14 @@ one; this module is the node tier's critical path in `./dev test` (its tests sha
 `xdist_group`, so no two of its clusters ever run at once; the cluster self-test,
 test_node_cluster.py, is `serial` and runs alone after it).
 
+Measured here (2 cores shared, warm, 2026-12-06; pytest --durations): `up` with EG, hub and
+Spark 136.8 s (cluster 22.8 s; importing the Spark driver and Spark gateway images into
+containerd 50-63 s of it), `down` 10.7 s (bound 20 s); a fault on a cluster of its own 159.6 s
+(bring-up, one startup scenario, teardown), which each twin cost before. The previous layout
+(two bring-ups, a bring-up per twin) took 416 s + 313 s + 104 s + 78 s. Per-twin figures on the
+kept cluster and the whole module's figure: see the latest verification entry (not measured
+in full before this commit: the node lock's queue).
+
 Skipped, with preflight's reason, where the machine cannot host the cluster (not root, no
 apt, kernel features or ports missing); a fresh machine first builds Kubernetes from Debian's
 source package (`eg-harness node-prepare`, which `./dev test` runs before pytest).
@@ -50,7 +58,7 @@ SUITES = ("kubernetes", "auth", "startup")
 # The hub's hop of the conformance suite, and one Spark profile choice through the hub reaching
 # the driver pod: a second run on the same kept cluster.
 HUB_SUITES = ("conformance", "spark")
-HUB_SELECT = "hub or profile_choices_reach_the_driver"
+HUB_SELECT = "(hub and not bad_memory) or profile_choices_reach_the_driver"
 RUN_TIMEOUT_S = 1800  # warm runs take minutes; a first run also builds the images
 UP_TIMEOUT_S = 1200  # bring-up is ~100 s warm; a cold machine builds images first
 DOWN_BOUND_S = 20.0
