@@ -24,10 +24,13 @@ test_node_cluster.py, is `serial` and runs alone after it).
 Measured here (2 cores shared, warm, 2026-12-06; pytest --durations): `up` with EG, hub and
 Spark 136.8 s (cluster 22.8 s; importing the Spark driver and Spark gateway images into
 containerd 50-63 s of it), `down` 10.7 s (bound 20 s); a fault on a cluster of its own 159.6 s
-(bring-up, one startup scenario, teardown), which each twin cost before. The previous layout
-(two bring-ups, a bring-up per twin) took 416 s + 313 s + 104 s + 78 s. Per-twin figures on the
-kept cluster and the whole module's figure: see the latest verification entry (not measured
-in full before this commit: the node lock's queue).
+(bring-up, one startup scenario, teardown), which each twin cost before. On the kept cluster:
+twin kernel_pod_no_memory_request 19.0 s (helm upgrade, scenario, helm rollback; 77.8 s with
+its own cluster), gateway_cannot_create_pods 5.8 s (104.1 s); the hub run's Spark profile
+choice (1g and 2g, driver pods) 104.0 s, the conformance hub hop 13 s. The previous layout (two
+bring-ups, a bring-up per twin) took 416 s + 313 s + 104 s + 78 s; the whole module in this
+layout was not yet timed in one run (the node lock's queue): estimated 13-14 min with today's
+five twins, the suites run (~300 s) and the Spark choice the largest parts.
 
 Skipped, with preflight's reason, where the machine cannot host the cluster (not root, no
 apt, kernel features or ports missing); a fresh machine first builds Kubernetes from Debian's
