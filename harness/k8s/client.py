@@ -133,6 +133,18 @@ class Kube:
                 return False
             raise
 
+    def namespace_phase(self, name: str) -> str | None:
+        """'Active' or 'Terminating' (its deletion asked for), None when it is gone."""
+        ApiException = kubernetes_client().client.exceptions.ApiException
+
+        try:
+            ns = self.core.read_namespace(name, _request_timeout=REQUEST_TIMEOUT)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return (ns.status.phase if ns.status else None) or "Active"
+
     def events_of(self, pod) -> list:
         """The events about one pod, oldest first."""
         ns, name = pod.metadata.namespace, pod.metadata.name

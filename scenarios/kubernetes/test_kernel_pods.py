@@ -8,6 +8,8 @@ that forgets it makes every pod EG's own user (EG #661).
 
 from __future__ import annotations
 
+import time
+
 from eg_harness.checks.podfaults import cleanup_cause
 from eg_harness.checks.pods import (
     expected_namespaces,
@@ -22,6 +24,10 @@ from eg_harness.runtime.waits import WaitTimeout, wait_for
 # EG deletes a kernel's pod (and the namespace it made for it) at shutdown; the API server then
 # waits for the kubelet. A bound, not a measurement.
 POD_GONE_S = 120.0
+# EG asks for the namespace's deletion in its shutdown, before it answers. A namespace still
+# Active (no deletion asked for) this long after the kernel's pods are gone never will be:
+# the wait ends on that evidence instead of running out the bound.
+NOT_DELETED_S = 15.0
 
 
 def _pod_then_gone(kube, kernel_pods, handle, user: str, hop: str, run_state) -> list[str]:
@@ -52,10 +58,16 @@ def _pod_then_gone(kube, kernel_pods, handle, user: str, hop: str, run_state) ->
     # EG deletes the namespace only if it made it (not shared, no KERNEL_NAMESPACE given).
     check_namespace = own_namespace != access.namespace and access.shared_namespace is not True
 
+    shut_down_at = time.monotonic()
+
     def gone() -> bool:
         if kube.kernel_pods(kernel_id):
             return False
-        return not (check_namespace and kube.namespace_exists(own_namespace))
+        if not check_namespace:
+            return True
+        phase = kube.namespace_phase(own_namespace)
+        never_asked = phase == "Active" and time.monotonic() - shut_down_at > NOT_DELETED_S
+        return phase is None or never_asked
 
     try:
         wait_for(f"kernel {kernel_id}'s pod to be deleted", gone, POD_GONE_S, max_interval=2)
