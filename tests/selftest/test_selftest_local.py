@@ -62,6 +62,11 @@ def test_suites_pass_on_correct_local_target(harness, half):
             "xfailed",
         ):
             continue  # EG 3.3's start race under a kernel limit shows only sometimes
+        if nodeid.endswith("::test_lab_style_fallback_on_a_new_kernel") and outcome in (
+            "passed",
+            "xfailed",
+        ):
+            continue  # JupyterLab's same-session reconnect meets a stale connection: a race
         if nodeid.endswith("::test_driver_pod_resources_match_the_profile"):
             assert outcome == "skipped", outcome  # the local target's drivers are not pods
             continue
