@@ -8,15 +8,13 @@ declines every offer and records each request line.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
 import socket
 import threading
 
 from eg_harness.kernel.channels import KernelChannels
 from eg_harness.kernel.framing import V1
-from ws_server import GUID, OneShotServer
+from ws_server import OneShotServer, handshake
 
 
 class TwoConnections(OneShotServer):
@@ -33,20 +31,8 @@ class TwoConnections(OneShotServer):
             for _ in range(2):
                 conn, _ = self.sock.accept()
                 conns.append(conn)
-                request = b""
-                while b"\r\n\r\n" not in request:
-                    request += conn.recv(4096)
+                request = handshake(conn)
                 self.requests.append(request.split(b"\r\n", 1)[0].decode())
-                key = next(
-                    line.split(b":", 1)[1].strip()
-                    for line in request.split(b"\r\n")
-                    if line.lower().startswith(b"sec-websocket-key:")
-                )
-                accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
-                conn.sendall(
-                    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                    b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
-                )
             self.release.wait(5)
         except OSError as exc:
             self.error = exc

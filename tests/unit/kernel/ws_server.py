@@ -62,6 +62,25 @@ class Peer:
         self.conn.sendall(self.header(0x8, len(data)) + data)
 
 
+def handshake(conn: socket.socket) -> bytes:
+    """Read the client's upgrade request and accept it, offering no subprotocol; returns the
+    request's head."""
+    request = b""
+    while b"\r\n\r\n" not in request:
+        request += conn.recv(4096)
+    key = next(
+        line.split(b":", 1)[1].strip()
+        for line in request.split(b"\r\n")
+        if line.lower().startswith(b"sec-websocket-key:")
+    )
+    accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
+    conn.sendall(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+    )
+    return request
+
+
 class OneShotServer:
     """Accepts one client, completes the handshake, then runs `behaviour(peer)` in a thread."""
 
@@ -88,19 +107,7 @@ class OneShotServer:
             return
         with conn:
             try:
-                request = b""
-                while b"\r\n\r\n" not in request:
-                    request += conn.recv(4096)
-                key = next(
-                    line.split(b":", 1)[1].strip()
-                    for line in request.split(b"\r\n")
-                    if line.lower().startswith(b"sec-websocket-key:")
-                )
-                accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
-                conn.sendall(
-                    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                    b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
-                )
+                handshake(conn)
                 self.behaviour(Peer(conn))
             except (OSError, ConnectionError) as exc:
                 self.error = exc
