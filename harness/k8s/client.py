@@ -123,15 +123,7 @@ class Kube:
         ]
 
     def namespace_exists(self, name: str) -> bool:
-        ApiException = kubernetes_client().client.exceptions.ApiException
-
-        try:
-            self.core.read_namespace(name, _request_timeout=REQUEST_TIMEOUT)
-            return True
-        except ApiException as exc:
-            if exc.status == 404:
-                return False
-            raise
+        return self.namespace_phase(name) is not None
 
     def namespace_phase(self, name: str) -> str | None:
         """'Active' or 'Terminating' (its deletion asked for), None when it is gone."""
