@@ -21,36 +21,10 @@ from eg_harness.targets.kind.egdist import EgDist
 from eg_harness.targets.kind.pins import EG_VALUES, HUB_VALUES, IMAGES_DIR, load_pins
 from eg_harness.targets.kind.plan import KindSettings, build_plan
 
-KERNEL_JSON = {
-    "python_kubernetes": {"image_name": "elyra/kernel-py:VERSION"},
-    "spark_python_kubernetes": {
-        "image_name": "elyra/kernel-spark-py:VERSION",
-        "executor_image_name": "elyra/kernel-spark-py:VERSION",
-    },
-}
-
 
 @pytest.fixture
-def eg_dist(tmp_path: Path) -> EgDist:
-    root = tmp_path / "jupyter_enterprise_gateway-3.3.0"
-    files = [
-        "etc/kernel-launchers/bootstrap/bootstrap-kernel.sh",
-        "etc/kernel-launchers/python/scripts/launch_ipykernel.py",
-        "etc/kernel-launchers/kubernetes/scripts/launch_kubernetes.py",
-        "etc/kernel-launchers/kubernetes/scripts/kernel-pod.yaml.j2",
-        "etc/kernel-resources/python/logo-64x64.png",
-        "etc/kernelspecs/spark_python_kubernetes/bin/run.sh",
-        "etc/kubernetes/helm/enterprise-gateway/Chart.yaml",
-    ]
-    for rel in files:
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(f"# {rel}\n")
-    for name, config in KERNEL_JSON.items():
-        doc = {"argv": ["python"], "metadata": {"process_proxy": {"config": dict(config)}}}
-        path = root / f"etc/kernelspecs/{name}/kernel.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(doc))
-    return EgDist(root, "3.3.0")
+def eg_dist(fake_eg_dist) -> EgDist:
+    return fake_eg_dist(["etc/kubernetes/helm/enterprise-gateway/Chart.yaml"])
 
 
 def _settings(tmp_path: Path, reuse: bool = False, keep: bool = False) -> KindSettings:

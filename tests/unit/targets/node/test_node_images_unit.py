@@ -19,38 +19,13 @@ from eg_harness.targets.kind.egdist import EgDist
 from eg_harness.targets.kind.pins import IMAGES_DIR
 from eg_harness.targets.node import images as node_images
 
-UPSTREAM = {
-    "python_kubernetes": {"image_name": "elyra/kernel-py:VERSION"},
-    "spark_python_kubernetes": {
-        "image_name": "elyra/kernel-spark-py:VERSION",
-        "executor_image_name": "elyra/kernel-spark-py:VERSION",
-    },
-}
 BASE_REF = "localhost/eg-harness/debian-base:0123456789abcdef"
 NODE_ARGS = {"BASE_IMAGE": BASE_REF, "PIP_INSTALL_OPTIONS": node_images.PIP_INSTALL_OPTIONS}
 
 
 @pytest.fixture
-def eg_dist(tmp_path: Path) -> EgDist:
-    root = tmp_path / "jupyter_enterprise_gateway-3.3.0"
-    files = [
-        "etc/kernel-launchers/bootstrap/bootstrap-kernel.sh",
-        "etc/kernel-launchers/python/scripts/launch_ipykernel.py",
-        "etc/kernel-launchers/kubernetes/scripts/launch_kubernetes.py",
-        "etc/kernel-launchers/kubernetes/scripts/kernel-pod.yaml.j2",
-        "etc/kernel-resources/python/logo-64x64.png",
-        "etc/kernelspecs/spark_python_kubernetes/bin/run.sh",
-        "etc/docker/enterprise-gateway/start-enterprise-gateway.sh",
-    ]
-    for rel in files:
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(f"# {rel}\n")
-    for name, config in UPSTREAM.items():
-        doc = {"argv": ["python"], "metadata": {"process_proxy": {"config": dict(config)}}}
-        path = root / f"etc/kernelspecs/{name}/kernel.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(doc))
-    return EgDist(root, "3.3.0")
+def eg_dist(fake_eg_dist) -> EgDist:
+    return fake_eg_dist(["etc/docker/enterprise-gateway/start-enterprise-gateway.sh"])
 
 
 def _wheelhouse(tmp_path: Path, marker: str = "1.0"):
@@ -138,14 +113,15 @@ def test_node_stages_its_images_on_the_debian_base_and_kind_keeps_the_seeds(tmp_
 
 
 def test_node_kernelspecs_name_the_node_kernel_image_and_keep_egs_for_unbuilt_ones(
-    tmp_path, eg_dist
+    tmp_path, eg_dist, upstream_kernelspecs
 ):
     node = {i.name: i for i in _stage_node(eg_dist, tmp_path)}
     kernels = node["kernelspecs"].context / "kernels"
     py = json.loads((kernels / "python_kubernetes/kernel.json").read_text())
     assert py["metadata"]["process_proxy"]["config"]["image_name"] == node["kernel-py"].ref
     spark = json.loads((kernels / "spark_python_kubernetes/kernel.json").read_text())
-    assert spark["metadata"]["process_proxy"]["config"] == UPSTREAM["spark_python_kubernetes"]
+    upstream = upstream_kernelspecs["spark_python_kubernetes"]
+    assert spark["metadata"]["process_proxy"]["config"] == upstream
 
 
 def test_wheels_and_the_base_are_part_of_the_tag(tmp_path, eg_dist):
