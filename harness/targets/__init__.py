@@ -4,7 +4,8 @@ node cluster built here). Which one a run uses, and how, is a TargetSpec
 
 from __future__ import annotations
 
-from eg_harness.targets.base import Capabilities, GatewayEndpoint, HubEndpoint, Target
+from eg_harness.targets.base import Target
+from eg_harness.targets.endpoints import Capabilities, GatewayEndpoint, HubEndpoint
 from eg_harness.targets.spec import KINDS, PROVIDERS, TargetSpec, make_target, provider
 
 __all__ = [

@@ -169,7 +169,7 @@ class ClusterAccess(Ability):
     The kubernetes suite asks for it before the target is provisioned (so a target without a
     cluster skips at once): a target that always has a cluster (kind) inherits it and answers
     `kubernetes()` once provisioned; one whose access depends on its configuration holds a
-    `KubernetesCluster` (eg_harness.targets.base) in `offered` from construction."""
+    `KubernetesCluster` (below) in `offered` from construction."""
 
     missing = (
         "the target gives the harness no Kubernetes access (the kind target has it; an existing "

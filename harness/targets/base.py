@@ -12,34 +12,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from eg_harness.runtime.runid import new_run_id
-from eg_harness.targets.abilities import ABILITIES, Ability, ClusterAccess, KubernetesCluster
+from eg_harness.targets.abilities import ABILITIES, Ability, ClusterAccess
 from eg_harness.targets.endpoints import (
-    UNPULLABLE_IMAGE,
     Capabilities,
     GatewayEndpoint,
     HubEndpoint,
-    KubernetesAccess,
-    SparkChoice,
     SparkEndpoint,
     spark_from,
 )
 
-# Target, and the records re-exported for the modules that still import them from here
-# (eg_harness.targets.existing, eg_harness.targets.kind.target,
-# eg_harness.targets.local.{gateway,hub,spark}, eg_harness.targets.node.target,
-# scenarios/spark/conftest.py: until the node/hub/lifecycle/browser work lands); new code imports
-# them from eg_harness.targets.endpoints and eg_harness.targets.abilities.
-__all__ = [
-    "UNPULLABLE_IMAGE",
-    "Capabilities",
-    "GatewayEndpoint",
-    "HubEndpoint",
-    "KubernetesAccess",
-    "KubernetesCluster",
-    "SparkChoice",
-    "SparkEndpoint",
-    "Target",
-]
+__all__ = ["Target"]
 
 A = TypeVar("A", bound=Ability)
 

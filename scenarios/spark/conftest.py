@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from eg_harness.checks.spark import FACTS_CODE, parse_facts
 from eg_harness.clients.gateway import GatewayClient, KernelHandle
-from eg_harness.targets.base import SparkEndpoint, Target
+from eg_harness.targets.base import Target
+from eg_harness.targets.endpoints import SparkEndpoint
 
 
 @pytest.fixture

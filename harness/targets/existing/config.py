@@ -18,8 +18,7 @@ from urllib.parse import urlsplit
 import yaml
 from eg_harness.errors import ConfigError
 from eg_harness.runtime.text import clip
-from eg_harness.targets.base import UNPULLABLE_IMAGE
-from eg_harness.targets.endpoints import SEED_FORM_OPTIONS
+from eg_harness.targets.endpoints import SEED_FORM_OPTIONS, UNPULLABLE_IMAGE
 from eg_harness.targets.existing.yamlenv import (
     StrictLoader,
     Unset,
@@ -215,7 +214,8 @@ class SparkChoiceConfig(BaseModel):
 
 class KubernetesConfig(BaseModel):
     """Access to the cluster where the gateway runs kernel and driver pods, for the kubernetes
-    suite and the spark suite's driver-pod check (see eg_harness.targets.base.KubernetesAccess)."""
+    suite and the spark suite's driver-pod check (see
+    eg_harness.targets.endpoints.KubernetesAccess)."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -9,16 +9,16 @@ from __future__ import annotations
 import httpx
 from eg_harness.errors import TargetUnavailable
 from eg_harness.runtime.secrets import register
-from eg_harness.targets.base import (
+from eg_harness.targets.abilities import KubernetesCluster
+from eg_harness.targets.base import Target
+from eg_harness.targets.endpoints import (
     GatewayEndpoint,
     HubEndpoint,
+    HubPages,
     KubernetesAccess,
-    KubernetesCluster,
     SparkChoice,
     SparkEndpoint,
-    Target,
 )
-from eg_harness.targets.endpoints import HubPages
 from eg_harness.targets.existing.config import (
     ExistingTargetConfig,
     HubPagesConfig,

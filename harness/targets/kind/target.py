@@ -17,8 +17,9 @@ from eg_harness.errors import HarnessError, TargetUnavailable
 from eg_harness.runtime import secrets
 from eg_harness.runtime.envs import cache_dir
 from eg_harness.runtime.ports import free_port
-from eg_harness.targets.abilities import ClusterAccess, UnpullableImage
-from eg_harness.targets.base import KubernetesAccess, KubernetesCluster, Target
+from eg_harness.targets.abilities import ClusterAccess, KubernetesCluster, UnpullableImage
+from eg_harness.targets.base import Target
+from eg_harness.targets.endpoints import KubernetesAccess
 from eg_harness.targets.existing.config import ExistingTargetConfig
 from eg_harness.targets.existing.target import apply_config
 from eg_harness.targets.kind import diagnostics, preflight, state, tools

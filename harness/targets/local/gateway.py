@@ -11,7 +11,7 @@ import httpx
 from eg_harness import resources
 from eg_harness.runtime import envs, ports, processes
 from eg_harness.runtime.secrets import new_token
-from eg_harness.targets.base import GatewayEndpoint
+from eg_harness.targets.endpoints import GatewayEndpoint
 from eg_harness.targets.faults import Fault
 from eg_harness.targets.local import kernelspecs, spark_cds
 from eg_harness.targets.local.components import LocalRun

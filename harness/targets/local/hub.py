@@ -12,7 +12,7 @@ from eg_harness import resources
 from eg_harness.errors import TargetUnavailable
 from eg_harness.runtime import envs
 from eg_harness.runtime.secrets import new_token
-from eg_harness.targets.base import GatewayEndpoint, HubEndpoint
+from eg_harness.targets.endpoints import GatewayEndpoint, HubEndpoint
 from eg_harness.targets.faults import Fault
 from eg_harness.targets.local.components import LocalRun
 

@@ -8,7 +8,7 @@ import os
 import shutil
 
 from eg_harness import resources
-from eg_harness.targets.base import SparkChoice, SparkEndpoint
+from eg_harness.targets.endpoints import SparkChoice, SparkEndpoint
 
 KERNELSPEC = "spark_python_local"
 # What the seed's user servers give a kernel start: their request_timeout (600) less

@@ -33,8 +33,14 @@ from eg_harness.runtime.envs import cache_dir
 from eg_harness.runtime.timing import Span, recorder
 from eg_harness.runtime.waits import WaitTimeout, wait_for
 from eg_harness.targets import faults as fault_catalogue
-from eg_harness.targets.abilities import ClusterAccess, KeptDeployment, UnpullableImage
-from eg_harness.targets.base import KubernetesAccess, KubernetesCluster, Target
+from eg_harness.targets.abilities import (
+    ClusterAccess,
+    KeptDeployment,
+    KubernetesCluster,
+    UnpullableImage,
+)
+from eg_harness.targets.base import Target
+from eg_harness.targets.endpoints import KubernetesAccess
 from eg_harness.targets.existing.config import ExistingTargetConfig
 from eg_harness.targets.existing.target import apply_config
 from eg_harness.targets.kind import diagnostics, tools

@@ -11,7 +11,8 @@ import pytest
 from eg_harness.errors import ConfigError
 from eg_harness.load import cpu, runner, summary
 from eg_harness.load.plan import BenchSettings, Step, plan
-from eg_harness.targets.base import GatewayEndpoint, HubEndpoint, Target
+from eg_harness.targets.base import Target
+from eg_harness.targets.endpoints import GatewayEndpoint, HubEndpoint
 
 TOKEN = "gw-secret-token-1234"
 

@@ -12,7 +12,8 @@ from eg_harness import resources
 from eg_harness.errors import ConfigError
 from eg_harness.load import runner, workload
 from eg_harness.load.plan import workload_step
-from eg_harness.targets.base import GatewayEndpoint, Target
+from eg_harness.targets.base import Target
+from eg_harness.targets.endpoints import GatewayEndpoint
 
 EXAMPLES = resources.CLUSTERS / "examples"
 

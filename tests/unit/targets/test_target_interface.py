@@ -20,7 +20,8 @@ from eg_harness.targets.abilities import (
     ProcessView,
     UnpullableImage,
 )
-from eg_harness.targets.base import UNPULLABLE_IMAGE, Target
+from eg_harness.targets.base import Target
+from eg_harness.targets.endpoints import UNPULLABLE_IMAGE
 from eg_harness.targets.local.target import LocalTarget
 
 

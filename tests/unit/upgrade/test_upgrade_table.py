@@ -135,7 +135,7 @@ def test_upgrade_section_renders_in_html_and_markdown():
 
 def test_upgraded_stack_config_carries_no_token_and_loads_as_an_existing_target(tmp_path):
     import yaml
-    from eg_harness.targets.base import GatewayEndpoint, HubEndpoint
+    from eg_harness.targets.endpoints import GatewayEndpoint, HubEndpoint
     from eg_harness.targets.existing.config import load_existing_config
     from eg_harness.targets.local import spark
     from eg_harness.targets.local.target import LocalTarget

@@ -13,7 +13,7 @@ from eg_harness.errors import ConfigError
 from eg_harness.fixtures.target import watch_kernel_pods
 from eg_harness.k8s.podwatch import KernelPodWatch
 from eg_harness.targets import KINDS, PROVIDERS, TargetSpec, faults, make_target
-from eg_harness.targets.base import GatewayEndpoint
+from eg_harness.targets.endpoints import GatewayEndpoint
 from eg_harness.targets.faults import FAULTS, drop_template_lines
 from eg_harness.targets.kind.egdist import ensure_eg_dist
 from eg_harness.targets.node import install, seeded
