@@ -11,7 +11,7 @@ from eg_harness.cli.common import (
 )
 from eg_harness.errors import ConfigError
 from eg_harness.runtime.progress import console
-from eg_harness.targets.spec import TargetSpec, make_target
+from eg_harness.targets.spec import UPGRADABLE, TargetSpec, make_target
 
 
 def add_parsers(sub) -> None:
@@ -22,7 +22,7 @@ def add_parsers(sub) -> None:
         "helm chart upgraded on a single-node Kubernetes (wrap in flock /tmp/team/node.lock)",
     )
     u.set_defaults(func=cmd_upgrade)
-    TargetSpec.add_arguments(u, "kind", kinds=("local", "node"))
+    TargetSpec.add_arguments(u, "kind", kinds=UPGRADABLE)
     u.add_argument(
         "--from",
         dest="origin",
@@ -158,15 +158,14 @@ def cmd_upgrade(args) -> int:
     )
     spec = TargetSpec.from_args(args).named()
     run_id, report_dir = spec.run_id, spec.report_dir
-    if spec.kind == "node":
-        # The node provider at release A, upgradable by its chart: the upgrade's own provider.
-        from eg_harness.targets.node.upgrade import NodeUpgradeTarget
-
-        target = NodeUpgradeTarget(origin=origin.gateway, faults=list(spec.faults), run_id=run_id)
-    else:
-        target = make_target(
-            spec, versions=origin, hub_settings={"cleanup_servers": args.cleanup_servers}
-        )
+    # The kind's upgrade class from the registry (eg_harness.targets.spec.PROVIDERS): the stack
+    # at A, with the ability the plan's steps ask for. A provider takes the choices it names.
+    target = make_target(
+        spec,
+        upgrade=True,
+        versions=origin,
+        hub_settings={"cleanup_servers": args.cleanup_servers},
+    )
     say = console()
     say(f"upgrade {origin.label()} -> {dest.label()}; steps {', '.join(steps)}")
     sigterm_as_interrupt()

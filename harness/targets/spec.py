@@ -7,7 +7,9 @@ encoded them once more. Here each option is one row of OPTIONS (its flag, help a
 spellings) beside one field of TargetSpec; every command adds the rows it takes with
 `add_arguments`, the plugin with `add_pytest_options`, and a child run is `to_args()`. A provider
 is one entry of PROVIDERS; its constructor names the fields it takes (`make_target` passes those),
-so a new provider is a new entry, not a branch in each command.
+so a new provider is a new entry, not a branch in each command. A kind that `eg-harness upgrade`
+can upgrade names the class it brings up at release A in the same entry (`upgrade`), and
+`make_target(spec, upgrade=True)` hands that one back the same way.
 """
 
 from __future__ import annotations
@@ -32,36 +34,59 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Provider:
     """One kind of target: its class ("module:Class", imported only when chosen: the cluster
-    providers pull in heavy dependencies) and what it is, for --target's help."""
+    providers pull in heavy dependencies) and what it is, for --target's help. `upgrade` is the
+    class `eg-harness upgrade` brings up at release A and upgrades to B ("module:Class": one
+    with an ability a step of eg_harness.upgrade.journey asks for); None: the kind cannot be
+    upgraded by the harness."""
 
     path: str
     about: str
+    upgrade: str | None = None
 
 
 # The order is the one `--target` lists; the first is the default.
 PROVIDERS: dict[str, Provider] = {
-    "local": Provider("eg_harness.targets.local.target:LocalTarget", "a stack of its own"),
+    "local": Provider(
+        "eg_harness.targets.local.target:LocalTarget",
+        "a stack of its own",
+        # its components stopped and started at B (ComponentControl)
+        upgrade="eg_harness.targets.local.target:LocalTarget",
+    ),
     "existing": Provider(
         "eg_harness.targets.existing.target:ExistingTarget",
         "the deployment --target-config describes",
     ),
     "kind": Provider("eg_harness.targets.kind.target:KindTarget", "a kind cluster built here"),
     "node": Provider(
-        "eg_harness.targets.node.target:NodeTarget", "a single-node Kubernetes built here"
+        "eg_harness.targets.node.target:NodeTarget",
+        "a single-node Kubernetes built here",
+        # EG's chart and images at release A, upgraded by helm (ChartUpgrade)
+        upgrade="eg_harness.targets.node.upgrade:NodeUpgradeTarget",
     ),
 }
 KINDS = tuple(PROVIDERS)
+UPGRADABLE = tuple(kind for kind, entry in PROVIDERS.items() if entry.upgrade)
 
 
 def unknown_kind(kind: str) -> ConfigError:
     return ConfigError(f"unknown target {kind!r}: choose one of {', '.join(KINDS)}")
 
 
-def provider(kind: str) -> type[Target]:
-    """The class of target `kind` (ConfigError naming the choices for an unknown one)."""
+def provider(kind: str, *, upgrade: bool = False) -> type[Target]:
+    """The class of target `kind` (ConfigError naming the choices for an unknown one); with
+    `upgrade`, the class `eg-harness upgrade` brings up at release A (ConfigError for a kind
+    the harness cannot upgrade)."""
     if kind not in PROVIDERS:
         raise unknown_kind(kind)
-    module, name = PROVIDERS[kind].path.split(":")
+    path = PROVIDERS[kind].path
+    if upgrade:
+        path = PROVIDERS[kind].upgrade
+        if path is None:
+            raise ConfigError(
+                f"--target {kind}: eg-harness upgrade cannot upgrade it; choose one of "
+                f"{', '.join(UPGRADABLE)}"
+            )
+    module, name = path.split(":")
     return getattr(importlib.import_module(module), name)
 
 
@@ -140,11 +165,11 @@ class TargetSpec(BaseModel):
         report_dir = self.report_dir or resources.reports_root() / run_id
         return self.model_copy(update={"run_id": run_id, "report_dir": report_dir})
 
-    def provider_options(self) -> dict[str, Any]:
-        """The fields the chosen provider takes, by name: those its constructor names as
-        parameters. A parameter without a default is required; a spec without it is refused
-        here, naming the option that gives it."""
-        cls = provider(self.kind)
+    def provider_options(self, *, upgrade: bool = False) -> dict[str, Any]:
+        """The fields the chosen provider (with `upgrade`, its upgrade class) takes, by name:
+        those its constructor names as parameters. A parameter without a default is required; a
+        spec without it is refused here, naming the option that gives it."""
+        cls = provider(self.kind, upgrade=upgrade)
         params = inspect.signature(cls.__init__).parameters
         options: dict[str, Any] = {}
         for opt in OPTIONS:
@@ -292,11 +317,13 @@ def _chosen(fields: tuple[str, ...]) -> list[Option]:
     return [known[f] for f in fields] if fields else list(OPTIONS)
 
 
-def make_target(spec: TargetSpec, **deployment: Any) -> Target:
-    """The target `spec` describes. `deployment` are a command's or the plugin's own choices
-    for a stack it stands up (versions, gateway_env, hub_settings, with_hub, hub_on_demand),
-    never options a user types for the target; a provider gets those its constructor names."""
-    cls = provider(spec.kind)
+def make_target(spec: TargetSpec, *, upgrade: bool = False, **deployment: Any) -> Target:
+    """The target `spec` describes; with `upgrade`, its kind's upgrade class (`eg-harness
+    upgrade`: the stack at release A, `deployment`'s `versions`). `deployment` are a command's
+    or the plugin's own choices for a stack it stands up (versions, gateway_env, hub_settings,
+    with_hub, hub_on_demand), never options a user types for the target; a provider gets those
+    its constructor names."""
+    cls = provider(spec.kind, upgrade=upgrade)
     params = inspect.signature(cls.__init__).parameters
     chosen = {k: v for k, v in deployment.items() if k in params}
-    return cls(**spec.provider_options(), **chosen)
+    return cls(**spec.provider_options(upgrade=upgrade), **chosen)

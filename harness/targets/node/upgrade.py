@@ -83,9 +83,19 @@ class NodeUpgradeTarget(NodeTarget, ChartUpgrade):
 
     with_spark = False
 
-    def __init__(self, *, origin: str, **kwargs) -> None:
+    def __init__(
+        self,
+        *,
+        versions: Versions,
+        run_id: str | None = None,
+        faults: list[str] | None = None,
+        **kwargs,
+    ) -> None:
+        """`versions` is the upgrade's A (`node_versions`: what moves is its gateway); `run_id`
+        and `faults` are named so `make_target(spec, upgrade=True)` passes the spec's own."""
+        origin = versions.gateway
         release_pins(origin)  # an unknown release is a ConfigError before anything starts
-        super().__init__(**kwargs)
+        super().__init__(run_id=run_id, faults=faults, **kwargs)
         self.eg_version = origin
         self.stack_versions = node_versions(origin)
         self._staged: dict[str, dict[str, str]] = {}  # version -> image refs
