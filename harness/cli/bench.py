@@ -58,7 +58,10 @@ def add_parsers(sub) -> None:
     TargetSpec.add_arguments(bw, "run_id", "report_dir")
     b = sub.add_parser("bench", help="benchmark: launch storms up a ladder, churn, knee, ceiling")
     b.set_defaults(func=cmd_bench)
-    TargetSpec.add_arguments(b, "kind", "config_path", "faults", kinds=("local", "existing"))
+    # node: a kept cluster (`eg-harness up --target node`) if one is up, else one of its own.
+    TargetSpec.add_arguments(
+        b, "kind", "config_path", "faults", kinds=("local", "existing", "node")
+    )
     b.add_argument("--ladder", default="1,2,5,10,20", help="concurrency steps, e.g. 1,2,5")
     b.add_argument(
         "--journey",

@@ -23,7 +23,16 @@ def add_parsers(sub) -> None:
         help="figures of the node target: bring-up, idle cost, kernel start phases, teardown",
     )
     p.set_defaults(func=cmd_node_figures)
-    p.add_argument("--starts", type=int, default=20, help="python kernel starts (default 20)")
+    p.add_argument(
+        "--starts", type=int, default=20, help="python kernel starts (default 20; 0: none)"
+    )
+    p.add_argument(
+        "--spark-starts",
+        type=int,
+        default=0,
+        help="spark_python_kubernetes starts split into phases from the driver's and executors' "
+        "pod events (default 0; each takes about a minute here)",
+    )
     p.add_argument("--idle-seconds", type=float, default=20.0, help="idle window (default 20)")
     p.add_argument(
         "--no-local", action="store_true", help="skip the local target's starts beside them"
@@ -111,28 +120,88 @@ def _node_starts(target, n: int, say) -> list[dict]:
     return out
 
 
+def _spark_starts(target, n: int, say, record: dict | None = None) -> list[dict]:
+    """n Spark starts at the gateway, one after another, each split into phases from its
+    driver's and executors' pod events; the first execute reads the SparkContext."""
+    from eg_harness.checks.spark import launch_env
+    from eg_harness.k8s.client import Kube
+    from eg_harness.runtime.waits import wait_for
+    from eg_harness.targets.node.figures import spark_phase_offsets
+
+    spark = target.spark
+    if spark is None:
+        say("no Spark on this node target: no Spark starts")
+        return []
+    kube = Kube(target.kubernetes())
+    client = target.gateway.client()
+    out = []
+    try:
+        for i in range(1, n + 1):
+            handle = client.launch(
+                spark.kernelspec,
+                launch_env(spark.launch_timeout),
+                first_code=SPARK_FIRST_CODE,
+                span_name="spark_start",
+            )
+            try:
+                pods = wait_for(
+                    f"kernel {handle.id}'s driver pod",
+                    lambda h=handle: kube.kernel_pods(h.id),
+                    30,
+                )
+                role = [(p, (p.metadata.labels or {}).get("spark-role")) for p in pods]
+                driver = next(p for p, r in role if r != "executor")
+                executors = [(p, kube.events_of(p)) for p, r in role if r == "executor"]
+                driver_events = kube.events_of(driver)
+            finally:
+                handle.close()
+            out.append(spark_phase_offsets(handle.span.to_dict(), driver, driver_events, executors))
+            if record is not None and not record:
+                # The first start's raw facts: what the phase split read, for a unit test.
+                to_json = kube.core.api_client.sanitize_for_serialization
+                record.update(
+                    span=handle.span.to_dict(),
+                    driver=to_json(driver),
+                    driver_events=to_json(driver_events),
+                    executors=[[to_json(p), to_json(ev)] for p, ev in executors],
+                )
+            say(
+                f"spark start {i}/{n} ({len(executors)} executor pods): "
+                + ", ".join(f"{k} {v}" for k, v in out[-1].items())
+            )
+    finally:
+        client.close()
+        kube.close()
+    return out
+
+
+# Reads the SparkContext, which EG's lazy mode starts beside the kernel: the first execute
+# waits for it, as a user's first Spark cell does.
+SPARK_FIRST_CODE = "print(sc.applicationId)"
+
+
 def cmd_node_figures(args) -> int:
     from eg_harness.targets.node import figures
 
     say = console(sys.stderr)
-    doc: dict = {"starts": args.starts}
+    doc: dict = {"starts": args.starts, "spark_starts": args.spark_starts}
     target = make_target(TargetSpec(kind="node"))
+    spark: list[dict] = []
     try:
         t0 = time.monotonic()
         target.provision(say)
         doc["bring_up_s"] = round(time.monotonic() - t0, 1)
         doc["bring_up_steps_s"] = target.step_seconds
         doc["versions"] = target.versions()
-        cluster = target.cluster
-        assert cluster is not None
+        find = figures.cluster_finder(target)
+        assert find is not None
         say(f"measuring the idle cluster for {args.idle_seconds:.0f}s")
-        doc["idle"] = figures.idle_usage(
-            [p.pid for p in cluster.supervisor.procs if p.alive()],
-            figures.state_marker(cluster.lay.root),
-            args.idle_seconds,
-        )
+        doc["idle"] = figures.idle_usage(find(), args.idle_seconds)
         node = _node_starts(target, args.starts, say)
         doc["node_starts"] = node
+        doc["spark_first_start_raw"] = raw = {}
+        spark = _spark_starts(target, args.spark_starts, say, raw)
+        doc["spark_starts_phases"] = spark
     finally:
         t1 = time.monotonic()
         left = target.teardown()
@@ -154,6 +223,10 @@ def cmd_node_figures(args) -> int:
     print(f"teardown {doc['teardown_s']}s; left: {left or 'nothing'}")
     print(f"python kernel starts, {args.starts} per target:")
     print(figures.table(columns))
+    if spark:
+        doc["spark_summary"] = spark_summary = figures.summary(spark, figures.SPARK_PHASES)
+        print(f"spark_python_kubernetes starts ({len(spark)}, one after another):")
+        print(figures.table({"spark": spark_summary}, figures.SPARK_PHASES))
     if args.out:
         Path(args.out).write_text(json.dumps(doc, indent=2, default=str))
     return EXIT_OK if not any(left.values()) else 1

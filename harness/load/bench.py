@@ -9,12 +9,13 @@ table. Each stage lives in its own module; this one only strings them together a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
 from typing import Any
 
-from eg_harness.load import logscan, runner, servers, summary
+from eg_harness.load import clustercost, logscan, runner, servers, summary
 from eg_harness.load.bench_sessions import servers_table
 from eg_harness.load.plan import BenchSettings, Step, plan, resolved_kernelspec
 from eg_harness.report import charts
@@ -24,6 +25,7 @@ from eg_harness.report.model import Results, ServerMetrics, Table
 from eg_harness.runtime import secrets
 from eg_harness.runtime.text import clip
 from eg_harness.targets.base import Target
+from eg_harness.targets.node.figures import cluster_finder
 from rich.console import Console
 from rich.table import Table as RichTable
 
@@ -47,7 +49,12 @@ def bench(
         target.provision(progress)
         steps = plan(settings, target)
         kernelspec = resolved_kernelspec(settings, target)
-        with servers.ServerSampler(target, spawn_limit=settings.spawn_limit) as sampler:
+        find = cluster_finder(target)
+        cluster = clustercost.ClusterSampler(find) if find is not None else None
+        with (
+            servers.ServerSampler(target, spawn_limit=settings.spawn_limit) as sampler,
+            cluster or contextlib.nullcontext(),
+        ):
             if settings.repeat > 1:
                 warm_up(target, steps[0], report_dir / "load", progress)
             for r in range(1, settings.repeat + 1):
@@ -64,12 +71,15 @@ def bench(
                             progress,
                             settings.spawn_limit,
                             tag,
+                            cluster,
                         )
                         for s in steps
                     ]
                 )
             summaries = pooled(rounds, cores)
         server_metrics = sampler.result()  # typed; goes to results, not the history
+        if cluster is not None:
+            cluster.save(report_dir / "diagnostics" / "cluster-samples.jsonl")
         sampler.save_last_scrape(report_dir / "diagnostics")
         target_facts = target.describe()
     finally:
@@ -134,10 +144,22 @@ def run_step(
     progress=print,
     spawn_limit: int | None = None,
     tag: str = "",
+    cluster: clustercost.ClusterSampler | None = None,
 ) -> tuple[runner.LoadRun, Level]:
-    """One storm or churn through locust, summarised, with its figures said as it ends."""
+    """One storm or churn through locust, summarised, with its figures said as it ends; with a
+    cluster sampler, the cluster's memory and CPU over the step's wall time."""
+    t0 = time.time()
     run = runner.run(target, step, load_dir / (step.name + tag), progress)
+    t1 = time.time()
     s = summary.summarise(run, cores)
+    if cluster is not None:
+        s.cluster = c = cluster.usage((t0, t1))
+        if c is not None:
+            progress(
+                f"cluster: {c.cpu_s:.1f} CPU-s ({c.cpu_cores_mean or 0:.2f} cores) over "
+                f"{c.window_s:.0f}s, peak {c.rss_mib_peak:.0f} MiB RSS in {c.processes_peak} "
+                "processes"
+            )
     if step.journey == "hub":
         s.spawns = sp = summary.spawn_concurrency(run.events, spawn_limit)
         progress(
@@ -346,6 +368,9 @@ def results_document(
     )
     if sm is not None:
         tables.append(servers_table(sm))
+    cluster_rows = cluster_table(t.levels())
+    if cluster_rows is not None:
+        tables.append(cluster_rows)
     hub_rows = [
         [
             s.concurrency,
@@ -416,6 +441,67 @@ def results_document(
         throughput=t,
         server_metrics=sm,
     )
+
+
+CLUSTER_GROUPS = (
+    "etcd",
+    "apiserver",
+    "controller-manager",
+    "scheduler",
+    "kubelet",
+    "kube-proxy",
+    "dns",
+    "containerd",
+    "shims",
+    "pods",
+)
+
+
+def cluster_table(levels: list[Level]) -> dict | None:
+    """The cluster's CPU and peak memory step by step (a target with a cluster on this
+    machine), each component's share beside the total."""
+    rows = []
+    source = ""
+    for s in levels:
+        c = s.cluster
+        if c is None:
+            continue
+        source = c.source
+        others = sorted(set(c.cpu_s_by_group) - set(CLUSTER_GROUPS))
+        by = [
+            f"{g} {c.cpu_s_by_group[g]:.1f}s/{c.rss_mib_peak_by_group.get(g, 0):.0f}M"
+            for g in (*CLUSTER_GROUPS, *others)
+            if g in c.cpu_s_by_group
+        ]
+        rows.append(
+            [
+                s.concurrency if s.mode == "storm" else f"churn x{s.concurrency}",
+                _or_dash(c.window_s),
+                _or_dash(c.cpu_s),
+                _or_dash(c.cpu_cores_mean),
+                _or_dash(c.rss_mib_peak),
+                c.processes_peak,
+                ", ".join(by),
+            ]
+        )
+    if not rows:
+        return None
+    return {
+        "title": "The cluster under the ladder: CPU and memory step by step",
+        "columns": [
+            "concurrency",
+            "window s",
+            "CPU s",
+            "cores (mean)",
+            "peak RSS MiB",
+            "processes (peak)",
+            "by component: CPU s / peak RSS MiB",
+        ],
+        "rows": rows,
+        "note": f"Measured from {source}, over each step's wall time (locust's start-up "
+        "included). The cluster's own processes only: the harness and other work on the "
+        "machine are not in it.",
+    }
 
 
 def per_repeat_table(t: BenchThroughput) -> dict:

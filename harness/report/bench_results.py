@@ -154,6 +154,21 @@ class HistoryEntry(_AsGiven):
     versions: dict[str, str] = Field(default_factory=dict)
 
 
+class ClusterUsage(_AsGiven):
+    """A cluster on this machine through one step (load/clustercost.py): its processes' CPU and
+    peak memory by component (etcd, apiserver, ..., kubelet, containerd, shims, pods)."""
+
+    source: str = ""  # how it was measured
+    window_s: float | None = None
+    samples: int = 0
+    cpu_s: float | None = None
+    cpu_cores_mean: float | None = None
+    cpu_s_by_group: dict[str, float] = Field(default_factory=dict)
+    rss_mib_peak: float | None = None
+    rss_mib_peak_by_group: dict[str, float] = Field(default_factory=dict)
+    processes_peak: int = 0
+
+
 class Level(_AsGiven):
     """One storm's or churn's summary (load/summary.summarise; pooled over repeats by
     summary.pool, which adds ``repeats`` and ``per_repeat``)."""
@@ -190,6 +205,7 @@ class Level(_AsGiven):
     spawns: Spawns | None = None  # hub journeys
     port_race: PortRace | None = None  # local launches: counted apart with their cause
     errors_port_race: dict[str, int] | None = None  # the errors of those journeys, by kind
+    cluster: ClusterUsage | None = None  # a cluster on this machine (the node target)
 
     def unexplained_errors(self) -> dict[str, int]:
         """Error counts less those of journeys that died in EG's port race."""

@@ -11,13 +11,14 @@ container started (eg_harness.checks.layers, whole-second kubelet stamps clamped
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 
 import psutil
-from eg_harness.checks.layers import Breakdown
+from eg_harness.checks.layers import Breakdown, breakdown, cluster_milestones
 from eg_harness.stats.percentiles import percentile
+from eg_harness.targets.node import kept
 
 # The phases the issue names, each an offset from "requested", and where it comes from.
 PHASES = {
@@ -26,6 +27,19 @@ PHASES = {
     "container started": "pod event Started",
     "kernel reported": "span: EG's 201 (EG answers once the launcher sent its ports)",
     "first execute": "span: first execute_reply",
+}
+
+
+# A Spark start (spark_python_kubernetes: spark-submit in cluster mode from EG's pod, the driver a
+# pod, its executors pods the driver asks for), each phase an offset from "requested".
+SPARK_PHASES = {
+    "driver pod scheduled": "driver pod event Scheduled",
+    "driver container started": "driver pod event Started",
+    "kernel reported": "span: EG's 201 (sent once the driver's launcher reported its ports)",
+    "executor pod scheduled": "the first executor pod's event Scheduled",
+    "executor container started": "the first executor pod's event Started",
+    "first execute": "span: first execute_reply of code that reads the SparkContext (lazy mode "
+    "starts it beside the kernel; the execute waits for it)",
 }
 
 
@@ -66,9 +80,8 @@ def _cpu_seconds(procs: Sequence[psutil.Process]) -> dict[int, float]:
     return out
 
 
-def idle_usage(pids: Iterable[int], marker: str, window_s: float = 20.0) -> dict[str, float]:
+def idle_usage(procs: Sequence[psutil.Process], window_s: float = 20.0) -> dict[str, float]:
     """Memory (RSS, MiB) and CPU (percent of one core) of the idle cluster over `window_s`."""
-    procs = cluster_processes(pids, marker)
     before = _cpu_seconds(procs)
     t0 = time.monotonic()
     time.sleep(window_s)  # the measurement window itself, not a wait for anything
@@ -119,10 +132,39 @@ def span_offsets(span: dict) -> dict[str, float | None]:
     }
 
 
-def summary(starts: Sequence[dict[str, float | None]]) -> dict[str, dict[str, float | None]]:
+def spark_phase_offsets(
+    span: dict, driver, driver_events: list, executors: Sequence[tuple[object, list]]
+) -> dict[str, float | None]:
+    """One Spark start's phases as seconds after its request (None: not seen). `executors`:
+    each executor pod with its events; the first of them to reach a phase gives it."""
+    b = breakdown(span, driver, driver_events)
+    base = phase_offsets(b)
+    t0 = b.milestones.get("requested")
+
+    def first(key: str) -> float | None:
+        stamps = [cluster_milestones(pod, events)[0].get(key) for pod, events in executors]
+        stamps = [t for t in stamps if t is not None]
+        if not stamps or t0 is None:
+            return None
+        # Kubelet stamps are whole seconds: one before the request is the request.
+        return round(max((min(stamps) - t0).total_seconds(), 0.0), 3)
+
+    return {
+        "driver pod scheduled": base["pod scheduled"],
+        "driver container started": base["container started"],
+        "kernel reported": base["kernel reported"],
+        "executor pod scheduled": first("scheduled"),
+        "executor container started": first("container_started"),
+        "first execute": base["first execute"],
+    }
+
+
+def summary(
+    starts: Sequence[dict[str, float | None]], phases: Iterable[str] = PHASES
+) -> dict[str, dict[str, float | None]]:
     """p50 and p95 of each phase over the starts that saw it, with how many did."""
     out = {}
-    for phase in PHASES:
+    for phase in phases:
         values = [s[phase] for s in starts if s.get(phase) is not None]
         out[phase] = {
             "n": len(values),
@@ -132,23 +174,46 @@ def summary(starts: Sequence[dict[str, float | None]]) -> dict[str, dict[str, fl
     return out
 
 
-def table(columns: dict[str, dict[str, dict[str, float | None]]]) -> str:
-    """A plain-text table: one row per phase, p50/p95 per target."""
+def table(
+    columns: dict[str, dict[str, dict[str, float | None]]], phases: Iterable[str] = PHASES
+) -> str:
+    """A plain-text table: one row per phase, p50/p95 (and how many starts saw it) per
+    column."""
     names = list(columns)
     head = f"{'phase (s after requested)':28}" + "".join(
-        f"{n + ' p50':>14}{n + ' p95':>14}" for n in names
+        f"{n + ' p50':>14}{n + ' p95':>14}{'n':>4}" for n in names
     )
     lines = [head]
-    for phase in PHASES:
+    for phase in phases:
         row = f"{phase:28}"
         for name in names:
             cell = columns[name][phase]
             for q in ("p50", "p95"):
                 v = cell[q]
                 row += f"{('-' if v is None else f'{v:.2f}'):>14}"
+            row += f"{cell['n']:>4}"
         lines.append(row)
     return "\n".join(lines)
 
 
 def state_marker(state_dir: Path) -> str:
     return str(Path(state_dir).resolve())
+
+
+def cluster_finder(target) -> Callable[[], list[psutil.Process]] | None:
+    """How to list the node cluster under `target` (its own, or the kept one it attached to),
+    for a sampler that looks again each time (pods come and go); None for any other target."""
+    if getattr(target, "kind", None) != "node":
+        return None
+    cluster = getattr(target, "cluster", None)
+    if cluster is not None:
+        marker = state_marker(cluster.lay.root)
+        return lambda: cluster_processes(
+            [p.pid for p in cluster.supervisor.procs if p.alive()], marker
+        )
+    doc = kept.find()
+    if doc is None:
+        return None
+    # A kept cluster's components belong to the `up` process; each names the state dir.
+    marker = state_marker(Path(doc["state_dir"]))
+    return lambda: cluster_processes([], marker)
