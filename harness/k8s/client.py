@@ -348,4 +348,4 @@ def connect_probe(host: str, port: int, timeout: float = 5) -> list[str]:
     return ["python3", "-c", code]
 
 
-__all__ = ["ExecResult", "Kube", "connect_probe", "dns_label", "from_json"]
+__all__ = ["ExecResult", "Kube", "connect_probe", "from_json"]

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import threading
 
+from eg_harness.checks.pods import dns_label
 from eg_harness.checks.podstory import no_pod_story, pod_ended, pod_story
-from eg_harness.k8s.client import Kube, dns_label
+from eg_harness.k8s.client import Kube
 from eg_harness.targets.endpoints import KubernetesAccess
 
 

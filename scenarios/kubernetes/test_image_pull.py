@@ -16,10 +16,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pytest
-from eg_harness.checks.pods import names_image, pod_ref, pull_failure, unpullable_problems
+from eg_harness.checks.pods import (
+    dns_label,
+    names_image,
+    pod_ref,
+    pull_failure,
+    unpullable_problems,
+)
 from eg_harness.errors import HarnessError
 from eg_harness.fixtures.abilities import require
-from eg_harness.k8s.client import dns_label
 from eg_harness.runtime.text import clip
 from eg_harness.runtime.waits import WaitTimeout, wait_for
 from eg_harness.targets.abilities import UnpullableImage

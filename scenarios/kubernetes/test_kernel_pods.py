@@ -12,13 +12,13 @@ import time
 
 from eg_harness.checks.podfaults import cleanup_cause
 from eg_harness.checks.pods import (
+    dns_label,
     expected_namespaces,
     identity_problems,
     leftover_problems,
     pod_ref,
     usernames_on,
 )
-from eg_harness.k8s.client import dns_label
 from eg_harness.runtime.waits import WaitTimeout, wait_for
 
 # EG deletes a kernel's pod (and the namespace it made for it) at shutdown; the API server then

@@ -17,8 +17,8 @@ from eg_harness.checks.netpol import (
     policies_guarding,
     user_reach_problems,
 )
-from eg_harness.checks.pods import pod_ref
-from eg_harness.k8s.client import connect_probe, dns_label
+from eg_harness.checks.pods import dns_label, pod_ref
+from eg_harness.k8s.client import connect_probe
 from eg_harness.runtime.text import clip
 from eg_harness.runtime.waits import wait_for
 

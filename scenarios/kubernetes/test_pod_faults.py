@@ -36,9 +36,8 @@ from eg_harness.checks.podfaults import (
     orphans,
     user_pod_failure,
 )
-from eg_harness.checks.pods import pod_ref
+from eg_harness.checks.pods import dns_label, pod_ref
 from eg_harness.clients.gateway import GatewayHTTPError
-from eg_harness.k8s.client import dns_label
 from eg_harness.kernel.channels import ChannelsError
 from eg_harness.runtime.waits import WaitTimeout, wait_for
 from eg_harness.targets.abilities import UnpullableImage

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 from eg_harness.checks import layers, netpol, pods
+from eg_harness.checks.pods import dns_label
 from eg_harness.checks.spark import pod_resource_problems
-from eg_harness.k8s.client import connect_probe, dns_label, from_json
+from eg_harness.k8s.client import connect_probe, from_json
 from eg_harness.report import charts
 from eg_harness.report.model import Chart
 
