@@ -31,6 +31,7 @@ def add_parsers(sub) -> None:
     TargetSpec.add_arguments(run, "report_dir", "run_id", "faults", "allow_destructive")
     kind = run.add_argument_group("kind target")
     TargetSpec.add_arguments(kind, "kind_cluster", "keep_cluster")
+    TargetSpec.add_arguments(run.add_argument_group("node target"), "z2jh_chart")
     kind.add_argument(
         "--dry-run",
         action="store_true",

@@ -32,7 +32,7 @@ def add_parsers(sub) -> None:
     )
     up.set_defaults(func=cmd_up)
     TargetSpec.add_arguments(up, "kind", kinds=("local", "node"))
-    TargetSpec.add_arguments(up, "faults")
+    TargetSpec.add_arguments(up, "faults", "z2jh_chart")
     up.add_argument("--state-file", default=None, help="where to write URLs and tokens (0600)")
     down = sub.add_parser(
         "down",

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from eg_harness import resources
 from eg_harness.errors import ConfigError
 from eg_harness.runtime.runid import new_run_id
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 if TYPE_CHECKING:
     from eg_harness.targets.base import Target
@@ -104,6 +104,7 @@ class TargetSpec(BaseModel):
     allow_destructive: bool | None = None  # None: the target's own configuration decides
     kind_cluster: str | None = None  # kind: reuse this cluster
     keep_cluster: bool = False  # kind: keep the cluster afterwards
+    z2jh_chart: str | None = None  # node: the hub from this z2jh chart (directory or .tgz)
 
     @field_validator("kind")
     @classmethod
@@ -111,6 +112,15 @@ class TargetSpec(BaseModel):
         if kind not in PROVIDERS:
             raise unknown_kind(kind)  # a ConfigError passes pydantic unwrapped: one line, exit 2
         return kind
+
+    @model_validator(mode="after")
+    def _chart_for_node(self) -> TargetSpec:
+        if self.z2jh_chart is not None and self.kind != "node":
+            raise ConfigError(
+                f"--z2jh-chart is for --target node (the hub it installs is the node "
+                f"cluster's); drop it or use --target node, not {self.kind}"
+            )
+        return self
 
     # -- where a spec comes from -----------------------------------------------------------
     @classmethod
@@ -304,6 +314,14 @@ OPTIONS: tuple[Option, ...] = (
         "--keep-cluster",
         "kind target: keep the cluster afterwards (what the run installed in it is removed)",
         action="store_true",
+    ),
+    Option(
+        "z2jh_chart",
+        "--z2jh-chart",
+        "node target: install the hub from this z2jh 3.2.1 chart (a directory or .tgz from "
+        "`helm pull jupyterhub/jupyterhub --version 3.2.1`) instead of the harness's own hub "
+        "Deployment; its copy's kubeVersion is lowered to admit the cluster (docs/node-cluster.md)",
+        metavar="PATH",
     ),
 )
 FLAGS = tuple(f for opt in OPTIONS for f in (opt.flag, *opt.hidden))

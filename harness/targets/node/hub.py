@@ -11,7 +11,8 @@ with the seed's two --set-file pieces (extra-config.py as hub.extraConfig, profi
 as hub.extraFiles) and this run's overlay (tokens, the single-user image); the hub's config
 applies them with the audit's z2jh mapping (clusters/node/hub/images/hub/jupyterhub_config.py).
 That the chart is not used is the one deviation from the seed, with what follows from it in
-DEVIATIONS.
+DEVIATIONS. A user who has the chart passes it (`--z2jh-chart`) and hubchart.py installs the
+hub from it instead, reusing this module's values, pages and waits.
 
 The harness reaches the hub at proxy-public's ClusterIP from the host (kube-proxy routes it),
 as it reaches EG. The service names the pods use (`hub`, `proxy-api`, and EG's) resolve through
@@ -39,7 +40,7 @@ from eg_harness.targets.kind.images import Image
 from eg_harness.targets.kind.values import Overlay, hub_run_values
 from eg_harness.targets.node import install
 from eg_harness.targets.node.cluster import NodeCluster
-from eg_harness.targets.node.hubimages import build_hub_images
+from eg_harness.targets.node.hubimages import NAMES, build_hub_images
 from eg_harness.targets.node.images import export_image
 
 Progress = Callable[[str], None]
@@ -81,7 +82,8 @@ DEVIATIONS = (
     "hub installed without z2jh 3.2.1's chart (on no registry reachable here; kubeVersion "
     ">=1.23 and policy/v1 PodDisruptionBudgets, the node cluster is v1.20.2): JupyterHub 4.0.2 "
     "+ KubeSpawner 6.2.0 as a Deployment, configurable-http-proxy 4.5.6 as its own Deployment, "
-    "configured from the same values and extra config through the audit's z2jh mapping",
+    "configured from the same values and extra config through the audit's z2jh mapping "
+    "(--z2jh-chart installs the chart instead, when the user has it)",
     "no PVC per user (z2jh's default singleuser.storage.type dynamic): the node cluster has no "
     "storage provisioner; the home directory is the pod's own filesystem",
     "the hub's database is SQLite on an emptyDir (z2jh: a PVC)",
@@ -351,7 +353,7 @@ def _apply(kubectl: Sequence[str], docs: list[dict], what: str) -> None:
         )
 
 
-def _cluster_ip(kubectl: Sequence[str], service: str) -> str:
+def service_ip(kubectl: Sequence[str], service: str) -> str:
     doc = json.loads(
         install.run(
             [*kubectl, "get", "service", service, "--namespace", NAMESPACE, "-o", "json"],
@@ -365,9 +367,11 @@ def _cluster_ip(kubectl: Sequence[str], service: str) -> str:
     return ip
 
 
-def hub_images(cluster: NodeCluster, progress: Progress) -> dict[str, Image]:
+def hub_images(
+    cluster: NodeCluster, progress: Progress, names: Sequence[str] = NAMES
+) -> dict[str, Image]:
     """Built (or cached) and imported into the cluster's containerd unless it has them."""
-    built = build_hub_images(progress)
+    built = build_hub_images(progress, tuple(names))
     for image in built.values():
         if not cluster.has_image(image.ref):
             cluster.import_image(export_image(image, progress))
@@ -408,7 +412,7 @@ def install_hub(
     try:
         progress(f"installing the hub in namespace {NAMESPACE} (JupyterHub + KubeSpawner, proxy)")
         _apply(kubectl, base_manifests(values, proxy_token), "the hub's account, Secret, Services")
-        ips = {s: _cluster_ip(kubectl, s) for s in ("hub", "proxy-api", "proxy-public")}
+        ips = {s: service_ip(kubectl, s) for s in ("hub", "proxy-api", "proxy-public")}
         for service, ip in ips.items():
             cluster.set_dns(f"{service}.{NAMESPACE}.svc.cluster.local", ip)
         # The proxy first: a hub that starts before its proxy's API answers exits and is
@@ -430,9 +434,9 @@ def install_hub(
                 f"the {name} Deployment becoming available",
             )
         url = f"http://{ips['proxy-public']}:{PROXY_PUBLIC_PORT}"
-        _wait_answers(url, api_token, progress)
+        wait_answers(url, api_token, progress)
     except HarnessError as exc:
-        where = _report(cluster, diagnostics_dir or work, progress)
+        where = namespace_report(cluster, diagnostics_dir or work, progress)
         raise TargetUnavailable(f"{exc}{where}") from None
     figures["hub_install_s"] = round(time.monotonic() - t1, 1)
     return {
@@ -450,7 +454,7 @@ def install_hub(
     }
 
 
-def _wait_answers(url: str, token: str, progress: Progress) -> None:
+def wait_answers(url: str, token: str, progress: Progress) -> None:
     progress(f"waiting for the hub at {url} (proxy-public's ClusterIP, routed by kube-proxy)")
 
     def answers() -> bool:
@@ -470,7 +474,7 @@ def _wait_answers(url: str, token: str, progress: Progress) -> None:
         ) from None
 
 
-def _report(cluster: NodeCluster, dest: Path | None, progress: Progress) -> str:
+def namespace_report(cluster: NodeCluster, dest: Path | None, progress: Progress) -> str:
     """The hub namespace's pods, events and logs, for a failed install; names where."""
     if dest is None:
         return ""

@@ -48,13 +48,14 @@ from eg_harness.targets.kind.egdist import EgDist, ensure_eg_dist
 from eg_harness.targets.kind.images import Image
 from eg_harness.targets.kind.pins import load_pins as load_kind_pins
 from eg_harness.targets.node import hub as node_hub
-from eg_harness.targets.node import install, k8sbuild, kept, preflight, seeded
+from eg_harness.targets.node import hubchart, install, k8sbuild, kept, preflight, seeded
 from eg_harness.targets.node import spark as node_spark
 from eg_harness.targets.node.cluster import NodeCluster
 from eg_harness.targets.node.images import build_node_images, export_image
 from eg_harness.targets.node.livefaults import LiveFaults
 from eg_harness.targets.node.pins import load_pins
 from eg_harness.targets.node.values import NODE_EG_VALUES, gateway_overlay, write_overlay
+from eg_harness.targets.node.z2jhchart import Chart, read_chart
 
 IMAGES = ["enterprise-gateway", "kernel-py", "kernelspecs"]
 # Only read when the hub is not (yet) installed: hub.install_hub runs in every bring-up.
@@ -141,9 +142,13 @@ class NodeTarget(Target, ClusterAccess, UnpullableImage, KeptDeployment):
         run_id: str | None = None,
         faults: list[str] | None = None,
         allow_destructive: bool | None = None,
+        z2jh_chart: str | None = None,
         **_,
     ) -> None:
+        """`z2jh_chart` (--z2jh-chart): the hub from z2jh 3.2.1's chart instead of hub.py's
+        Deployment; checked here, so a bad path fails before anything is built."""
         super().__init__(run_id)
+        self.z2jh_chart: Chart | None = read_chart(z2jh_chart) if z2jh_chart else None
         self.pins = load_pins()
         self.allow_destructive = allow_destructive
         self._faults = fault_catalogue.resolve(faults or [], target="node")
@@ -224,14 +229,7 @@ class NodeTarget(Target, ClusterAccess, UnpullableImage, KeptDeployment):
         span.mark("helm_installed")
         self._wait_answers(url, token, progress)
         span.mark("gateway_ready")
-        hub = node_hub.install_hub(
-            self.cluster,
-            token,
-            progress,
-            work=self.work,
-            diagnostics_dir=(self.diagnostics_dir or self.work / "diagnostics") / "node",
-            figures=self.figures,
-        )
+        hub = self._install_hub(token, progress)
         span.mark("hub_ready")
         # A seeded fault in the hub's profile (targets/faults.py hub_profile_unsets), as an
         # operator's values would have it; the cluster goes at teardown, so no undo.
@@ -239,7 +237,9 @@ class NodeTarget(Target, ClusterAccess, UnpullableImage, KeptDeployment):
             self.kubectl(), self._faults, node_hub.NAMESPACE, node_hub.PROFILE, progress=progress
         )
         self.notes.extend(hub["notes"])
-        self._versions["jupyterhub"] = node_hub.HUB_VERSIONS
+        self._versions["jupyterhub"] = (
+            hubchart.versions_line(self.z2jh_chart) if self.z2jh_chart else node_hub.HUB_VERSIONS
+        )
         self._versions.update({f"{n} image": r for n, r in hub["images"].items()})
         config = target_config(
             url,
@@ -257,9 +257,42 @@ class NodeTarget(Target, ClusterAccess, UnpullableImage, KeptDeployment):
         if self._driver_ref:
             self._versions["spark driver image"] = self._driver_ref
 
+    def _install_hub(self, token: str, progress) -> dict:
+        """The seed's hub: from z2jh's chart when the user passed it, else hub.py's Deployment
+        configured from the same values (the report says which, and what deviates)."""
+        assert self.cluster is not None
+        diagnostics_dir = (self.diagnostics_dir or self.work / "diagnostics") / "node"
+        if self.z2jh_chart is not None:
+            return hubchart.install_hub_chart(
+                self.cluster,
+                token,
+                self.z2jh_chart,
+                self.helm(progress)[0],
+                progress,
+                work=self.work,
+                diagnostics_dir=diagnostics_dir,
+                figures=self.figures,
+            )
+        return node_hub.install_hub(
+            self.cluster,
+            token,
+            progress,
+            work=self.work,
+            diagnostics_dir=diagnostics_dir,
+            figures=self.figures,
+        )
+
     def _attach_kept(self, doc: dict, span: Span, progress) -> None:
         """The kept cluster's endpoints and access, as a parallel run's worker gets them; this
         run's faults applied to the live install (undone at teardown)."""
+        chart = str(self.z2jh_chart.source) if self.z2jh_chart else None
+        if chart != doc.get("z2jh_chart"):
+            kept_hub = doc.get("z2jh_chart") or "hub.py's Deployment, no chart"
+            raise ConfigError(
+                f"the kept node cluster (run {doc['run_id']}) has its hub from {kept_hub}; "
+                f"this run asks for {chart or 'no --z2jh-chart'}: pass the same --z2jh-chart, "
+                "or `eg-harness down` first"
+            )
         self._kept_lock = kept.hold(self.run_id, alone=bool(self._faults))
         own = (self.run_id, list(self.notes), list(self.faults))
         self.attach(doc["handoff"])
@@ -314,6 +347,7 @@ class NodeTarget(Target, ClusterAccess, UnpullableImage, KeptDeployment):
                 "state_dir": str(self.cluster.lay.root),
                 "chart_dir": str(self._eg.chart_dir),
                 "driver_ref": self._driver_ref,
+                "z2jh_chart": str(self.z2jh_chart.source) if self.z2jh_chart else None,
                 "handoff": self.handoff(),
             }
         )
