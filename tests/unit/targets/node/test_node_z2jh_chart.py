@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from eg_harness.errors import EXIT_USAGE, ConfigError
-from eg_harness.targets.node import z2jhchart
+from eg_harness.targets.node import kept, z2jhchart
 from eg_harness.targets.node.target import NodeTarget
 from eg_harness.targets.spec import TargetSpec
 
@@ -180,3 +180,17 @@ def test_the_option_is_declared_once_and_reaches_the_node_provider(tmp_path):
     assert spec.provider_options()["z2jh_chart"] == chart
     with pytest.raises(ConfigError, match=r"^--z2jh-chart is for --target node"):
         TargetSpec(kind="local", z2jh_chart=chart)
+
+
+def test_a_run_asking_for_another_hub_than_the_kept_cluster_has_is_refused(tmp_path, monkeypatch):
+    """A kept cluster's hub is the one `up` installed: a run passing a chart the keeper did not
+    (or none where the keeper did) would test another hub than it asked for."""
+    monkeypatch.setenv("EG_HARNESS_CACHE", str(tmp_path / "cache"))
+    chart = _chart_dir(tmp_path / "given")
+    doc = {"run_id": "keeper", "state_dir": "/nowhere", "chart_dir": "/c", "handoff": {}}
+    kept.write({**doc, "z2jh_chart": None})
+    with pytest.raises(ConfigError, match=r"has its hub from hub\.py's Deployment, no chart; "):
+        NodeTarget(run_id="mine", z2jh_chart=str(chart)).provision(lambda _m: None)
+    kept.write({**doc, "z2jh_chart": str(chart.resolve())})
+    with pytest.raises(ConfigError, match=r"this run asks for no --z2jh-chart: pass the same"):
+        NodeTarget(run_id="mine").provision(lambda _m: None)
