@@ -141,7 +141,10 @@ def cmd_run(args) -> int:
     if spec.kind == "node":
         from eg_harness.targets.node import kept
         from eg_harness.targets.node import preflight as node_preflight
+        from eg_harness.targets.node.z2jhchart import read_chart
 
+        if spec.z2jh_chart:
+            read_chart(spec.z2jh_chart)  # a bad --z2jh-chart: one line, exit 2, before preflight
         # What this machine lacks to host the cluster ends here, one line each, exit 3; a run
         # on a kept cluster (`eg-harness up --target node`) brings none up: nothing to check.
         if kept.find() is None:
