@@ -479,6 +479,7 @@ def cluster_table(levels: list[Level]) -> dict | None:
                 _or_dash(c.window_s),
                 _or_dash(c.cpu_s),
                 _or_dash(c.cpu_cores_mean),
+                "-" if not s.ok or c.cpu_s is None else round(c.cpu_s / s.ok, 2),
                 _or_dash(c.rss_mib_peak),
                 c.processes_peak,
                 ", ".join(by),
@@ -493,14 +494,16 @@ def cluster_table(levels: list[Level]) -> dict | None:
             "window s",
             "CPU s",
             "cores (mean)",
+            "CPU s per ok start",
             "peak RSS MiB",
             "processes (peak)",
             "by component: CPU s / peak RSS MiB",
         ],
         "rows": rows,
         "note": f"Measured from {source}, over each step's wall time (locust's start-up "
-        "included). The cluster's own processes only: the harness and other work on the "
-        "machine are not in it.",
+        "included); per ok start: the step's whole cluster CPU (the control plane's idle share "
+        "included) over its journeys that reached a first execute. The cluster's own processes "
+        "only: the harness and other work on the machine are not in it.",
     }
 
 

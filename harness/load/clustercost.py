@@ -3,9 +3,10 @@
 Why the processes and not the kubelet's summary API: on a single node the summary's node
 figures are the machine's root cgroup (every other process on the machine counts, the load
 generator too), and the kubelet, the runtime and the control plane run outside any cgroup the
-summary names. The node target's processes are known exactly (every one carries the cluster's
-state dir in its argv: etcd, the apiserver, the controller-manager, the scheduler, the kubelet,
-kube-proxy, containerd, dnsmasq, the shims, and under the shims the pods), so they are sampled
+summary names. The node target's processes are known exactly (etcd, the apiserver, the
+controller-manager, the scheduler, the kubelet, kube-proxy, containerd and dnsmasq name the
+cluster's state dir in their argv, the shims containerd's socket dir, and the pods run under
+the shims: targets/node/figures.cluster_processes), so they are sampled
 with psutil each second. A pod's processes come and go within a step (a kernel pod lives a few
 seconds), so the pods' CPU is read from the `kubepods` cgroup when the node has one (cgroup v1
 cpuacct: a removed pod's CPU stays charged to its parent), and from the sampled processes

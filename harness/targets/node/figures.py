@@ -1,8 +1,10 @@
 """The node target's figures: what the cluster costs idle, and a kernel start phase by phase.
 
-Idle cost is read from the cluster's own processes (what its Supervisor started, the
-containerd shims that carry the run's state dir in their argv, and everything under them:
-the pods), so other work on the machine does not count. A start's phases are offsets from
+Idle cost is read from the cluster's own processes (what its Supervisor started or whose argv
+names the state dir, the containerd shims, whose argv names containerd's socket dir, and
+everything under them: the pods), so other work on the machine does not count. Until
+2026-12-06 the shims were looked for by the state dir, which their argv does not name: the
+idle figure then left the pods out. A start's phases are offsets from
 its request on one time line: the harness's span gives requested, accepted (EG's 201, sent
 once the launcher reported) and the first execute; the pod's events give scheduled and
 container started (eg_harness.checks.layers, whole-second kubelet stamps clamped there).
@@ -19,6 +21,7 @@ import psutil
 from eg_harness.checks.layers import Breakdown, breakdown, cluster_milestones
 from eg_harness.stats.percentiles import percentile
 from eg_harness.targets.node import kept
+from eg_harness.targets.node.config import Layout
 
 # The phases the issue names, each an offset from "requested", and where it comes from.
 PHASES = {
@@ -43,9 +46,10 @@ SPARK_PHASES = {
 }
 
 
-def cluster_processes(pids: Iterable[int], marker: str) -> list[psutil.Process]:
-    """The cluster's processes: `pids` (its components), every process whose argv names
-    `marker` (its state dir: the containerd shims), and all their descendants, once each."""
+def cluster_processes(pids: Iterable[int], *markers: str) -> list[psutil.Process]:
+    """The cluster's processes: `pids` (its components), every process whose argv names one of
+    `markers` (its state dir; the containerd shims name only containerd's socket dir, outside
+    it), and all their descendants (the pods under the shims), once each."""
     roots: dict[int, psutil.Process] = {}
     for pid in pids:
         try:
@@ -54,7 +58,8 @@ def cluster_processes(pids: Iterable[int], marker: str) -> list[psutil.Process]:
             continue
     for proc in psutil.process_iter(["cmdline"]):
         try:
-            if marker in " ".join(proc.info["cmdline"] or []):
+            argv = " ".join(proc.info["cmdline"] or [])
+            if any(m in argv for m in markers):
                 roots[proc.pid] = proc
         except psutil.Error:
             continue
@@ -207,13 +212,21 @@ def cluster_finder(target) -> Callable[[], list[psutil.Process]] | None:
         return None
     cluster = getattr(target, "cluster", None)
     if cluster is not None:
-        marker = state_marker(cluster.lay.root)
+        markers = cluster_markers(cluster.lay)
         return lambda: cluster_processes(
-            [p.pid for p in cluster.supervisor.procs if p.alive()], marker
+            [p.pid for p in cluster.supervisor.procs if p.alive()], *markers
         )
     doc = kept.find()
     if doc is None:
         return None
-    # A kept cluster's components belong to the `up` process; each names the state dir.
-    marker = state_marker(Path(doc["state_dir"]))
-    return lambda: cluster_processes([], marker)
+    # A kept cluster's components belong to the `up` process; each names the state dir or
+    # containerd's socket dir.
+    markers = cluster_markers(Layout(Path(doc["state_dir"])))
+    return lambda: cluster_processes([], *markers)
+
+
+def cluster_markers(lay: Layout) -> tuple[str, str]:
+    """What the argv of each of a cluster's processes names: its state dir (the components)
+    or containerd's socket dir (the shims, which containerd starts detached: no children of
+    its, and their argv names only the socket)."""
+    return state_marker(lay.root), str(lay.sockets)

@@ -17,7 +17,9 @@ from eg_harness.load import clustercost
 from eg_harness.load.bench import cluster_table
 from eg_harness.load.clustercost import ProcSample, Sample, group_of, usage
 from eg_harness.report.bench_results import Level
+from eg_harness.runtime.waits import wait_for
 from eg_harness.targets.node import figures, kept
+from eg_harness.targets.node.config import Layout
 from eg_harness.targets.node.target import NodeTarget
 from eg_harness.targets.spec import TargetSpec, make_target
 
@@ -107,12 +109,13 @@ def test_a_live_sample_sees_this_process_with_its_cpu_and_memory():
 
 
 def test_the_report_table_has_a_row_per_step_with_the_components():
-    level = Level(concurrency=4, cluster=usage(STEP, (100.0, 110.0)))
+    level = Level(concurrency=4, ok=2, cluster=usage(STEP, (100.0, 110.0)))
     table = cluster_table([Level(concurrency=1), level])
     assert [r[0] for r in table["rows"]] == [4]
     row = table["rows"][0]
-    assert row[2] == 5.5 and row[4] == 451.0
-    assert row[6] == "etcd 2.0s/41M, apiserver 2.0s/350M, pods 1.5s/60M"
+    assert row[2] == 5.5 and row[4] == 2.75 and row[5] == 451.0
+    assert table["columns"][4] == "CPU s per ok start"
+    assert row[7] == "etcd 2.0s/41M, apiserver 2.0s/350M, pods 1.5s/60M"
     assert cluster_table([Level(concurrency=1)]) is None
     # and it survives the results document's round trip
     assert Level.model_validate(json.loads(level.model_dump_json())).cluster == level.cluster
@@ -134,13 +137,27 @@ def test_the_cluster_finder_is_the_node_clusters_and_none_elsewhere(tmp_path):
     # A kept cluster: its processes are the ones naming its state dir.
     state = tmp_path / "state"
     state.mkdir()
-    child = subprocess.Popen(
+    component = subprocess.Popen(
         [sys.executable, "-c", "import sys; sys.stdin.read()", str(state)], stdin=subprocess.PIPE
+    )
+    # A shim names only containerd's socket dir (outside the state dir), and has a pod under it.
+    shim = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys; subprocess.run([sys.executable, '-c', "
+            "'import sys; sys.stdin.read()']); ",
+            f"-address={Layout(state).sockets}/containerd.sock",
+        ],
+        stdin=subprocess.PIPE,
     )
     try:
         kept.write({"run_id": "r1", "state_dir": str(state), "handoff": {}})
         find = figures.cluster_finder(node)
         assert find is not None
-        assert [p.pid for p in find()] == [child.pid]
+        pod = wait_for("the shim's child", lambda: psutil.Process(shim.pid).children(), 10)
+        found = {p.pid for p in find()}
+        assert found == {component.pid, shim.pid, pod[0].pid}
     finally:
-        child.communicate(b"")
+        component.communicate(b"")
+        shim.communicate(b"")
