@@ -6,9 +6,13 @@ what it switches off, each with a reason that reaches the report. No chart is re
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 import yaml
+from eg_harness.errors import TargetUnavailable
 from eg_harness.targets.kind.pins import HUB_EXTRA_CONFIG, HUB_PROFILE_FORM, HUB_VALUES
 from eg_harness.targets.kind.values import leaf_keys
 from eg_harness.targets.node import hub, hubchart, hubimages
@@ -139,3 +143,98 @@ def test_the_chart_hub_image_is_catalogued_apart_from_the_harness_hub():
         assert pin in wanted
     # the harness's own hub image stays as it was: the chart's extras are not in it
     assert "pycurl" not in (hubimages.HUB_IMAGES_DIR / "hub" / "requirements.txt").read_text()
+
+
+# --- the install's orchestration, with a stand-in for helm and for the cluster ---------------
+
+
+class _Cluster:
+    """What _helm_install asks of the cluster: its kubeconfig (for kubectl's argv) and DNS."""
+
+    kubeconfig = Path("/nowhere/kubeconfig")
+
+    def __init__(self):
+        self.dns: dict[str, str] = {}
+
+    def set_dns(self, name: str, ip: str) -> None:
+        self.dns[name] = ip
+
+
+def _services_after(monkeypatch, calls_before_ready: int) -> list[str]:
+    """service_ip fails (no Service yet) for the first calls, then answers one IP per name."""
+    asked: list[str] = []
+    ips = {"hub": "10.96.0.10", "proxy-api": "10.96.0.11", "proxy-public": "10.96.0.12"}
+
+    def service_ip(_kubectl, service):
+        asked.append(service)
+        if len(asked) <= calls_before_ready:
+            raise TargetUnavailable(f"reading service jupyterhub/{service} failed")
+        return ips[service]
+
+    monkeypatch.setattr(hub, "service_ip", service_ip)
+    return asked
+
+
+def test_dns_gets_the_services_while_helm_still_runs_and_the_url_is_proxy_public(
+    monkeypatch, tmp_path
+):
+    _services_after(monkeypatch, calls_before_ready=2)
+    cluster = _Cluster()
+    marker = tmp_path / "dns-set"
+    real_set_dns = cluster.set_dns
+
+    def set_dns(name: str, ip: str) -> None:
+        real_set_dns(name, ip)
+        marker.touch()
+
+    monkeypatch.setattr(cluster, "set_dns", set_dns)
+    # helm's stand-in ends only once the node's DNS has a name (as --atomic's wait would), at
+    # most 10 s: exit 7 if _helm_install waited for helm before writing the DNS
+    waits = (
+        "import pathlib, time\n"
+        "for _ in range(200):\n"
+        f"    if pathlib.Path({str(marker)!r}).exists(): break\n"
+        "    time.sleep(0.05)\n"
+        "else:\n"
+        "    raise SystemExit(7)\n"
+    )
+    url = hubchart._helm_install(cluster, [sys.executable, "-c", waits], lambda _m: None)
+    assert url == "http://10.96.0.12:80"
+    assert cluster.dns == {
+        "hub.jupyterhub.svc.cluster.local": "10.96.0.10",
+        "proxy-api.jupyterhub.svc.cluster.local": "10.96.0.11",
+        "proxy-public.jupyterhub.svc.cluster.local": "10.96.0.12",
+    }
+
+
+def test_a_failed_helm_is_one_line_with_its_last_words(monkeypatch):
+    _services_after(monkeypatch, calls_before_ready=10**6)  # helm fails before any Service
+    fails = (
+        "import sys; print('Error: INSTALLATION FAILED: chart requires kubeVersion', "
+        "file=sys.stderr); sys.exit(1)"
+    )
+    with pytest.raises(TargetUnavailable) as info:
+        hubchart._helm_install(_Cluster(), [sys.executable, "-c", fails], lambda _m: None)
+    assert str(info.value) == (
+        "helm install of jupyterhub from z2jh's chart failed (exit 1): "
+        "Error: INSTALLATION FAILED: chart requires kubeVersion"
+    )
+
+
+def test_helm_is_stopped_when_its_services_never_appear(monkeypatch):
+    _services_after(monkeypatch, calls_before_ready=10**6)
+    monkeypatch.setattr(hubchart, "SERVICES_TIMEOUT_S", 0.5)
+    started: list[subprocess.Popen] = []
+    real_popen = subprocess.Popen
+
+    def popen(*a, **kw):
+        started.append(real_popen(*a, **kw))
+        return started[-1]
+
+    monkeypatch.setattr(hubchart.subprocess, "Popen", popen)
+    with pytest.raises(TargetUnavailable, match=r"did not create the hub's Services"):
+        hubchart._helm_install(
+            _Cluster(), [sys.executable, "-c", "import time; time.sleep(60)"], lambda _m: None
+        )
+    [proc] = started
+    assert proc.returncode is not None  # killed and reaped, not left running
