@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import psutil
 import pytest
@@ -161,3 +162,26 @@ def test_the_cluster_finder_is_the_node_clusters_and_none_elsewhere(tmp_path):
     finally:
         component.communicate(b"")
         shim.communicate(b"")
+
+
+RECORDED = Path(__file__).resolve().parents[1] / "data" / "node-cluster-samples-storm4.jsonl"
+
+
+def test_recorded_samples_of_a_node_storm_give_the_figures_that_run_reported():
+    """Samples saved by the bench on the node cluster (2026-12-06, storm of 4 python kernels,
+    the sample before the storm included): the step's figures as the live run printed them."""
+    samples = clustercost.load_samples(RECORDED.read_text().splitlines())
+    got = usage(samples, (1796570710.5, 1796570715.2))
+    assert (got.samples, got.window_s, got.cpu_s, got.rss_mib_peak, got.processes_peak) == (
+        4,
+        3.221,
+        4.763,
+        1365.2,
+        39,
+    )
+    assert got.cpu_s_by_group["pods"] == 3.683  # from the kubepods cgroup
+    assert {"etcd", "apiserver", "kubelet", "containerd", "shims", "pods"} <= set(
+        got.rss_mib_peak_by_group
+    )
+    # The sample before the storm moves the window's start and so the figures.
+    assert usage(samples, (1796570710.0, 1796570715.2)).cpu_s != got.cpu_s
