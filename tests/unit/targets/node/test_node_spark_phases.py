@@ -4,6 +4,9 @@ like a live call)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from eg_harness.k8s.client import from_json
 from eg_harness.targets.node.figures import SPARK_PHASES, spark_phase_offsets, summary, table
@@ -93,3 +96,33 @@ def test_an_executor_stamp_before_the_request_is_the_request():
 @pytest.mark.parametrize("phase", ["driver pod scheduled", "driver container started"])
 def test_a_driver_without_events_leaves_its_phases_unknown(phase):
     assert spark_phase_offsets(SPAN, DRIVER, [], EXECUTORS)[phase] is None
+
+
+RECORDED = Path(__file__).resolve().parents[2] / "data" / "node-spark-start.json"
+
+
+def test_a_recorded_spark_start_gives_the_phases_that_run_printed():
+    """The first of `node-figures --spark-starts 3` (2026-12-06): its span, driver pod and
+    events, and its two executor pods (one never scheduled: 2 cores, a CPU each)."""
+    doc = json.loads(RECORDED.read_text())
+    executors = [
+        (from_json("V1Pod", pod), from_json("CoreV1EventList", {"items": events}).items)
+        for pod, events in doc["executors"]
+    ]
+    driver_events = from_json("CoreV1EventList", {"items": doc["driver_events"]}).items
+    got = spark_phase_offsets(
+        doc["span"], from_json("V1Pod", doc["driver"]), driver_events, executors
+    )
+    assert got == {
+        "driver pod scheduled": 3.027,
+        "driver container started": 3.272,
+        "kernel reported": 5.414,
+        "executor pod scheduled": 34.98,
+        "executor container started": 35.272,
+        "first execute": 36.876,
+    }
+    # The executor that stayed Pending alone: no executor phase, the driver's unchanged.
+    alone = spark_phase_offsets(
+        doc["span"], from_json("V1Pod", doc["driver"]), driver_events, executors[1:]
+    )
+    assert alone["executor pod scheduled"] is None and alone["kernel reported"] == 5.414
