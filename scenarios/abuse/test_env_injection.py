@@ -140,8 +140,21 @@ def _reader(variables: list[str], canary: str) -> str:
     )
 
 
+def _channels(client, kernel_id: str, bound: float):
+    """The kernel's channels, a second try when the upgrade timed out: EG 3.3's upgrade
+    waits for the kernel's kernel_info, and a just-started kernel on a loaded machine (the
+    first seconds of a parallel run) answered later than the launch timeout once. A transport
+    timeout says nothing about an injection; a second one is reported as it is."""
+    try:
+        return client.channels(kernel_id, connect_timeout=bound)
+    except ChannelsError as exc:
+        if "Timeout" not in str(exc):
+            raise
+    return client.channels(kernel_id, connect_timeout=bound)
+
+
 def _read_kernel(client, kernel_id: str, sent: dict[str, str], canary: str, seen: Seen, bound):
-    ch = client.channels(kernel_id, connect_timeout=bound)
+    ch = _channels(client, kernel_id, bound)
     try:
         ch.wait_ready(bound)
         out = ch.execute(_reader(list(sent), canary), timeout=bound).stdout.strip()
