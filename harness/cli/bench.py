@@ -5,16 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from eg_harness.cli.common import (
-    EXIT_FAILED,
-    EXIT_INCONCLUSIVE,
-    EXIT_INVALID,
-    EXIT_OK,
-    HELP_KERNELSPEC,
-    deprecated_alias,
-    sigterm_as_interrupt,
-)
-from eg_harness.errors import ConfigError
+from eg_harness.cli.common import HELP_KERNELSPEC, deprecated_alias, sigterm_as_interrupt
+from eg_harness.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_INVALID, EXIT_OK, ConfigError
 from eg_harness.report.files import append_step_summary
 from eg_harness.runtime.progress import console
 from eg_harness.targets.spec import TargetSpec, make_target

@@ -1,4 +1,5 @@
-"""What every command shares: exit codes (from errors.py), signal handling, the suite list."""
+"""What every command shares: signal handling, the suite list, one help text per shared option.
+The exit codes and ConfigError are eg_harness.errors' alone: the commands import them there."""
 
 from __future__ import annotations
 
@@ -8,16 +9,7 @@ import threading
 
 from eg_harness import resources
 from eg_harness import suites as catalogue
-from eg_harness.errors import (  # noqa: F401  (re-exported: the commands import them here)
-    EXIT_FAILED,
-    EXIT_INCONCLUSIVE,
-    EXIT_INTERRUPTED,
-    EXIT_INVALID,
-    EXIT_OK,
-    EXIT_TARGET,
-    EXIT_USAGE,
-    ConfigError,
-)
+from eg_harness.errors import ConfigError
 
 SCENARIOS = resources.SCENARIOS
 

@@ -12,8 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from eg_harness.cli.common import EXIT_OK, sigterm_as_interrupt
-from eg_harness.errors import ConfigError, HarnessError
+from eg_harness.cli.common import sigterm_as_interrupt
+from eg_harness.errors import EXIT_OK, ConfigError, HarnessError
 from eg_harness.kernel.framing import LEGACY, V1
 from eg_harness.load import bench_flood
 from eg_harness.runtime.progress import console

@@ -26,8 +26,7 @@ from eg_harness.cli import (
     suites,
     upgrade,
 )
-from eg_harness.cli.common import EXIT_INTERRUPTED
-from eg_harness.errors import HarnessError
+from eg_harness.errors import EXIT_INTERRUPTED, HarnessError
 from eg_harness.runtime import secrets
 
 # Each adds its subcommands; a new command is a new module.

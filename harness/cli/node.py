@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from eg_harness.cli.common import EXIT_OK
+from eg_harness.errors import EXIT_OK
 from eg_harness.runtime.progress import console
 from eg_harness.targets.spec import TargetSpec, make_target
 

@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from contextlib import contextmanager
 
-from eg_harness.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from eg_harness.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from eg_harness.report.model import Results
 from eg_harness.report.writer import load_results
 from eg_harness.targets.spec import TargetSpec

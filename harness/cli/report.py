@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from eg_harness.cli.common import EXIT_OK
-from eg_harness.errors import ConfigError
+from eg_harness.errors import EXIT_OK, ConfigError
 from pydantic import ValidationError
 
 

@@ -8,16 +8,15 @@ from pathlib import Path
 
 from eg_harness import resources, suites
 from eg_harness.cli import repeat
-from eg_harness.cli.common import (
+from eg_harness.cli.common import SCENARIOS, selected_suites, sigterm_as_interrupt
+from eg_harness.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
-    SCENARIOS,
-    selected_suites,
-    sigterm_as_interrupt,
+    ConfigError,
+    HarnessError,
 )
-from eg_harness.errors import ConfigError, HarnessError
 from eg_harness.runtime.progress import console
 from eg_harness.runtime.runid import new_run_id
 from eg_harness.targets.spec import TargetSpec, make_target

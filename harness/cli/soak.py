@@ -27,14 +27,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from eg_harness.cli import repeat
-from eg_harness.cli.common import (
-    EXIT_FAILED,
-    EXIT_OK,
-    deprecated_alias,
-    selected_suites,
-    sigterm_as_interrupt,
-)
-from eg_harness.errors import ConfigError
+from eg_harness.cli.common import deprecated_alias, selected_suites, sigterm_as_interrupt
+from eg_harness.errors import EXIT_FAILED, EXIT_OK, ConfigError
 from eg_harness.runtime import leftovers, processes
 from eg_harness.runtime.progress import console
 from eg_harness.targets.spec import TargetSpec, make_target

@@ -11,11 +11,8 @@ import threading
 from pathlib import Path
 
 from eg_harness import resources
-from eg_harness.cli.common import (
-    EXIT_FAILED,
-    EXIT_OK,
-    sigterm_as_interrupt,
-)
+from eg_harness.cli.common import sigterm_as_interrupt
+from eg_harness.errors import EXIT_FAILED, EXIT_OK
 from eg_harness.runtime import processes
 from eg_harness.runtime.progress import console
 from eg_harness.targets.spec import TargetSpec, make_target

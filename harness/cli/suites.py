@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from eg_harness import resources, suites
-from eg_harness.cli.common import EXIT_OK
+from eg_harness.errors import EXIT_OK
 
 
 def add_parsers(sub) -> None:

@@ -2,7 +2,8 @@
 module that defines it, or a package whose `__init__` lists it in `__all__` (a facade such as
 eg_harness.targets). A module that only imports a name and is imported for it forwards it from
 an old path: two homes for one record, and the next re-export starts there (targets/base.py
-forwarded the endpoint records until every importer moved). Every `from eg_harness... import`
+forwarded the endpoint records until every importer moved, cli/common.py the exit codes and
+ConfigError). There are no exceptions. Every `from eg_harness... import`
 under harness/, fixtures/, scenarios/, clusters/ and tests/ is read, in functions too. The
 checker runs on a small synthetic tree as well, so a checker that sees nothing cannot pass.
 """
@@ -23,11 +24,6 @@ ROOTS = {
     "eg_harness.clusters": REPO / "clusters",
 }
 SCANNED = ("harness", "fixtures", "scenarios", "clusters", "tests")
-# Modules that forward names on purpose, with why. Each entry is a debt to pay, not a pattern.
-FORWARDERS = {
-    # every command takes the exit codes with the shared options (# noqa: F401 there)
-    "eg_harness.cli.common": ("EXIT_", "ConfigError"),
-}
 
 
 def source_of(module: str, roots: dict[str, Path]) -> Path | None:
@@ -82,11 +78,7 @@ def homes_in(path: Path) -> set[str]:
     return names | exported if path.name == "__init__.py" else names
 
 
-def forwarded(
-    files: list[Path],
-    roots: dict[str, Path],
-    forwarders: dict[str, tuple[str, ...]],
-) -> list[str]:
+def forwarded(files: list[Path], roots: dict[str, Path]) -> list[str]:
     """`file:line: from M import name` for each name M is no home for."""
     homes: dict[Path, set[str]] = {}
     found: list[str] = []
@@ -99,10 +91,9 @@ def forwarded(
                 continue
             if source not in homes:
                 homes[source] = homes_in(source)
-            allowed = forwarders.get(node.module, ())
             for alias in node.names:
                 name = alias.name
-                if name in homes[source] or name.startswith(allowed):
+                if name in homes[source]:
                     continue
                 if source_of(f"{node.module}.{name}", roots) is not None:
                     continue  # a submodule
@@ -120,7 +111,7 @@ def _python_files() -> list[Path]:
 def test_every_name_is_imported_from_its_home():
     files = _python_files()
     assert len(files) > 300, "the scan found too few files to mean anything"
-    found = forwarded(files, ROOTS, FORWARDERS)
+    found = forwarded(files, ROOTS)
     assert not found, "import these names from the module that defines them:\n" + "\n".join(found)
 
 
@@ -155,10 +146,9 @@ def tree(tmp_path: Path) -> Path:
 def test_checker_finds_a_forwarded_name_in_a_synthetic_tree(tree: Path):
     roots = {"pkg": tree / "pkg"}
     files = sorted((tree / "pkg").rglob("*.py"))
-    found = forwarded(files, roots, {})
+    found = forwarded(files, roots)
     user = tree / "pkg" / "sub" / "user.py"
     assert found == [
         f"{user}:6: from pkg.sub.old import Record",
         f"{user}:6: from pkg.sub.old import LIMIT",
     ]
-    assert forwarded(files, roots, {"pkg.sub.old": ("Record", "LIMIT")}) == []
