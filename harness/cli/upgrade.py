@@ -5,13 +5,15 @@ upgraded by helm on a real single-node Kubernetes."""
 
 from __future__ import annotations
 
-from eg_harness.cli.common import (
-    selected_suites,
-    sigterm_as_interrupt,
-)
+from typing import cast
+
+from eg_harness.cli.common import selected_suites, sigterm_as_interrupt
 from eg_harness.errors import ConfigError
 from eg_harness.runtime.progress import console
-from eg_harness.targets.spec import UPGRADABLE, TargetSpec, make_target
+from eg_harness.targets.spec import UPGRADABLE, TargetSpec, make_target, provider
+from eg_harness.targets.upgradable import Upgradable
+from eg_harness.upgrade import runner
+from eg_harness.upgrade.journey import Plan
 
 
 def add_parsers(sub) -> None:
@@ -62,26 +64,18 @@ def add_parsers(sub) -> None:
 def suites_for(spec: str) -> str | None:
     if spec == "none":
         return None
-    from eg_harness.upgrade.runner import QUICK_SUITES
-
     if spec == "quick":
-        return QUICK_SUITES
+        return runner.QUICK_SUITES
     chosen = [s for s in selected_suites(spec) if s != "upgrade"]
     if not chosen:
         raise ConfigError("--suite: the upgrade suite cannot run on the upgraded stack itself")
     return ",".join(chosen)
 
 
-DEFAULT_STEPS = {
-    "local": "hub,gateway,gateway-persistent,user-servers",
-    "node": "gateway-chart",
-}
-DEFAULT_SUITE = {"local": "all", "node": "quick"}
-# Steps each target can take (the journey asks the target for each step's ability as well).
-TARGET_STEPS = {
-    "local": ("hub", "gateway", "gateway-persistent", "user-servers"),
-    "node": ("gateway-chart", "user-servers"),
-}
+def route(target: str) -> type[Upgradable]:
+    """What `target`'s upgrade class (the registry's) says of its upgrade: releases, steps,
+    default suites. Every upgradable kind's class is one (tests/unit/targets/)."""
+    return cast("type[Upgradable]", provider(target, upgrade=True))
 
 
 def gateway_spec(spec: str | None) -> str | None:
@@ -92,39 +86,16 @@ def gateway_spec(spec: str | None) -> str | None:
 
 
 def version_sets(target: str, origin_spec: str | None, dest_spec: str | None):
-    """A and B for `target`: the local target's component sets, or the node target's gateway
-    releases over its fixed hub side."""
-    from eg_harness.runtime import versions
-
-    origin_spec, dest_spec = gateway_spec(origin_spec), gateway_spec(dest_spec)
-    if target == "local":
-        return (
-            versions.parse(origin_spec, versions.default_from()),
-            versions.parse(dest_spec, versions.current()),
-        )
-    from eg_harness.targets.node.upgrade import node_versions, release_pins
-
-    origin = versions.parse(origin_spec, node_versions(versions.DEFAULT_FROM["gateway"]))
-    dest = versions.parse(dest_spec, node_versions(versions.current().gateway))
-    for flag, v in (("--from", origin), ("--to", dest)):
-        if v != node_versions(v.gateway):
-            raise ConfigError(
-                f"{flag} {v.label()}: the node target upgrades the gateway only (its hub and "
-                "user servers are fixed); give the gateway's release, e.g. --from 3.2.3"
-            )
-        release_pins(v.gateway)  # an unknown release: ConfigError naming eg-releases.json
-    if origin.gateway == dest.gateway:
-        raise ConfigError(
-            f"--from and --to are both EG {origin.gateway}: give two releases, e.g. "
-            "--from 3.2.3 --to 3.3.0"
-        )
-    return origin, dest
+    """A and B for `target`, as its upgrade class reads --from and --to (a bare version names
+    the gateway)."""
+    return route(target).upgrade_releases(gateway_spec(origin_spec), gateway_spec(dest_spec))
 
 
 def parse_steps(target: str, spec: str | None) -> tuple[str, ...]:
-    text = spec if spec is not None else DEFAULT_STEPS[target]
+    kind = route(target)
+    text = spec if spec is not None else ",".join(kind.default_upgrade_steps)
     steps = tuple(s.strip() for s in text.split(",") if s.strip())
-    allowed = TARGET_STEPS[target]
+    allowed = kind.upgrade_steps
     unknown = [s for s in steps if s not in allowed]
     if unknown or not steps:
         raise ConfigError(
@@ -134,19 +105,14 @@ def parse_steps(target: str, spec: str | None) -> tuple[str, ...]:
 
 
 def cmd_upgrade(args) -> int:
-    from eg_harness.upgrade import runner
-    from eg_harness.upgrade.journey import Plan
-
     origin, dest = version_sets(args.target, args.origin, args.dest)
     steps = parse_steps(args.target, args.steps)
     if args.users < 1:
         raise ConfigError(f"--users {args.users}: give 1 or more")
-    if args.target == "node" and args.cleanup_servers:
-        raise ConfigError(
-            "--cleanup-servers: the node target's hub keeps z2jh's cleanup_servers=False; "
-            "drop the option or use --target local"
-        )
-    suites = suites_for(args.suite if args.suite is not None else DEFAULT_SUITE[args.target])
+    kind = route(args.target)
+    if args.cleanup_servers and kind.refuses_cleanup_servers:
+        raise ConfigError(f"--cleanup-servers: {kind.refuses_cleanup_servers}")
+    suites = suites_for(args.suite if args.suite is not None else kind.default_upgrade_suite)
     plan = Plan(
         origin=origin,
         dest=dest,

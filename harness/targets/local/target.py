@@ -37,6 +37,7 @@ from eg_harness.targets.abilities import (
 from eg_harness.targets.base import Target
 from eg_harness.targets.local import gateway, hub, proxy, spark
 from eg_harness.targets.local.components import LocalRun
+from eg_harness.targets.upgradable import Upgradable
 
 
 class LocalTarget(
@@ -47,8 +48,24 @@ class LocalTarget(
     ComponentControl,
     OwnStacks,
     ExtraGateways,
+    Upgradable,
 ):
     kind = "local"
+    # eg-harness upgrade: each component stopped and started at B (ComponentControl).
+    upgrade_steps = ("hub", "gateway", "gateway-persistent", "user-servers")
+    default_upgrade_steps = upgrade_steps
+    default_upgrade_suite = "all"
+
+    @classmethod
+    def upgrade_releases(
+        cls, origin: str | None, dest: str | None
+    ) -> tuple[version_sets.Versions, version_sets.Versions]:
+        """Any two component sets: A defaults to the previous releases
+        (`versions.DEFAULT_FROM`), B to today's pins."""
+        return (
+            version_sets.parse(origin, version_sets.default_from()),
+            version_sets.parse(dest, version_sets.current()),
+        )
 
     def __init__(
         self,

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 from eg_harness.errors import ConfigError, TargetUnavailable
 from eg_harness.runtime import secrets
+from eg_harness.runtime import versions as version_sets
 from eg_harness.runtime.timing import Span
 from eg_harness.runtime.versions import Versions
 from eg_harness.runtime.waits import WaitTimeout, wait_for
@@ -31,6 +32,7 @@ from eg_harness.targets.node import install, kept
 from eg_harness.targets.node.pins import NODE_DIR
 from eg_harness.targets.node.target import GATEWAY_ANSWERS_S, HELM_TIMEOUT, NodeTarget
 from eg_harness.targets.node.values import NODE_EG_VALUES, gateway_overlay, write_overlay
+from eg_harness.targets.upgradable import Upgradable
 
 RELEASES = NODE_DIR / "eg-releases.json"
 # What the node target's hub and user servers run (clusters/node/hub/images.json: the hub and
@@ -74,7 +76,7 @@ def release_dist(version: str, progress=print) -> EgDist:
     return ensure_eg_dist(progress, release_pins(version))
 
 
-class NodeUpgradeTarget(NodeTarget, ChartUpgrade):
+class NodeUpgradeTarget(NodeTarget, ChartUpgrade, Upgradable):
     """The node target brought up at EG `origin` (chart, gateway image and kernelspecs of that
     release); `upgrade_chart` moves it to another release in place. Always a cluster of its own
     (never a kept one: the upgrade changes the install). Without Spark: the users' kernels are
@@ -82,6 +84,35 @@ class NodeUpgradeTarget(NodeTarget, ChartUpgrade):
     upgrade covers Spark kernels across the gateway's restart)."""
 
     with_spark = False
+    # eg-harness upgrade: the chart upgraded by helm; the user servers may be restarted after.
+    upgrade_steps = ("gateway-chart", "user-servers")
+    default_upgrade_steps = ("gateway-chart",)
+    default_upgrade_suite = "quick"
+    refuses_cleanup_servers = (
+        "the node target's hub keeps z2jh's cleanup_servers=False; drop the option or use "
+        "--target local"
+    )
+
+    @classmethod
+    def upgrade_releases(cls, origin: str | None, dest: str | None) -> tuple[Versions, Versions]:
+        """Two gateway releases the node target can install (A defaults to the previous
+        minor, B to today's pin) over its fixed hub side: a set that names another hub or
+        user server, the same release twice or an unknown one is a ConfigError."""
+        a = version_sets.parse(origin, node_versions(version_sets.DEFAULT_FROM["gateway"]))
+        b = version_sets.parse(dest, node_versions(version_sets.current().gateway))
+        for flag, v in (("--from", a), ("--to", b)):
+            if v != node_versions(v.gateway):
+                raise ConfigError(
+                    f"{flag} {v.label()}: the node target upgrades the gateway only (its hub and "
+                    "user servers are fixed); give the gateway's release, e.g. --from 3.2.3"
+                )
+            release_pins(v.gateway)  # an unknown release: ConfigError naming eg-releases.json
+        if a.gateway == b.gateway:
+            raise ConfigError(
+                f"--from and --to are both EG {a.gateway}: give two releases, e.g. "
+                "--from 3.2.3 --to 3.3.0"
+            )
+        return a, b
 
     def __init__(
         self,

@@ -8,6 +8,7 @@ import argparse
 
 import pytest
 from eg_harness.cli import upgrade as cli
+from eg_harness.errors import ConfigError
 from eg_harness.targets.local.target import LocalTarget
 from eg_harness.targets.node.upgrade import NodeUpgradeTarget
 from eg_harness.targets.spec import PROVIDERS, UPGRADABLE
@@ -45,8 +46,9 @@ def test_the_upgrade_command_offers_the_registrys_upgradable_kinds(kind, capsys)
             _parser().parse_args(["upgrade", "--target", kind])
         assert "invalid choice" in capsys.readouterr().err
     assert _parser().parse_args(["upgrade"]).target == UPGRADABLE[0]
-    for table in (cli.DEFAULT_STEPS, cli.DEFAULT_SUITE, cli.TARGET_STEPS):
-        assert set(table) == set(UPGRADABLE)
+    # Steps, default suites and release pairs are each upgrade class's own (Upgradable):
+    # tests/unit/targets/test_upgradable.py; the command keeps no table keyed by the kind.
+    assert not [name for name, v in vars(cli).items() if isinstance(v, dict) and kind in v]
 
 
 def test_node_upgrade_gets_the_node_upgrade_class_at_release_a(monkeypatch, tmp_path):
@@ -95,3 +97,10 @@ def test_local_upgrade_gets_the_local_stack_at_a(monkeypatch, tmp_path):
     assert type(target) is LocalTarget and target.run_id == "r-cli-local"
     assert target.stack_versions == plan.origin and target.stack_versions.gateway == "3.2.3"
     assert target._hub_settings == {"cleanup_servers": True}
+
+
+def test_node_upgrade_refuses_cleanup_servers_before_building_anything(monkeypatch):
+    monkeypatch.setattr(cli, "make_target", lambda *a, **k: pytest.fail("a target was built"))
+    args = _parser().parse_args(["upgrade", "--target", "node", "--cleanup-servers"])
+    with pytest.raises(ConfigError, match="^--cleanup-servers: the node target's hub keeps"):
+        args.func(args)
