@@ -12,7 +12,7 @@ from pathlib import Path
 
 from eg_harness import resources
 from eg_harness.cli.common import sigterm_as_interrupt
-from eg_harness.errors import EXIT_FAILED, EXIT_OK
+from eg_harness.errors import EXIT_FAILED, EXIT_OK, ConfigError
 from eg_harness.runtime import processes
 from eg_harness.runtime.progress import console
 from eg_harness.targets.spec import TargetSpec, make_target
@@ -105,7 +105,6 @@ def cmd_up(args) -> int:
 def cmd_up_kept(args) -> int:
     """A target that can keep its deployment (KeptDeployment): provision, keep, and tear down
     on Ctrl-C or SIGTERM (`eg-harness down` sends it, as to a local `up`)."""
-    from eg_harness.errors import ConfigError
     from eg_harness.targets.abilities import KeptDeployment
 
     target = make_target(TargetSpec.from_args(args))
