@@ -81,7 +81,12 @@ def _probe(client: GatewayClient, endpoint: Endpoint, spec: str, kernel: str | N
         ]
         url = client.ws_url(kernel, token=token, auth=auth)
         try:
-            ws = websocket.create_connection(url, header=headers, timeout=30)
+            # A refusal is immediate; an accepted upgrade waits for the kernel's kernel_info
+            # (EG 3.3), which a just-started kernel pod on a loaded cluster gave after more
+            # than 30 s once: the same bound as a start.
+            ws = websocket.create_connection(
+                url, header=headers, timeout=client.launch_timeout + 30
+            )
         except websocket.WebSocketBadStatusException as exc:
             return exc.status_code
         ws.close()
