@@ -272,6 +272,10 @@ class GatewayClient:
         token = kw.pop("token", _DEFAULT)
         auth = kw.pop("auth", None)
         kw.setdefault("username", self.username or "eg-harness")
+        # EG 3.3 upgrades a kernel's WebSocket only once the kernel answers kernel_info: right
+        # after a start that is part of the start, so it gets the start's bound (a kernel pod
+        # on a loaded cluster took over 30 s once). A refusal still comes at once.
+        kw.setdefault("connect_timeout", max(self.launch_timeout, 30.0))
         session = kw.pop("session", None) or uuid.uuid4().hex
         return KernelChannels(
             self.ws_url(kernel_id, token=token, auth=auth, session_id=session),
