@@ -92,7 +92,7 @@ def _probe(gateway, kernel_id: str) -> tuple[bool, bool | None, str]:
     """Freshly opened channels, as JupyterLab reconnects: (answers, marker still defined, why)."""
     chans = None
     try:
-        chans = gateway.channels(kernel_id, connect_timeout=30)
+        chans = gateway.channels(kernel_id)  # the upgrade waits for kernel_info: a start's bound
         chans.wait_ready(60)
         res = chans.execute("egh_marker", timeout=60)
         if res.status == "ok":
