@@ -107,6 +107,16 @@ def token_like_strings(directory: Path) -> list[str]:
 
 
 # -- one count everywhere -----------------------------------------------------------------------
+# The hub scenarios every hub a node cluster gets must pass, through KubeSpawner pods: the
+# harness's own hub Deployment (test_node_target.py) and z2jh's chart (test_node_hub_chart.py).
+HUB_SCENARIOS = (
+    "kernel_carries_hub_user_name",
+    "other_users_token_refused",
+    "own_token_reaches_own_kernel",
+    "user_server_kernel_runs_on_gateway",
+    "user_server_offers_gateway_kernelspecs",
+)
+
 OUTCOMES = ("passed", "failed", "error", "skipped", "inconclusive", "xfailed", "xpassed")
 
 

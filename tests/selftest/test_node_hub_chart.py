@@ -14,20 +14,13 @@ import subprocess
 
 import pytest
 from eg_harness.targets.node import kept
-from selftest_tools import HarnessRun, run_harness
+from selftest_tools import HUB_SCENARIOS, HarnessRun, run_harness
 
 pytestmark = [pytest.mark.slow, pytest.mark.long, pytest.mark.xdist_group("node")]
 
 CHART = os.environ.get("EG_HARNESS_Z2JH_CHART")
 RUN_TIMEOUT_S = 1800  # a first run also builds the hub-z2jh image
 # The hub scenarios of the node tier, through KubeSpawner pods of the chart's hub.
-HUB_SCENARIOS = (
-    "kernel_carries_hub_user_name",
-    "other_users_token_refused",
-    "own_token_reaches_own_kernel",
-    "user_server_kernel_runs_on_gateway",
-    "user_server_offers_gateway_kernelspecs",
-)
 SELECT = " or ".join(HUB_SCENARIOS) + " or (hub and not bad_memory)"
 
 

@@ -53,7 +53,15 @@ from eg_harness.targets.faults import CATALOGUE
 from eg_harness.targets.node import hostclean, hostsettings, k8sbuild, kept, livefaults, preflight
 from eg_harness.targets.node.pins import load_pins
 from eg_harness.targets.node.target import NO_HUB
-from selftest_tools import REPO, HarnessRun, _env, harness_cmd, leftovers, run_harness
+from selftest_tools import (
+    HUB_SCENARIOS,
+    REPO,
+    HarnessRun,
+    _env,
+    harness_cmd,
+    leftovers,
+    run_harness,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.long, pytest.mark.xdist_group("node")]
 
@@ -78,13 +86,6 @@ NODE_TWINS = [f for f in CATALOGUE if "node" in f.targets]
 # the kept one is down.
 LIVE_TWINS = [f for f in NODE_TWINS if not livefaults.unsupported(f)]
 OWN_TWINS = [f for f in NODE_TWINS if livefaults.unsupported(f)]
-HUB_SCENARIOS = (
-    "kernel_carries_hub_user_name",
-    "other_users_token_refused",
-    "own_token_reaches_own_kernel",
-    "user_server_kernel_runs_on_gateway",
-    "user_server_offers_gateway_kernelspecs",
-)
 SPARK_SCENARIO = "profile_choices_reach_the_driver"
 # Findings on the seed's deployment itself, which the suites must report as failures naming
 # their cause (docs/findings-kubernetes.md): the profile's Spark-style sizes (KERNEL_MEMORY=1g)
