@@ -67,10 +67,21 @@ class HubClient:
 
     def remove_user(self, name: str, *, timeout: float = 60.0) -> None:
         """Stop the user's server if it runs, then delete the user. A server that will not stop
-        must not keep a throw-away user alive, so only the deletion's failure is raised."""
+        must not keep a throw-away user alive, so only the deletion's failure is raised.
+
+        A stop still under way when `timeout` ends makes the hub refuse the deletion (400,
+        "in the process of stopping"): seen on the node cluster under CI's load, a user pod
+        whose stop (its kernels' shutdown, the pod's grace period) outlasted 60 s. The
+        deletion then waits once more for the stop, as long again, and retries."""
         with contextlib.suppress(Exception):
             self.stop_server(name, timeout=timeout)
-        self.delete_user(name)
+        try:
+            self.delete_user(name)
+        except GatewayHTTPError as exc:
+            if exc.status != 400 or "stopping" not in exc.server_message:
+                raise
+            wait_for(f"{name}'s server to finish stopping", lambda: self._stopped(name), timeout)
+            self.delete_user(name)
 
     def create_token(
         self, user: str, scopes: list[str] | None = None, *, expires_in: int = 3600
@@ -155,11 +166,11 @@ class HubClient:
             path = f"/users/{user}/server"
             raise GatewayHTTPError("DELETE", path, resp.status_code, *error_text(resp))
 
-        def stopped():
-            info = self.get_user(user)
-            return info is None or not (info.get("servers") or {}).get("", None)
+        wait_for(f"{user}'s server to stop", lambda: self._stopped(user), timeout)
 
-        wait_for(f"{user}'s server to stop", stopped, timeout)
+    def _stopped(self, user: str) -> bool:
+        info = self.get_user(user)
+        return info is None or not (info.get("servers") or {}).get("", None)
 
     def user_url(self, user: str) -> str:
         return f"{self.url}/user/{quote(user)}"
