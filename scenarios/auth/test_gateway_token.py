@@ -70,6 +70,18 @@ def _skip_if_unlisted(endpoint: Endpoint, target) -> None:
         pytest.skip("the target says GET /api/kernels is disabled (EG_LIST_KERNELS off)")
 
 
+def _listed_a_starting_kernel(endpoint: Endpoint, resp) -> bool:
+    """jupyter_server 1.24 (in EG 3.3.0) lists a kernel another user is starting before the
+    kernel has `last_activity`: GET /api/kernels answers 500 (AttributeError) for that moment.
+    Seen once in a parallel run; it says nothing about the token, so the probe asks again."""
+    return (
+        endpoint.method == "GET"
+        and endpoint.path == "/api/kernels"
+        and resp.status_code == 500
+        and "last_activity" in resp.text
+    )
+
+
 def _probe(client: GatewayClient, endpoint: Endpoint, spec: str, kernel: str | None, **cred):
     """Status the gateway answers `endpoint` with, under the given credentials."""
     path = endpoint.path.format(spec=spec, kernel=kernel)
@@ -97,6 +109,8 @@ def _probe(client: GatewayClient, endpoint: Endpoint, spec: str, kernel: str | N
     resp = client.request(
         endpoint.method, path, json=body, timeout=client.launch_timeout + 30, **cred
     )
+    if _listed_a_starting_kernel(endpoint, resp):
+        resp = client.request(endpoint.method, path, timeout=client.launch_timeout + 30, **cred)
     if endpoint.method == "POST" and endpoint.path == "/api/kernels" and resp.status_code == 201:
         client.created.append(resp.json()["id"])  # a wrongly accepted start must not leak
     return resp.status_code
