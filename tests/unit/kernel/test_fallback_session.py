@@ -24,6 +24,9 @@ class TwoConnections(OneShotServer):
         super().__init__(lambda peer: None)
         self.requests: list[str] = []
         self.release = threading.Event()
+        # handshake() answers before its caller records the request line, so the client can be
+        # connected before the list is complete: readers wait for this instead.
+        self.recorded = threading.Event()
 
     def _serve(self) -> None:
         conns = []
@@ -33,6 +36,7 @@ class TwoConnections(OneShotServer):
                 conns.append(conn)
                 request = handshake(conn)
                 self.requests.append(request.split(b"\r\n", 1)[0].decode())
+            self.recorded.set()
             self.release.wait(5)
         except OSError as exc:
             self.error = exc
@@ -58,6 +62,7 @@ def _fallback(keep: bool) -> tuple[KernelChannels, list[str]]:
         )
         try:
             assert ch.fell_back and ch.subprotocol == "", (ch.fell_back, ch.subprotocol)
+            assert server.recorded.wait(5), server.requests
             return ch, _sessions(server.requests)
         finally:
             server.release.set()
