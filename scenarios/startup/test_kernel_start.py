@@ -49,7 +49,13 @@ def test_each_kernelspec_starts_and_executes(gateway, target):
 def test_unknown_kernelspec_is_a_clear_error(gateway, target):
     """Asking for a kernelspec that does not exist names it in the error and starts nothing."""
     name = "no-such-kernelspec-eg-harness"
-    before = {k["id"] for k in gateway.list_kernels()} if target.capabilities.list_kernels else None
+
+    # Only kernels of this kernelspec count: on a shared stack other tests start kernels while
+    # this one runs, and a start of `name` that leaked would be listed under `name`.
+    def named() -> set[str]:
+        return {k["id"] for k in gateway.list_kernels() if k.get("name") == name}
+
+    before = named() if target.capabilities.list_kernels else None
     with pytest.raises(GatewayHTTPError) as info:
         model = gateway.start_kernel(name)
         gateway.cleanup()
@@ -64,5 +70,5 @@ def test_unknown_kernelspec_is_a_clear_error(gateway, target):
     )
     print(f"the gateway answered an unknown kernelspec with: {exc}")
     if before is not None:
-        after = {k["id"] for k in gateway.list_kernels()}
+        after = named()
         assert after <= before, f"the failed start left kernels: {sorted(after - before)}"
