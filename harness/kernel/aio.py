@@ -41,14 +41,16 @@ class Timing:
 
 
 class _Pending:
-    __slots__ = ("msg_id", "needle_b", "needle_s", "timing", "done")
+    __slots__ = ("msg_id", "needle_b", "needle_s", "timing", "replied", "done")
 
     def __init__(self, msg_id: str, timing: Timing) -> None:
         self.msg_id = msg_id
         self.needle_s = msg_id
         self.needle_b = msg_id.encode()
         self.timing = timing
-        self.done: asyncio.Future[Timing] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self.replied: asyncio.Future[None] = loop.create_future()
+        self.done: asyncio.Future[Timing] = loop.create_future()
 
 
 class AioChannels:
@@ -117,8 +119,12 @@ class AioChannels:
         except Exception as exc:  # the socket is gone; whoever waits must learn why
             self.closed_because = f"{type(exc).__name__}: {exc}"
         p = self._pending
-        if p is not None and not p.done.done():
-            p.done.set_exception(AioChannelsError(self.closed_because or "closed"))
+        if p is not None:
+            for fut in (p.replied, p.done):
+                if not fut.done():
+                    fut.set_exception(AioChannelsError(self.closed_because or "closed"))
+            if not p.replied.cancelled():
+                p.replied.exception()  # retrieved: a request without a grace never awaits it
 
     def _match(self, p: _Pending, msg: dict[str, Any]) -> None:
         if m.parent_id(msg) != p.msg_id:
@@ -129,13 +135,19 @@ class AioChannels:
         if kind.endswith("_reply") and msg.get("channel") == "shell":
             t.reply_s = now - t.sent_at
             t.status = (msg.get("content") or {}).get("status")
+            if not p.replied.done():
+                p.replied.set_result(None)
         elif kind == "status" and (msg.get("content") or {}).get("execution_state") == "idle":
             t.idle_s = now - t.sent_at
         if t.done and not p.done.done():
             p.done.set_result(t)
 
-    async def request(self, msg: dict[str, Any], timeout: float) -> Timing:
-        """Send one shell request; wait for its reply and its idle status."""
+    async def request(
+        self, msg: dict[str, Any], timeout: float, *, idle_grace: float | None = None
+    ) -> Timing:
+        """Send one shell request; wait for its reply and its idle status. With `idle_grace`,
+        an idle status that has not come that long after the reply is given up on: the Timing
+        returns with `idle_s` None (a reply is still required within `timeout`)."""
         if self._pending is not None:
             raise AioChannelsError("a request is already in flight on this session")
         if self.closed_because:
@@ -148,7 +160,13 @@ class AioChannels:
                 await self.ws.send_bytes(payload)
             else:
                 await self.ws.send_str(payload)
-            return await asyncio.wait_for(p.done, timeout)
+            if idle_grace is None:
+                return await asyncio.wait_for(p.done, timeout)
+            await asyncio.wait_for(p.replied, timeout)
+            try:
+                return await asyncio.wait_for(p.done, idle_grace)
+            except asyncio.TimeoutError:
+                return timing
         except asyncio.TimeoutError:
             raise AioChannelsError(
                 f"no reply and idle within {timeout:.0f}s"
@@ -162,9 +180,11 @@ class AioChannels:
     async def execute(self, code: str, timeout: float = 60.0) -> Timing:
         return await self.request(m.execute_request(code, session=self.session), timeout)
 
-    async def kernel_info(self, timeout: float = 60.0) -> Timing:
+    async def kernel_info(
+        self, timeout: float = 60.0, *, idle_grace: float | None = None
+    ) -> Timing:
         msg = m.new_message("kernel_info_request", session=self.session)
-        return await self.request(msg, timeout)
+        return await self.request(msg, timeout, idle_grace=idle_grace)
 
     async def close(self) -> None:
         await self.ws.close()

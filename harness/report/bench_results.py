@@ -428,6 +428,9 @@ class Sessions(_AsGiven):
     errors: dict[str, int] = Field(default_factory=dict)
     error_examples: dict[str, str] = Field(default_factory=dict)
     kernels_replaced: list[ReplacedKernel] = Field(default_factory=list)
+    # Held sessions whose opening kernel_info's idle status had not arrived with its reply
+    # (jupyter_server 1.24 does not nudge a busy kernel's new iopub subscription).
+    first_idle_missed: int = 0
     generator: SessionsGenerator = Field(default_factory=SessionsGenerator)
     window: Window | None = None
     timeline: list[TimelinePoint] = Field(default_factory=list)

@@ -282,6 +282,48 @@ def test_async_channels_time_reply_and_idle_and_parse_only_frames_naming_the_req
     assert chans.frames == 4 and chans.decoded == 2  # someone else's frames never parsed
 
 
+def _reply_only(req):
+    """A kernel whose idle status for the request never reaches this socket (jupyter_server
+    1.24 skips its iopub nudge for a busy kernel, so a new subscription can miss it)."""
+    reply = m.new_message(
+        "kernel_info_reply", {"status": "ok"}, session="k", parent_header=req["header"]
+    )
+    reply["channel"] = "shell"
+    return [_Frame(json.dumps(reply))]
+
+
+def test_an_opening_reply_without_its_idle_is_held_after_the_grace_and_says_so():
+    async def go(**kw):
+        ws = _FakeWS(_reply_only)
+        ws.queue = asyncio.Queue()
+        chans = aio.AioChannels(ws, "session")
+        try:
+            return await chans.kernel_info(**kw)
+        finally:
+            await chans.close()
+
+    t = asyncio.run(go(timeout=5, idle_grace=0.1))
+    assert t.status == "ok" and t.reply_s is not None and t.idle_s is None
+    with pytest.raises(
+        aio.AioChannelsError, match=r"no reply and idle within 0s \(the reply came\)"
+    ):
+        asyncio.run(go(timeout=0.2))
+
+
+def test_a_missing_reply_still_fails_within_the_timeout_under_a_grace():
+    async def go():
+        ws = _FakeWS(lambda req: [])
+        ws.queue = asyncio.Queue()
+        chans = aio.AioChannels(ws, "session")
+        try:
+            return await chans.kernel_info(timeout=0.2, idle_grace=5)
+        finally:
+            await chans.close()
+
+    with pytest.raises(aio.AioChannelsError, match="no reply and idle within"):
+        asyncio.run(go())
+
+
 # -- the command line: bad input is a one-line error and exit 2, before anything starts --------
 @pytest.mark.parametrize(
     ("args", "says"),
