@@ -58,6 +58,16 @@ PROXY_PUBLIC_PORT = 80
 PROXY_HTTP_PORT = 8000
 SPAWN_TIMEOUT_S = 300.0  # z2jh's singleuser.startTimeout; a user pod starts in seconds here
 READY_TIMEOUT_S = 180.0
+# z2jh 3.2.1's readiness probes for the hub and the proxy (values.yaml hub.readinessProbe,
+# proxy.chp.readinessProbe): once ready, a singleton is never taken out of its Service for being
+# slow (z2jh#1732). With Kubernetes' default of 3 failures, a loaded CI machine once left `hub`
+# with no endpoint and a user server's token check failed ("Failed to connect to Hub API").
+SINGLETON_READINESS = {
+    "initialDelaySeconds": 0,
+    "periodSeconds": 2,
+    "timeoutSeconds": 1,
+    "failureThreshold": 1000,
+}
 KUBECTL_TIMEOUT_S = 60.0
 VALUES_MOUNT = "/usr/local/etc/jupyterhub/secret"
 
@@ -284,7 +294,7 @@ def workload_manifests(values: dict, hub_ref: str, proxy_ref: str) -> list[dict]
                 "volumeMounts": mounts,
                 "readinessProbe": {
                     "httpGet": {"path": "/hub/health", "port": "http"},
-                    "periodSeconds": 2,
+                    **SINGLETON_READINESS,
                 },
             }
         ],
@@ -323,7 +333,7 @@ def workload_manifests(values: dict, hub_ref: str, proxy_ref: str) -> list[dict]
                 ],
                 "readinessProbe": {
                     "httpGet": {"path": "/_chp_healthz", "port": "http"},
-                    "periodSeconds": 2,
+                    **SINGLETON_READINESS,
                 },
             }
         ],
