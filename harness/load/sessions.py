@@ -197,7 +197,7 @@ class SessionsBench:
         self.errors: Counter[str] = Counter()
         self.error_examples: dict[str, str] = {}
         self.replaced: list[dict[str, str]] = []  # kernels that never answered, replaced
-        # Held sessions whose open's idle status had not come with its reply (see _open).
+        # Held sessions whose opening idle status had not come IDLE_GRACE_S after the reply.
         self.first_idle_missed = 0
         self.timeline: list[dict[str, Any]] = []  # per second: sessions held, executes, p95
         self.window: tuple[float, float] | None = None
